@@ -1,0 +1,69 @@
+"""Every clinical threshold and vocabulary the analytics use, named once so a change is one edit."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The nine complaints the clinic treats (calves first). Stored values are snake_case.
+CONDITIONS: tuple[str, ...] = (
+    "plantar_fasciitis",
+    "heel_spur",
+    "bunion",
+    "hammer_toe",
+    "flat_feet",
+    "pronation",
+    "mid_arch_pain",
+    "tendonitis",
+    "shin_splints",
+)
+COURSE_TYPES: tuple[str, ...] = ("acute", "chronic")
+SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
+PHASES: tuple[str, ...] = ("pre", "post")
+
+# The clinic's promise: acute injuries need 3-5 hour-long sessions, chronic pain 8-12.
+RECOMMENDED_SESSIONS: dict[str, tuple[int, int]] = {"acute": (3, 5), "chronic": (8, 12)}
+
+# Meaningful improvement on the 0-10 pain scale: a drop of at least 2 points AND at least 30 %
+# of baseline (Farrar et al. 2001, Pain 94:149-158: 2 points / 30 % is the change patients
+# call "much improved"). The same 2-point rule is used for PSFS, where higher is better.
+MCID_PAIN_POINTS: float = 2.0
+MCID_PAIN_FRACTION: float = 0.30
+MCID_PSFS_POINTS: float = 2.0
+
+# "Improved after the second session" is judged on the pain reported before visit 3: the lasting
+# effect of two sessions, not the relief felt on the table.
+AFTER_SESSION2_VISIT: int = 3
+
+# An unfinished course is "active" while its last visit is within this many days of the latest
+# session in the data; after that the client has most likely dropped out.
+ACTIVE_WITHIN_DAYS: int = 21
+
+# Stretching adherence bands for the home-program comparison, in percent (lower bound inclusive,
+# the last band includes 100).
+ADHERENCE_BANDS: tuple[tuple[int, int], ...] = ((0, 25), (25, 50), (50, 75), (75, 100))
+
+# Fair therapist comparison: fewer finished episodes than this and we say "too few to judge".
+MIN_EPISODES_TO_JUDGE: int = 10
+# Typical-course band: fewer peers with the same condition than this and we fall back to the
+# course type alone.
+MIN_TYPICAL_COURSE_PEERS: int = 30
+
+# A change of more than this many points between consecutive pre-session scores is flagged as
+# implausible in the data-quality report (typing errors such as 2 -> 9 -> 2).
+IMPLAUSIBLE_JUMP_POINTS: float = 5.0
+
+# Imports larger than this are refused before they are read (hostile or mistaken files).
+MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", "50")) * 1024 * 1024
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA_DIR = REPO_ROOT / "sample_data"
+DEFAULT_DB_PATH = REPO_ROOT / "data" / "clinic.duckdb"
+
+
+def database_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The clinic database: an explicit path, else $CLINIC_DB, else data/clinic.duckdb."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("CLINIC_DB"):
+        return Path(os.environ["CLINIC_DB"])
+    return DEFAULT_DB_PATH

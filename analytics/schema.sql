@@ -1,0 +1,104 @@
+-- The clinic database: who was treated, for what, in which sessions, and how they felt.
+-- Schema version 1. db.py applies this to a new file and migrates older ones.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS clinics (
+    clinic_id VARCHAR PRIMARY KEY CHECK (length(clinic_id) BETWEEN 1 AND 64),
+    name      VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS therapists (
+    therapist_id VARCHAR PRIMARY KEY CHECK (length(therapist_id) BETWEEN 1 AND 64),
+    name         VARCHAR,
+    clinic_id    VARCHAR NOT NULL REFERENCES clinics (clinic_id)
+);
+
+CREATE TABLE IF NOT EXISTS clients (
+    client_id    VARCHAR PRIMARY KEY CHECK (length(client_id) BETWEEN 1 AND 64),
+    display_name VARCHAR,
+    clinic_id    VARCHAR NOT NULL REFERENCES clinics (clinic_id)
+);
+
+-- One course of care for one complaint.
+CREATE TABLE IF NOT EXISTS episodes (
+    episode_id     VARCHAR PRIMARY KEY CHECK (length(episode_id) BETWEEN 1 AND 64),
+    client_id      VARCHAR NOT NULL REFERENCES clients (client_id),
+    therapist_id   VARCHAR NOT NULL REFERENCES therapists (therapist_id),  -- primary therapist
+    condition      VARCHAR NOT NULL CHECK (condition IN ('plantar_fasciitis', 'heel_spur', 'bunion',
+                       'hammer_toe', 'flat_feet', 'pronation', 'mid_arch_pain', 'tendonitis',
+                       'shin_splints')),
+    course_type    VARCHAR NOT NULL CHECK (course_type IN ('acute', 'chronic')),
+    severity       VARCHAR CHECK (severity IN ('mild', 'moderate', 'severe')),
+    prior_injuries INTEGER CHECK (prior_injuries BETWEEN 0 AND 100),
+    onset_date     DATE
+);
+
+CREATE SEQUENCE IF NOT EXISTS session_id_seq START 1;
+
+-- One hour-long visit; three quarters of it on the sore spot.
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id               BIGINT PRIMARY KEY DEFAULT nextval('session_id_seq'),
+    episode_id               VARCHAR NOT NULL REFERENCES episodes (episode_id),
+    visit_number             INTEGER NOT NULL CHECK (visit_number >= 1),
+    session_date             DATE NOT NULL,
+    therapist_id             VARCHAR NOT NULL REFERENCES therapists (therapist_id),
+    duration_min             INTEGER NOT NULL DEFAULT 60 CHECK (duration_min BETWEEN 1 AND 480),
+    sore_spot_min            INTEGER CHECK (sore_spot_min BETWEEN 0 AND 480),
+    stretching_adherence_pct DOUBLE CHECK (stretching_adherence_pct BETWEEN 0 AND 100),
+    UNIQUE (episode_id, visit_number)
+);
+
+-- The assessments that open (pre) and close (post) every session.
+CREATE TABLE IF NOT EXISTS assessments (
+    session_id       BIGINT NOT NULL REFERENCES sessions (session_id),
+    phase            VARCHAR NOT NULL CHECK (phase IN ('pre', 'post')),
+    pain             DOUBLE NOT NULL CHECK (pain BETWEEN 0 AND 10),       -- numeric rating scale
+    psfs             DOUBLE CHECK (psfs BETWEEN 0 AND 10),                -- function, higher = better
+    dorsiflexion_deg DOUBLE CHECK (dorsiflexion_deg BETWEEN -30 AND 80),  -- ankle, calf flexibility
+    PRIMARY KEY (session_id, phase)
+);
+
+-- One row per session with its episode and both assessments side by side: what metrics read.
+CREATE OR REPLACE VIEW session_facts AS
+SELECT
+    s.session_id, s.episode_id, s.visit_number, s.session_date, s.therapist_id AS session_therapist_id,
+    s.duration_min, s.sore_spot_min, s.stretching_adherence_pct,
+    e.client_id, c.clinic_id, e.therapist_id, e.condition, e.course_type, e.severity,
+    e.prior_injuries, e.onset_date,
+    pre.pain AS pain_pre, post.pain AS pain_post,
+    pre.psfs AS psfs_pre, post.psfs AS psfs_post,
+    pre.dorsiflexion_deg AS dorsiflexion_pre_deg, post.dorsiflexion_deg AS dorsiflexion_post_deg
+FROM sessions s
+JOIN episodes e USING (episode_id)
+JOIN clients c ON c.client_id = e.client_id
+LEFT JOIN assessments pre ON pre.session_id = s.session_id AND pre.phase = 'pre'
+LEFT JOIN assessments post ON post.session_id = s.session_id AND post.phase = 'post';
+
+-- One row per episode: its first and last visit and the scores the outcome rules look at.
+CREATE OR REPLACE VIEW episode_facts AS
+SELECT
+    episode_id,
+    any_value(client_id) AS client_id,
+    any_value(clinic_id) AS clinic_id,
+    any_value(therapist_id) AS therapist_id,
+    any_value(condition) AS condition,
+    any_value(course_type) AS course_type,
+    any_value(severity) AS severity,
+    any_value(prior_injuries) AS prior_injuries,
+    min(session_date) AS start_date,
+    max(session_date) AS last_date,
+    max(visit_number) AS visits,
+    count(*) AS sessions,
+    max(pain_pre) FILTER (WHERE visit_number = 1) AS baseline_pain,
+    arg_max(pain_pre, visit_number) AS last_pain_pre,
+    max(pain_pre) FILTER (WHERE visit_number = 3) AS pain_pre_v3,
+    max(pain_post) FILTER (WHERE visit_number = 2) AS pain_post_v2,
+    max(psfs_pre) FILTER (WHERE visit_number = 1) AS baseline_psfs,
+    arg_max(psfs_pre, visit_number) AS last_psfs_pre,
+    avg(stretching_adherence_pct) AS mean_adherence_pct
+FROM session_facts
+GROUP BY episode_id;

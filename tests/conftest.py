@@ -1,0 +1,77 @@
+"""Shared fixtures: real DuckDB files in tmp_path, filled from small visit logs written in tests."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from analytics import db  # noqa: E402
+
+
+def visit(episode_id: str, visit_number: int, session_date: str, pain_pre: float, pain_post: float | None, **extra):
+    """One visit-log row with the test defaults: client = episode id with 'C', therapist T1,
+    acute plantar fasciitis. Any visit-log column can be overridden by keyword."""
+    row = {
+        "client_id": "C" + episode_id,
+        "episode_id": episode_id,
+        "condition": "plantar_fasciitis",
+        "course_type": "acute",
+        "visit_number": visit_number,
+        "session_date": session_date,
+        "therapist_id": "T1",
+        "pain_pre": pain_pre,
+        "pain_post": pain_post,
+    }
+    row.update(extra)
+    return row
+
+
+def store_visits(con, rows: list[dict]) -> None:
+    """Write visit-log rows straight into the tables (trusted test data; the importer's own
+    validation is tested in test_ingest.py)."""
+    with db.write(con) as cur:
+        for r in rows:
+            clinic = r.get("clinic_id", "main")
+            cur.execute("INSERT INTO clinics VALUES (?, ?) ON CONFLICT DO NOTHING", [clinic, clinic])
+            cur.execute("INSERT INTO therapists VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [r["therapist_id"], r.get("therapist_name"), clinic])
+            cur.execute("INSERT INTO clients VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [r["client_id"], r.get("client_name"), clinic])
+            cur.execute(
+                "INSERT INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [r["episode_id"], r["client_id"], r["therapist_id"], r["condition"], r["course_type"],
+                 r.get("severity"), r.get("prior_injuries"), r.get("onset_date")],
+            )
+            session_id = cur.execute(
+                "INSERT INTO sessions (episode_id, visit_number, session_date, therapist_id, duration_min,"
+                " sore_spot_min, stretching_adherence_pct) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING session_id",
+                [r["episode_id"], r["visit_number"], r["session_date"], r["therapist_id"],
+                 r.get("duration_min", 60), r.get("sore_spot_min"), r.get("stretching_adherence_pct")],
+            ).fetchone()[0]
+            for phase in ("pre", "post"):
+                pain = r.get(f"pain_{phase}")
+                if pain is not None:
+                    cur.execute("INSERT INTO assessments VALUES (?, ?, ?, ?, ?)",
+                                [session_id, phase, pain, r.get(f"psfs_{phase}"), r.get(f"dorsiflexion_{phase}_deg")])
+
+
+@pytest.fixture
+def clinic_db(tmp_path):
+    """A factory: clinic_db(rows) -> an open connection to a new database holding those rows."""
+    opened = []
+
+    def make(rows: list[dict] = ()):
+        con = db.connect(tmp_path / f"clinic{len(opened)}.duckdb")
+        opened.append(con)
+        if rows:
+            store_visits(con, list(rows))
+        return con
+
+    yield make
+    for con in opened:
+        con.close()
