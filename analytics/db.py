@@ -8,11 +8,15 @@ from typing import Iterator
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 
-# Migrations from version N to N+1, in order. Each entry is SQL run in one transaction.
-MIGRATIONS: dict[int, str] = {}
+# Migrations from version N to N+1, in order. Each entry is SQL run in one transaction, followed
+# by schema.sql itself (every statement there is CREATE ... IF NOT EXISTS or a view), so a step
+# that only adds tables needs no SQL of its own.
+MIGRATIONS: dict[int, str] = {
+    1: "SELECT 1",  # v2 added corrections, users and audit_log; schema.sql creates them.
+}
 
 
 class DatabaseError(Exception):

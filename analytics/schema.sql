@@ -1,5 +1,5 @@
 -- The clinic database: who was treated, for what, in which sessions, and how they felt.
--- Schema version 1. db.py applies this to a new file and migrates older ones.
+-- Schema version 2 (see the end). db.py applies this to a new file and migrates older ones.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   VARCHAR PRIMARY KEY,
@@ -99,6 +99,50 @@ SELECT
     max(pain_post) FILTER (WHERE visit_number = 2) AS pain_post_v2,
     max(psfs_pre) FILTER (WHERE visit_number = 1) AS baseline_psfs,
     arg_max(psfs_pre, visit_number) AS last_psfs_pre,
-    avg(stretching_adherence_pct) AS mean_adherence_pct
+    avg(stretching_adherence_pct) AS mean_adherence_pct,
+    -- Added for metrics.py: the visit whose pre-session pain last_pain_pre is (arg_max skips
+    -- missing scores), so "has a follow-up score" means last_pre_visit > 1.
+    max(visit_number) FILTER (WHERE pain_pre IS NOT NULL) AS last_pre_visit
 FROM session_facts
 GROUP BY episode_id;
+
+-- Version 2: corrections history, accounts and the audit trail.
+
+CREATE SEQUENCE IF NOT EXISTS correction_id_seq START 1;
+
+-- Every change to a stored session or assessment keeps the old value: who, when, old, new.
+CREATE TABLE IF NOT EXISTS corrections (
+    correction_id BIGINT PRIMARY KEY DEFAULT nextval('correction_id_seq'),
+    corrected_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    corrected_by  VARCHAR NOT NULL,
+    session_id    BIGINT NOT NULL,
+    field         VARCHAR NOT NULL,
+    old_value     VARCHAR,
+    new_value     VARCHAR,
+    reason        VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS users (
+    username      VARCHAR PRIMARY KEY CHECK (length(username) BETWEEN 1 AND 64),
+    password_hash VARCHAR NOT NULL,
+    role          VARCHAR NOT NULL CHECK (role IN ('manager', 'therapist')),
+    therapist_id  VARCHAR,
+    is_disabled   BOOLEAN NOT NULL DEFAULT false,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until  TIMESTAMP,
+    created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    CHECK (role = 'manager' OR therapist_id IS NOT NULL)
+);
+
+CREATE SEQUENCE IF NOT EXISTS audit_id_seq START 1;
+
+-- Append-only: the code only ever inserts. Targets are ids; never pain values or names.
+CREATE TABLE IF NOT EXISTS audit_log (
+    audit_id    BIGINT PRIMARY KEY DEFAULT nextval('audit_id_seq'),
+    logged_at   TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    username    VARCHAR,
+    action      VARCHAR NOT NULL CHECK (action IN ('sign_in', 'failed_sign_in', 'sign_out', 'view_client',
+                    'record', 'correct', 'import', 'export', 'report_download', 'user_change')),
+    target_type VARCHAR,
+    target_id   VARCHAR
+);

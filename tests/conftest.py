@@ -75,3 +75,33 @@ def clinic_db(tmp_path):
     yield make
     for con in opened:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def sample_db_path(tmp_path_factory):
+    """A database file holding the committed sample clinic, built once per test run. Tests that
+    only read may share it; tests that write copy it first (see `writable_sample_db`)."""
+    from analytics import bootstrap
+
+    path = tmp_path_factory.mktemp("sample") / "clinic.duckdb"
+    con = db.connect(path)
+    bootstrap.load_committed_sample(con)
+    con.close()
+    return path
+
+
+@pytest.fixture
+def writable_sample_db(sample_db_path, tmp_path):
+    """A private copy of the sample clinic database for a test that records or imports."""
+    import shutil
+
+    path = tmp_path / "clinic.duckdb"
+    shutil.copy(sample_db_path, path)
+    return path
+
+
+@pytest.fixture
+def app_db(sample_db_path, monkeypatch):
+    """Point the Streamlit app (run in-process by AppTest) at the shared sample database."""
+    monkeypatch.setenv("CLINIC_DB", str(sample_db_path))
+    return sample_db_path

@@ -58,3 +58,19 @@ def test_garbage_file_is_refused(tmp_path):
 def test_missing_file_read_only_is_explained(tmp_path):
     with pytest.raises(db.DatabaseError, match="no such database"):
         db.connect(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_version_1_file_is_migrated_keeping_its_data(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    con = db.connect(path)
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5)])
+    # Make it look like a file written by schema version 1: no v2 tables, version 1.
+    for table in ("corrections", "users", "audit_log"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    con = db.connect(path)
+    assert db.stored_schema_version(con) == 2
+    assert con.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1

@@ -1,0 +1,38 @@
+"""Filling a clinic database with the built-in sample clinic (first start, CLI, benchmarks)."""
+from __future__ import annotations
+
+import duckdb
+
+from analytics import ingest, sample
+
+SAMPLE_FLAG = "sample_data"
+
+
+def build_sample_database(con: duckdb.DuckDBPyConnection, sessions: int = sample.DEFAULT_SESSIONS,
+                          seed: int = sample.DEFAULT_SEED) -> ingest.ImportResult:
+    """Generate a sample clinic of about `sessions` sessions and import it through the normal,
+    validating importer, then mark the database as holding sample data."""
+    visit_log = sample.generate_visit_log(sessions=sessions, seed=seed)
+    result = ingest.import_frames(con, [(f"sample(seed={seed})", visit_log)])
+    _mark_sample(con)
+    return result
+
+
+def load_committed_sample(con: duckdb.DuckDBPyConnection) -> ingest.ImportResult:
+    """Import sample_data/visits.csv (the committed sample clinic) and mark the database."""
+    result = ingest.import_files(con, [sample.SAMPLE_CSV])
+    _mark_sample(con)
+    return result
+
+
+def _mark_sample(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("INSERT INTO meta VALUES (?, 'true') ON CONFLICT (key) DO UPDATE SET value = 'true'", [SAMPLE_FLAG])
+
+
+def holds_sample_data(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the database was filled from the built-in sample, so pages can say so."""
+    cursor = con.cursor()
+    try:
+        return cursor.execute("SELECT value FROM meta WHERE key = ?", [SAMPLE_FLAG]).fetchone() is not None
+    finally:
+        cursor.close()
