@@ -1,0 +1,67 @@
+"""What the filter sidebar can offer: the clinics, therapists, conditions, course types,
+severities and episode start dates that are actually in the database."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import duckdb
+
+from analytics import config
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterOptions:
+    """The choices for every filter, in display order.
+
+    - `clinics`: clinic id -> name (the id when no name is stored).
+    - `therapists`: therapist id -> name (the id when no name is stored).
+    - `conditions`, `course_types`, `severities`: stored values, in the clinic's order
+      (config.CONDITIONS, COURSE_TYPES, SEVERITIES), only those that occur.
+    - `first_start`, `last_start`: the earliest and latest episode start date, None when empty.
+    """
+
+    clinics: dict[str, str]
+    therapists: dict[str, str]
+    conditions: tuple[str, ...]
+    course_types: tuple[str, ...]
+    severities: tuple[str, ...]
+    first_start: dt.date | None
+    last_start: dt.date | None
+
+
+def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
+    """Distinct filter values present in the stored episodes. Reads on its own cursor."""
+    cursor = con.cursor()
+    try:
+        clinics = dict(cursor.execute(
+            "SELECT clinic_id, coalesce(name, clinic_id) FROM clinics ORDER BY coalesce(name, clinic_id), clinic_id"
+        ).fetchall())
+        # Only therapists who are the primary therapist of an episode: the filter selects episodes.
+        therapists = dict(cursor.execute(
+            "SELECT t.therapist_id, coalesce(t.name, t.therapist_id) FROM therapists t "
+            "WHERE EXISTS (SELECT 1 FROM episodes e WHERE e.therapist_id = t.therapist_id) "
+            "ORDER BY coalesce(t.name, t.therapist_id), t.therapist_id"
+        ).fetchall())
+        present = {
+            column: {row[0] for row in cursor.execute(query).fetchall()}
+            for column, query in (
+                ("condition", "SELECT DISTINCT condition FROM episodes"),
+                ("course_type", "SELECT DISTINCT course_type FROM episodes"),
+                ("severity", "SELECT DISTINCT severity FROM episodes WHERE severity IS NOT NULL"),
+            )
+        }
+        first_start, last_start = cursor.execute(
+            "SELECT min(start_date), max(start_date) FROM episode_facts"
+        ).fetchone()
+    finally:
+        cursor.close()
+    return FilterOptions(
+        clinics=clinics,
+        therapists=therapists,
+        conditions=tuple(c for c in config.CONDITIONS if c in present["condition"]),
+        course_types=tuple(c for c in config.COURSE_TYPES if c in present["course_type"]),
+        severities=tuple(s for s in config.SEVERITIES if s in present["severity"]),
+        first_start=first_start,
+        last_start=last_start,
+    )

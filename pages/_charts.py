@@ -1,0 +1,415 @@
+"""Every chart the manager pages draw, built from the small frames analytics.metrics returns.
+
+One palette (Okabe-Ito, safe for the common colour-vision deficiencies): acute courses are
+always orange and chronic courses always blue. Each chart says how many courses or sessions
+it rests on, names its axes with units, shows n on hover, and sends at most MAX_POINTS points
+to the browser whatever the size of the clinic (the frames are aggregates already; funnel
+limit lines are thinned)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analytics import config
+
+# Okabe & Ito (2008), "Color Universal Design".
+COURSE_COLOURS = {"acute": "#E69F00", "chronic": "#0072B2"}
+STATUS_COLOURS = {"completed": "#009E73", "active": "#56B4E9", "dropped": "#D55E00"}
+NEUTRAL = "#555555"
+MUTED = "#999999"
+MAX_POINTS = 10_000
+
+PAIN_PRE_AXIS = "Pain before session (0-10)"
+PAIN_AXIS = "Pain (0-10)"
+VISIT_AXIS = "Visit number"
+PHASE_NAMES = {"pre": "before session", "post": "after session"}
+
+
+def label(value: str) -> str:
+    """A stored value as people write it: plantar_fasciitis -> Plantar fasciitis."""
+    return str(value).replace("_", " ").capitalize()
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra) -> go.Figure:
+    fig.update_layout(title={"text": title}, hovermode="closest",
+                      legend={"orientation": "h", "y": -0.2, "traceorder": "normal"},
+                      margin={"t": 70}, **extra)
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return limit_points(fig)
+
+
+def point_count(fig: go.Figure) -> int:
+    """How many data points the figure sends to the browser (x values over all traces)."""
+    total = 0
+    for trace in fig.data:
+        values = trace.x if getattr(trace, "x", None) is not None else getattr(trace, "y", None)
+        total += 0 if values is None else len(values)
+    return total
+
+
+def limit_points(fig: go.Figure, max_points: int = MAX_POINTS) -> go.Figure:
+    """A last guard: thin every trace evenly if the figure would carry more than max_points."""
+    total = point_count(fig)
+    if total <= max_points:
+        return fig
+    keep = max_points / total
+    for trace in fig.data:
+        if getattr(trace, "x", None) is None:
+            continue
+        size = len(trace.x)
+        chosen = np.unique(np.linspace(0, size - 1, max(2, int(size * keep))).round().astype(int))
+        for attribute in ("x", "y", "customdata", "text", "error_x", "error_y"):
+            values = getattr(trace, attribute, None)
+            if isinstance(values, (tuple, list, np.ndarray)) and len(values) == size:
+                setattr(trace, attribute, np.asarray(values, dtype=object)[chosen])
+    return fig
+
+
+def _courses(frame: pd.DataFrame) -> list[str]:
+    return [course for course in config.COURSE_TYPES if course in set(frame["course_type"])]
+
+
+def _band(x: Iterable, low: Iterable, high: Iterable, colour: str, name: str, shape: str = "linear") -> list[go.Scatter]:
+    """A shaded 95 % confidence band: an invisible lower edge and an upper edge filled down to it."""
+    edge = {"width": 0, "shape": shape}
+    x = list(x)
+    return [
+        go.Scatter(x=x, y=list(low), mode="lines", line=edge, hoverinfo="skip", showlegend=False, name=f"{name} 95 % CI"),
+        go.Scatter(x=x, y=list(high), mode="lines", line=edge, fill="tonexty", fillcolor=_transparent(colour, 0.18),
+                   hoverinfo="skip", showlegend=False, name=f"{name} 95 % CI"),
+    ]
+
+
+def _transparent(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def _shade_recommended(fig: go.Figure, courses: Iterable[str], row: int | None = None, col: int | None = None) -> None:
+    for course in courses:
+        low, high = config.RECOMMENDED_SESSIONS[course]
+        fig.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=COURSE_COLOURS[course], opacity=0.10, line_width=0,
+                      layer="below", annotation_text=f"{course} {low}-{high} sessions",
+                      annotation_position="top left", annotation_font_color=COURSE_COLOURS[course],
+                      row=row, col=col)
+
+
+def _courses_n(frame: pd.DataFrame, column: str) -> str:
+    """'acute n = 417, chronic n = 312' from a per-course count column."""
+    counts = frame.groupby("course_type")[column].max()
+    return ", ".join(f"{course} n = {int(counts[course]):,}" for course in config.COURSE_TYPES if course in counts)
+
+
+# --- Pain over the course ---------------------------------------------------------------------
+
+def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = False,
+                    title: str = "Pain before each session") -> go.Figure:
+    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame), the
+    recommended ranges shaded and visit 3 before the session, "after session 2", marked."""
+    fig = go.Figure()
+    for course in _courses(trajectory):
+        for phase in phases:
+            rows = trajectory[(trajectory["course_type"] == course) & (trajectory["phase"] == phase)]
+            if rows.empty:
+                continue
+            name = f"{course.capitalize()}, {PHASE_NAMES[phase]}" if len(phases) > 1 else course.capitalize()
+            if bands:
+                known = rows.dropna(subset=["ci_low", "ci_high"])
+                fig.add_traces(_band(known["visit_number"], known["ci_low"], known["ci_high"], COURSE_COLOURS[course], name))
+            fig.add_trace(go.Scatter(
+                x=rows["visit_number"], y=rows["mean"], name=name, mode="lines+markers",
+                line={"color": COURSE_COLOURS[course], "dash": "solid" if phase == "pre" else "dot"},
+                marker={"symbol": "circle" if phase == "pre" else "diamond-open"},
+                customdata=np.column_stack([rows["n"], rows["ci_low"], rows["ci_high"]]),
+                hovertemplate=(f"{name}<br>visit %{{x}}: mean pain %{{y:.1f}}"
+                               "<br>95 % CI %{customdata[1]:.1f}-%{customdata[2]:.1f}<br>n = %{customdata[0]:,} scores"
+                               "<extra></extra>"),
+            ))
+    _shade_recommended(fig, _courses(trajectory))
+    after = trajectory[(trajectory["visit_number"] == config.AFTER_SESSION2_VISIT) & (trajectory["phase"] == "pre")]
+    if not after.empty:
+        fig.add_trace(go.Scatter(
+            x=after["visit_number"], y=after["mean"], mode="markers", name="After session 2 (visit 3, before session)",
+            marker={"symbol": "star", "size": 16, "color": [COURSE_COLOURS[c] for c in after["course_type"]],
+                    "line": {"color": "black", "width": 1}},
+            customdata=np.column_stack([after["course_type"], after["n"]]),
+            hovertemplate="%{customdata[0]} after session 2: mean pain %{y:.1f}<br>n = %{customdata[1]:,} scores<extra></extra>",
+        ))
+    n = _courses_n(trajectory[(trajectory["visit_number"] == 1) & (trajectory["phase"] == "pre")], "n")
+    return _layout(fig, f"{title} ({n} courses)", VISIT_AXIS, PAIN_PRE_AXIS if phases == ("pre",) else PAIN_AXIS,
+                   yaxis={"range": [0, 10]}, xaxis={"dtick": 1})
+
+
+def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame) -> go.Figure:
+    """Kaplan-Meier: share of courses not yet meaningfully improved by visit, with its 95 % band
+    and the median visit marked."""
+    fig = go.Figure()
+    for course in _courses(curve):
+        rows = curve[curve["course_type"] == course]
+        colour = COURSE_COLOURS[course]
+        median = medians.loc[medians["course_type"] == course, "median_visits"]
+        median = float(median.iloc[0]) if len(median) and pd.notna(median.iloc[0]) else None
+        name = course.capitalize() + (f" (half improved by visit {median:.0f})" if median is not None
+                                      else " (half not yet improved)")
+        fig.add_traces(_band(rows["visit_number"], rows["ci_low"] * 100, rows["ci_high"] * 100, colour, course, shape="hv"))
+        fig.add_trace(go.Scatter(
+            x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers",
+            line={"color": colour, "shape": "hv"},
+            customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
+            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+                           "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
+        ))
+        if median is not None:
+            fig.add_vline(x=median, line_dash="dash", line_color=colour)
+    fig.add_hline(y=50, line_dash="dot", line_color=MUTED)
+    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
+    return _layout(fig, f"Time to meaningful improvement ({n} courses)", VISIT_AXIS,
+                   "Courses not yet improved (%)", yaxis={"range": [0, 102]}, xaxis={"dtick": 1})
+
+
+def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
+    """How many sessions courses lasted (highest visit number), acute and chronic side by side,
+    the recommended range shaded."""
+    courses = _courses(distribution)
+    fig = make_subplots(rows=1, cols=max(1, len(courses)), subplot_titles=[
+        f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} courses)"
+        for c in courses])
+    for position, course in enumerate(courses, start=1):
+        rows = distribution[distribution["course_type"] == course]
+        fig.add_trace(go.Bar(
+            x=rows["visits"], y=rows["episodes"], name=course.capitalize(), marker_color=COURSE_COLOURS[course],
+            hovertemplate=f"{course}: %{{y:,}} courses ended at visit %{{x}}<extra></extra>",
+        ), row=1, col=position)
+        _shade_recommended(fig, [course], row=1, col=position)
+        fig.update_xaxes(dtick=1, row=1, col=position)
+    n = int(distribution["episodes"].sum())
+    return _layout(fig, f"Sessions attended per course, against the recommended range (n = {n:,} courses)",
+                   "Sessions attended (highest visit number)", "Courses", showlegend=False)
+
+
+def status_mix(outcomes: pd.DataFrame) -> go.Figure:
+    """Completed / active / dropped share of courses, per course type (course_outcomes)."""
+    fig = go.Figure()
+    # Listed bottom-up by plotly, so reversed to put acute on top.
+    courses = [c for c in config.COURSE_TYPES if c in set(outcomes["course_type"])][::-1]
+    rows = outcomes.set_index("course_type").loc[courses]
+    names = [f"{c.capitalize()} (n = {int(rows.loc[c, 'episodes']):,})" for c in courses]
+    for status, colour in STATUS_COLOURS.items():
+        fig.add_trace(go.Bar(
+            y=names, x=rows[f"{status}_share"] * 100, name=status.capitalize(), orientation="h", marker_color=colour,
+            customdata=rows[status].to_numpy(),
+            hovertemplate=f"{status}: %{{x:.0f}} % (n = %{{customdata:,}} courses)<extra></extra>",
+        ))
+    return _layout(fig, f"Course status (n = {int(rows['episodes'].sum()):,} courses)", "Share of courses (%)", "",
+                   barmode="stack", height=120 + 70 * len(courses))
+
+
+def immediate_relief(relief: pd.DataFrame) -> go.Figure:
+    """Pain relief within a session (before minus after), mean and 95 % CI by visit."""
+    fig = go.Figure()
+    for course in _courses(relief):
+        rows = relief[relief["course_type"] == course]
+        fig.add_trace(go.Bar(
+            x=rows["visit_number"], y=rows["mean_relief"], name=course.capitalize(),
+            marker_color=COURSE_COLOURS[course],
+            error_y={"type": "data", "symmetric": False, "array": (rows["ci_high"] - rows["mean_relief"]).to_numpy(),
+                     "arrayminus": (rows["mean_relief"] - rows["ci_low"]).to_numpy(), "color": NEUTRAL},
+            customdata=rows["sessions"].to_numpy(),
+            hovertemplate=f"{course} visit %{{x}}: relief %{{y:.1f}} points<br>n = %{{customdata:,}} sessions<extra></extra>",
+        ))
+    n = int(relief["sessions"].sum()) if len(relief) else 0
+    return _layout(fig, f"Immediate relief within a session (n = {n:,} sessions)", VISIT_AXIS,
+                   "Pain relief, before minus after (points)", barmode="group", xaxis={"dtick": 1})
+
+
+# --- Conditions ---------------------------------------------------------------------------------
+
+def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 3) -> go.Figure:
+    """Small multiples: pain before each session by visit, one panel per condition in the given
+    order, acute and chronic lines in each (pain_trajectory by course type and condition)."""
+    pre = trajectory[trajectory["phase"] == "pre"]
+    rows_needed = max(1, -(-len(conditions) // columns))
+    titles = []
+    for condition in conditions:
+        first = pre[(pre["condition"] == condition) & (pre["visit_number"] == 1)]
+        titles.append(f"{label(condition)} (n = {int(first['n'].sum()):,})")
+    fig = make_subplots(rows=rows_needed, cols=columns, subplot_titles=titles, shared_yaxes=True,
+                        vertical_spacing=0.12 if rows_needed > 1 else 0.2)
+    shown = set()
+    for position, condition in enumerate(conditions):
+        row, col = divmod(position, columns)
+        for course in config.COURSE_TYPES:
+            rows = pre[(pre["condition"] == condition) & (pre["course_type"] == course)]
+            if rows.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=rows["visit_number"], y=rows["mean"], name=course.capitalize(), mode="lines+markers",
+                legendgroup=course, showlegend=course not in shown, line={"color": COURSE_COLOURS[course]},
+                marker={"size": 5}, customdata=rows["n"].to_numpy(),
+                hovertemplate=f"{label(condition)}, {course}<br>visit %{{x}}: mean pain %{{y:.1f}}"
+                              "<br>n = %{customdata:,} scores<extra></extra>",
+            ), row=row + 1, col=col + 1)
+            shown.add(course)
+    fig.update_yaxes(range=[0, 10])
+    fig.update_layout(height=260 * rows_needed + 120)
+    n = int(pre.loc[pre["visit_number"] == 1, "n"].sum())
+    fig = _layout(fig, f"Pain before each session, by condition (n = {n:,} courses)", "", "")
+    fig.update_xaxes(title_text=VISIT_AXIS, row=rows_needed)
+    fig.update_yaxes(title_text=PAIN_PRE_AXIS, col=1)
+    return fig
+
+
+# --- Therapists ---------------------------------------------------------------------------------
+
+def therapist_adjusted(comparison: pd.DataFrame) -> go.Figure:
+    """Observed minus expected responder rate per therapist with its 95 % interval; therapists
+    with too few finished courses are shown as such, without a point."""
+    fig = go.Figure()
+    table = comparison.sort_values("therapist_name", ascending=False)
+    judged = table[table["judgement"] != "too few to judge"]
+    fig.add_trace(go.Scatter(
+        x=judged["difference"] * 100, y=judged["therapist_name"], mode="markers", name="Observed − expected",
+        marker={"size": 11, "color": NEUTRAL},
+        error_x={"type": "data", "symmetric": False, "array": ((judged["ci_high"] - judged["difference"]) * 100).to_numpy(),
+                 "arrayminus": ((judged["difference"] - judged["ci_low"]) * 100).to_numpy(), "color": NEUTRAL},
+        customdata=np.column_stack([judged["episodes"], judged["observed_rate"] * 100, judged["expected_rate"] * 100,
+                                    judged["judgement"]]),
+        hovertemplate=("%{y}: %{x:+.1f} points (%{customdata[3]})<br>observed %{customdata[1]:.0f} %,"
+                       " expected %{customdata[2]:.0f} %<br>n = %{customdata[0]:,} finished courses<extra></extra>"),
+    ))
+    too_few = table[table["judgement"] == "too few to judge"]
+    if len(too_few):
+        fig.add_trace(go.Scatter(
+            x=[0] * len(too_few), y=too_few["therapist_name"], mode="text", name="Too few to judge",
+            text=[f"too few to judge (n = {n})" for n in too_few["episodes"]], textfont={"color": MUTED},
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        ))
+    fig.add_vline(x=0, line_color=MUTED, line_dash="dash")
+    n = int(comparison["episodes"].sum())
+    return _layout(fig, f"Responder rate against the case-mix expectation (n = {n:,} finished courses)",
+                   "Observed − expected responder rate (percentage points)", "",
+                   height=max(300, 60 * len(table) + 150), showlegend=False)
+
+
+def funnel(funnel_limits) -> go.Figure:
+    """Responder rate against the number of finished courses, with the 95 % and 99.8 % limits
+    around the clinic rate (metrics.funnel_limits)."""
+    limits, points = funnel_limits.limits, funnel_limits.therapists
+    if len(limits) > 400:  # the lines are smooth: a few hundred log-spaced counts draw them exactly enough
+        keep = np.unique(np.geomspace(1, len(limits), 400).round().astype(int) - 1)
+        limits = limits.iloc[keep]
+    fig = go.Figure()
+    for level, dash in (("998", "dot"), ("95", "dash")):
+        name = "99.8 % limits" if level == "998" else "95 % limits"
+        for side in ("lower", "upper"):
+            fig.add_trace(go.Scatter(
+                x=limits["episodes"], y=limits[f"{side}_{level}"] * 100, mode="lines", name=name,
+                legendgroup=level, showlegend=side == "upper", line={"color": MUTED, "dash": dash},
+                hovertemplate=f"{name}: %{{y:.0f}} % at n = %{{x:,}}<extra></extra>",
+            ))
+    fig.add_trace(go.Scatter(x=limits["episodes"], y=limits["clinic_rate"] * 100, mode="lines", name="Clinic rate",
+                             line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f} %<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
+        text=points["therapist_name"], textposition="top center", marker={"size": 12, "color": "#CC79A7"},
+        hovertemplate="%{text}: %{y:.0f} % responders<br>n = %{x:,} finished courses<extra></extra>",
+    ))
+    n = int(points["episodes"].sum())
+    return _layout(fig, f"Funnel plot: responder rate by number of courses (n = {n:,} finished courses)",
+                   "Finished courses judged (n)", "Responders (%)", yaxis={"range": [0, 102]})
+
+
+# --- Home program and data quality ----------------------------------------------------------------
+
+def home_program(effect: pd.DataFrame, value: str, title: str, axis_title: str, count: str) -> go.Figure:
+    """One outcome column of home_program_effect by stretching adherence band and course type;
+    `count` names the column holding the n behind each bar."""
+    fig = go.Figure()
+    scale = 100 if value.endswith("rate") or value.endswith("session2") else 1
+    for course in _courses(effect):
+        rows = effect[effect["course_type"] == course]
+        fig.add_trace(go.Bar(
+            x=rows["adherence_band"], y=rows[value] * scale, name=course.capitalize(),
+            marker_color=COURSE_COLOURS[course], customdata=rows[count].to_numpy(),
+            hovertemplate=f"{course}, adherence %{{x}}: %{{y:.0f}}<br>n = %{{customdata:,}} courses<extra></extra>",
+        ))
+    n = int(effect[count].sum())
+    return _layout(fig, f"{title} (n = {n:,} courses)",
+                   "Mean stretching adherence between sessions (%)", axis_title, barmode="group")
+
+
+CHECK_NAMES = {
+    "missing_visits": "Gaps in visit numbers",
+    "missing_pre": "No pain score before session",
+    "missing_post": "No pain score after session",
+    "implausible_jump": "Implausible jump in pain",
+    "relief_negative": "Pain higher after session",
+    "same_date": "Two visits on one date",
+    "dates_out_of_order": "Visit dates out of order",
+}
+
+
+def check_name(check: str) -> str:
+    """A data-quality check's name as a manager would say it."""
+    return CHECK_NAMES.get(check, label(check))
+
+
+def data_quality(checks: pd.DataFrame) -> go.Figure:
+    """Findings per data-quality check."""
+    rows = checks.iloc[::-1]
+    fig = go.Figure(go.Bar(
+        x=rows["count"], y=[check_name(c) for c in rows["check"]], orientation="h", marker_color=NEUTRAL,
+        customdata=rows["description"].to_numpy(), hovertemplate="%{y}: n = %{x:,}<br>%{customdata}<extra></extra>",
+    ))
+    return _layout(fig, f"Data-quality findings (n = {int(checks['count'].sum()):,})", "Findings (n)", "")
+
+
+# --- In words ---------------------------------------------------------------------------------------
+
+def _share(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.0%}"
+
+
+def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFrame) -> str:
+    """One plain-text paragraph answering "Does treatment work?" from metrics.headline,
+    course_outcomes and median_visits_to_improvement (the latter two indexed by course type)."""
+    followed = int(outcomes["episodes_with_followup"].sum()) if len(outcomes) else 0
+    if followed < config.MIN_EPISODES_TO_JUDGE:
+        return (f"Too few courses in this selection have a pain score after the first visit ({followed}) "
+                "to say. Widen the filters.")
+    responders = int(outcomes["responders"].sum())
+    rate = responders / followed
+    verdict = ("Yes, for most clients." if rate >= 0.5 else
+               "For some clients." if rate >= 0.3 else "Not clearly.")
+    sentences = [f"{verdict} Of the {followed:,} courses with a pain score after the first visit, {rate:.0%} "
+                 "ended with pain at least 2 points and 30 % below where they started."]
+    for course in config.COURSE_TYPES:
+        if course not in outcomes.index or headline["by_course"][course]["episodes"] == 0:
+            continue
+        row, summary = outcomes.loc[course], headline["by_course"][course]
+        after_two = summary["responder_rate_after_session2"]
+        low, high = config.RECOMMENDED_SESSIONS[course]
+        median = medians.loc[course, "median_visits"] if course in medians.index else None
+        by_when = (f"half had improved by visit {median:.0f}" if median is not None and median == median
+                   else "fewer than half had improved by the last visit recorded")
+        change = (f"pain before the session fell on average by {row['mean_change_points']:.1f} points out of 10"
+                  f" ({row['mean_change_pct']:.0f} % of the first visit)"
+                  if row["mean_change_points"] == row["mean_change_points"] else "no later pain score was recorded")
+        sentences.append(
+            f"{course.capitalize()} courses ({low}-{high} sessions recommended, median {row['median_sessions']:g} attended): "
+            f"{_share(after_two)} of the {int(summary['episodes_reaching_visit3']):,} that reached a third visit had improved "
+            f"after the second session, {by_when}, and {change}.")
+    relief = outcomes["mean_immediate_relief"].dropna()
+    if len(relief):
+        amounts = " and ".join(f"{points:.1f} points ({course})" for course, points in relief.items())
+        sentences.append(f"Each session also brings relief on the table, on average {amounts}; "
+                         "the figures above count only the lasting change, measured before the next session.")
+    sentences.append("These are the outcomes of treated clients without an untreated comparison group, so some "
+                     "of the improvement might have come anyway.")
+    return " ".join(sentences)

@@ -1,0 +1,163 @@
+"""The filter sidebar every manager page shares. Its state lives in the address bar
+(`?course=acute&condition=plantar_fasciitis&from=2025-01-01&to=2025-12-31`), so a filtered view
+can be bookmarked and sent to a colleague."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import streamlit as st
+
+from analytics import options
+from analytics.filters import Filter
+from pages import _app, _charts, _signin
+
+# Address parameter -> (Filter field, widget label). Lists may repeat the parameter
+# (?condition=a&condition=b) or separate values with commas (?condition=a,b).
+LIST_PARAMS: dict[str, tuple[str, str]] = {
+    "clinic": ("clinics", "Clinic"),
+    "therapist": ("therapists", "Therapist"),
+    "condition": ("conditions", "Condition"),
+    "course": ("course_types", "Course type"),
+    "severity": ("severities", "Severity"),
+}
+DATE_PARAMS: dict[str, tuple[str, str]] = {"from": ("start", "Courses starting from"), "to": ("end", "… up to")}
+PARAMS = (*DATE_PARAMS, *LIST_PARAMS)
+
+_WIDGET = "filter_{}".format           # widget keys: filter_from, filter_course, ...
+_LAST_URL = "_filters_last_url"        # the parameters this sidebar last wrote
+_LAST_VALUES = "_filters_last_values"  # the values behind them, to restore widgets after a page switch
+
+
+def sidebar(con=None) -> Filter:
+    """Draw the filters in the sidebar and return the Filter they describe.
+
+    The address decides on a fresh visit or when someone edits it; afterwards the widgets decide
+    and the address follows them. Unknown values in the address are dropped with a warning."""
+    con = con if con is not None else _app.connection()
+    choices = options.filter_options(con)
+    problems = _seed_widgets_from_address(choices)
+    with st.sidebar:
+        st.header("Filters")
+        for problem in problems:
+            st.warning(problem, icon=":material/warning:")
+        values = _draw_widgets(choices)
+        st.button("Clear filters", on_click=_clear, key="filter_clear", width="stretch")
+    _write_address(values)
+    user = _signin.current_user()
+    return Filter(
+        start=values["from"], end=values["to"],
+        **{field: tuple(values[param]) for param, (field, _) in LIST_PARAMS.items()},
+        # A therapist looking at these pages sees colleagues anonymised, as the metrics define.
+        viewer_therapist=user.therapist_id if user is not None and not user.is_manager else None,
+    )
+
+
+def _choices_for(param: str, choices: options.FilterOptions) -> dict[str, str]:
+    """value -> label for a list parameter."""
+    if param == "clinic":
+        return choices.clinics
+    if param == "therapist":
+        return choices.therapists
+    stored = {"condition": choices.conditions, "course": choices.course_types, "severity": choices.severities}[param]
+    return {value: _charts.label(value) for value in stored}
+
+
+def _address() -> dict[str, list[str]]:
+    return {param: st.query_params.get_all(param) for param in PARAMS if param in st.query_params}
+
+
+def _shown(text: str) -> str:
+    """A value from the address, made safe to echo in a Markdown message."""
+    return "`" + re.sub(r"[^\w\-.:, ]", "?", text)[:40] + "`"
+
+
+def parse_address(address: dict[str, list[str]], choices: options.FilterOptions) -> tuple[dict[str, Any], list[str]]:
+    """Filter values from address parameters, and a message for each value that was ignored."""
+    values: dict[str, Any] = {"from": None, "to": None, **{param: [] for param in LIST_PARAMS}}
+    problems: list[str] = []
+    for param in DATE_PARAMS:
+        raw = [v.strip() for v in address.get(param, []) if v.strip()]
+        if not raw:
+            continue
+        try:
+            values[param] = dt.date.fromisoformat(raw[-1])
+        except ValueError:
+            problems.append(f"Ignored {param}={_shown(raw[-1])} in the address: dates are written YYYY-MM-DD.")
+    if values["from"] and values["to"] and values["from"] > values["to"]:
+        problems.append("Ignored the dates in the address: the start is after the end.")
+        values["from"] = values["to"] = None
+    for param in LIST_PARAMS:
+        known = _choices_for(param, choices)
+        for value in (part.strip() for raw in address.get(param, []) for part in raw.split(",")):
+            if not value:
+                continue
+            if value in known:
+                if value not in values[param]:
+                    values[param].append(value)
+            else:
+                problems.append(f"Ignored {param}={_shown(value)} in the address: no such {param} in this database.")
+    return values, problems
+
+
+def _seed_widgets_from_address(choices: options.FilterOptions) -> list[str]:
+    current, last = _address(), st.session_state.get(_LAST_URL)
+    if last is None or (current and current != last):
+        # A fresh visit (a bookmark, a shared link) or an address edited by hand: it decides.
+        values, problems = parse_address(current, choices)
+    else:
+        # The widgets decide. Writing each value back through the Session State API carries it
+        # over to the same widget on another page (navigation gives widgets a new identity and
+        # drops the address); a widget with no state at all gets the last values back.
+        last_values, problems = st.session_state.get(_LAST_VALUES, {}), []
+        values = {param: st.session_state[_WIDGET(param)] if _WIDGET(param) in st.session_state else value
+                  for param, value in last_values.items()}
+    for param, value in values.items():
+        if param in LIST_PARAMS:
+            # A stored value no longer in the database (e.g. after an import) is dropped quietly.
+            value = [v for v in value or [] if v in _choices_for(param, choices)]
+        st.session_state[_WIDGET(param)] = value
+    return problems
+
+
+def _draw_widgets(choices: options.FilterOptions) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    chosen = [st.session_state.get(_WIDGET(p)) for p in DATE_PARAMS]
+    known = [d for d in (choices.first_start, choices.last_start, *chosen) if d is not None]
+    low, high = (min(known), max(known)) if known else (None, None)
+    for param, (_, label) in DATE_PARAMS.items():
+        values[param] = st.date_input(label, value=None, min_value=low, max_value=high, key=_WIDGET(param),
+                                      format="YYYY-MM-DD",
+                                      help="A course belongs to the period in which its first session was.")
+    if values["from"] and values["to"] and values["from"] > values["to"]:
+        st.warning("The start date is after the end date; the dates are ignored.", icon=":material/warning:")
+        values["from"] = values["to"] = None
+    for param, (_, label) in LIST_PARAMS.items():
+        labels = _choices_for(param, choices)
+        values[param] = st.multiselect(label, options=list(labels), format_func=labels.get, key=_WIDGET(param),
+                                       placeholder="All")
+    return values
+
+
+def _clear() -> None:
+    for param in PARAMS:
+        st.session_state[_WIDGET(param)] = None if param in DATE_PARAMS else []
+
+
+def _write_address(values: dict[str, Any]) -> None:
+    wanted: dict[str, list[str]] = {}
+    for param in DATE_PARAMS:
+        if values[param] is not None:
+            wanted[param] = [values[param].isoformat()]
+    for param in LIST_PARAMS:
+        if values[param]:
+            wanted[param] = list(values[param])
+    current = _address()
+    for param in PARAMS:
+        if param in wanted and current.get(param) != wanted[param]:
+            st.query_params[param] = wanted[param]
+        elif param not in wanted and param in current:
+            del st.query_params[param]
+    st.session_state[_LAST_URL] = wanted
+    st.session_state[_LAST_VALUES] = {param: values[param] for param in PARAMS}

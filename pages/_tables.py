@@ -1,0 +1,84 @@
+"""Tables on the manager pages: shown sortable, with readable headings, and always downloadable
+as a CSV that a spreadsheet opens safely (analytics.export escapes formula triggers)."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from analytics import export
+
+# Headings and formats for the metric columns the pages show; anything else is shown as is.
+PERCENT = {"format": "percent"}
+COLUMNS: dict[str, tuple[str, dict]] = {
+    "course_type": ("Course type", {}),
+    "condition": ("Condition", {}),
+    "episodes": ("Courses", {}),
+    "sessions": ("Sessions", {}),
+    "median_sessions": ("Median sessions", {}),
+    "mean_baseline_pain": ("Mean pain at first visit (0-10)", {"format": "%.1f"}),
+    "episodes_with_followup": ("Courses with a later score", {}),
+    "mean_change_points": ("Mean pain change (points)", {"format": "%.1f"}),
+    "mean_change_pct": ("Mean pain change (% of first visit)", {"format": "%.0f %%"}),
+    "responders": ("Improved", {}),
+    "responder_rate": ("Improved (share)", PERCENT),
+    "below_range": ("Fewer sessions than recommended", {}),
+    "within_range": ("Within the recommended range", {}),
+    "above_range": ("More than recommended", {}),
+    "completed": ("Completed", {}),
+    "active": ("Active", {}),
+    "dropped": ("Dropped out", {}),
+    "completed_share": ("Completed (share)", PERCENT),
+    "active_share": ("Active (share)", PERCENT),
+    "dropped_share": ("Dropped out (share)", PERCENT),
+    "sessions_with_relief_scores": ("Sessions with both scores", {}),
+    "mean_immediate_relief": ("Mean relief within a session (points)", {"format": "%.1f"}),
+    "adherence_band": ("Stretching adherence", {}),
+    "mean_adherence_pct": ("Mean adherence (%)", {"format": "%.0f"}),
+    "episodes_reaching_visit3": ("Courses reaching visit 3", {}),
+    "responder_rate_after_session2": ("Improved after the second session (share)", PERCENT),
+    "therapist_name": ("Therapist", {}),
+    "observed_rate": ("Observed responder rate", PERCENT),
+    "expected_rate": ("Expected for their clients", PERCENT),
+    "difference": ("Observed − expected", PERCENT),
+    "ci_low": ("95 % CI from", PERCENT),
+    "ci_high": ("95 % CI to", PERCENT),
+    "judgement": ("Judgement", {}),
+    "check": ("Check", {}),
+    "description": ("What it means", {}),
+    "count": ("Findings", {}),
+    "episode_id": ("Course (episode id)", {}),
+    "visit_number": ("Visit", {}),
+    "detail": ("Detail", {}),
+}
+
+
+def _column_config(frame: pd.DataFrame) -> dict:
+    config = {}
+    for column in frame.columns:
+        if column not in COLUMNS:
+            continue
+        heading, options = COLUMNS[column]
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(heading, **options)
+        else:
+            config[column] = st.column_config.TextColumn(heading)
+    return config
+
+
+def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, caption: str | None = None,
+          max_rows_shown: int | None = None) -> None:
+    """Show `frame` (only `columns`, if given) as a sortable table with a CSV download of the
+    same rows and columns. `name` titles the download and makes its widget key unique."""
+    shown = frame[columns] if columns else frame
+    if max_rows_shown is not None and len(shown) > max_rows_shown:
+        st.caption(f"Showing the first {max_rows_shown:,} of {len(shown):,} rows; the download has them all.")
+        st.dataframe(shown.head(max_rows_shown), hide_index=True, column_config=_column_config(shown))
+    else:
+        st.dataframe(shown, hide_index=True, column_config=_column_config(shown))
+    if caption:
+        st.caption(caption)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    st.download_button(f"Download {name} (CSV)", data=export.csv_bytes(shown), file_name=f"{slug}.csv",
+                       mime="text/csv", key=f"download_{slug}", on_click="ignore", icon=":material/download:")

@@ -1,0 +1,69 @@
+"""Overview: is the treatment working? The period's key figures, pain by visit for acute and
+chronic courses, and a plain answer in words."""
+import streamlit as st
+
+from analytics import config, metrics
+from pages import _app, _charts, _filters
+
+con = _app.connection()
+f = _filters.sidebar(con)
+st.title("Foot-pain clinic outcomes")
+_app.sample_data_notice(con)
+
+tiles = metrics.kpis(con, f).set_index("metric")
+if tiles.empty:
+    st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
+    st.stop()
+has_previous = tiles["previous"].notna().any() and tiles.loc["episodes", "previous"] > 0
+
+
+def tile(column, metric: str, label: str, kind: str = "count", delta_color: str = "normal", help: str | None = None):
+    """One st.metric: the value, and its change against the previous period when there is one."""
+    value, change = tiles.loc[metric, "value"], tiles.loc[metric, "change"]
+    shown = {"count": "{:,.0f}", "rate": "{:.0%}", "sessions": "{:g}"}[kind]
+    delta = None
+    if has_previous and change == change:
+        delta = {"count": f"{change:+,.0f}", "rate": f"{change * 100:+.1f} points", "sessions": f"{change:+g}"}[kind]
+    column.metric(label, "n/a" if value != value else shown.format(value), delta=delta, delta_color=delta_color,
+                  help=help, border=True)
+
+
+period = f"{f.start:%d %b %Y} – {f.end:%d %b %Y}" if f.start and f.end else None
+previous = f.previous_period()
+if has_previous:
+    st.caption(f"Courses that began {period}; changes compare with {previous.start:%d %b %Y} – {previous.end:%d %b %Y}.")
+elif previous is not None:
+    st.caption(f"Courses that began {period}. No courses began in the period before, so there is nothing to compare.")
+else:
+    st.caption("Set a start and an end date in the sidebar to compare with the period of the same length before.")
+
+clients, courses, sessions = st.columns(3)
+tile(clients, "clients", "Clients")
+tile(courses, "episodes", "Courses of care")
+tile(sessions, "sessions", "Sessions")
+
+figures = metrics.headline(con, f)
+for course, column in zip(("acute", "chronic"), st.columns(2)):
+    low, high = config.RECOMMENDED_SESSIONS[course]
+    with column:
+        st.subheader(f"{course.capitalize()} courses ({low}-{high} sessions recommended)")
+        improved, median = st.columns([3, 2])
+        tile(improved, f"improved_after_session2_{course}", "Improved after the second session", "rate",
+             help="Pain before visit 3 at least 2 points and 30 % below the first visit, among the "
+                  f"{int(figures['by_course'][course]['episodes_reaching_visit3']):,} courses that reached visit 3.")
+        tile(median, f"median_sessions_{course}", "Median sessions", "sessions", delta_color="off",
+             help="Half of the courses lasted at most this many sessions (highest visit number).")
+
+completion, dropout = st.columns(2)
+tile(completion, "completion_rate", "Completion rate", "rate",
+     help="Of courses no longer active, the share that reached the recommended minimum (3 acute, 8 chronic).")
+tile(dropout, "dropout_rate", "Drop-out rate", "rate", delta_color="inverse",
+     help="Of courses no longer active, the share that stopped before the recommended minimum.")
+
+trajectory = metrics.pain_trajectory(con, f)
+st.plotly_chart(_charts.pain_trajectory(trajectory), width="stretch", key="overview_trajectory")
+
+st.subheader("Does treatment work?")
+outcomes = metrics.course_outcomes(con, f).set_index("course_type")
+medians = metrics.median_visits_to_improvement(con, f).set_index("course_type")
+st.markdown(_charts.treatment_answer(figures, outcomes, medians))

@@ -1,0 +1,296 @@
+"""The manager pages in-process (AppTest): every page with the default and with filtered views,
+the figures the analytics give for the sample clinic, filters kept in the address, and charts
+that say their n and stay small."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import auth, db, metrics
+from analytics.filters import Filter
+from pages import _charts, _signin
+
+DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
+PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "data_quality")
+CHARTS_PER_PAGE = {"overview": 1, "courses": 5, "conditions": 1, "therapists": 2, "home_program": 2, "data_quality": 1}
+
+# Address parameters -> the Filter the sidebar must build from them.
+VIEWS: dict[str, tuple[dict, Filter]] = {
+    "default": ({}, Filter()),
+    "acute plantar fasciitis in 2025": (
+        {"course": "acute", "condition": "plantar_fasciitis", "from": "2025-01-01", "to": "2025-12-31"},
+        Filter(start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31), course_types=("acute",),
+               conditions=("plantar_fasciitis",))),
+    "chronic, severe or moderate": (
+        {"course": "chronic", "severity": ["severe", "moderate"]},
+        Filter(course_types=("chronic",), severities=("severe", "moderate"))),
+    "one therapist, one clinic": ({"therapist": "T02", "clinic": "main"}, Filter(therapists=("T02",), clinics=("main",))),
+}
+NOTHING = {"from": "2030-01-01"}  # the sample clinic's calendar ends in October 2026
+
+
+@pytest.fixture
+def sample_con(app_db):
+    """The app's own database, opened the way the app opens it (same process, same settings)."""
+    con = db.connect(app_db)
+    yield con
+    con.close()
+
+
+def run_page(page: str, params: dict | None = None) -> AppTest:
+    """The dashboard as a signed-in manager, the address set to `params`, showing `page`."""
+    at = AppTest.from_file(DASHBOARD, default_timeout=120)
+    at.session_state[_signin.USER_KEY] = auth.User("manager", "manager", None)
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    at.run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric_values(at: AppTest) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for tile in at.metric:
+        values.setdefault(tile.label, []).append(tile.value)
+    return values
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _length(values) -> int:
+    """Points in one plotly array, plain or in plotly's typed-array form ({dtype, bdata[, shape]})."""
+    if isinstance(values, dict) and "bdata" in values:
+        if "shape" in values:
+            return int(np.prod([int(n) for n in str(values["shape"]).split(",")]))
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)
+
+
+def points(figure: dict) -> int:
+    return sum(_length(trace.get("x", trace.get("y", []))) for trace in figure["data"])
+
+
+def axis_titles(figure: dict) -> set[str]:
+    return {axis.get("title", {}).get("text") for key, axis in figure["layout"].items()
+            if key.startswith(("xaxis", "yaxis")) and axis.get("title", {}).get("text")}
+
+
+def expected_filter_values(f: Filter, sample_con) -> dict[str, str]:
+    headline = metrics.headline(sample_con, f)
+    return {"Clients": f"{headline['clients']:,}", "Courses of care": f"{headline['episodes']:,}",
+            "Sessions": f"{headline['sessions']:,}"}
+
+
+# --- every page, every view ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("view", list(VIEWS))
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_draws_small_charts_that_say_their_n_and_offers_downloads(app_db, page, view):
+    params, _ = VIEWS[view]
+    at = run_page(page, params)
+    charts = figures(at)
+    assert len(charts) == CHARTS_PER_PAGE[page]
+    for figure in charts:
+        assert "n = " in json.dumps(figure["layout"].get("title", {})) + json.dumps(figure["layout"].get("annotations", []))
+        assert points(figure) <= _charts.MAX_POINTS
+        assert axis_titles(figure), "every chart names its axes"
+    # every table comes with its CSV download
+    assert len(at.get("download_button")) == len(at.dataframe)
+    if page != "overview":
+        assert len(at.dataframe) >= 1
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_filter_that_leaves_no_data_shows_a_friendly_note(app_db, page):
+    at = run_page(page, NOTHING)
+    assert any("match these filters" in note.value for note in at.info)
+    assert not at.get("plotly_chart") and not at.error
+
+
+# --- the overview's figures -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_overview_shows_the_headline_figures_of_the_filter(app_db, sample_con, view):
+    params, f = VIEWS[view]
+    at = run_page("overview", params)
+    shown = metric_values(at)
+    for label, value in expected_filter_values(f, sample_con).items():
+        assert shown[label] == [value]
+    tiles = metrics.kpis(sample_con, f).set_index("metric")["value"]
+    improved = [tiles[f"improved_after_session2_{course}"] for course in ("acute", "chronic")]
+    assert shown["Improved after the second session"] == ["n/a" if v != v else f"{v:.0%}" for v in improved]
+    assert shown["Completion rate"] == [f"{tiles['completion_rate']:.0%}"]
+    assert any("sample clinic" in note.value for note in at.info)
+    assert {"Visit number", "Pain before session (0-10)"} <= axis_titles(figures(at)[0])
+
+
+def test_overview_numbers_for_the_sample_clinic(app_db):
+    """Literal figures of sample_data/visits.csv, so a change in the sample or a metric shows here."""
+    at = run_page("overview")
+    shown = metric_values(at)
+    assert shown["Clients"] == ["632"]
+    assert shown["Courses of care"] == ["706"]
+    assert shown["Sessions"] == ["3,998"]
+    assert shown["Improved after the second session"] == ["77%", "31%"]  # acute, chronic
+    assert shown["Median sessions"] == ["4", "9"]
+
+
+def test_overview_compares_with_the_previous_period_only_when_a_date_range_is_set(app_db, sample_con):
+    without = run_page("overview")
+    assert all(not tile.delta for tile in without.metric)
+    params, f = VIEWS["acute plantar fasciitis in 2025"]
+    with_range = run_page("overview", params)
+    before = metrics.headline(sample_con, f.previous_period())
+    now = metrics.headline(sample_con, f)
+    deltas = {tile.label: tile.delta for tile in with_range.metric}
+    assert deltas["Courses of care"] == f"{now['episodes'] - before['episodes']:+,}"
+    assert deltas["Clients"] == f"{now['clients'] - before['clients']:+,}"
+
+
+def test_overview_answers_does_treatment_work_in_plain_text(app_db):
+    at = run_page("overview")
+    answer = at.markdown[-1].value
+    assert answer.startswith(("Yes", "For some", "Not clearly"))
+    assert "after the second session" in answer and "comparison group" in answer
+    assert "<" not in answer and ">" not in answer
+
+
+def test_changing_a_filter_widget_changes_the_figures_and_the_address(app_db, sample_con):
+    at = run_page("overview")
+    everything = metric_values(at)["Courses of care"]
+    at.multiselect(key="filter_course").set_value(["chronic"]).run()
+    chronic = metrics.headline(sample_con, Filter(course_types=("chronic",)))
+    assert metric_values(at)["Courses of care"] == [f"{chronic['episodes']:,}"] != everything
+    assert at.query_params["course"] == "chronic"
+    at.date_input(key="filter_from").set_value(dt.date(2025, 6, 1)).run()
+    assert at.query_params["from"] == "2025-06-01"
+    later = metrics.headline(sample_con, Filter(course_types=("chronic",), start=dt.date(2025, 6, 1)))
+    assert metric_values(at)["Courses of care"] == [f"{later['episodes']:,}"]
+
+
+# --- the filter in the address ---------------------------------------------------------------------
+
+def test_the_address_sets_the_widgets_and_follows_them_across_pages(app_db):
+    params, _ = VIEWS["acute plantar fasciitis in 2025"]
+    at = run_page("courses", params)
+    assert at.multiselect(key="filter_course").value == ["acute"]
+    assert at.multiselect(key="filter_condition").value == ["plantar_fasciitis"]
+    assert at.date_input(key="filter_from").value == dt.date(2025, 1, 1)
+    assert {k: at.query_params[k] for k in params} == params  # still bookmarkable after navigating
+    assert [tile.label for tile in at.metric][0].startswith("Acute")  # only acute courses shown
+
+
+def test_a_new_address_overrides_the_widgets(app_db, sample_con):
+    at = run_page("overview")
+    at.query_params["course"] = "acute"
+    at.run()
+    acute = metrics.headline(sample_con, Filter(course_types=("acute",)))
+    assert metric_values(at)["Courses of care"] == [f"{acute['episodes']:,}"]
+
+
+@pytest.mark.parametrize("params, problem", [
+    ({"condition": "gout"}, "condition"),
+    ({"course": ["acute", "<script>alert(1)</script>"]}, "course"),
+    ({"from": "2025-13-45"}, "from"),
+    ({"from": "2025-12-31", "to": "2025-01-01"}, "start is after the end"),
+    ({"therapist": "T99", "severity": "extreme"}, "therapist"),
+])
+def test_invalid_address_values_are_ignored_with_a_warning(app_db, sample_con, params, problem):
+    at = run_page("overview", params)
+    warnings = [w.value for w in at.warning]
+    assert any(problem in w for w in warnings)
+    assert not any("<script>" in w for w in warnings)
+    valid = Filter(course_types=("acute",)) if params.get("course") else Filter()
+    assert metric_values(at)["Courses of care"] == [f"{metrics.headline(sample_con, valid)['episodes']:,}"]
+
+
+# --- the other pages' figures ---------------------------------------------------------------------------
+
+def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app_db, sample_con):
+    at = run_page("courses")
+    medians = metrics.median_visits_to_improvement(sample_con).set_index("course_type")["median_visits"]
+    shown = metric_values(at)
+    for course in ("acute", "chronic"):
+        assert shown[f"{course.capitalize()}: half improved by visit"] == [f"{medians[course]:.0f}"]
+    table = at.dataframe[0].value
+    assert table["episodes"].tolist() == metrics.course_outcomes(sample_con)["episodes"].tolist()
+    titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
+    assert any(title.startswith("Immediate relief") for title in titles)
+    assert any(title.startswith("Time to meaningful improvement") for title in titles)
+
+
+def test_conditions_page_sorts_table_and_small_multiples(app_db, sample_con):
+    at = run_page("conditions")
+    by_episodes = metrics.condition_comparison(sample_con).sort_values("episodes", ascending=False)
+    assert at.dataframe[0].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
+    at.selectbox(key="conditions_sort").set_value("Median sessions").run()
+    at.toggle(key="conditions_descending").set_value(False).run()
+    values = at.dataframe[0].value["median_sessions"].tolist()
+    assert values == sorted(values)
+    panels = [a["text"] for a in figures(at)[0]["layout"]["annotations"]]
+    first = at.dataframe[0].value["condition"].iloc[0]
+    assert panels[0].startswith(first)
+
+
+def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db, sample_con):
+    at = run_page("therapists")
+    comparison = metrics.therapist_comparison(sample_con)
+    table = at.dataframe[0].value
+    assert table["therapist_name"].tolist() == sorted(comparison["therapist_name"])  # by name, not ranked
+    assert "difference" in table.columns and "judgement" in table.columns
+    assert any("adjusted" in note.value for note in at.info)
+
+
+def test_therapists_page_shows_too_few_to_judge(app_db):
+    at = run_page("therapists", {"from": "2026-10-01", "to": "2026-10-31"})
+    chart = figures(at)[0]
+    assert "too few to judge" in json.dumps(chart["data"])
+
+
+def test_home_program_and_data_quality_pages_show_the_analytics_counts(app_db, sample_con):
+    at = run_page("home_program")
+    effect = metrics.home_program_effect(sample_con)
+    assert at.dataframe[0].value["episodes"].sum() == effect["episodes"].sum() == metrics.headline(sample_con)["episodes"]
+    at = run_page("data_quality")
+    checks = metrics.data_quality(sample_con)
+    assert metric_values(at)["Findings"] == [f"{checks['count'].sum():,}"]
+    assert at.dataframe[0].value["count"].tolist() == checks["count"].tolist()
+    if checks["count"].sum():
+        first = checks.loc[checks["count"] > 0, "check"].iloc[0]
+        assert len(at.dataframe[1].value) == min(2000, len(metrics.data_quality_details(sample_con, check=first)))
+
+
+# --- charts stay small whatever the data size --------------------------------------------------------
+
+def test_charts_send_at_most_max_points_for_a_huge_clinic():
+    therapists = pd.DataFrame({"therapist_id": [f"T{i}" for i in range(300)], "therapist_name": [f"T{i}" for i in range(300)],
+                               "is_viewer": False, "episodes": np.arange(300) * 3000 + 1, "rate": 0.7})
+    rows = 2_000_000
+    limits = pd.DataFrame({"episodes": np.arange(1, rows + 1), "clinic_rate": 0.7, "lower_95": 0.6, "upper_95": 0.8,
+                           "lower_998": 0.5, "upper_998": 0.9})
+    figure = _charts.funnel(metrics.Funnel(0.7, limits, therapists))
+    assert _charts.point_count(figure) <= _charts.MAX_POINTS
+    big = _charts.limit_points(_charts.go.Figure(_charts.go.Scatter(x=np.arange(50_000), y=np.arange(50_000))))
+    assert _charts.point_count(big) <= _charts.MAX_POINTS
+
+
+def test_acute_and_chronic_keep_their_colours_on_every_chart(app_db):
+    at = run_page("courses")
+    for figure in figures(at):
+        for trace in figure["data"]:
+            name = trace.get("name", "")
+            for course, colour in _charts.COURSE_COLOURS.items():
+                if name.lower().startswith(course) and "95 % CI" not in name:
+                    used = trace.get("line", {}).get("color") or trace.get("marker", {}).get("color")
+                    assert used == colour, (figure["layout"]["title"]["text"], name)
