@@ -3,20 +3,34 @@ migrates older files and wraps writes in all-or-nothing transactions."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 
-# Migrations from version N to N+1, in order. Each entry is SQL run in one transaction, followed
-# by schema.sql itself (every statement there is CREATE ... IF NOT EXISTS or a view), so a step
-# that only adds tables needs no SQL of its own.
-MIGRATIONS: dict[int, str] = {
-    1: "SELECT 1",  # v2 added corrections, users and audit_log; schema.sql creates them.
+# Migrations from version N to N+1, in order. Each runs in one transaction, followed by
+# schema.sql itself (every statement there is CREATE ... IF NOT EXISTS or a view), so a step that
+# only adds tables needs nothing of its own.
+def _drop_fact_views(con: duckdb.DuckDBPyConnection) -> None:
+    """v3 stores session_facts and episode_facts as tables; up to v2 they were views."""
+    for name in ("episode_facts", "session_facts"):
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+        if kind and kind[0] == "VIEW":
+            con.execute(f"DROP VIEW {name}")  # a fixed name from the line above, not input
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    1: lambda con: None,  # v2 added corrections, users and audit_log; schema.sql creates them.
+    2: _drop_fact_views,  # v3 materialises the fact views; refresh_facts() fills them.
 }
+
+# DuckDB lets one writer at a time change a row; every write bumps the same data_version row, so
+# writers in this process queue here instead of failing with a transaction conflict.
+_WRITE_LOCK = threading.RLock()
 
 
 class DatabaseError(Exception):
@@ -93,8 +107,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path | str = "database",
             raise DatabaseError(f"{path}: schema version {version} needs migrating to {SCHEMA_VERSION}; open it writable once.")
         for step in range(version, SCHEMA_VERSION):
             with transaction(con):
-                con.execute(MIGRATIONS[step])
+                MIGRATIONS[step](con)
                 con.execute(SCHEMA_SQL)  # views are re-created against the migrated tables
+                refresh_facts(con)
                 con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(step + 1)])
 
 
@@ -111,16 +126,35 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextlib.contextmanager
-def write(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A write transaction on its own cursor that also bumps the data version, so every cache
-    keyed on data_version() sees the change. Safe to call from several threads."""
-    cursor = con.cursor()
-    try:
-        with transaction(cursor):
-            yield cursor
-            cursor.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'data_version'")
-    finally:
-        cursor.close()
+def write(con: duckdb.DuckDBPyConnection, episodes: Iterable[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A write transaction on its own cursor. Before it commits, the fact tables are refreshed
+    (only the given `episodes` when the writer names the episodes it touched, else all) and the
+    data version is bumped, so every cache keyed on data_version() sees the change. Writers in
+    one process take turns; readers are never blocked."""
+    with _WRITE_LOCK:
+        cursor = con.cursor()
+        try:
+            with transaction(cursor):
+                yield cursor
+                refresh_facts(cursor, None if episodes is None else list(episodes))
+                cursor.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'data_version'")
+        finally:
+            cursor.close()
+
+
+def refresh_facts(con: duckdb.DuckDBPyConnection, episodes: list[str] | None = None) -> None:
+    """Bring session_facts and episode_facts up to date with the base tables: all of them, or
+    only the rows of the listed episodes. Call inside the write's transaction."""
+    if episodes is None:
+        con.execute("CREATE OR REPLACE TABLE session_facts AS SELECT * FROM session_facts_live ORDER BY episode_id, visit_number")
+        con.execute("CREATE OR REPLACE TABLE episode_facts AS SELECT * FROM episode_facts_live ORDER BY episode_id")
+        return
+    if not episodes:
+        return
+    for table in ("session_facts", "episode_facts"):
+        # Table names are the two fixed ones above; the episode ids travel as a parameter.
+        con.execute(f"DELETE FROM {table} WHERE episode_id IN (SELECT unnest(?))", [episodes])
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table}_live WHERE episode_id IN (SELECT unnest(?))", [episodes])
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> int:

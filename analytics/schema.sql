@@ -1,5 +1,5 @@
 -- The clinic database: who was treated, for what, in which sessions, and how they felt.
--- Schema version 2 (see the end). db.py applies this to a new file and migrates older ones.
+-- Schema version 3. db.py applies this to a new file and migrates older ones.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   VARCHAR PRIMARY KEY,
@@ -62,8 +62,12 @@ CREATE TABLE IF NOT EXISTS assessments (
     PRIMARY KEY (session_id, phase)
 );
 
--- One row per session with its episode and both assessments side by side: what metrics read.
-CREATE OR REPLACE VIEW session_facts AS
+-- The facts metrics read. Two views define them; two tables of the same names without "_live"
+-- hold them, refreshed by db.write() inside every write transaction, so a dashboard query never
+-- re-joins millions of assessments and never sees a figure older than the last write.
+
+-- One row per session with its episode and both assessments side by side.
+CREATE OR REPLACE VIEW session_facts_live AS
 SELECT
     s.session_id, s.episode_id, s.visit_number, s.session_date, s.therapist_id AS session_therapist_id,
     s.duration_min, s.sore_spot_min, s.stretching_adherence_pct,
@@ -78,8 +82,11 @@ JOIN clients c ON c.client_id = e.client_id
 LEFT JOIN assessments pre ON pre.session_id = s.session_id AND pre.phase = 'pre'
 LEFT JOIN assessments post ON post.session_id = s.session_id AND post.phase = 'post';
 
+CREATE TABLE IF NOT EXISTS session_facts AS SELECT * FROM session_facts_live LIMIT 0;
+
 -- One row per episode: its first and last visit and the scores the outcome rules look at.
-CREATE OR REPLACE VIEW episode_facts AS
+-- Reads the session_facts table, so refreshing one episode touches only its own rows.
+CREATE OR REPLACE VIEW episode_facts_live AS
 SELECT
     episode_id,
     any_value(client_id) AS client_id,
@@ -105,6 +112,8 @@ SELECT
     max(visit_number) FILTER (WHERE pain_pre IS NOT NULL) AS last_pre_visit
 FROM session_facts
 GROUP BY episode_id;
+
+CREATE TABLE IF NOT EXISTS episode_facts AS SELECT * FROM episode_facts_live LIMIT 0;
 
 -- Version 2: corrections history, accounts and the audit trail.
 

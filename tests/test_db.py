@@ -71,6 +71,39 @@ def test_version_1_file_is_migrated_keeping_its_data(tmp_path):
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     con = db.connect(path)
-    assert db.stored_schema_version(con) == 2
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION
     assert con.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+
+
+def test_version_2_file_with_fact_views_is_migrated_to_fact_tables(tmp_path):
+    path = tmp_path / "v2.duckdb"
+    con = db.connect(path)
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5), visit("E1", 2, "2025-01-13", 6, 4)])
+    # Up to v2 the facts were views over the base tables.
+    con.execute("DROP TABLE episode_facts")
+    con.execute("DROP TABLE session_facts")
+    con.execute("CREATE VIEW session_facts AS SELECT * FROM session_facts_live")
+    con.execute("CREATE VIEW episode_facts AS SELECT * FROM episode_facts_live")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    con = db.connect(path)
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_name IN ('session_facts', 'episode_facts')").fetchall())
+    assert kinds == {"session_facts": "BASE TABLE", "episode_facts": "BASE TABLE"}
+    assert con.execute("SELECT visits, baseline_pain FROM episode_facts").fetchone() == (2, 7)
+
+
+def test_fact_tables_follow_every_write(clinic_db):
+    con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5)])
+    assert con.execute("SELECT visits FROM episode_facts").fetchall() == [(1,)]
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 2, "2025-01-13", 5, 4)])
+    assert con.execute("SELECT visits, last_pain_pre FROM episode_facts").fetchall() == [(2, 5)]
+    # A write that names its episode refreshes just that episode's rows.
+    with db.write(con, episodes=["E1"]) as cur:
+        cur.execute("UPDATE assessments SET pain = 3 WHERE phase = 'pre' AND session_id = "
+                    "(SELECT session_id FROM sessions WHERE visit_number = 2)")
+    assert con.execute("SELECT last_pain_pre FROM episode_facts").fetchone() == (3,)
+    assert con.execute("SELECT pain_pre FROM session_facts WHERE visit_number = 2").fetchone() == (3,)
