@@ -10,9 +10,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning, PerfectSeparationWarning
+from scipy.special import ndtri, stdtrit  # quantiles without importing scipy.stats (slow)
 
 from analytics import config
 from analytics.filters import ALL, Filter
@@ -25,8 +23,8 @@ if config.AFTER_SESSION2_VISIT != 3:
 # Pain is stored as DOUBLE, and 7 - 4.9 is 2.0999999999999996 in binary, just under 30 % of 7.
 # A drop that is exactly on a threshold counts as reaching it, so comparisons allow this much.
 ROUNDING_TOLERANCE = 1e-9
-Z_95 = float(stats.norm.ppf(0.975))
-Z_998 = float(stats.norm.ppf(0.999))
+Z_95 = float(ndtri(0.975))
+Z_998 = float(ndtri(0.999))
 # A case-mix model fitted on too few finished episodes per coefficient describes noise: the
 # logistic model needs 10 per coefficient (the usual rule of thumb), the linear fallback 5;
 # below that every episode is expected to do as well as the clinic's overall rate.
@@ -217,7 +215,7 @@ FROM scores
 GROUP BY {', '.join(groups)}, visit_number, phase
 ORDER BY {', '.join(groups)}, visit_number, phase = 'post'""", params)
     many = frame["n"] >= 2
-    t = np.where(many, stats.t.ppf(0.975, np.maximum(frame["n"] - 1, 1)), np.nan)
+    t = np.where(many, stdtrit(np.maximum(frame["n"] - 1, 1), 0.975), np.nan)
     half_width = t * frame["sd"] / np.sqrt(frame["n"])
     frame["ci_low"] = (frame["mean"] - half_width).where(many)
     frame["ci_high"] = (frame["mean"] + half_width).where(many)
@@ -591,6 +589,11 @@ def _expected_responders(cells: pd.DataFrame) -> tuple[np.ndarray, str]:
     overall = np.full(len(cells), successes.sum() / total if total else np.nan)
     if total == 0 or successes.sum() in (0, total):
         return overall, "overall rate"
+    # statsmodels takes over a second to import; only this model needs it, so the command line
+    # and the other pages don't pay for it.
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning, PerfectSeparationWarning
+
     design = _case_mix(cells)
     if total >= MIN_EPISODES_PER_TERM_LOGISTIC * design.shape[1]:
         try:
@@ -1115,7 +1118,7 @@ FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
 WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
 GROUP BY e.course_type, s.visit_number ORDER BY e.course_type, s.visit_number""", params)
     many = frame["sessions"] >= 2
-    t = np.where(many, stats.t.ppf(0.975, np.maximum(frame["sessions"] - 1, 1)), np.nan)
+    t = np.where(many, stdtrit(np.maximum(frame["sessions"] - 1, 1), 0.975), np.nan)
     half_width = t * frame["sd"] / np.sqrt(frame["sessions"])
     frame["ci_low"] = (frame["mean_relief"] - half_width).where(many)
     frame["ci_high"] = (frame["mean_relief"] + half_width).where(many)
