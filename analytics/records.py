@@ -1,0 +1,393 @@
+"""Writing from the therapist's forms: record today's session, open a new course of care, correct
+a stored value keeping its history. Each is one transaction (db.write, which bumps the data
+version) and is checked by the importer's own rules: the form becomes a one-row visit log."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import math
+import re
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+
+from analytics import db, ingest
+
+FORM = "form"  # the "file" named in the importer's messages: "form:2:pain_pre: 11 is outside 0-10"
+WHOLE_FORM = ""  # problems that belong to no single field
+DEFAULT_SORE_SPOT_MIN = 45  # three quarters of the hour on the sore spot
+DEFAULT_DURATION_MIN = ingest.DEFAULT_DURATION_MIN
+
+# What a stored visit may be corrected in: the session's and its assessments' values. Ids,
+# the therapist and the episode's attributes are not corrected here (they are keys, or belong
+# to the whole course of care).
+CORRECTABLE: tuple[str, ...] = ingest.SESSION_VALUE_COLUMNS + ingest.ASSESSMENT_VALUE_COLUMNS
+FIELD_LABELS: dict[str, str] = {
+    "visit_number": "Visit number",
+    "session_date": "Date",
+    "therapist_id": "Therapist",
+    "pain_pre": "Pain before the session",
+    "pain_post": "Pain after the session",
+    "psfs_pre": "Function (PSFS) before",
+    "psfs_post": "Function (PSFS) after",
+    "dorsiflexion_pre_deg": "Ankle dorsiflexion before (degrees)",
+    "dorsiflexion_post_deg": "Ankle dorsiflexion after (degrees)",
+    "sore_spot_min": "Minutes on the sore spot",
+    "duration_min": "Session length (minutes)",
+    "stretching_adherence_pct": "Stretching since the last visit (% of days)",
+    "client_id": "Client id",
+    "client_name": "Client name",
+    "condition": "Condition",
+    "course_type": "Course type",
+    "severity": "Severity",
+    "prior_injuries": "Prior injuries",
+    "onset_date": "Onset date",
+    "episode_id": "Course of care",
+    "clinic_id": "Clinic",
+    "reason": "Reason",
+}
+_MESSAGE = re.compile(r"^(?P<file>[^:]*):(?P<row>\d+):(?P<column>[^:]+): (?P<message>.*)$", re.DOTALL)
+_NUMBERED_ID = "^{}(\\d+)$"
+
+
+class RecordRefused(Exception):
+    """Nothing was written. `problems` maps a form field (a visit-log column, 'reason', or ''
+    for the form as a whole) to the messages to show next to it."""
+
+    def __init__(self, problems: dict[str, list[str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field or 'form'}: {message}" for field, messages in problems.items()
+                                   for message in messages))
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionEntry:
+    """One session as the form holds it. None means left blank."""
+
+    session_date: dt.date | str | None
+    pain_pre: float | None
+    pain_post: float | None
+    visit_number: int | None = None  # None: the next visit of the episode
+    therapist_id: str | None = None  # None: the episode's primary therapist
+    psfs_pre: float | None = None
+    psfs_post: float | None = None
+    dorsiflexion_pre_deg: float | None = None
+    dorsiflexion_post_deg: float | None = None
+    sore_spot_min: float | None = DEFAULT_SORE_SPOT_MIN
+    duration_min: float | None = DEFAULT_DURATION_MIN
+    stretching_adherence_pct: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeEntry:
+    """A new course of care. `client_name` is used only for a new client (a returning client
+    keeps the stored name); `clinic_id` None means the therapist's clinic for a new client."""
+
+    client_id: str
+    condition: str
+    course_type: str
+    therapist_id: str
+    client_name: str | None = None
+    severity: str | None = None
+    prior_injuries: int | None = None
+    onset_date: dt.date | str | None = None
+    is_new_client: bool = True
+
+
+def field_problems(errors: list[str]) -> dict[str, list[str]]:
+    """The importer's "FILE:ROW:COLUMN: message" lines grouped by COLUMN, message text only;
+    a line without that shape goes to the whole form ('')."""
+    problems: dict[str, list[str]] = {}
+    for error in errors:
+        match = _MESSAGE.match(error)
+        field, message = (match["column"], match["message"]) if match else (WHOLE_FORM, error)
+        problems.setdefault(field, []).append(message)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the forms need
+
+
+def next_visit(con: duckdb.DuckDBPyConnection, episode_id: str) -> dict[str, Any] | None:
+    """What the form for an episode's next session starts from: visit_number (one more than the
+    highest stored), last_date (the latest visit's date), therapist_id (primary), client_id,
+    condition, course_type. None when the episode does not exist."""
+    cursor = con.cursor()
+    try:
+        row = _first(cursor, """
+            SELECT e.episode_id, e.client_id, e.therapist_id, e.condition, e.course_type,
+                   coalesce(max(s.visit_number), 0) + 1 AS visit_number, max(s.session_date) AS last_date
+            FROM episodes e LEFT JOIN sessions s ON s.episode_id = e.episode_id
+            WHERE e.episode_id = ?
+            GROUP BY ALL""", [episode_id])
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    keys = ("episode_id", "client_id", "therapist_id", "condition", "course_type", "visit_number", "last_date")
+    return dict(zip(keys, row))
+
+
+def therapists(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """therapist id -> name (the id when no name is stored), for the form's choice."""
+    cursor = con.cursor()
+    try:
+        return dict(cursor.execute(
+            "SELECT therapist_id, coalesce(name, therapist_id) FROM therapists ORDER BY 2, 1").fetchall())
+    finally:
+        cursor.close()
+
+
+def next_id(con: duckdb.DuckDBPyConnection, table: str, prefix: str) -> str:
+    """The next free id like the clinic's own: 'E00707' after 'E00706' (five digits at least).
+    `table` is 'episodes' or 'clients'."""
+    cursor = con.cursor()
+    try:
+        return _next_id(cursor, table, prefix)
+    finally:
+        cursor.close()
+
+
+def _next_id(cursor, table: str, prefix: str) -> str:
+    column = {"episodes": "episode_id", "clients": "client_id"}[table]  # ids of these two tables only
+    highest = _first(cursor, f"SELECT max(TRY_CAST(regexp_extract({column}, ?, 1) AS BIGINT)) FROM {table}",
+                     [_NUMBERED_ID.format(re.escape(prefix))])[0]
+    return f"{prefix}{(highest or 0) + 1:05d}"
+
+
+def stored_visits(con: duckdb.DuckDBPyConnection, episode_id: str) -> pd.DataFrame:
+    """The episode's stored visits with every correctable value, for the correction form.
+    Columns: session_id, visit_number, then CORRECTABLE."""
+    cursor = con.cursor()
+    try:
+        return cursor.execute(f"""
+            SELECT session_id, visit_number, {', '.join(CORRECTABLE)}
+            FROM session_facts WHERE episode_id = ? ORDER BY visit_number""", [episode_id]).df()
+    finally:
+        cursor.close()
+
+
+def correction_history(con: duckdb.DuckDBPyConnection, episode_id: str) -> pd.DataFrame:
+    """Every correction to the episode's visits, newest first. Columns: corrected_at,
+    corrected_by, visit_number, field, old_value, new_value, reason."""
+    cursor = con.cursor()
+    try:
+        return cursor.execute("""
+            SELECT c.corrected_at, c.corrected_by, s.visit_number, c.field, c.old_value, c.new_value, c.reason
+            FROM corrections c JOIN sessions s ON s.session_id = c.session_id
+            WHERE s.episode_id = ?
+            ORDER BY c.corrected_at DESC, c.correction_id DESC""", [episode_id]).df()
+    finally:
+        cursor.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def record_session(con: duckdb.DuckDBPyConnection, episode_id: str, entry: SessionEntry) -> int:
+    """Store one session of an existing episode; returns its session id. Raises RecordRefused
+    (nothing written) for any problem the importer would report, and for a visit number that is
+    already stored (a correction, not a second copy, changes a stored visit)."""
+    with _transaction(con, [episode_id]) as cursor:
+        episode = _stored_episode(cursor, episode_id)
+        if episode is None:
+            raise RecordRefused({"episode_id": [f"no course of care {episode_id} is stored"]})
+        visit_number = entry.visit_number if entry.visit_number is not None else episode["next_visit"]
+        row = _visit_row(entry, visit_number=visit_number, episode_id=episode_id, client_id=episode["client_id"],
+                         condition=episode["condition"], course_type=episode["course_type"],
+                         therapist_id=entry.therapist_id or episode["therapist_id"])
+        _import_row(cursor, row, replace=False, problems=_stored_visit_problem(cursor, episode_id, visit_number))
+        return _session_id(cursor, episode_id, visit_number)
+
+
+def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_visit: SessionEntry) -> str:
+    """Open a new course of care with its first session (visit 1, where the baseline is
+    measured) for a new or returning client; returns the new episode id (next_id). One
+    transaction; RecordRefused when anything is wrong, with nothing written."""
+    touched: list[str] = []  # filled in below; db.write reads it when it refreshes the facts
+    with _transaction(con, touched) as cursor:
+        episode_id = _next_id(cursor, "episodes", "E")
+        touched.append(episode_id)
+        client_id = (episode.client_id or "").strip()
+        stored_client = _first(cursor, "SELECT clinic_id FROM clients WHERE client_id = ?", [client_id])
+        if episode.is_new_client and stored_client is not None:
+            raise RecordRefused({"client_id": [f"{client_id} is already a client; choose them as a returning client"]})
+        if not episode.is_new_client and stored_client is None:
+            raise RecordRefused({"client_id": [f"no client {client_id} is stored; add them as a new client"]})
+        clinic = stored_client[0] if stored_client else _therapist_clinic(cursor, episode.therapist_id)
+        row = _visit_row(first_visit, visit_number=1, episode_id=episode_id, client_id=client_id,
+                         condition=episode.condition, course_type=episode.course_type,
+                         therapist_id=episode.therapist_id or first_visit.therapist_id)
+        row.update(clinic_id=as_text(clinic), severity=as_text(episode.severity),
+                   prior_injuries=as_text(episode.prior_injuries), onset_date=as_text(episode.onset_date),
+                   client_name=as_text(episode.client_name) if episode.is_new_client else "")
+        _import_row(cursor, row, replace=False)
+        return episode_id
+
+
+def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, new_value: Any, reason: str,
+                  by: str) -> None:
+    """Change one stored value of a visit and keep the old one in `corrections` (who, when, old,
+    new, why), in one transaction. `new_value` may be text as typed; None or '' clears an
+    optional value. The changed visit must pass the importer's rules as a whole (a date still
+    after the previous visit, sore-spot minutes within the session...). Clearing the pain after
+    the session also clears the other after-session scores; each value that changes gets its
+    own history row."""
+    if field not in CORRECTABLE:
+        raise RecordRefused({WHOLE_FORM: [f"{field} cannot be corrected here; correctable: {', '.join(CORRECTABLE)}"]})
+    problems: dict[str, list[str]] = {}
+    if not (reason or "").strip():
+        problems["reason"] = ["give a reason for the correction (for example: typing error, wrong client)"]
+    if not (by or "").strip():
+        problems[WHOLE_FORM] = ["the correction needs the name of whoever makes it"]
+    touched: list[str] = []
+    with _transaction(con, touched) as cursor:
+        before = _stored_row(cursor, session_id)
+        if before is None:
+            raise RecordRefused({WHOLE_FORM: [f"no stored visit has session id {session_id}"]})
+        touched.append(before["episode_id"])
+        row = dict(before)
+        row[field] = as_text(new_value)
+        if row[field] == before[field]:
+            problems.setdefault(field, []).append(f"{_shown(before[field])} is already the stored value; nothing to correct")
+        if field in ("psfs_post", "dorsiflexion_post_deg") and row[field] and not before["pain_post"]:
+            problems.setdefault(field, []).append(
+                "an after-session score is kept only with the pain after the session; record that first")
+        if problems:
+            raise RecordRefused(problems)
+        _import_row(cursor, row, replace=True)
+        after = _stored_row(cursor, session_id)
+        changed = [column for column in CORRECTABLE if after[column] != before[column]]
+        for column in changed:
+            cursor.execute(
+                "INSERT INTO corrections (corrected_by, session_id, field, old_value, new_value, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [by.strip(), session_id, column, before[column] or None, after[column] or None, reason.strip()])
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection, episodes: list[str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """db.write for the listed episodes (their facts are refreshed at commit; a list may be
+    filled inside the block, before it ends), with a database failure turned into a message for
+    the form. Either way nothing is written."""
+    try:
+        with db.write(con, episodes) as cursor:
+            yield cursor
+    except duckdb.Error as exc:
+        raise RecordRefused({WHOLE_FORM: [f"the database refused the entry ({str(exc).strip().splitlines()[0]}); "
+                                          "nothing was written, please try again"]}) from None
+
+
+def _import_row(cursor: duckdb.DuckDBPyConnection, row: dict[str, str], replace: bool,
+                problems: dict[str, list[str]] | None = None) -> None:
+    """Check one visit-log row with the importer and store it, on the caller's transaction.
+    `problems` found by the caller are reported together with the importer's own.
+
+    The same steps as ingest.import_frames, whose public function opens a transaction of its
+    own: a form write must share one with its duplicate check and its corrections history."""
+    log = ingest._VisitLog([(FORM, pd.DataFrame([row], dtype=object))])
+    if problems:
+        # The row's own checks only: comparing with the stored visit would repeat the problem.
+        found = field_problems(log.errors())
+        for field, messages in problems.items():
+            found.setdefault(field, []).extend(messages)
+        raise RecordRefused(found)
+    plan = ingest._compare_with_database(cursor, log, replace)
+    if log.entries:
+        raise RecordRefused(field_problems(log.errors()))
+    if not plan.writes_anything():
+        raise RecordRefused({WHOLE_FORM: ["nothing to store: these values are already stored"]})
+    ingest._write(cursor, log, plan)
+
+
+def _stored_episode(cursor, episode_id: str) -> dict[str, Any] | None:
+    row = _first(cursor, """
+        SELECT e.client_id, e.therapist_id, e.condition, e.course_type, coalesce(max(s.visit_number), 0) + 1
+        FROM episodes e LEFT JOIN sessions s ON s.episode_id = e.episode_id
+        WHERE e.episode_id = ? GROUP BY ALL""", [episode_id])
+    if row is None:
+        return None
+    return dict(zip(("client_id", "therapist_id", "condition", "course_type", "next_visit"), row))
+
+
+def _stored_visit_problem(cursor, episode_id: str, visit_number: Any) -> dict[str, list[str]]:
+    """A problem when this visit of the episode is already stored: a form adds visits, and a
+    stored one is changed by a correction (which keeps the old values), not by a second entry."""
+    try:
+        number = int(float(visit_number))
+    except (TypeError, ValueError):
+        return {}  # not a number: the importer's rules say so
+    stored = _first(cursor, "SELECT session_date FROM sessions WHERE episode_id = ? AND visit_number = ?",
+                    [episode_id, number])
+    if stored is None:
+        return {}
+    return {"visit_number": [f"visit {number} of {episode_id} is already recorded (on {stored[0]:%Y-%m-%d}); "
+                             "to change it, correct the stored visit instead"]}
+
+
+def _therapist_clinic(cursor, therapist_id: str | None) -> str | None:
+    row = _first(cursor, "SELECT clinic_id FROM therapists WHERE therapist_id = ?", [therapist_id])
+    return row[0] if row else None
+
+
+def _session_id(cursor, episode_id: str, visit_number: Any) -> int:
+    return int(_first(cursor, "SELECT session_id FROM sessions WHERE episode_id = ? AND visit_number = ?",
+                      [episode_id, int(float(visit_number))])[0])
+
+
+def _first(cursor, sql: str, params: list[Any]) -> tuple | None:
+    """The first row or None. Fetches every row: DuckDB keeps a cursor busy until its result is
+    read to the end, and the next statement on it would fail."""
+    rows = cursor.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
+def _stored_row(cursor, session_id: int) -> dict[str, str] | None:
+    """A stored visit as the visit-log row a person would have typed (all values as text). Reads
+    the live view: inside a write the fact tables are refreshed only at commit."""
+    frame = cursor.execute(f"""
+        SELECT client_id, episode_id, condition, course_type, visit_number,
+               session_therapist_id AS therapist_id, {', '.join(CORRECTABLE)}
+        FROM session_facts_live WHERE session_id = ?""", [session_id]).df()
+    if frame.empty:
+        return None
+    return {column: as_text(value) for column, value in frame.iloc[0].items()}
+
+
+def _visit_row(entry: SessionEntry, **given: Any) -> dict[str, str]:
+    row = {column: "" for column in ingest.VISIT_LOG_COLUMNS}
+    for field in dataclasses.fields(SessionEntry):
+        if field.name in row:
+            row[field.name] = as_text(getattr(entry, field.name))
+    row.update({column: as_text(value) for column, value in given.items()})
+    return row
+
+
+def as_text(value: Any) -> str:
+    """A form value as the text a visit log would hold: '' for blank, 7.0 -> '7', dates ISO."""
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)) or hasattr(value, "dtype"):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    return str(value).strip()
+
+
+def _shown(text: str) -> str:
+    return "blank" if text == "" else text

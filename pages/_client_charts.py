@@ -1,0 +1,250 @@
+"""What the two therapist pages share: who is looking, the course-of-care picker kept in the
+address (`?episode=E00012`, so a reload shows the same client), client view, messages next to
+form fields, and the client's charts in the manager pages' palette (pages/_charts.py)."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics import client, config, metrics
+from analytics.filters import Filter
+from pages import _charts, _signin
+
+EPISODE_PARAM = "episode"
+CLIENT_VIEW_PARAM = "client_view"  # dashboard.py hides the navigation when it is "1"
+MAX_CHOICES = 200  # the picker lists this many matches; a search narrows the rest
+IMPROVED_COLOUR = _charts.STATUS_COLOURS["completed"]
+RANGE_COLOUR = _charts.STATUS_COLOURS["completed"]
+
+_SELECTED = "_therapist_episode"     # the chosen episode, kept across the two pages
+_LAST_URL = "_therapist_episode_url"  # the address value this picker last wrote
+_PICK = "therapist_episode_pick"
+_TOGGLE = "therapist_client_view"
+_FLASH = "_therapist_flash"
+# Client view: no sidebar at all, whatever else may draw there (a constant, no data in it).
+CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
+                   " [data-testid='stSidebarNav'] {display: none;}</style>")
+
+
+def viewer_filter() -> Filter:
+    """Every episode for a manager (or nobody signed in); a therapist sees only their own clients."""
+    user = _signin.current_user()
+    return Filter(viewer_therapist=user.therapist_id if user is not None and not user.is_manager else None)
+
+
+def who() -> str:
+    """The name stored with a correction: the signed-in user, else 'dashboard'."""
+    user = _signin.current_user()
+    return st.session_state.get("username") or (user.username if user is not None else None) or "dashboard"
+
+
+def plain(text: object) -> str:
+    """Stored text (a client's name) shown literally in Markdown: every punctuation mark escaped,
+    so a name can never become a link, an icon, a colour or formatting."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&\"'])", r"\\\1", str(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# The chosen course of care
+
+
+def selected_episode() -> str | None:
+    """The episode in the address when someone set or edited it, else the one last chosen on
+    either therapist page (page navigation drops the address)."""
+    address = st.query_params.get(EPISODE_PARAM)
+    if address and address != st.session_state.get(_LAST_URL):
+        st.session_state[_SELECTED] = address
+        st.session_state[_LAST_URL] = address
+    return st.session_state.get(_SELECTED)
+
+
+def choose_episode(episode_id: str | None) -> None:
+    """Make `episode_id` the selection and put it in the address."""
+    st.session_state[_SELECTED] = episode_id
+    st.session_state[_LAST_URL] = episode_id
+    if episode_id:
+        st.query_params[EPISODE_PARAM] = episode_id
+    elif EPISODE_PARAM in st.query_params:
+        del st.query_params[EPISODE_PARAM]
+
+
+def _episode_label(row) -> str:
+    name = row.client_name if isinstance(row.client_name, str) and row.client_name else "(no name)"
+    course = f"{row.course_type} {row.condition.replace('_', ' ')}".capitalize()
+    dates = f"{pd.Timestamp(row.start_date):%d %b %Y} – {pd.Timestamp(row.last_date):%d %b %Y}"
+    visits = f"{int(row.visits)} visit{'s' if int(row.visits) != 1 else ''}"
+    return f"{name} ({row.client_id}) · {course} · {dates} · {visits} · {row.status}"
+
+
+def episode_picker(con, f: Filter) -> str | None:
+    """Search by name or id, pick a course of care; the choice goes to the address. Returns the
+    chosen episode id, or None. An unknown or hidden id from the address is reported, not used."""
+    wanted = selected_episode()
+    search = st.text_input("Find a client", key="therapist_client_search", placeholder="Name or client id")
+    matches = metrics.client_episodes(con, f, search)
+    labels = {row.episode_id: _episode_label(row) for row in matches.head(MAX_CHOICES).itertuples()}
+    if wanted and wanted not in labels:
+        summary = metrics.episode_summary(con, wanted, f)
+        if summary:
+            own = metrics.client_episodes(con, f, summary["client_id"])
+            labels = {row.episode_id: _episode_label(row) for row in own.itertuples() if row.episode_id == wanted} | labels
+        else:
+            st.warning(f"Course of care {plain(wanted[:40])} was not found, or is not one of your clients. "
+                       "Find the client below.", icon=":material/search_off:")
+            choose_episode(None)
+            wanted = None
+    if len(matches) > MAX_CHOICES:
+        st.caption(f"Showing the {MAX_CHOICES} most recent of {len(matches):,} courses of care; type more of the name to narrow them.")
+    elif matches.empty and search:
+        st.caption("No client matches that name or id.")
+    st.session_state[_PICK] = wanted if wanted in labels else None  # the address or the other page decided
+    chosen = st.selectbox("Course of care", list(labels), format_func=labels.get, key=_PICK,
+                          placeholder="Choose a client's course of care", on_change=_picked)
+    if chosen and st.query_params.get(EPISODE_PARAM) != chosen:
+        choose_episode(chosen)  # e.g. arrived from the other page, whose address was dropped
+    return chosen
+
+
+def _picked() -> None:
+    choose_episode(st.session_state[_PICK])
+
+
+def client_view_toggle() -> bool:
+    """The 'Client view' switch, kept in the address (?client_view=1) so dashboard.py can hide the
+    navigation too. In client view the sidebar is hidden as well."""
+    is_on = st.query_params.get(CLIENT_VIEW_PARAM) == "1"
+    st.session_state[_TOGGLE] = is_on
+    st.toggle("Client view", key=_TOGGLE, on_change=_flip_client_view,
+              help="Turn the screen to the client: hides the client list, other clients' names and the menu, "
+                   "and makes the text larger.")
+    if is_on:
+        st.markdown(CLIENT_VIEW_CSS, unsafe_allow_html=True)
+    return is_on
+
+
+def _flip_client_view() -> None:
+    if st.session_state[_TOGGLE]:
+        st.query_params[CLIENT_VIEW_PARAM] = "1"
+    elif CLIENT_VIEW_PARAM in st.query_params:
+        del st.query_params[CLIENT_VIEW_PARAM]
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+def flash(message: str) -> None:
+    """A success message for the next run (written in a form callback, shown by show_flash)."""
+    st.session_state[_FLASH] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(_FLASH, None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+def field_errors(problems: dict[str, list[str]], field: str) -> None:
+    """The form's problems for one field, right under its widget."""
+    for message in problems.get(field, []):
+        st.error(message, icon=":material/error:")
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+
+
+def _values(series: pd.Series) -> list:
+    return [None if pd.isna(value) else float(value) for value in series]
+
+
+def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
+    """The client's pain before (line) and after (open circles) each session by visit, the typical
+    course of similar clients behind it (middle half shaded, middle line dashed), the recommended
+    session range shaded, and a star where a clear change was first reached."""
+    summary, progress, typical = view.summary, view.progress, view.typical
+    course = summary["course_type"]
+    colour = _charts.COURSE_COLOURS.get(course, _charts.NEUTRAL)
+    low, high = config.RECOMMENDED_SESSIONS[course]
+    last_visit = int(progress["visit_number"].max()) if len(progress) else 1
+    band = typical.dropna(subset=["p25_pain", "p75_pain"])
+    band = band[band["visit_number"] <= max(last_visit, high + 1)]  # the few long courses say little
+    x_max = max(last_visit, high, int(band["visit_number"].max()) if len(band) else 0)
+
+    fig = go.Figure()
+    fig.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=RANGE_COLOUR, opacity=0.10, line_width=0, layer="below",
+                  annotation_text=f"recommended {low}-{high} sessions", annotation_position="top",
+                  annotation_font_color=RANGE_COLOUR)
+    if len(band):
+        visits = band["visit_number"].tolist()
+        fig.add_trace(go.Scatter(x=visits, y=_values(band["p25_pain"]), mode="lines", line={"width": 0},
+                                 showlegend=False, hoverinfo="skip", name="Similar clients, lower quarter"))
+        fig.add_trace(go.Scatter(x=visits, y=_values(band["p75_pain"]), mode="lines", line={"width": 0},
+                                 fill="tonexty", fillcolor="rgba(85, 85, 85, 0.18)",
+                                 name="Similar clients (middle half)", legendrank=3, customdata=band["n"].tolist(),
+                                 hovertemplate="Visit %{x}: middle half of similar clients up to %{y:.1f}"
+                                               " (n=%{customdata})<extra></extra>"))
+        fig.add_trace(go.Scatter(x=visits, y=_values(band["p50_pain"]), mode="lines",
+                                 line={"color": _charts.MUTED, "dash": "dash"}, name="Similar clients (middle)", legendrank=4,
+                                 hovertemplate="Visit %{x}: typical %{y:.1f}<extra></extra>"))
+    after = progress.dropna(subset=["pain_post"])
+    fig.add_trace(go.Scatter(x=after["visit_number"].tolist(), y=_values(after["pain_post"]), mode="markers",
+                             marker={"color": colour, "symbol": "circle-open", "size": 11, "line": {"width": 2}},
+                             name="Pain after the session", legendrank=2,
+                             hovertemplate="Visit %{x}: %{y} after the session<extra></extra>"))
+    before = progress.dropna(subset=["pain_pre"])
+    fig.add_trace(go.Scatter(x=before["visit_number"].tolist(), y=_values(before["pain_pre"]), mode="lines+markers",
+                             line={"color": colour, "width": 4}, marker={"size": 11}, name="Pain before the session", legendrank=1,
+                             hovertemplate="Visit %{x}: %{y} before the session<extra></extra>"))
+    improved = summary.get("improved_at_visit")
+    hit = before[before["visit_number"] == improved] if improved else before.iloc[0:0]
+    if len(hit):
+        fig.add_trace(go.Scatter(x=[int(improved)], y=[float(hit["pain_pre"].iloc[0])], mode="markers+text",
+                                 marker={"symbol": "star", "size": 22, "color": IMPROVED_COLOUR},
+                                 text=["clear change"], textposition="top center",
+                                 textfont={"color": IMPROVED_COLOUR}, name="First clear change", legendrank=5,
+                                 hovertemplate="Visit %{x}: first clear change<extra></extra>"))
+    font = 18 if large else 14
+    fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=520 if large else 460,
+                      legend={"orientation": "h", "y": -0.2}, margin={"t": 70}, hovermode="closest")
+    fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1)
+    fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2)
+    return fig
+
+
+def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:
+    """Function (PSFS), ankle dorsiflexion and weekly stretching, each only when recorded."""
+    colour = _charts.COURSE_COLOURS.get(course_type, _charts.NEUTRAL)
+    charts = []
+    for prefix, title, axis in (("psfs", "Function", "Function (0-10, higher is better)"),
+                                ("dorsiflexion", "Ankle flexibility", "Ankle dorsiflexion (degrees)")):
+        pre = f"{prefix}_pre" if prefix == "psfs" else f"{prefix}_pre_deg"
+        post = f"{prefix}_post" if prefix == "psfs" else f"{prefix}_post_deg"
+        if progress[[pre, post]].isna().all().all():
+            continue
+        fig = go.Figure()
+        for column, name, style in ((pre, "before the session", {"width": 3}), (post, "after the session", {"dash": "dot"})):
+            rows = progress.dropna(subset=[column])
+            fig.add_trace(go.Scatter(x=rows["visit_number"].tolist(), y=_values(rows[column]), mode="lines+markers",
+                                     line={"color": colour, **style}, name=name))
+        _small_layout(fig, title, axis, large)
+        charts.append((prefix, fig))
+    weeks = progress.dropna(subset=["stretching_adherence_pct"])
+    if len(weeks):
+        fig = go.Figure(go.Bar(x=weeks["visit_number"].tolist(), y=_values(weeks["stretching_adherence_pct"]),
+                               marker_color=colour, name="stretching",
+                               hovertemplate="Week before visit %{x}: stretched on %{y:.0f} % of days<extra></extra>"))
+        _small_layout(fig, "Home stretching", "Days stretched (%)", large, x_title="Week before visit")
+        fig.update_yaxes(range=[0, 100])
+        charts.append(("stretching", fig))
+    return charts
+
+
+def _small_layout(fig: go.Figure, title: str, y_title: str, large: bool, x_title: str = "Visit") -> None:
+    fig.update_layout(title={"text": title}, font={"size": 16 if large else 12}, height=320,
+                      legend={"orientation": "h", "y": -0.3}, margin={"t": 50})
+    fig.update_xaxes(title_text=x_title, dtick=1)
+    fig.update_yaxes(title_text=y_title)

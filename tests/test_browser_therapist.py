@@ -1,0 +1,80 @@
+"""The therapist pages in headless Chromium: record a session through the real form, see it in
+the chart, download the client's PDF report, and turn the screen to the client."""
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from analytics import db, metrics
+from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot
+
+pytestmark = [pytest.mark.browser, requires_chromium]
+TIMEOUT = 60_000
+
+
+def a_client(path) -> dict:
+    """The sample clinic's most recently seen acute course whose client has a name."""
+    con = db.connect(path, read_only=True)
+    try:
+        episodes = metrics.client_episodes(con)
+        row = episodes[(episodes["course_type"] == "acute") & episodes["client_name"].notna()].iloc[0]
+        visits = int(row["visits"])
+        return {"episode_id": row["episode_id"], "name": row["client_name"], "visits": visits}
+    finally:
+        con.close()
+
+
+def wait_until_idle(page) -> None:
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT)
+
+
+def test_record_a_session_then_download_the_report_and_show_the_client(writable_sample_db):
+    client = a_client(writable_sample_db)
+    episode, next_visit = client["episode_id"], client["visits"] + 1
+    with running_dashboard(writable_sample_db) as url, chromium_page() as page:
+        # Open the dashboard first, as a person does: until dashboard.py has run once, a fresh
+        # Streamlit server treats pages/ as an old-style pages folder and serves a deep link
+        # without dashboard.py (no menu sections, no client-view switch for the menu).
+        page.goto(url)
+        page.get_by_role("heading", name="Foot-pain clinic outcomes", exact=True).wait_for(timeout=TIMEOUT)
+        page.goto(f"{url}/record_session?episode={episode}")
+        page.get_by_role("heading", name="Record a session", exact=True).wait_for(timeout=TIMEOUT)
+        form = page.locator('[data-testid="stForm"]').first
+        form.get_by_label("Pain before the session", exact=True).wait_for(timeout=TIMEOUT)
+        form.get_by_label("Pain before the session", exact=True).fill("1.5")
+        form.get_by_label("Pain after the session", exact=True).fill("0.5")
+        form.get_by_role("button", name="Save session").click()
+        page.get_by_text(f"Visit {next_visit} saved.").wait_for(timeout=TIMEOUT)
+        wait_until_idle(page)
+        assert_no_exception(page)
+        screenshot(page, "therapist-record-session")
+
+        page.goto(f"{url}/client_progress?episode={episode}")
+        page.get_by_role("heading", name="Report for the client").wait_for(timeout=TIMEOUT)
+        page.locator(".js-plotly-plot").first.locator(".main-svg").first.wait_for(timeout=TIMEOUT)
+        wait_until_idle(page)
+        with page.expect_download(timeout=TIMEOUT) as download:
+            page.get_by_role("button", name="Download the report (PDF)").click()
+        data = download.value.path().read_bytes()
+        assert data.startswith(b"%PDF")
+        reader = PdfReader(io.BytesIO(data))
+        assert len(reader.pages) == 1 and client["name"] in reader.pages[0].extract_text()
+        assert_no_exception(page)
+        screenshot(page, "therapist-client-progress")
+
+        # Turned to the client: no menu, no picker, the client's own name in large type.
+        page.goto(f"{url}/client_progress?episode={episode}&client_view=1")
+        page.get_by_role("heading", name=f"{client['name']}: your progress").wait_for(timeout=TIMEOUT)
+        page.locator(".js-plotly-plot").first.locator(".main-svg").first.wait_for(timeout=TIMEOUT)
+        wait_until_idle(page)
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+        assert page.get_by_label("Find a client").count() == 0
+        assert_no_exception(page)
+        screenshot(page, "therapist-client-view")
+
+    con = db.connect(writable_sample_db, read_only=True)  # the dashboard has stopped: the file is free
+    try:
+        stored = metrics.episode_progress(con, episode).set_index("visit_number")
+        assert (stored.loc[next_visit, "pain_pre"], stored.loc[next_visit, "pain_post"]) == (1.5, 0.5)
+    finally:
+        con.close()
