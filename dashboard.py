@@ -1,8 +1,14 @@
-"""Entry point: `streamlit run dashboard.py`."""
+"""Entry point: `streamlit run dashboard.py`. Sign-in first; then the pages this user may open."""
 import streamlit as st
 
+from pages import _app, _signin
+
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
-st.navigation({
+con = _app.database()
+st.session_state[_app.ENTERED_VIA_DASHBOARD] = True
+user = _signin.current_user()
+
+pages = {
     "Clinic": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/courses.py", title="Courses", icon=":material/timeline:"),
@@ -15,4 +21,23 @@ st.navigation({
         st.Page("pages/client_progress.py", title="Client progress", icon=":material/person_search:"),
         st.Page("pages/record_session.py", title="Record a session", icon=":material/edit_note:"),
     ],
-}, position="hidden" if st.query_params.get("client_view") == "1" else "sidebar").run()
+}
+if user is None or user.is_manager:
+    pages["Manage"] = [
+        st.Page("pages/import_data.py", title="Import visit logs", icon=":material/upload_file:"),
+        st.Page("pages/audit_log.py", title="Audit log", icon=":material/policy:"),
+    ]
+
+if user is None:
+    # The address asked for (a bookmark, a shared filtered view) is remembered, the page chosen
+    # but not run; after sign-in that page opens with the same filters.
+    _signin.remember_destination(st.navigation(pages, position="hidden"))
+    _signin.sign_in_form(con)
+    st.stop()
+_signin.go_to_remembered_destination(pages)
+
+client_view = st.query_params.get("client_view") == "1"
+if not client_view:
+    _signin.sign_out_button(con, user)
+# Client view: the screen is turned to the client, so no menu of other pages.
+st.navigation(pages, position="hidden" if client_view else "sidebar").run()

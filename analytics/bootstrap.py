@@ -3,9 +3,20 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics import ingest, sample
+from analytics import auth, ingest, sample
 
 SAMPLE_FLAG = "sample_data"
+
+# Demo accounts, created only in a database filled with the invented sample clinic (the README
+# lists them). A real clinic database starts with no accounts; `python -m analytics users add`
+# creates the first manager.
+DEMO_PASSWORD = "sample-clinic-demo"
+DEMO_ACCOUNTS: tuple[tuple[str, str, str | None], ...] = (
+    ("manager", "manager", None),
+    ("therapist1", "therapist", "T01"),
+    ("therapist2", "therapist", "T02"),
+    ("therapist3", "therapist", "T03"),
+)
 
 
 def build_sample_database(con: duckdb.DuckDBPyConnection, sessions: int = sample.DEFAULT_SESSIONS,
@@ -27,6 +38,12 @@ def load_committed_sample(con: duckdb.DuckDBPyConnection) -> ingest.ImportResult
 
 def _mark_sample(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO meta VALUES (?, 'true') ON CONFLICT (key) DO UPDATE SET value = 'true'", [SAMPLE_FLAG])
+    for username, role, therapist_id in DEMO_ACCOUNTS:
+        if therapist_id is not None and not con.execute(
+                "SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id]).fetchone()[0]:
+            continue
+        if not con.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]:
+            auth.add_user(con, username, DEMO_PASSWORD, role, therapist_id, by="sample")
 
 
 def holds_sample_data(con: duckdb.DuckDBPyConnection) -> bool:

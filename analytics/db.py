@@ -128,8 +128,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 @contextlib.contextmanager
 def write(con: duckdb.DuckDBPyConnection, episodes: Iterable[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A write transaction on its own cursor. Before it commits, the fact tables are refreshed
-    (only the given `episodes` when the writer names the episodes it touched, else all) and the
-    data version is bumped, so every cache keyed on data_version() sees the change. Writers in
+    and the data version is bumped, so every cache keyed on data_version() sees the change.
+    `episodes` names the episodes the write touches: None (not known) refreshes every fact row,
+    a list refreshes only theirs, and an empty one (accounts, no clinical data) none. Writers in
     one process take turns; readers are never blocked."""
     with _WRITE_LOCK:
         cursor = con.cursor()

@@ -1,10 +1,20 @@
-"""What every page shares: the one cached database connection and the sample-data notice."""
+"""What every page shares: the one cached database connection, the guard that keeps pages behind
+sign-in, and the sample-data notice."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import duckdb
 import streamlit as st
 
 from analytics import bootstrap, config, db
+from pages import _signin
+
+# dashboard.py sets this on every run. A page run without it was reached by a deep link on a
+# server that has not yet run dashboard.py, so Streamlit ran the page file on its own (its
+# pages/-folder mode), skipping sign-in; such a run is sent through dashboard.py first.
+ENTERED_VIA_DASHBOARD = "_entered_via_dashboard"
 
 
 @st.cache_resource(show_spinner="Opening the clinic database…")
@@ -18,13 +28,25 @@ def _open_connection(path: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connection() -> duckdb.DuckDBPyConnection:
-    """The clinic database, or a readable error on the page and a stop."""
+def database() -> duckdb.DuckDBPyConnection:
+    """The clinic database, or a readable error on the page and a stop. No sign-in check: only
+    dashboard.py itself uses this directly."""
     try:
         return _open_connection(str(config.database_path()))
     except db.DatabaseError as problem:
         st.error(str(problem))
         st.stop()
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """The clinic database for a page: only for a signed-in user who came through dashboard.py."""
+    if not st.session_state.get(ENTERED_VIA_DASHBOARD):
+        page_file = sys._getframe(1).f_globals.get("__file__", "")  # the page that asked
+        _signin.remember_destination_path(Path(page_file).stem if page_file else "")
+        st.switch_page("dashboard.py")
+    if _signin.current_user() is None:
+        st.stop()
+    return database()
 
 
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:

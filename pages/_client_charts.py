@@ -36,9 +36,8 @@ def viewer_filter() -> Filter:
 
 
 def who() -> str:
-    """The name stored with a correction: the signed-in user, else 'dashboard'."""
-    user = _signin.current_user()
-    return st.session_state.get("username") or (user.username if user is not None else None) or "dashboard"
+    """The name stored with a correction: the signed-in user."""
+    return _signin.username() or "dashboard"
 
 
 def plain(text: object) -> str:

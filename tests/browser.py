@@ -82,6 +82,19 @@ def chromium_page() -> Iterator["object"]:
             browser.close()
 
 
+def sign_in(page, url: str, username: str = "manager", password: str | None = None) -> None:
+    """Open `url` (any page or bookmark), sign in with a demo account of the sample clinic, and
+    wait until the app has taken the user in. Streamlit keeps the user per browser tab session, so
+    later navigation must be by clicking, not by page.goto (a reload signs out)."""
+    from analytics import bootstrap
+
+    page.goto(url)
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password or bootstrap.DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("textbox", name="User name").wait_for(state="detached", timeout=60_000)
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -105,3 +105,15 @@ def app_db(sample_db_path, monkeypatch):
     """Point the Streamlit app (run in-process by AppTest) at the shared sample database."""
     monkeypatch.setenv("CLINIC_DB", str(sample_db_path))
     return sample_db_path
+
+
+
+def signed_in(at, role: str = "manager", therapist_id: str | None = None, username: str | None = None):
+    """Mark an AppTest session as signed in (as dashboard.py would after the sign-in form) and as
+    having come through dashboard.py, so a page file can be run on its own."""
+    from analytics import auth
+    from pages import _app, _signin
+
+    at.session_state[_signin.USER_KEY] = auth.User(username or role, role, therapist_id)
+    at.session_state[_app.ENTERED_VIA_DASHBOARD] = True
+    return at

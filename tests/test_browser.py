@@ -1,18 +1,18 @@
 """The real app in headless Chromium: what only a browser shows."""
 import pytest
 
-from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot
+from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 def test_home_page_builds_sample_clinic_and_shows_headline_figures(tmp_path):
     with running_dashboard(tmp_path / "clinic.duckdb") as url, chromium_page() as page:
-        page.goto(url)
+        sign_in(page, url)
         # the tile's label, not the same words in the overview's "Does treatment work?" paragraph
         page.locator('[data-testid="stMetricLabel"]', has_text="Improved after the second session").first.wait_for(timeout=60_000)
         assert page.get_by_text("sample clinic").count() >= 1
         for label in ("Clients", "Courses of care", "Sessions"):
-            assert page.get_by_text(label, exact=True).count() >= 1
+            page.get_by_text(label, exact=True).first.wait_for(timeout=60_000)
         assert_no_exception(page)
         screenshot(page, "home")

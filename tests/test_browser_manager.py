@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot
+from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -34,7 +34,7 @@ def wait_for_page(page, heading: str, charts: int) -> None:
 def test_every_manager_page_through_the_sidebar_draws_its_charts(writable_sample_db):
     with running_dashboard(writable_sample_db, SERVER) as url, chromium_page() as page:
         page.set_viewport_size({"width": 1400, "height": 2400})  # Streamlit scrolls inside the page
-        page.goto(url)
+        sign_in(page, url)
         for link, (heading, charts) in PAGES.items():
             page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=link, exact=True).click()
             wait_for_page(page, heading, charts)
@@ -46,7 +46,7 @@ def test_every_manager_page_through_the_sidebar_draws_its_charts(writable_sample
 def test_a_bookmarked_filter_survives_navigation_and_downloads_are_escaped(writable_sample_db):
     query = "?course=acute&condition=plantar_fasciitis&from=2025-01-01&to=2025-12-31"
     with running_dashboard(writable_sample_db, SERVER) as url, chromium_page() as page:
-        page.goto(url + "/" + query)
+        sign_in(page, url + "/" + query)
         wait_for_page(page, "Foot-pain clinic outcomes", 1)
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Courses", exact=True).click()
         wait_for_page(page, "Acute and chronic courses", 5)
@@ -65,7 +65,7 @@ def test_a_bookmarked_filter_survives_navigation_and_downloads_are_escaped(writa
 
 def test_an_invalid_address_shows_a_warning_not_an_error(writable_sample_db):
     with running_dashboard(writable_sample_db, SERVER) as url, chromium_page() as page:
-        page.goto(url + "/?condition=gout&from=yesterday")
+        sign_in(page, url + "/?condition=gout&from=yesterday")
         page.get_by_text("Ignored condition=").first.wait_for(timeout=TIMEOUT)
         wait_for_page(page, "Foot-pain clinic outcomes", 1)
         assert page.get_by_text("Ignored from=").count() == 1

@@ -6,7 +6,7 @@ import pytest
 from pypdf import PdfReader
 
 from analytics import db, metrics
-from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot
+from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 TIMEOUT = 60_000
@@ -35,9 +35,9 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         # Open the dashboard first, as a person does: until dashboard.py has run once, a fresh
         # Streamlit server treats pages/ as an old-style pages folder and serves a deep link
         # without dashboard.py (no menu sections, no client-view switch for the menu).
-        page.goto(url)
+        sign_in(page, url)
         page.get_by_role("heading", name="Foot-pain clinic outcomes", exact=True).wait_for(timeout=TIMEOUT)
-        page.goto(f"{url}/record_session?episode={episode}")
+        sign_in(page, f"{url}/record_session?episode={episode}")
         page.get_by_role("heading", name="Record a session", exact=True).wait_for(timeout=TIMEOUT)
         form = page.locator('[data-testid="stForm"]').first
         form.get_by_label("Pain before the session", exact=True).wait_for(timeout=TIMEOUT)
@@ -49,7 +49,7 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         assert_no_exception(page)
         screenshot(page, "therapist-record-session")
 
-        page.goto(f"{url}/client_progress?episode={episode}")
+        sign_in(page, f"{url}/client_progress?episode={episode}")
         page.get_by_role("heading", name="Report for the client").wait_for(timeout=TIMEOUT)
         page.locator(".js-plotly-plot").first.locator(".main-svg").first.wait_for(timeout=TIMEOUT)
         wait_until_idle(page)
@@ -63,7 +63,7 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         screenshot(page, "therapist-client-progress")
 
         # Turned to the client: no menu, no picker, the client's own name in large type.
-        page.goto(f"{url}/client_progress?episode={episode}&client_view=1")
+        sign_in(page, f"{url}/client_progress?episode={episode}&client_view=1")
         page.get_by_role("heading", name=f"{client['name']}: your progress").wait_for(timeout=TIMEOUT)
         page.locator(".js-plotly-plot").first.locator(".main-svg").first.wait_for(timeout=TIMEOUT)
         wait_until_idle(page)

@@ -11,15 +11,15 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from analytics import auth, db, metrics
-from pages import _signin
+from analytics import db, metrics
+from conftest import signed_in
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 PROGRESS, RECORD = str(PAGES / "client_progress.py"), str(PAGES / "record_session.py")
 
 
 def run(page: str, **params) -> AppTest:
-    at = AppTest.from_file(page, default_timeout=120)
+    at = signed_in(AppTest.from_file(page, default_timeout=120))
     for key, value in params.items():
         at.query_params[key] = value
     at.run()
@@ -127,7 +127,7 @@ def test_an_unknown_episode_in_the_address_says_not_found(app_db, episode):
 def test_a_therapist_cannot_open_a_colleagues_client(app_db, sample_client):
     at = AppTest.from_file(PROGRESS, default_timeout=120)
     colleague = "T01" if sample_client["therapist_id"] != "T01" else "T02"
-    at.session_state[_signin.USER_KEY] = auth.User("maria", "therapist", colleague)
+    signed_in(at, "therapist", colleague, username="maria")
     at.query_params["episode"] = sample_client["episode_id"]
     at.run()
     assert not at.exception
@@ -160,7 +160,7 @@ def test_client_view_hides_the_navigation_in_the_dashboard(app_db, sample_client
         return navigation(*args, **kwargs)
 
     monkeypatch.setattr(st, "navigation", recording_navigation)
-    at = AppTest.from_file(str(PAGES.parent / "dashboard.py"), default_timeout=120)
+    at = signed_in(AppTest.from_file(str(PAGES.parent / "dashboard.py"), default_timeout=120))
     at.query_params["episode"] = sample_client["episode_id"]
     if client_view:
         at.query_params["client_view"] = client_view
@@ -252,8 +252,7 @@ def test_opening_a_course_of_care_for_a_new_client(writable_app):
 
 def test_a_correction_is_stored_and_appears_in_the_history(writable_app, sample_client):
     con, episode = writable_app, sample_client["episode_id"]
-    at = AppTest.from_file(RECORD, default_timeout=120)
-    at.session_state["username"] = "maria"
+    at = signed_in(AppTest.from_file(RECORD, default_timeout=120), username="maria")
     at.query_params["episode"] = episode
     at.run()
     at.selectbox(key=f"correction_visit:{episode}").set_value(1).run()

@@ -1,0 +1,156 @@
+"""Accounts and sign-in: argon2-hashed passwords, roles, and a lock after repeated failures."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import duckdb
+import pandas as pd
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from analytics import audit, db
+
+ROLES = ("manager", "therapist")
+# Five wrong passwords in a row lock the account for 15 minutes: slow enough to stop guessing,
+# short enough that a therapist who mistyped is not locked out for the day.
+MAX_FAILED_ATTEMPTS = 5
+LOCK_MINUTES = 15
+MIN_PASSWORD_LENGTH = 10
+
+_hasher = PasswordHasher()
+
+
+class AccountError(Exception):
+    """A problem with an account request, worded for the person making it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    username: str
+    role: str
+    therapist_id: str | None
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
+
+
+def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role: str,
+             therapist_id: str | None = None, by: str | None = None) -> User:
+    """Create an account. Therapists must be linked to a stored therapist id."""
+    username = username.strip()
+    if not username:
+        raise AccountError("A user name is required.")
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
+    _check_password(password)
+    if role == "therapist":
+        if not therapist_id:
+            raise AccountError("A therapist account needs --therapist-id.")
+        cursor = con.cursor()
+        known = cursor.execute("SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id]).fetchone()[0]
+        cursor.close()
+        if not known:
+            raise AccountError(f"No therapist with id {therapist_id} is stored.")
+    with db.write(con, episodes=()) as cursor:
+        if cursor.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]:
+            raise AccountError(f"User {username} already exists.")
+        cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
+                       [username, _hasher.hash(password), role, therapist_id if role == "therapist" else None])
+    audit.record(con, by, "user_change", "user", username)
+    return User(username, role, therapist_id if role == "therapist" else None)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, by: str | None = None) -> None:
+    _check_password(password)
+    with db.write(con, episodes=()) as cursor:
+        updated = cursor.execute(
+            "UPDATE users SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ? RETURNING username",
+            [_hasher.hash(password), username]).fetchall()
+        if not updated:
+            raise AccountError(f"No user {username}.")
+    audit.record(con, by, "user_change", "user", username)
+
+
+def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool = True, by: str | None = None) -> None:
+    with db.write(con, episodes=()) as cursor:
+        updated = cursor.execute("UPDATE users SET is_disabled = ? WHERE username = ? RETURNING username",
+                                 [disabled, username]).fetchall()
+        if not updated:
+            raise AccountError(f"No user {username}.")
+    audit.record(con, by, "user_change", "user", username)
+
+
+def list_users(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Accounts without their password hashes: username, role, therapist_id, is_disabled,
+    is_locked, created_at."""
+    cursor = con.cursor()
+    try:
+        return cursor.execute(
+            "SELECT username, role, therapist_id, is_disabled, coalesce(locked_until > current_timestamp, false) AS is_locked,"
+            " created_at FROM users ORDER BY username").df()
+    finally:
+        cursor.close()
+
+
+def has_users(con: duckdb.DuckDBPyConnection) -> bool:
+    cursor = con.cursor()
+    try:
+        return cursor.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+    finally:
+        cursor.close()
+
+
+def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
+            now: dt.datetime | None = None) -> User | None:
+    """The user when the password is right and the account is enabled and not locked, else None.
+    Every attempt is audited; the fifth failure in a row locks the account for 15 minutes.
+    The reason for a refusal is not told (no hint whether the name exists)."""
+    now = now or dt.datetime.now()
+    cursor = con.cursor()
+    try:
+        row = cursor.execute(
+            "SELECT password_hash, role, therapist_id, is_disabled, locked_until FROM users WHERE username = ?",
+            [username]).fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        _hasher.hash(password)  # spend the same time as a real check, so names can't be probed by timing
+        audit.record(con, None, "failed_sign_in", "user", None)
+        return None
+    password_hash, role, therapist_id, is_disabled, locked_until = row
+    is_locked = locked_until is not None and locked_until > now
+    try:
+        is_right = _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        is_right = False
+    if is_right and not is_disabled and not is_locked:
+        with db.write(con, episodes=()) as write:
+            write.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?", [username])
+        audit.record(con, username, "sign_in", "user", username)
+        return User(username, role, therapist_id)
+    if not is_right:
+        with db.write(con, episodes=()) as write:
+            write.execute(
+                "UPDATE users SET failed_attempts = failed_attempts + 1,"
+                " locked_until = CASE WHEN failed_attempts + 1 >= ? THEN CAST(? AS TIMESTAMP) ELSE locked_until END"
+                " WHERE username = ?",
+                [MAX_FAILED_ATTEMPTS, now + dt.timedelta(minutes=LOCK_MINUTES), username])
+    audit.record(con, username, "failed_sign_in", "user", username)
+    return None
+
+
+def is_locked(con: duckdb.DuckDBPyConnection, username: str, now: dt.datetime | None = None) -> bool:
+    now = now or dt.datetime.now()
+    cursor = con.cursor()
+    try:
+        row = cursor.execute("SELECT locked_until FROM users WHERE username = ?", [username]).fetchone()
+    finally:
+        cursor.close()
+    return bool(row and row[0] is not None and row[0] > now)

@@ -1,0 +1,25 @@
+"""Audit log: who signed in, viewed, recorded, corrected, imported or exported — for managers."""
+import datetime as dt
+
+import streamlit as st
+
+from analytics import audit
+from pages import _app, _tables
+
+con = _app.connection()
+st.title("Audit log")
+st.caption("Every sign-in (and failed attempt), client view, recorded or corrected session, import, "
+           "export and report download, newest first. Only ids are kept here, never names or scores.")
+
+left, middle, right = st.columns(3)
+period = left.date_input("Between", value=(dt.date.today() - dt.timedelta(days=30), dt.date.today()), key="audit_period")
+username = middle.text_input("User", key="audit_user").strip()
+actions = right.multiselect("Actions", audit.ACTIONS, key="audit_actions")
+start, end = (period if isinstance(period, tuple) and len(period) == 2 else (None, None))
+
+events = audit.entries(con, start=start, end=end, username=username or None, actions=tuple(actions))
+if events.empty:
+    st.info("No events match.")
+    st.stop()
+st.metric("Events", f"{len(events):,}")
+_tables.table(events, "audit log")

@@ -1,0 +1,47 @@
+"""Import: a manager adds visit-log files; all rows or none, every problem listed."""
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from analytics import audit, config, ingest
+from pages import _app, _signin
+
+con = _app.connection()
+user = _signin.current_user()
+st.title("Import visit logs")
+st.write("One row per session, with the columns described in the README (CSV, Excel .xlsx or Parquet). "
+         "The import is all or nothing: if any row has a problem, nothing is written and every problem "
+         "is listed as file:row:column. Rows already stored unchanged are skipped.")
+
+uploads = st.file_uploader("Visit-log files", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
+                           key="import_files")
+replace = st.checkbox("Overwrite stored sessions whose values differ", key="import_replace")
+if not uploads or not st.button("Import", type="primary", key="import_go"):
+    st.stop()
+
+frames, problems = [], []
+with tempfile.TemporaryDirectory() as folder:
+    for upload in uploads:
+        if upload.size > config.MAX_IMPORT_BYTES:
+            problems.append(f"{upload.name}: the file is larger than the import limit of "
+                            f"{config.MAX_IMPORT_BYTES // (1024 * 1024)} MB; split it into smaller files")
+            continue
+        # The reader works on files; the upload's own name is kept for the messages.
+        path = Path(folder) / f"upload{len(frames) + len(problems)}{Path(upload.name).suffix.lower()}"
+        path.write_bytes(upload.getvalue())
+        try:
+            frames.append((upload.name, ingest.read_visit_log(path)))
+        except ingest.ImportFailed as failure:
+            problems.extend(message.replace(str(path), upload.name) for message in failure.errors)
+try:
+    if problems:
+        raise ingest.ImportFailed(problems)
+    result = ingest.import_frames(con, frames, replace=replace)
+except ingest.ImportFailed as failure:
+    st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
+    st.code(ingest.format_errors(failure.errors), language=None)
+    st.stop()
+audit.record(con, user.username if user else None, "import", "files", ",".join(name for name, _ in frames)[:200])
+st.success(f"Imported {result.inserted:,} new sessions, skipped {result.skipped:,} unchanged, "
+           f"replaced {result.replaced:,} ({result.episodes:,} courses of care).")

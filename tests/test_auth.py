@@ -1,0 +1,86 @@
+"""Accounts, sign-in and the audit trail."""
+import datetime as dt
+
+import pytest
+
+from analytics import audit, auth
+from conftest import visit
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def con(clinic_db):
+    return clinic_db([visit("E1", 1, "2025-01-06", 7, 5, therapist_id="T1"),
+                      visit("E2", 1, "2025-01-07", 6, 4, therapist_id="T2")])
+
+
+def actions(con):
+    return [tuple(r) for r in con.execute("SELECT username, action, target_id FROM audit_log ORDER BY audit_id").fetchall()]
+
+
+def test_password_is_stored_hashed_and_sign_in_works(con):
+    auth.add_user(con, "maria", PASSWORD, "therapist", "T1")
+    stored = con.execute("SELECT password_hash FROM users").fetchone()[0]
+    assert PASSWORD not in stored and stored.startswith("$argon2")
+    user = auth.sign_in(con, "maria", PASSWORD)
+    assert user == auth.User("maria", "therapist", "T1")
+    assert actions(con)[-1] == ("maria", "sign_in", "maria")
+
+
+def test_wrong_password_and_unknown_user_are_refused_and_audited(con):
+    auth.add_user(con, "boss", PASSWORD, "manager")
+    assert auth.sign_in(con, "boss", "wrong password!") is None
+    assert auth.sign_in(con, "nobody", PASSWORD) is None
+    assert actions(con)[-2:] == [("boss", "failed_sign_in", "boss"), (None, "failed_sign_in", None)]
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(con):
+    auth.add_user(con, "boss", PASSWORD, "manager")
+    now = dt.datetime(2026, 1, 1, 9, 0)
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        assert auth.sign_in(con, "boss", "wrong password!", now=now) is None
+    assert auth.is_locked(con, "boss", now=now)
+    # Even the right password is refused while locked ...
+    assert auth.sign_in(con, "boss", PASSWORD, now=now + dt.timedelta(minutes=14)) is None
+    # ... and accepted once the lock has run out.
+    assert auth.sign_in(con, "boss", PASSWORD, now=now + dt.timedelta(minutes=16)) is not None
+
+
+def test_disabled_account_cannot_sign_in(con):
+    auth.add_user(con, "maria", PASSWORD, "therapist", "T1")
+    auth.set_disabled(con, "maria")
+    assert auth.sign_in(con, "maria", PASSWORD) is None
+    auth.set_disabled(con, "maria", disabled=False)
+    assert auth.sign_in(con, "maria", PASSWORD) is not None
+
+
+@pytest.mark.parametrize("username, password, role, therapist_id, message", [
+    ("maria", "short", "therapist", "T1", "at least 10"),
+    ("maria", PASSWORD, "therapist", None, "needs --therapist-id"),
+    ("maria", PASSWORD, "therapist", "T9", "No therapist with id T9"),
+    ("maria", PASSWORD, "owner", None, "Role must be"),
+    ("  ", PASSWORD, "manager", None, "user name is required"),
+])
+def test_bad_account_requests_are_explained(con, username, password, role, therapist_id, message):
+    with pytest.raises(auth.AccountError, match=message):
+        auth.add_user(con, username, password, role, therapist_id)
+    assert auth.list_users(con).empty
+
+
+def test_password_change_and_list_hide_hashes(con):
+    auth.add_user(con, "boss", PASSWORD, "manager")
+    auth.set_password(con, "boss", "another long password")
+    assert auth.sign_in(con, "boss", PASSWORD) is None
+    assert auth.sign_in(con, "boss", "another long password") is not None
+    listed = auth.list_users(con)
+    assert "password_hash" not in listed.columns and list(listed.username) == ["boss"]
+
+
+def test_audit_entries_filter_by_user_and_action(con):
+    audit.record(con, "maria", "view_client", "episode", "E1")
+    audit.record(con, "boss", "export", "table", "conditions")
+    assert list(audit.entries(con, username="maria").action) == ["view_client"]
+    assert list(audit.entries(con, actions=("export",)).username) == ["boss"]
+    with pytest.raises(ValueError):
+        audit.record(con, "boss", "delete_everything")
