@@ -4,7 +4,7 @@ import streamlit as st
 from pages import _app, _signin
 
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
-con = _app.database()
+_app.database()  # a readable error before any page if the database cannot be opened
 st.session_state[_app.ENTERED_VIA_DASHBOARD] = True
 user = _signin.current_user()
 
@@ -28,16 +28,11 @@ if user is None or user.is_manager:
         st.Page("pages/audit_log.py", title="Audit log", icon=":material/policy:"),
     ]
 
-if user is None:
-    # The address asked for (a bookmark, a shared filtered view) is remembered, the page chosen
-    # but not run; after sign-in that page opens with the same filters.
-    _signin.remember_destination(st.navigation(pages, position="hidden"))
-    _signin.sign_in_form(con)
-    st.stop()
+
 _signin.go_to_remembered_destination(pages)
 
+# Signed out, every page shows the sign-in form instead of itself (pages/_app.py), so a bookmark
+# opens where it points once signed in. Client view: the screen is turned to the client, so no
+# menu of other pages.
 client_view = st.query_params.get("client_view") == "1"
-if not client_view:
-    _signin.sign_out_button(con, user)
-# Client view: the screen is turned to the client, so no menu of other pages.
-st.navigation(pages, position="hidden" if client_view else "sidebar").run()
+st.navigation(pages, position="hidden" if user is None or client_view else "sidebar").run()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
-from analytics import bootstrap, config, db
+from analytics import audit, bootstrap, config, db
 from pages import _signin
 
 # dashboard.py sets this on every run. A page run without it was reached by a deep link on a
@@ -38,18 +38,48 @@ def database() -> duckdb.DuckDBPyConnection:
         st.stop()
 
 
+def manager_connection() -> duckdb.DuckDBPyConnection:
+    """connection(), for the pages only managers may open (the menu offers them to managers only;
+    this also refuses an address typed by anyone else)."""
+    con = connection()
+    if not _signin.current_user().is_manager:
+        st.error("Only managers can open this page.")
+        st.stop()
+    return con
+
+
 def connection() -> duckdb.DuckDBPyConnection:
-    """The clinic database for a page: only for a signed-in user who came through dashboard.py."""
+    """The clinic database for a page: only for a signed-in user who came through dashboard.py.
+    Anyone else gets the sign-in form in place of the page."""
     if not st.session_state.get(ENTERED_VIA_DASHBOARD):
         page_file = sys._getframe(1).f_globals.get("__file__", "")  # the page that asked
         _signin.remember_destination_path(Path(page_file).stem if page_file else "")
         st.switch_page("dashboard.py")
-    if _signin.current_user() is None:
+    user = _signin.current_user()
+    con = database()
+    if user is None:
+        _signin.sign_in_form(con)
         st.stop()
-    return database()
+    if st.query_params.get("client_view") != "1":  # the screen turned to a client shows no account
+        _signin.sign_out_button(con, user)
+    return con
 
 
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:
     if bootstrap.holds_sample_data(con):
         st.info("This dashboard is showing the built-in **sample clinic** (invented clients). "
                 "Import your own visit log to see your clinic.", icon="ℹ️")
+
+
+def audit_event(action: str, target_type: str | None = None, target_id: str | None = None) -> None:
+    """Append one event for the signed-in user to the audit trail (ids only, never values)."""
+    audit.record(database(), _signin.username(), action, target_type, target_id)
+
+
+def audit_once(action: str, target_type: str, target_id: str) -> None:
+    """Audit an event once per browser session (a page reruns on every click; viewing the same
+    client ten times in a row is one view)."""
+    seen = st.session_state.setdefault("_audited", set())
+    if (action, target_id) not in seen:
+        seen.add((action, target_id))
+        audit_event(action, target_type, target_id)

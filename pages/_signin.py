@@ -50,12 +50,9 @@ def sign_out_button(con, user: auth.User) -> None:
             st.rerun()
 
 
-def remember_destination(page) -> None:
-    """Keep the page and filters the signed-out visitor asked for (first request only)."""
-    remember_destination_path(page.url_path)
-
-
 def remember_destination_path(url_path: str) -> None:
+    """Keep the page and filters asked for by a deep link that Streamlit ran without
+    dashboard.py (see pages/_app.py), to open them once the visitor is signed in."""
     if _DESTINATION not in st.session_state:
         st.session_state[_DESTINATION] = (url_path, st.query_params.to_dict())
 

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import export
+from pages import _app
 
 # Headings and formats for the metric columns the pages show; anything else is shown as is.
 PERCENT = {"format": "percent"}
@@ -81,4 +82,5 @@ def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, capt
         st.caption(caption)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     st.download_button(f"Download {name} (CSV)", data=export.csv_bytes(shown), file_name=f"{slug}.csv",
-                       mime="text/csv", key=f"download_{slug}", on_click="ignore", icon=":material/download:")
+                       mime="text/csv", key=f"download_{slug}", icon=":material/download:",
+                       on_click=_app.audit_event, args=("export", "table", slug))

@@ -6,7 +6,7 @@ import streamlit as st
 from analytics import audit
 from pages import _app, _tables
 
-con = _app.connection()
+con = _app.manager_connection()
 st.title("Audit log")
 st.caption("Every sign-in (and failed attempt), client view, recorded or corrected session, import, "
            "export and report download, newest first. Only ids are kept here, never names or scores.")

@@ -32,6 +32,7 @@ if view is None:
                icon=":material/search_off:")
     st.stop()
 summary = view.summary
+_app.audit_once("view_client", "episode", episode_id)
 name = view.client_name or summary["client_id"]
 course = client.condition_words(summary["course_type"], summary["condition"]).capitalize()
 low, high = config.RECOMMENDED_SESSIONS[summary["course_type"]]
@@ -59,4 +60,5 @@ notes = st.text_area("Home stretching plan", value=report.default_notes(summary[
 content = report.report_content(view, notes, dt.date.today())
 st.download_button("Download the report (PDF)", lambda: report.progress_report_pdf(content),  # made on click
                    file_name=report.report_filename(summary["client_id"], episode_id), mime="application/pdf",
-                   icon=":material/picture_as_pdf:", key="client_report_download")
+                   icon=":material/picture_as_pdf:", key="client_report_download",
+                   on_click=_app.audit_event, args=("report_download", "episode", episode_id))

@@ -7,7 +7,7 @@ import streamlit as st
 from analytics import audit, config, ingest
 from pages import _app, _signin
 
-con = _app.connection()
+con = _app.manager_connection()
 user = _signin.current_user()
 st.title("Import visit logs")
 st.write("One row per session, with the columns described in the README (CSV, Excel .xlsx or Parquet). "
@@ -42,6 +42,7 @@ except ingest.ImportFailed as failure:
     st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
     st.code(ingest.format_errors(failure.errors), language=None)
     st.stop()
-audit.record(con, user.username if user else None, "import", "files", ",".join(name for name, _ in frames)[:200])
+# File names can carry a client's name, so the trail keeps only how many sessions came in.
+audit.record(con, user.username if user else None, "import", "sessions", str(result.inserted))
 st.success(f"Imported {result.inserted:,} new sessions, skipped {result.skipped:,} unchanged, "
            f"replaced {result.replaced:,} ({result.episodes:,} courses of care).")

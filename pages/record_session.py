@@ -84,6 +84,7 @@ def save_session(form: str, episode: str, prefix: str) -> None:
         refuse(form, refused)
         return
     st.session_state[REFUSED] = {}
+    _app.audit_event("record", "episode", episode)
     forget(prefix)  # the next visit starts from the defaults and the next visit number
     charts.flash(f"Visit {values['visit_number']} saved.")
 
@@ -100,6 +101,7 @@ def open_course(form: str, prefix: str, is_new_client: bool) -> None:
         refuse(form, refused)
         return
     st.session_state[REFUSED] = {}
+    _app.audit_event("record", "episode", new_episode)
     forget(prefix)
     forget("episode:client_")
     charts.choose_episode(new_episode)
@@ -119,6 +121,7 @@ def save_correction(form: str, session_id: int, field: str, value_key: str) -> N
         refuse(form, refused)
         return
     st.session_state[REFUSED] = {}
+    _app.audit_event("correct", "session", str(session_id))
     st.session_state.pop("correction_reason", None)
     st.session_state.pop(value_key, None)
     charts.flash(f"{label[field]} corrected; the old value is kept in the history below.")
