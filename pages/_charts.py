@@ -21,6 +21,7 @@ COURSE_COLOURS = {"acute": "#E69F00", "chronic": "#0072B2"}
 STATUS_COLOURS = {"completed": "#009E73", "active": "#56B4E9", "dropped": "#D55E00"}
 NEUTRAL = "#555555"
 MUTED = "#999999"
+VIEWER = "#009E73"  # the signed-in therapist's own position (Okabe-Ito green)
 MAX_POINTS = 10_000
 
 PAIN_PRE_AXIS = "Pain before session (0-10)"
@@ -275,7 +276,8 @@ def therapist_adjusted(comparison: pd.DataFrame) -> go.Figure:
     judged = table[table["judgement"] != "too few to judge"]
     fig.add_trace(go.Scatter(
         x=judged["difference"] * 100, y=judged["therapist_name"], mode="markers", name="Observed − expected",
-        marker={"size": 11, "color": NEUTRAL},
+        # A therapist signed in sees only their own position marked (metrics anonymise the rest).
+        marker={"size": np.where(judged["is_viewer"], 15, 11), "color": np.where(judged["is_viewer"], VIEWER, NEUTRAL)},
         error_x={"type": "data", "symmetric": False, "array": ((judged["ci_high"] - judged["difference"]) * 100).to_numpy(),
                  "arrayminus": ((judged["difference"] - judged["ci_low"]) * 100).to_numpy(), "color": NEUTRAL},
         customdata=np.column_stack([judged["episodes"], judged["observed_rate"] * 100, judged["expected_rate"] * 100,
@@ -317,7 +319,8 @@ def funnel(funnel_limits) -> go.Figure:
                              line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f} %<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
-        text=points["therapist_name"], textposition="top center", marker={"size": 12, "color": "#CC79A7"},
+        text=np.where(points["is_viewer"], "You", points["therapist_name"]), textposition="top center",
+        marker={"size": np.where(points["is_viewer"], 16, 12), "color": np.where(points["is_viewer"], VIEWER, "#CC79A7")},
         hovertemplate="%{text}: %{y:.0f} % responders<br>n = %{x:,} finished courses<extra></extra>",
     ))
     n = int(points["episodes"].sum())

@@ -183,3 +183,18 @@ def test_a_manager_imports_through_the_page_all_or_nothing(app, filename, conten
         assert audit_rows(con, last_audit_id(con) - 1)[-1] == ("manager", "import", "sessions", "2")
     else:
         assert after == before
+
+
+def test_a_therapist_sees_the_comparison_with_only_their_own_position_named(app):
+    import json
+
+    make, con = app
+    names = {n for (n,) in con.execute("SELECT name FROM therapists").fetchall()}
+    own = con.execute("SELECT name FROM therapists WHERE therapist_id = 'T01'").fetchone()[0]
+    at = sign_in(make(), "therapist1")
+    at.switch_page("pages/therapists.py").run()
+    assert not at.exception
+    shown = json.dumps([json.loads(chart.proto.spec) for chart in at.get("plotly_chart")])
+    shown += json.dumps([t.value.to_dict() for t in at.dataframe], default=str)
+    assert own in shown or "You" in shown
+    assert not [name for name in names - {own} if name in shown]
