@@ -9,6 +9,7 @@ import itertools
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -174,8 +175,15 @@ def read_visit_log(path: str | os.PathLike) -> pd.DataFrame:
              if pd.api.types.infer_dtype(frame.iloc[:, index], skipna=False) != "string"]
     if typed:
         frame = frame.copy()
+        nested = []
         for index in typed:
-            frame.isetitem(index, _as_text(frame.iloc[:, index]).values())
+            try:
+                frame.isetitem(index, _as_text(frame.iloc[:, index]).values())
+            except TypeError:  # a list, map or record in a cell (nested Parquet types) has no text form
+                nested.append(f"{name}:1:{frame.columns[index]}: the column holds lists or records, not one value "
+                              "per cell; save it with plain text, numbers or dates")
+        if nested:
+            raise ImportFailed(nested)
     return frame
 
 
@@ -198,15 +206,54 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
                             "save it as 'CSV UTF-8' and import again"]) from None
     try:
         # Every cell as text, nothing guessed: "NA" stays a string and blank lines keep their
-        # place, so frame row i is spreadsheet line i + 2.
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, na_filter=False, keep_default_na=False,
-                            skip_blank_lines=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        # place, so frame row i is spreadsheet line i + 2. The header is read as a row: with a
+        # header line pandas silently turns the first column into the row index when the first
+        # row has one value too many ("Brook, Ada" unquoted), shifting every value one column.
+        rows = _read_csv_rows(raw, on_bad_lines="error")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()  # a blank first line: reported as a file with no header line
+    except pd.errors.ParserError as exc:
+        # Known to be malformed: read again skipping the rows longer than the header, to name them all.
+        rows, long_rows = _rows_longer_than_header(raw, name)
+        _check_separator(rows, name)
+        raise ImportFailed(long_rows or [f"{name}: cannot read as CSV ({_first_line(str(exc))})"]) from None
+    except ValueError as exc:
         raise ImportFailed([f"{name}: cannot read as CSV ({_first_line(str(exc))})"]) from None
-    if len(frame.columns) == 1 and re.search(r"[;\t]", str(frame.columns[0])):
+    _check_separator(rows, name)
+    frame = rows.iloc[1:].reset_index(drop=True)
+    frame.columns = list(rows.iloc[0])
+    return frame
+
+
+def _read_csv_rows(raw: bytes, on_bad_lines: str) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(raw), header=None, dtype=str, na_filter=False, keep_default_na=False,
+                       skip_blank_lines=False, encoding="utf-8-sig", on_bad_lines=on_bad_lines)
+
+
+def _rows_longer_than_header(raw: bytes, name: str) -> tuple[pd.DataFrame | None, list[str]]:
+    """The rows that fit the header, and a FILE:ROW:(column N) problem for every row with more
+    values than the header has columns (pandas warns about each one it skips). Catching warnings
+    is process-wide, so this runs only for a file already rejected: a warning lost to another
+    thread costs detail in the message, never a row."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            rows = _read_csv_rows(raw, on_bad_lines="warn")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+            return None, []
+    skipped = re.findall(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)",
+                         "\n".join(str(warning.message) for warning in caught))
+    return rows, [f"{name}:{line}:(column {int(header) + 1}): the row has {values} values but the header has "
+                  f"{header} columns; put quotes around values that contain a comma, or remove the extra values"
+                  for line, header, values in skipped]
+
+
+def _check_separator(rows: pd.DataFrame | None, name: str) -> None:
+    """A header read as one column holding ';' or tabs: a sheet exported with another separator
+    (its decimal commas, "6,5", would otherwise look like extra values)."""
+    if rows is not None and rows.shape[1] == 1 and len(rows) and re.search(r"[;\t]", str(rows.iat[0, 0])):
         raise ImportFailed([f"{name}: the columns are separated by ';' or tabs; export the sheet as CSV "
                             "with commas between columns"])
-    return frame
 
 
 def _read_xlsx(path: Path, name: str) -> pd.DataFrame:

@@ -1,0 +1,131 @@
+"""A process killed in the middle of a big import leaves the database exactly as it was: it opens
+cleanly, holds none of the import's rows, and takes the next import normally."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from analytics import db, ingest
+from conftest import ROOT, visit
+
+BIG_IMPORT_SESSIONS = 300_000
+
+# The child opens the database, wraps one step of the import so that it prints a marker and then
+# waits on stdin (which the parent never answers), and starts the big import. The parent kills it
+# with SIGKILL on reading the marker, so the kill always lands at the same point of the open
+# transaction: no sleeps, no timing.
+CHILD = textwrap.dedent("""
+    import contextlib
+    import sys
+
+    sys.path.insert(0, {root!r})
+    from analytics import db, ingest, sample
+
+    database, stage = sys.argv[1], sys.argv[2]
+
+
+    def pause(marker):
+        print(marker, flush=True)
+        sys.stdin.readline()  # the parent kills this process here
+        raise SystemExit("not killed at " + marker)
+
+
+    if stage == "rows written":
+        # Every session and assessment inserted, not yet committed; the fact tables not refreshed.
+        real_write = ingest._write
+
+        def _write(cursor, log, plan):
+            real_write(cursor, log, plan)
+            pause(stage)
+
+        ingest._write = _write
+    elif stage == "before commit":
+        # Rows inserted, fact tables refreshed, data version bumped: only COMMIT is left.
+        @contextlib.contextmanager
+        def transaction(con):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            pause(stage)
+            con.execute("COMMIT")
+
+        db.transaction = transaction
+
+    con = db.connect(database)
+    visit_log = sample.generate_visit_log(sessions={sessions}, seed=1)
+    # Ids of their own, so the rows are new sessions rather than clashes with the stored sample.
+    for column in ("client_id", "episode_id", "therapist_id", "clinic_id"):
+        visit_log[column] = "X" + visit_log[column].astype(str)
+    print("importing", flush=True)
+    ingest.import_frames(con, [("big", visit_log)])
+    print("committed", flush=True)
+""")
+
+
+def facts_agree_with_live_views(con) -> bool:
+    return all(
+        con.execute(f"SELECT count(*) FROM (SELECT * FROM {first} EXCEPT SELECT * FROM {second})").fetchone()[0] == 0
+        for table in ("session_facts", "episode_facts")
+        for first, second in ((table, f"{table}_live"), (f"{table}_live", table)))
+
+
+@pytest.mark.parametrize("stage", ["rows written", "before commit"])
+def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db, tmp_path, stage):
+    con = db.connect(writable_sample_db)
+    before = db.table_checksums(con)
+    version = db.data_version(con)
+    con.close()  # one process at a time holds a DuckDB file open for writing
+
+    script = tmp_path / "import_and_wait.py"
+    script.write_text(CHILD.format(root=str(ROOT), sessions=BIG_IMPORT_SESSIONS))
+    errors = tmp_path / "child-stderr.txt"
+    with open(errors, "w") as stderr:  # a file, so a chatty child can never fill a pipe and stall
+        child = subprocess.Popen([sys.executable, str(script), str(writable_sample_db), stage],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        lines = []
+        for line in child.stdout:  # ends at EOF if the child stops on its own
+            lines.append(line.strip())
+            if line.strip() == stage:
+                child.send_signal(signal.SIGKILL)
+                break
+        assert lines == ["importing", stage], errors.read_text()
+        assert child.wait() == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdin.close()
+        child.stdout.close()
+
+    con = db.connect(writable_sample_db)  # opens cleanly: no exception, schema intact
+    try:
+        assert db.table_checksums(con) == before  # no partial import, not even the data version
+        assert db.data_version(con) == version
+        assert con.execute("SELECT count(*) FROM sessions WHERE episode_id LIKE 'X%'").fetchone()[0] == 0
+        assert facts_agree_with_live_views(con)
+
+        # The next import is an ordinary one.
+        rows = [visit("AFTER1", 1, "2025-03-03", 8, 6), visit("AFTER1", 2, "2025-03-10", 6, 4),
+                visit("AFTER1", 3, "2025-03-17", 4, 3)]
+        result = ingest.import_frames(con, [("after-crash.csv", pd.DataFrame(rows))])
+        assert result == ingest.ImportResult(inserted=3, skipped=0, replaced=0, episodes=1)
+        assert db.data_version(con) == version + 1
+        assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == before["sessions"][0] + 3
+        assert facts_agree_with_live_views(con)
+    finally:
+        con.close()
+    # And what was committed is still there after closing and opening once more.
+    con = db.connect(writable_sample_db)
+    try:
+        assert con.execute("SELECT count(*) FROM sessions WHERE episode_id = 'AFTER1'").fetchone()[0] == 3
+    finally:
+        con.close()
