@@ -1,0 +1,45 @@
+"""The benchmark's pandas baseline computes the same headline numbers as analytics.metrics, so
+the speed comparison in benchmarks/RESULTS.md is between two correct implementations. No timing
+here: speed lives in benchmarks/."""
+import datetime as dt
+
+import pytest
+
+from analytics import db, ingest
+from analytics.filters import Filter
+from benchmarks import measure, pandas_baseline
+from benchmarks.steps import importable_visit_log
+
+
+@pytest.fixture(scope="module")
+def generated_clinic(tmp_path_factory):
+    """A generated clinic of about 5,000 sessions, imported with full validation."""
+    visit_log, _, _ = importable_visit_log(sessions=5000, seed=11)
+    con = db.connect(tmp_path_factory.mktemp("bench") / "clinic.duckdb")
+    ingest.import_frames(con, [("generated", visit_log)])
+    yield con, {"base tables": pandas_baseline.read_tables(con), "session_facts": pandas_baseline.read_session_facts(con)}
+    con.close()
+
+
+@pytest.mark.parametrize("source", ["base tables", "session_facts"])
+@pytest.mark.parametrize("f", [Filter(), Filter(course_types=("acute",)), Filter(conditions=("bunion", "heel_spur")),
+                               Filter(severities=("severe",), course_types=("chronic",)),
+                               Filter(start=dt.date(2025, 3, 1), end=dt.date(2025, 8, 31))], ids=repr)
+@pytest.mark.parametrize("metric", list(pandas_baseline.HEADLINE))
+def test_pandas_baseline_gives_our_numbers(generated_clinic, metric, f, source):
+    con, read = generated_clinic
+    ours, theirs = pandas_baseline.HEADLINE[metric]
+    assert pandas_baseline.differences(ours(con, f), theirs(read[source], f), metric) == []
+
+
+def test_a_difference_is_reported_with_where_it_is():
+    # responder rate 0.75 against 0.75 + 2e-9: beyond the 1e-9 allowed
+    found = pandas_baseline.differences({"acute": {"rate": 0.75}}, {"acute": {"rate": 0.75 + 2e-9}}, "summary")
+    assert found == ["summary['acute']['rate']: ours 0.75 != pandas 0.750000002"]
+
+
+def test_points_are_counted_per_trace_including_typed_arrays():
+    # 3 points as a list + 4 float64 values as Plotly's base64 typed array (32 bytes) = 7
+    spec = {"data": [{"x": [1, 2, 3], "y": [4, 5, 6]},
+                     {"y": {"dtype": "f8", "bdata": "AAAAAAAA8D8AAAAAAAAAQAAAAAAAAAhAAAAAAAAAEEA="}}]}
+    assert measure.figure_points(spec) == 7
