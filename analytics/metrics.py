@@ -957,25 +957,29 @@ def data_quality_details(con, f: Filter = ALL, check: str = "missing_visits") ->
 
 CLIENT_EPISODE_COLUMNS = (
     "episode_id", "client_id", "client_name", "condition", "course_type", "therapist_id",
-    "start_date", "last_date", "visits", "status")
+    "start_date", "last_date", "visits", "status", "matches")
 
 
-def client_episodes(con, f: Filter = ALL, search: str = "") -> pd.DataFrame:
+def client_episodes(con, f: Filter = ALL, search: str = "", limit: int | None = None) -> pd.DataFrame:
     """The filter's episodes whose client id or client name contains `search` (any case; empty
-    matches all), most recently seen first. A viewing therapist sees only their own episodes.
-    status is completed, active or dropped as in course_outcomes.
+    matches all), most recently seen first; only the first `limit` of them when a limit is given
+    (a picker shows a few hundred, not a whole chain's clients). A viewing therapist sees only
+    their own episodes. status is completed, active or dropped as in course_outcomes; matches
+    is how many episodes match in all, whatever the limit.
     Columns: episode_id, client_id, client_name, condition, course_type, therapist_id,
-    start_date, last_date, visits, status."""
+    start_date, last_date, visits, status, matches."""
     episodes, params = _episodes_cte(f, viewer=True)
     # %, _ and \ typed by a person are meant literally, not as wildcards.
     params["pattern"] = "%" + re.sub(r"([\\%_])", r"\\\1", search.strip()) + "%"
+    params["limit"] = limit
     frame = _run(con, f"""
 WITH {episodes}
 SELECT e.episode_id, e.client_id, c.display_name AS client_name, e.condition, e.course_type,
-    e.therapist_id, e.start_date, e.last_date, e.visits, e.status
+    e.therapist_id, e.start_date, e.last_date, e.visits, e.status, count(*) OVER () AS matches
 FROM chosen_episodes e JOIN clients c ON c.client_id = e.client_id
 WHERE e.client_id ILIKE $pattern ESCAPE '\\' OR c.display_name ILIKE $pattern ESCAPE '\\'
-ORDER BY e.last_date DESC, e.episode_id""", params)
+ORDER BY e.last_date DESC, e.episode_id
+LIMIT $limit""", params)
     return _columns(frame, CLIENT_EPISODE_COLUMNS)
 
 

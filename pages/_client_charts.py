@@ -83,20 +83,21 @@ def episode_picker(con, f: Filter) -> str | None:
     chosen episode id, or None. An unknown or hidden id from the address is reported, not used."""
     wanted = selected_episode()
     search = st.text_input("Find a client", key="therapist_client_search", placeholder="Name or client id")
-    matches = metrics.client_episodes(con, f, search)
-    labels = {row.episode_id: _episode_label(row) for row in matches.head(MAX_CHOICES).itertuples()}
+    matches = metrics.client_episodes(con, f, search, limit=MAX_CHOICES)
+    total = int(matches["matches"].iloc[0]) if len(matches) else 0
+    labels = {row.episode_id: _episode_label(row) for row in matches.itertuples()}
     if wanted and wanted not in labels:
         summary = metrics.episode_summary(con, wanted, f)
         if summary:
-            own = metrics.client_episodes(con, f, summary["client_id"])
+            own = metrics.client_episodes(con, f, summary["client_id"], limit=MAX_CHOICES)
             labels = {row.episode_id: _episode_label(row) for row in own.itertuples() if row.episode_id == wanted} | labels
         else:
             st.warning(f"Course of care {plain(wanted[:40])} was not found, or is not one of your clients. "
                        "Find the client below.", icon=":material/search_off:")
             choose_episode(None)
             wanted = None
-    if len(matches) > MAX_CHOICES:
-        st.caption(f"Showing the {MAX_CHOICES} most recent of {len(matches):,} courses of care; type more of the name to narrow them.")
+    if total > MAX_CHOICES:
+        st.caption(f"Showing the {MAX_CHOICES} most recent of {total:,} courses of care; type more of the name to narrow them.")
     elif matches.empty and search:
         st.caption("No client matches that name or id.")
     st.session_state[_PICK] = wanted if wanted in labels else None  # the address or the other page decided

@@ -680,3 +680,14 @@ PUBLIC = [metrics.improvement_sql] + [
 def test_docs_quote_every_definition(function):
     normalise = lambda text: " ".join(text.split())  # noqa: E731
     assert normalise(function.__doc__) in normalise(DOCS.read_text(encoding="utf-8"))
+
+
+def test_client_episodes_limit_keeps_the_order_and_counts_every_match(clinic_db):
+    # Three episodes last seen on different days: the newest first, and a limit of 2 keeps the
+    # two newest while `matches` still says 3.
+    con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5), visit("E2", 1, "2025-01-08", 7, 5),
+                     visit("E3", 1, "2025-01-07", 7, 5)])
+    every = metrics.client_episodes(con)
+    first_two = metrics.client_episodes(con, limit=2)
+    assert list(every.episode_id) == ["E2", "E3", "E1"]
+    assert list(first_two.episode_id) == ["E2", "E3"] and list(first_two.matches) == [3, 3]
