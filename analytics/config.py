@@ -55,6 +55,9 @@ IMPLAUSIBLE_JUMP_POINTS: float = 5.0
 # Imports larger than this are refused before they are read (hostile or mistaken files).
 MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", "50")) * 1024 * 1024
 
+# DuckDB memory for the dashboard process (imports from the command line are not limited).
+APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "1GB")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA_DIR = REPO_ROOT / "sample_data"
 DEFAULT_DB_PATH = REPO_ROOT / "data" / "clinic.duckdb"

@@ -160,7 +160,11 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, episodes: list[str] | None = N
 
 def data_version(con: duckdb.DuckDBPyConnection) -> int:
     """A number that changes on every write; cache keys include it so no figure goes stale."""
-    return int(con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0])
+    cursor = con.cursor()  # callers share the app's one connection across threads
+    try:
+        return int(cursor.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0])
+    finally:
+        cursor.close()
 
 
 def is_empty(con: duckdb.DuckDBPyConnection) -> bool:

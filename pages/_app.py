@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
-from analytics import audit, bootstrap, config, db
+from analytics import audit, bootstrap, config, db, metrics
 from pages import _signin
 
 # dashboard.py sets this on every run. A page run without it was reached by a deep link on a
@@ -23,6 +23,9 @@ def _open_connection(path: str) -> duckdb.DuckDBPyConnection:
     sessions in different threads never share a cursor. An empty database is filled from the
     committed sample clinic on first start."""
     con = db.connect(path)
+    # DuckDB's working memory for the dashboard process; past it, DuckDB spills to disk. With
+    # 1 GB the app process stays near 1.5 GB at 10 M sessions (benchmarks/RESULTS.md).
+    con.execute("SET memory_limit = ?", [config.APP_MEMORY_LIMIT])
     if db.is_empty(con):
         bootstrap.load_committed_sample(con)
     return con
@@ -63,6 +66,22 @@ def connection() -> duckdb.DuckDBPyConnection:
     if st.query_params.get("client_view") != "1":  # the screen turned to a client shows no account
         _signin.sign_out_button(con, user)
     return con
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _metric_result(function_name: str, path: str, data_version: int, args: tuple, kwargs: tuple):
+    # data_version is part of the key only: a write bumps it, so a figure computed before the
+    # write is never served after it.
+    return getattr(metrics, function_name)(_open_connection(path), *args, **dict(kwargs))
+
+
+def metric(function, *args, **kwargs):
+    """analytics.metrics.<function>(con, *args, **kwargs), computed once per filter and data
+    version for every browser session of this server (the clinic pages recompute nothing on a
+    rerun, and two managers with the same filter share the work)."""
+    path = str(config.database_path())
+    version = db.data_version(database())
+    return _metric_result(function.__name__, path, version, args, tuple(sorted(kwargs.items())))
 
 
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:

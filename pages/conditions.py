@@ -9,7 +9,7 @@ f = _filters.sidebar(con)
 st.title("Conditions")
 _app.sample_data_notice(con)
 
-conditions = metrics.condition_comparison(con, f)
+conditions = _app.metric(metrics.condition_comparison, f)
 if conditions.empty:
     st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
     st.stop()
@@ -27,6 +27,6 @@ _tables.table(conditions.assign(condition=conditions["condition"].map(_charts.la
 
 st.header("Pain by visit for each condition")
 st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out.")
-by_condition = metrics.pain_trajectory(con, f, by=("course_type", "condition"))
+by_condition = _app.metric(metrics.pain_trajectory, f, by=("course_type", "condition"))
 shown = [c for c in conditions["condition"] if c in set(by_condition["condition"])]
 st.plotly_chart(_charts.condition_trajectories(by_condition, shown), width="stretch", key="conditions_multiples")

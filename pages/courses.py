@@ -10,7 +10,7 @@ f = _filters.sidebar(con)
 st.title("Acute and chronic courses")
 _app.sample_data_notice(con)
 
-outcomes = metrics.course_outcomes(con, f)
+outcomes = _app.metric(metrics.course_outcomes, f)
 if outcomes.empty:
     st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
     st.stop()
@@ -19,25 +19,25 @@ st.header("Pain by visit")
 st.caption("Mean pain before the session (solid) and straight after it (dotted), with 95 % confidence bands. "
            "The shaded spans are the recommended course lengths; the star marks visit 3 before the session, "
            "the lasting effect of the first two sessions.")
-trajectory = metrics.pain_trajectory(con, f)
+trajectory = _app.metric(metrics.pain_trajectory, f)
 st.plotly_chart(_charts.pain_trajectory(trajectory, phases=("pre", "post"), bands=True, title="Pain by visit"),
                 width="stretch", key="courses_trajectory")
 
 st.header("How soon clients improve")
-medians = metrics.median_visits_to_improvement(con, f)
+medians = _app.metric(metrics.median_visits_to_improvement, f)
 for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
     column.metric(f"{row.course_type.capitalize()}: half improved by visit",
                   "not reached" if row.median_visits != row.median_visits else f"{row.median_visits:.0f}",
                   help=f"Kaplan-Meier median over {row.episodes:,} courses with a first-visit score; "
                        f"{row.events:,} improved meaningfully (2 points and 30 % below the first visit).",
                   border=True)
-st.plotly_chart(_charts.time_to_improvement(metrics.time_to_improvement(con, f), medians), width="stretch",
+st.plotly_chart(_charts.time_to_improvement(_app.metric(metrics.time_to_improvement, f), medians), width="stretch",
                 key="courses_km")
 st.caption("Courses that stop before improving count as not yet improved for as long as they were followed "
            "and then leave the calculation (they are censored), so drop-outs do not make the curve look better.")
 
 st.header("How long courses last and how they end")
-st.plotly_chart(_charts.sessions_attended(metrics.sessions_attended(con, f)), width="stretch", key="courses_sessions")
+st.plotly_chart(_charts.sessions_attended(_app.metric(metrics.sessions_attended, f)), width="stretch", key="courses_sessions")
 st.plotly_chart(_charts.status_mix(outcomes), width="stretch", key="courses_status")
 st.caption("Completed: reached the recommended minimum (3 acute, 8 chronic). Active: not yet, but seen within "
            "the last 21 days of the data. Dropped out: neither.")
@@ -52,7 +52,7 @@ for row in outcomes.itertuples():
                   "n/a" if row.mean_change_points != row.mean_change_points else f"{row.mean_change_points:.1f} points",
                   help=f"First-visit pain minus the last pain before a session, over {row.episodes_with_followup:,} "
                        "courses with a later score.")
-st.plotly_chart(_charts.immediate_relief(metrics.immediate_relief(con, f)), width="stretch", key="courses_relief")
+st.plotly_chart(_charts.immediate_relief(_app.metric(metrics.immediate_relief, f)), width="stretch", key="courses_relief")
 
 st.header("The figures")
 _tables.table(outcomes, "course outcomes")

@@ -9,7 +9,7 @@ f = _filters.sidebar(con)
 st.title("Data quality")
 _app.sample_data_notice(con)
 
-checks = metrics.data_quality(con, f)
+checks = _app.metric(metrics.data_quality, f)
 if checks.empty:
     st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
     st.stop()
@@ -26,5 +26,5 @@ if not with_findings:
     st.stop()
 check = st.selectbox("Check", with_findings, format_func=_charts.check_name, key="quality_check")
 st.caption(checks.set_index("check").loc[check, "description"])
-_tables.table(metrics.data_quality_details(con, f, check), f"data quality {check}",
+_tables.table(_app.metric(metrics.data_quality_details, f, check), f"data quality {check}",
               max_rows_shown=2000)

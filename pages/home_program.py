@@ -9,7 +9,7 @@ f = _filters.sidebar(con)
 st.title("Home stretching program")
 _app.sample_data_notice(con)
 
-effect = metrics.home_program_effect(con, f)
+effect = _app.metric(metrics.home_program_effect, f)
 if effect.empty or effect["episodes"].sum() == 0:
     st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
     st.stop()

@@ -10,7 +10,7 @@ f = _filters.sidebar(con)
 st.title("Foot-pain clinic outcomes")
 _app.sample_data_notice(con)
 
-tiles = metrics.kpis(con, f).set_index("metric")
+tiles = _app.metric(metrics.kpis, f).set_index("metric")
 if tiles.empty:
     st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
     st.stop()
@@ -42,7 +42,7 @@ tile(clients, "clients", "Clients")
 tile(courses, "episodes", "Courses of care")
 tile(sessions, "sessions", "Sessions")
 
-figures = metrics.headline(con, f)
+figures = _app.metric(metrics.headline, f)
 for course, column in zip(("acute", "chronic"), st.columns(2)):
     low, high = config.RECOMMENDED_SESSIONS[course]
     with column:
@@ -60,10 +60,10 @@ tile(completion, "completion_rate", "Completion rate", "rate",
 tile(dropout, "dropout_rate", "Drop-out rate", "rate", delta_color="inverse",
      help="Of courses no longer active, the share that stopped before the recommended minimum.")
 
-trajectory = metrics.pain_trajectory(con, f)
+trajectory = _app.metric(metrics.pain_trajectory, f)
 st.plotly_chart(_charts.pain_trajectory(trajectory), width="stretch", key="overview_trajectory")
 
 st.subheader("Does treatment work?")
-outcomes = metrics.course_outcomes(con, f).set_index("course_type")
-medians = metrics.median_visits_to_improvement(con, f).set_index("course_type")
+outcomes = _app.metric(metrics.course_outcomes, f).set_index("course_type")
+medians = _app.metric(metrics.median_visits_to_improvement, f).set_index("course_type")
 st.markdown(_charts.treatment_answer(figures, outcomes, medians))

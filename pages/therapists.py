@@ -17,7 +17,7 @@ f = _filters.sidebar(con)
 st.title("Therapists, compared fairly")
 _app.sample_data_notice(con)
 
-comparison = metrics.therapist_comparison(con, f)
+comparison = _app.metric(metrics.therapist_comparison, f)
 if comparison.empty or comparison["episodes"].sum() == 0:
     st.info("No finished courses match these filters, so there is nothing to compare. "
             "Widen the dates or clear a filter in the sidebar.")
@@ -42,7 +42,7 @@ st.caption("Each dot is a therapist's share of finished courses that improved me
            "many courses would fall by chance alone at the clinic's rate: 95 % of the time inside the dashed lines, "
            "99.8 % inside the dotted ones. Dots inside the funnel are not different from the clinic; raw rates are not "
            "adjusted for case mix here, so read the chart above first.")
-st.plotly_chart(_charts.funnel(metrics.funnel_limits(con, f)), width="stretch", key="therapists_funnel")
+st.plotly_chart(_charts.funnel(_app.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")
 
 st.header("The figures")
 _tables.table(comparison.sort_values("therapist_name"), "therapist comparison",

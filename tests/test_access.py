@@ -198,3 +198,24 @@ def test_a_therapist_sees_the_comparison_with_only_their_own_position_named(app)
     shown += json.dumps([t.value.to_dict() for t in at.dataframe], default=str)
     assert own in shown or "You" in shown
     assert not [name for name in names - {own} if name in shown]
+
+
+def test_cached_figures_follow_every_write(app):
+    """The clinic pages cache their figures per filter and data version: a session recorded
+    anywhere shows at the next rerun, never a stale count."""
+    import datetime as dt
+
+    from analytics import records
+
+    make, con = app
+    at = sign_in(make(), "manager")
+
+    def sessions_tile() -> str:
+        return next(m.value for m in at.metric if m.label == "Sessions")
+
+    before = sessions_tile()
+    episode, last = con.execute("SELECT episode_id, last_date FROM episode_facts ORDER BY last_date DESC LIMIT 1").fetchone()
+    records.record_session(con, episode, records.SessionEntry(session_date=last + dt.timedelta(days=7),
+                                                              pain_pre=3, pain_post=2))
+    at.run()
+    assert int(sessions_tile().replace(",", "")) == int(before.replace(",", "")) + 1
