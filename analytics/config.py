@@ -20,6 +20,19 @@ COURSE_TYPES: tuple[str, ...] = ("acute", "chronic")
 SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
 PHASES: tuple[str, ...] = ("pre", "post")
 
+# The visit log, one row per session: the import format, required columns first, in the order
+# the sample CSV is written.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "client_id", "episode_id", "condition", "course_type", "visit_number", "session_date",
+    "therapist_id", "pain_pre", "pain_post",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "clinic_id", "client_name", "therapist_name", "severity", "prior_injuries", "onset_date",
+    "duration_min", "sore_spot_min", "stretching_adherence_pct", "psfs_pre", "psfs_post",
+    "dorsiflexion_pre_deg", "dorsiflexion_post_deg",
+)
+VISIT_LOG_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
 # The clinic's promise: acute injuries need 3-5 hour-long sessions, chronic pain 8-12.
 RECOMMENDED_SESSIONS: dict[str, tuple[int, int]] = {"acute": (3, 5), "chronic": (8, 12)}
 

@@ -20,16 +20,9 @@ import pyarrow as pa
 
 from analytics import config, db
 
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "client_id", "episode_id", "condition", "course_type", "visit_number", "session_date",
-    "therapist_id", "pain_pre", "pain_post",
-)
-OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "clinic_id", "client_name", "therapist_name", "severity", "prior_injuries", "onset_date",
-    "duration_min", "sore_spot_min", "stretching_adherence_pct", "psfs_pre", "psfs_post",
-    "dorsiflexion_pre_deg", "dorsiflexion_post_deg",
-)
-VISIT_LOG_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+REQUIRED_COLUMNS = config.REQUIRED_COLUMNS
+OPTIONAL_COLUMNS = config.OPTIONAL_COLUMNS
+VISIT_LOG_COLUMNS = config.VISIT_LOG_COLUMNS
 # pain_post is a required column whose cells may be blank: the client left before the closing score.
 MAY_BE_BLANK: frozenset[str] = frozenset(OPTIONAL_COLUMNS) | {"pain_post"}
 

@@ -32,17 +32,9 @@ FIRST_DAY = dt.date(2024, 11, 1)
 LAST_DAY = dt.date(2026, 10, 31)
 CALENDAR_DAYS = (LAST_DAY - FIRST_DAY).days + 1
 
-# The import format, required columns first, in the order the CSV is written.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "client_id", "episode_id", "condition", "course_type", "visit_number", "session_date",
-    "therapist_id", "pain_pre", "pain_post",
-)
-OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "clinic_id", "client_name", "therapist_name", "severity", "prior_injuries", "onset_date",
-    "duration_min", "sore_spot_min", "stretching_adherence_pct", "psfs_pre", "psfs_post",
-    "dorsiflexion_pre_deg", "dorsiflexion_post_deg",
-)
-VISIT_LOG_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+REQUIRED_COLUMNS = config.REQUIRED_COLUMNS
+OPTIONAL_COLUMNS = config.OPTIONAL_COLUMNS
+VISIT_LOG_COLUMNS = config.VISIT_LOG_COLUMNS
 ACUTE, CHRONIC = config.COURSE_TYPES.index("acute"), config.COURSE_TYPES.index("chronic")
 
 # --- The clinics and their therapists -------------------------------------------------------
