@@ -162,6 +162,9 @@ class Call:
         return self.function(con, **self.kwargs, **({"f": f} if self.takes_filter and f is not None else {}))
 
 
+PICKER_CHOICES = 200  # pages/_client_charts.MAX_CHOICES: how many matches the picker lists
+
+
 def client_example(con) -> dict[str, Any]:
     """The client the therapist-page calls look at: the chronic episode with the most visits."""
     row = con.execute("""
@@ -186,6 +189,8 @@ def analytics_calls(con) -> list[Call]:
             continue
         kwargs = {p: example[p] for p, spec in parameters.items()
                   if p in example and (spec.default is inspect.Parameter.empty or p == "exclude_episode")}
+        if name == "client_episodes":
+            kwargs["limit"] = PICKER_CHOICES  # the client picker's call (pages/_client_charts.py)
         calls.append(Call(name, function, kwargs, takes_filter="f" in parameters))
     # Variants the pages call besides the defaults.
     calls.append(Call("pain_trajectory[by course_type, condition]", metrics.pain_trajectory,

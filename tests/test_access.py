@@ -219,3 +219,29 @@ def test_cached_figures_follow_every_write(app):
                                                               pain_pre=3, pain_post=2))
     at.run()
     assert int(sessions_tile().replace(",", "")) == int(before.replace(",", "")) + 1
+
+
+def test_a_therapist_on_the_data_quality_page_sees_only_their_own_courses(app):
+    make, con = app
+    own = {e for (e,) in con.execute("SELECT episode_id FROM episodes WHERE therapist_id = 'T01'").fetchall()}
+    at = sign_in(make(), "therapist1")
+    at.switch_page("pages/data_quality.py").run()
+    assert not at.exception
+    listed = set()
+    for frame in (t.value for t in at.dataframe):
+        if "episode_id" in frame.columns:
+            listed |= set(frame["episode_id"])
+    assert listed and listed <= own
+
+
+def test_a_real_database_without_accounts_explains_how_to_create_the_first(tmp_path, monkeypatch):
+    from conftest import store_visits, visit
+
+    path = tmp_path / "real.duckdb"
+    con = db.connect(path)
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5)])
+    con.close()
+    monkeypatch.setenv("CLINIC_DB", str(path))
+    at = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    assert any("users add" in w.value for w in at.warning)
+    assert not at.text_input and not at.metric

@@ -16,3 +16,14 @@ def test_home_page_builds_sample_clinic_and_shows_headline_figures(tmp_path):
             page.get_by_text(label, exact=True).first.wait_for(timeout=60_000)
         assert_no_exception(page)
         screenshot(page, "home")
+
+
+def test_a_bookmark_to_a_fresh_server_signs_in_then_opens_where_it_pointed(writable_sample_db):
+    # Until dashboard.py has run once, Streamlit serves a deep link from its pages/ folder without
+    # dashboard.py; pages/_app.py sends that run through dashboard.py and remembers the address.
+    with running_dashboard(writable_sample_db) as url, chromium_page() as page:
+        sign_in(page, url + "/courses?course=acute")
+        page.get_by_role("heading", name="Acute and chronic courses").wait_for(timeout=60_000)
+        assert "/courses" in page.url and "course=acute" in page.url
+        assert page.locator('[data-testid="stSidebarNav"]').get_by_text("Overview").count() == 1
+        assert_no_exception(page)

@@ -32,9 +32,8 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
     client = a_client(writable_sample_db)
     episode, next_visit = client["episode_id"], client["visits"] + 1
     with running_dashboard(writable_sample_db) as url, chromium_page() as page:
-        # Open the dashboard first, as a person does: until dashboard.py has run once, a fresh
-        # Streamlit server treats pages/ as an old-style pages folder and serves a deep link
-        # without dashboard.py (no menu sections, no client-view switch for the menu).
+        # Open the dashboard first, as a person does. (A deep link to a fresh server is sent
+        # through dashboard.py by pages/_app.py; test_browser_manager opens one.)
         sign_in(page, url)
         page.get_by_role("heading", name="Foot-pain clinic outcomes", exact=True).wait_for(timeout=TIMEOUT)
         sign_in(page, f"{url}/record_session?episode={episode}")
@@ -78,3 +77,9 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         assert (stored.loc[next_visit, "pain_pre"], stored.loc[next_visit, "pain_post"]) == (1.5, 0.5)
     finally:
         con.close()
+    # Nothing identifying reached the server's log: no password, no client name.
+    from analytics import bootstrap
+
+    log = (writable_sample_db.parent / "streamlit.log").read_text(errors="replace")
+    assert bootstrap.DEMO_PASSWORD not in log
+    assert client["name"] not in log

@@ -149,3 +149,23 @@ def test_locked_database_is_explained(tmp_path, hand_log):
         assert "in use by another program" in result.stderr and "Traceback" not in result.stderr
     finally:
         holder.communicate("")
+
+
+def test_users_commands_create_list_disable_and_never_print_the_password(tmp_path, hand_log):
+    import os
+    database = tmp_path / "clinic.duckdb"
+    assert run_cli("import", hand_log, "--db", database).returncode == 0
+    env = {**os.environ, "CLINIC_PASSWORD": "a long enough secret"}
+    empty = run_cli("users", "list", "--db", database, env=env)
+    assert "No accounts yet" in empty.stdout  # a real database starts with none
+    added = run_cli("users", "add", "boss", "--role", "manager", "--db", database, env=env)
+    assert added.returncode == 0, added.stderr
+    therapist = run_cli("users", "add", "maria", "--role", "therapist", "--therapist-id", "T1", "--db", database, env=env)
+    assert therapist.returncode == 0, therapist.stderr
+    assert run_cli("users", "disable", "maria", "--db", database).returncode == 0
+    listed = run_cli("users", "list", "--db", database).stdout
+    assert "boss" in listed and "manager" in listed and "maria" in listed and "disabled" in listed
+    wrong = run_cli("users", "add", "ghost", "--role", "therapist", "--therapist-id", "T9", "--db", database, env=env)
+    assert wrong.returncode == 2 and "No therapist with id T9" in wrong.stderr
+    for result in (added, therapist, listed and run_cli("users", "list", "--db", database)):
+        assert "a long enough secret" not in result.stdout + result.stderr
