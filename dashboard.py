@@ -29,10 +29,11 @@ if user is None or user.is_manager:
     ]
 
 
-_signin.go_to_remembered_destination(pages)
-
 # Signed out, every page shows the sign-in form instead of itself (pages/_app.py), so a bookmark
 # opens where it points once signed in. Client view: the screen is turned to the client, so no
 # menu of other pages.
 client_view = st.query_params.get("client_view") == "1"
-st.navigation(pages, position="hidden" if user is None or client_view else "sidebar").run()
+page = st.navigation(pages, position="hidden" if user is None or client_view else "sidebar")
+# After st.navigation, so Streamlit knows this app's pages before any switch.
+_signin.go_to_remembered_destination(pages)
+page.run()
