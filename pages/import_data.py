@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from analytics import audit, config, ingest
+from analytics import audit, ingest
 from pages import _app, _signin
 
 con = _app.manager_connection()
@@ -22,13 +22,10 @@ if not uploads or not st.button("Import", type="primary", key="import_go"):
 
 frames, problems = [], []
 with tempfile.TemporaryDirectory() as folder:
-    for upload in uploads:
-        if upload.size > config.MAX_IMPORT_BYTES:
-            problems.append(f"{upload.name}: the file is larger than the import limit of "
-                            f"{config.MAX_IMPORT_BYTES // (1024 * 1024)} MB; split it into smaller files")
-            continue
-        # The reader works on files; the upload's own name is kept for the messages.
-        path = Path(folder) / f"upload{len(frames) + len(problems)}{Path(upload.name).suffix.lower()}"
+    for number, upload in enumerate(uploads):
+        # The reader works on files (and checks the size limit, type and encoding); the upload's
+        # own name is kept for the messages.
+        path = Path(folder) / f"upload{number}{Path(upload.name).suffix.lower()}"
         path.write_bytes(upload.getvalue())
         try:
             frames.append((upload.name, ingest.read_visit_log(path)))

@@ -245,3 +245,18 @@ def test_a_real_database_without_accounts_explains_how_to_create_the_first(tmp_p
     at = AppTest.from_file(DASHBOARD, default_timeout=120).run()
     assert any("users add" in w.value for w in at.warning)
     assert not at.text_input and not at.metric
+
+
+def test_an_upload_over_the_size_limit_is_refused_by_the_reader(app, monkeypatch):
+    from analytics import config
+
+    make, con = app
+    monkeypatch.setattr(config, "MAX_IMPORT_BYTES", 100)
+    at = sign_in(make(), "manager")
+    at.switch_page("pages/import_data.py").run()
+    before = db.table_checksums(con)
+    at.get("file_uploader")[0].upload("big.csv", GOOD_LOG, "text/csv").run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    assert "big.csv: the file is" in " ".join(c.value for c in at.code) and "import limit" in " ".join(c.value for c in at.code)
+    assert db.table_checksums(con) == before
