@@ -37,13 +37,14 @@ def store_visits(con, rows: list[dict]) -> None:
     with db.write(con) as cur:
         for r in rows:
             clinic = r.get("clinic_id", "main")
-            cur.execute("INSERT INTO clinics VALUES (?, ?) ON CONFLICT DO NOTHING", [clinic, clinic])
-            cur.execute("INSERT INTO therapists VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            cur.execute("INSERT INTO clinics (clinic_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING", [clinic, clinic])
+            cur.execute("INSERT INTO therapists (therapist_id, name, clinic_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                         [r["therapist_id"], r.get("therapist_name"), clinic])
-            cur.execute("INSERT INTO clients VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            cur.execute("INSERT INTO clients (client_id, display_name, clinic_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                         [r["client_id"], r.get("client_name"), clinic])
             cur.execute(
-                "INSERT INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO episodes (episode_id, client_id, therapist_id, condition, course_type, severity,"
+                " prior_injuries, onset_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [r["episode_id"], r["client_id"], r["therapist_id"], r["condition"], r["course_type"],
                  r.get("severity"), r.get("prior_injuries"), r.get("onset_date")],
             )
@@ -56,7 +57,7 @@ def store_visits(con, rows: list[dict]) -> None:
             for phase in ("pre", "post"):
                 pain = r.get(f"pain_{phase}")
                 if pain is not None:
-                    cur.execute("INSERT INTO assessments VALUES (?, ?, ?, ?, ?)",
+                    cur.execute("INSERT INTO assessments (session_id, phase, pain, psfs, dorsiflexion_deg) VALUES (?, ?, ?, ?, ?)",
                                 [session_id, phase, pain, r.get(f"psfs_{phase}"), r.get(f"dorsiflexion_{phase}_deg")])
 
 

@@ -17,12 +17,12 @@ def test_write_bumps_data_version_and_rolls_back_on_error(clinic_db):
     before = db.data_version(con)
     with pytest.raises(RuntimeError):
         with db.write(con) as cur:
-            cur.execute("INSERT INTO clinics VALUES ('x', 'X')")
+            cur.execute("INSERT INTO clinics (clinic_id, name) VALUES ('x', 'X')")
             raise RuntimeError("boom")
     assert db.data_version(con) == before
     assert con.execute("SELECT count(*) FROM clinics").fetchone()[0] == 0
     with db.write(con) as cur:
-        cur.execute("INSERT INTO clinics VALUES ('x', 'X')")
+        cur.execute("INSERT INTO clinics (clinic_id, name) VALUES ('x', 'X')")
     assert db.data_version(con) == before + 1
 
 
@@ -107,3 +107,14 @@ def test_fact_tables_follow_every_write(clinic_db):
                     "(SELECT session_id FROM sessions WHERE visit_number = 2)")
     assert con.execute("SELECT last_pain_pre FROM episode_facts").fetchone() == (3,)
     assert con.execute("SELECT pain_pre FROM session_facts WHERE visit_number = 2").fetchone() == (3,)
+
+
+def test_test_rows_are_inserted_by_column_name(clinic_db):
+    """A new nullable column (as a later issue adds) does not break the tests' own row writer."""
+    con = clinic_db()
+    con.execute("ALTER TABLE episodes ADD COLUMN foot_side VARCHAR")
+    con.execute("ALTER TABLE assessments ADD COLUMN note VARCHAR")
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5, severity="mild"), visit("E1", 2, "2025-01-13", 5, 4)])
+    assert con.execute("SELECT severity, foot_side FROM episodes").fetchall() == [("mild", None)]
+    assert con.execute("SELECT visits, last_pain_pre FROM episode_facts").fetchone() == (2, 5)
