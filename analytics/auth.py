@@ -53,7 +53,7 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
         cursor.close()
         if not known:
             raise AccountError(f"No therapist with id {therapist_id} is stored.")
-    with db.write(con, episodes=()) as cursor:
+    with db.account_write(con) as cursor:
         if cursor.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]:
             raise AccountError(f"User {username} already exists.")
         cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
@@ -69,7 +69,7 @@ def _check_password(password: str) -> None:
 
 def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, by: str | None = None) -> None:
     _check_password(password)
-    with db.write(con, episodes=()) as cursor:
+    with db.account_write(con) as cursor:
         updated = cursor.execute(
             "UPDATE users SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ? RETURNING username",
             [_hasher.hash(password), username]).fetchall()
@@ -79,7 +79,7 @@ def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, b
 
 
 def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool = True, by: str | None = None) -> None:
-    with db.write(con, episodes=()) as cursor:
+    with db.account_write(con) as cursor:
         updated = cursor.execute("UPDATE users SET is_disabled = ? WHERE username = ? RETURNING username",
                                  [disabled, username]).fetchall()
         if not updated:
@@ -131,12 +131,12 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
     except (VerificationError, InvalidHashError):
         is_right = False
     if is_right and not is_disabled and not is_locked:
-        with db.write(con, episodes=()) as write:
+        with db.account_write(con) as write:
             write.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?", [username])
         audit.record(con, username, "sign_in", "user", username)
         return User(username, role, therapist_id)
     if not is_right:
-        with db.write(con, episodes=()) as write:
+        with db.account_write(con) as write:
             write.execute(
                 "UPDATE users SET failed_attempts = failed_attempts + 1,"
                 " locked_until = CASE WHEN failed_attempts + 1 >= ? THEN CAST(? AS TIMESTAMP) ELSE locked_until END"

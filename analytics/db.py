@@ -28,8 +28,8 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     2: _drop_fact_views,  # v3 materialises the fact views; refresh_facts() fills them.
 }
 
-# DuckDB lets one writer at a time change a row; every write bumps the same data_version row, so
-# writers in this process queue here instead of failing with a transaction conflict.
+# DuckDB lets one writer at a time change a row; every clinical write bumps the same data_version
+# row, so writers in this process queue here instead of failing with a transaction conflict.
 _WRITE_LOCK = threading.RLock()
 
 
@@ -127,11 +127,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 @contextlib.contextmanager
 def write(con: duckdb.DuckDBPyConnection, episodes: Iterable[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A write transaction on its own cursor. Before it commits, the fact tables are refreshed
-    and the data version is bumped, so every cache keyed on data_version() sees the change.
-    `episodes` names the episodes the write touches: None (not known) refreshes every fact row,
-    a list refreshes only theirs, and an empty one (accounts, no clinical data) none. Writers in
-    one process take turns; readers are never blocked."""
+    """A write of clinical data, as a transaction on its own cursor. Before it commits, the fact
+    tables are refreshed and the data version is bumped, so every cache keyed on data_version()
+    sees the change. `episodes` names the episodes the write touches: None (not known) refreshes
+    every fact row, a list refreshes only theirs, an empty one none. Writers in one process take
+    turns; readers are never blocked. Accounts are written with account_write() instead."""
     with _WRITE_LOCK:
         cursor = con.cursor()
         try:
@@ -139,6 +139,21 @@ def write(con: duckdb.DuckDBPyConnection, episodes: Iterable[str] | None = None)
                 yield cursor
                 refresh_facts(cursor, None if episodes is None else list(episodes))
                 cursor.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'data_version'")
+        finally:
+            cursor.close()
+
+
+@contextlib.contextmanager
+def account_write(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A write of accounts only (sign-in counters, locks, passwords, users added or disabled), as
+    a transaction on its own cursor. No figure depends on accounts, so the fact tables and the
+    data version are left alone: a sign-in does not make every cached page cold. Writers in one
+    process still take turns with clinical writes."""
+    with _WRITE_LOCK:
+        cursor = con.cursor()
+        try:
+            with transaction(cursor):
+                yield cursor
         finally:
             cursor.close()
 
@@ -159,7 +174,8 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, episodes: list[str] | None = N
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> int:
-    """A number that changes on every write; cache keys include it so no figure goes stale."""
+    """A number that changes on every write of clinical data (not on account writes); cache keys
+    include it so no figure goes stale."""
     cursor = con.cursor()  # callers share the app's one connection across threads
     try:
         return int(cursor.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0])

@@ -3,7 +3,8 @@ import datetime as dt
 
 import pytest
 
-from analytics import audit, auth
+from analytics import audit, auth, db, records
+from analytics.records import SessionEntry
 from conftest import visit
 
 PASSWORD = "correct horse battery"
@@ -84,3 +85,25 @@ def test_audit_entries_filter_by_user_and_action(con):
     assert list(audit.entries(con, actions=("export",)).username) == ["boss"]
     with pytest.raises(ValueError):
         audit.record(con, "boss", "delete_everything")
+
+
+def test_account_writes_leave_the_data_version_alone(con):
+    """A sign-in must not make every cached figure cold: only clinical writes bump the version."""
+    version = db.data_version(con)
+    auth.add_user(con, "boss", PASSWORD, "manager")
+    auth.add_user(con, "maria", PASSWORD, "therapist", "T1")
+    assert auth.sign_in(con, "boss", PASSWORD) is not None
+    assert auth.sign_in(con, "boss", "wrong password!") is None
+    assert auth.sign_in(con, "nobody", PASSWORD) is None
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        auth.sign_in(con, "maria", "wrong password!")
+    assert auth.is_locked(con, "maria")
+    auth.set_password(con, "maria", "another long password")
+    auth.set_disabled(con, "maria")
+    auth.set_disabled(con, "maria", disabled=False)
+    assert db.data_version(con) == version
+    # The sign-ins are still audited.
+    assert ("boss", "sign_in", "boss") in actions(con) and (None, "failed_sign_in", None) in actions(con)
+    # A recorded session is clinical data and does bump it.
+    records.record_session(con, "E1", SessionEntry(session_date=dt.date(2025, 1, 13), pain_pre=6, pain_post=4))
+    assert db.data_version(con) == version + 1
