@@ -29,7 +29,8 @@ def entries(con: duckdb.DuckDBPyConnection, start: dt.date | None = None, end: d
             username: str | None = None, actions: tuple[str, ...] = (), limit: int = 5000) -> pd.DataFrame:
     """The newest audit events first, optionally within dates (inclusive), for one user and for
     some actions. Columns: logged_at, username, action, target_type, target_id."""
-    clauses, params = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    params: list[object] = []
     if start is not None:
         clauses.append("logged_at >= ?")
         params.append(start)

@@ -49,12 +49,12 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
         if not therapist_id:
             raise AccountError("A therapist account needs --therapist-id.")
         cursor = con.cursor()
-        known = cursor.execute("SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id]).fetchone()[0]
+        known = db.one(cursor, "SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id])[0]
         cursor.close()
         if not known:
             raise AccountError(f"No therapist with id {therapist_id} is stored.")
     with db.account_write(con) as cursor:
-        if cursor.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]:
+        if db.one(cursor, "SELECT count(*) FROM users WHERE username = ?", [username])[0]:
             raise AccountError(f"User {username} already exists.")
         cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
                        [username, _hasher.hash(password), role, therapist_id if role == "therapist" else None])
@@ -102,7 +102,7 @@ def list_users(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def has_users(con: duckdb.DuckDBPyConnection) -> bool:
     cursor = con.cursor()
     try:
-        return cursor.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+        return db.one(cursor, "SELECT count(*) FROM users")[0] > 0
     finally:
         cursor.close()
 
@@ -126,6 +126,7 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
         return None
     password_hash, role, therapist_id, is_disabled, locked_until = row
     is_locked = locked_until is not None and locked_until > now
+    is_right: bool
     try:
         is_right = _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

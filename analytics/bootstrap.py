@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics import auth, ingest, sample
+from analytics import auth, db, ingest, sample
 
 SAMPLE_FLAG = "sample_data"
 
@@ -37,12 +37,12 @@ def load_committed_sample(con: duckdb.DuckDBPyConnection) -> ingest.ImportResult
 
 
 def _mark_sample(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("INSERT INTO meta VALUES (?, 'true') ON CONFLICT (key) DO UPDATE SET value = 'true'", [SAMPLE_FLAG])
+    con.execute("INSERT INTO meta (key, value) VALUES (?, 'true') ON CONFLICT (key) DO UPDATE SET value = 'true'", [SAMPLE_FLAG])
     for username, role, therapist_id in DEMO_ACCOUNTS:
-        if therapist_id is not None and not con.execute(
-                "SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id]).fetchone()[0]:
+        if therapist_id is not None and not db.one(
+                con, "SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id])[0]:
             continue
-        if not con.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]:
+        if not db.one(con, "SELECT count(*) FROM users WHERE username = ?", [username])[0]:
             auth.add_user(con, username, DEMO_PASSWORD, role, therapist_id, by="sample")
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any
 
 import duckdb
 
@@ -67,15 +68,23 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
     return con
 
 
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] | None = None) -> tuple[Any, ...]:
+    """The one row of a query that always returns one (an aggregate, a value ensure_schema wrote).
+    A missing row means a damaged file, so it is raised as a DatabaseError rather than met later
+    as "'NoneType' object is not subscriptable"."""
+    row = con.execute(sql, None if params is None else list(params)).fetchone()
+    if row is None:
+        raise DatabaseError(f"the database is missing a row it should have ({_first_line(sql)}).")
+    return row
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
 
 def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The schema version written in the file, or None for a file with no clinic tables."""
-    has_meta = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'"
-    ).fetchone()[0]
+    has_meta = one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'")[0]
     if not has_meta:
         return None
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -86,9 +95,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path | str = "database",
     """Create the tables in an empty file, migrate an older clinic file, refuse anything else."""
     version = stored_schema_version(con)
     if version is None:
-        other_tables = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchone()[0]
+        other_tables = one(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'")[0]
         if other_tables:
             raise DatabaseError(f"{path}: this DuckDB file is not a clinic database (it has other tables and no schema version).")
         if read_only:
@@ -178,14 +185,14 @@ def data_version(con: duckdb.DuckDBPyConnection) -> int:
     include it so no figure goes stale."""
     cursor = con.cursor()  # callers share the app's one connection across threads
     try:
-        return int(cursor.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0])
+        return int(one(cursor, "SELECT value FROM meta WHERE key = 'data_version'")[0])
     finally:
         cursor.close()
 
 
 def is_empty(con: duckdb.DuckDBPyConnection) -> bool:
     """True when no session has been stored yet."""
-    return con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+    return one(con, "SELECT count(*) FROM sessions")[0] == 0
 
 
 def table_checksums(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
@@ -197,6 +204,6 @@ def table_checksums(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]
     result = {}
     for table in tables:
         # Table names come from the catalogue, not from input; identifiers cannot be parameters.
-        count, digest = con.execute(f'SELECT count(*), coalesce(sum(hash(t)), 0) FROM "{table}" t').fetchone()
+        count, digest = one(con, f'SELECT count(*), coalesce(sum(hash(t)), 0) FROM "{table}" t')
         result[table] = (count, int(digest))
     return result

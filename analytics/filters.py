@@ -59,10 +59,10 @@ class Filter:
             params = [*params, self.viewer_therapist]
         return sql, params
 
-    def replace(self, **changes: Any) -> "Filter":
+    def replace(self, **changes: Any) -> Filter:
         return dataclasses.replace(self, **changes)
 
-    def previous_period(self) -> "Filter | None":
+    def previous_period(self) -> Filter | None:
         """The period of equal length just before this one, or None without a full date range."""
         if self.start is None or self.end is None:
             return None

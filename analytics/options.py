@@ -7,7 +7,7 @@ import datetime as dt
 
 import duckdb
 
-from analytics import config
+from analytics import config, db
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +51,7 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
                 ("severity", "SELECT DISTINCT severity FROM episodes WHERE severity IS NOT NULL"),
             )
         }
-        first_start, last_start = cursor.execute(
-            "SELECT min(start_date), max(start_date) FROM episode_facts"
-        ).fetchone()
+        first_start, last_start = db.one(cursor, "SELECT min(start_date), max(start_date) FROM episode_facts")
     finally:
         cursor.close()
     return FilterOptions(

@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 def page_runs(client_query: str | None) -> list[tuple[str, str, str | None]]:
     """(page file, name in the results, address query): every page as it first opens, and the
     client progress page also with a client chosen (the chronic episode with the most visits)."""
-    runs = []
+    runs: list[tuple[str, str, str | None]] = []
     for page in PAGES:
         if page in THERAPIST_PAGES:
             runs.append((page, f"{page} (no client chosen)", None))

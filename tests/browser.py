@@ -8,10 +8,14 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -70,7 +74,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, attempts: int = 300
 
 
 @contextlib.contextmanager
-def chromium_page() -> Iterator["object"]:
+def chromium_page() -> Iterator[Page]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

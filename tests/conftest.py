@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,9 +66,9 @@ def store_visits(con, rows: list[dict]) -> None:
 @pytest.fixture
 def clinic_db(tmp_path):
     """A factory: clinic_db(rows) -> an open connection to a new database holding those rows."""
-    opened = []
+    opened: list[duckdb.DuckDBPyConnection] = []
 
-    def make(rows: list[dict] = ()):
+    def make(rows: Sequence[dict] = ()) -> duckdb.DuckDBPyConnection:
         con = db.connect(tmp_path / f"clinic{len(opened)}.duckdb")
         opened.append(con)
         if rows:

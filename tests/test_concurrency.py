@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-
-import pytest
+from typing import Any
 
 from analytics import db, metrics, records
 from analytics.filters import ALL, Filter
@@ -49,7 +49,7 @@ def consistency_probe(con) -> tuple[int, int]:
     return sessions, version
 
 
-def page_reads(episode_id: str) -> list[tuple[str, object]]:
+def page_reads(episode_id: str) -> list[tuple[str, Callable[..., Any]]]:
     """The read queries behind the manager and therapist pages, one call each."""
     return [
         ("headline", partial(metrics.headline, f=ALL)),
