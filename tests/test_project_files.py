@@ -1,0 +1,24 @@
+"""The project's set-up files agree: pyproject.toml and the requirements files pin the same
+packages, so the README's pip commands install what pyproject.toml declares."""
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def requirement_lines(name: str) -> list[str]:
+    lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-r "))]
+
+
+def test_requirements_files_pin_what_pyproject_declares():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert requirement_lines("requirements.txt") == project["dependencies"]
+    assert requirement_lines("requirements-test.txt") == project["optional-dependencies"]["test"]
+    assert "-r requirements.txt" in (ROOT / "requirements-test.txt").read_text(encoding="utf-8").splitlines()
+
+
+def test_every_dependency_is_pinned():
+    for name in ("requirements.txt", "requirements-test.txt"):
+        for line in requirement_lines(name):
+            assert "==" in line, f"{name}: {line} is not pinned"
