@@ -9,23 +9,59 @@ import inspect
 
 from analytics.metrics import client, courses, outcomes, overview, quality, query, rule, therapists
 from analytics.metrics.client import (
-    CLIENT_EPISODE_COLUMNS, EPISODE_PROGRESS_COLUMNS, TYPICAL_COURSE_COLUMNS, client_episodes, episode_progress,
-    episode_summary, typical_course)
+    CLIENT_EPISODE_COLUMNS,
+    EPISODE_PROGRESS_COLUMNS,
+    TYPICAL_COURSE_COLUMNS,
+    client_episodes,
+    episode_progress,
+    episode_summary,
+    typical_course,
+)
 from analytics.metrics.courses import (
-    COURSE_OUTCOME_COLUMNS, IMMEDIATE_RELIEF_COLUMNS, SESSIONS_ATTENDED_COLUMNS, course_outcomes, headline,
-    immediate_relief, sessions_attended, summary_by_course)
+    COURSE_OUTCOME_COLUMNS,
+    IMMEDIATE_RELIEF_COLUMNS,
+    SESSIONS_ATTENDED_COLUMNS,
+    course_outcomes,
+    headline,
+    immediate_relief,
+    sessions_attended,
+    summary_by_course,
+)
 from analytics.metrics.outcomes import (
-    CONDITION_COLUMNS, HOME_PROGRAM_COLUMNS, KAPLAN_MEIER_COLUMNS, MEDIAN_VISITS_COLUMNS, MONTHLY_COLUMNS,
-    RESPONDER_CURVE_COLUMNS, TRAJECTORY_COLUMNS, condition_comparison, home_program_effect,
-    median_visits_to_improvement, monthly_trend, pain_trajectory, responder_curve, time_to_improvement)
+    CONDITION_COLUMNS,
+    HOME_PROGRAM_COLUMNS,
+    KAPLAN_MEIER_COLUMNS,
+    MEDIAN_VISITS_COLUMNS,
+    MONTHLY_COLUMNS,
+    RESPONDER_CURVE_COLUMNS,
+    TRAJECTORY_COLUMNS,
+    condition_comparison,
+    home_program_effect,
+    median_visits_to_improvement,
+    monthly_trend,
+    pain_trajectory,
+    responder_curve,
+    time_to_improvement,
+)
 from analytics.metrics.overview import KPI_COLUMNS, kpis
 from analytics.metrics.quality import (
-    DATA_QUALITY_CHECKS, DATA_QUALITY_COLUMNS, DATA_QUALITY_DETAIL_COLUMNS, Check, data_quality,
-    data_quality_details)
+    DATA_QUALITY_CHECKS,
+    DATA_QUALITY_COLUMNS,
+    DATA_QUALITY_DETAIL_COLUMNS,
+    Check,
+    data_quality,
+    data_quality_details,
+)
 from analytics.metrics.query import ADHERENCE_BAND_LABELS, NOT_RECORDED, RULE_PARAMS
 from analytics.metrics.rule import ROUNDING_TOLERANCE, Rule, improvement_sql
 from analytics.metrics.therapists import (
-    FUNNEL_LIMIT_COLUMNS, FUNNEL_POINT_COLUMNS, THERAPIST_COLUMNS, Funnel, funnel_limits, therapist_comparison)
+    FUNNEL_LIMIT_COLUMNS,
+    FUNNEL_POINT_COLUMNS,
+    THERAPIST_COLUMNS,
+    Funnel,
+    funnel_limits,
+    therapist_comparison,
+)
 
 # The modules whose public functions taking `con` first are the metrics (docs/metrics.md
 # defines each; the docs test and the benchmarks walk them).

@@ -1,7 +1,7 @@
 """How pain changes over the course of care, by condition, with the home program and month by month."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -9,7 +9,6 @@ from analytics import config
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import documented_columns, episodes_cte, plain_value, run
 
-
 KPI_COLUMNS = ("metric", "label", "value", "previous", "change")
 
 

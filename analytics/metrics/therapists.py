@@ -47,7 +47,7 @@ def _case_mix(cells: pd.DataFrame) -> pd.DataFrame:
     design["prior_injuries"] = cells["prior_injuries"].astype(float)
     design["prior_injuries_missing"] = cells["prior_injuries_missing"].astype(float)
     # rank(X[:, S]) == rank(R[:, S]) for X = QR, and R is only columns x columns: cheap to test.
-    triangle = np.linalg.qr(design.to_numpy(), mode="r")
+    triangle = np.asarray(np.linalg.qr(design.to_numpy(), mode="r"))
     tolerance = 1e-7 * np.linalg.norm(triangle, 2)
     kept: list[int] = []
     for position in range(design.shape[1]):
