@@ -23,7 +23,8 @@ NOT_RECORDED = "not recorded"
 GROUPABLE = ("course_type", "condition")
 ADHERENCE_BAND_LABELS = tuple(f"{low}-{high} %" for low, high in config.ADHERENCE_BANDS)
 
-# Every threshold travels to DuckDB as a named parameter, like any other value.
+# Every threshold travels to DuckDB as a named parameter, like any other value. Read from config
+# when the metrics are imported (a changed config takes effect on restart); tests may patch this dict.
 RULE_PARAMS: dict[str, Any] = {
     **rule.pain().params(),
     **rule.psfs().params(),
