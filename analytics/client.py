@@ -10,6 +10,7 @@ import pandas as pd
 
 from analytics import config, metrics
 from analytics.filters import ALL, Filter
+from analytics.metrics import rule
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
              "tenth", "eleventh", "twelfth")
@@ -90,14 +91,10 @@ def _sessions(count: int) -> str:
     return "one session" if count == 1 else f"{count} sessions"
 
 
-def is_clear_change(baseline: float | None, score: float | None) -> bool:
-    """The clinic's rule for a clear (meaningful) improvement in pain: at least 2 points and at
-    least 30 % below the first session (config.MCID_PAIN_POINTS / MCID_PAIN_FRACTION)."""
-    if baseline is None or score is None:
-        return False
-    drop = baseline - score
-    tolerance = metrics.ROUNDING_TOLERANCE
-    return drop >= config.MCID_PAIN_POINTS - tolerance and drop >= config.MCID_PAIN_FRACTION * baseline - tolerance
+def clear_change_meaning() -> str:
+    """What a "clear change" is, in one sentence for the client, from the clinic's rule in config:
+    'A clear change means pain at least 2 points and 30 % lower than at the first session.'"""
+    return f"A clear change means pain at least {rule.pain().words()} lower than at the first session."
 
 
 def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | None = None) -> str:
@@ -107,7 +104,7 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
     'Your pain before sessions went from 7 to 3, a 57 % drop. Typically, people with acute
     plantar fasciitis feel a clear change after their second session; you did after your
     second.' Also covers a first visit only, no clear change yet, no change and pain that went
-    up. No clinical jargon: a "clear change" is the 2-point-and-30 % rule."""
+    up. No clinical jargon: a "clear change" is the clinic's improvement rule (metrics.rule.pain)."""
     baseline, latest = summary.get("baseline"), summary.get("latest_pain")
     change = summary.get("change_points")
     improved_at = summary.get("improved_at_visit")
@@ -133,7 +130,7 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
 
     if improved_at:
         yours = f"you did after your {ordinal(int(improved_at) - 1)}"
-        if not is_clear_change(baseline, latest):
+        if not rule.pain().is_met(baseline, latest):
             yours += ", although the pain has come back since"
     elif baseline is None or change is None:
         yours = None

@@ -13,7 +13,7 @@ from typing import Sequence
 import pandas as pd
 from fpdf import FPDF
 
-from analytics import config
+from analytics import client, config
 from analytics.client import EpisodeView
 
 # Default home-stretching notes per condition, for the therapist to adapt. Calves first: a tight
@@ -192,7 +192,7 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
     pdf.write_font(8)
     pdf.set_text_color(*GREY)
     pdf.multi_cell(width, 4, text(f"Made on {content.generated_on:%d %B %Y}. The shaded band: {content.peers}. "
-                                  "A clear change means pain at least 2 points and 30 % lower than at the first session."),
+                                  f"{client.clear_change_meaning()}"),
                    align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 

@@ -181,12 +181,9 @@ def analytics_calls(con) -> list[Call]:
 
     example = client_example(con)
     calls = []
-    for name, function in inspect.getmembers(metrics, inspect.isfunction):
-        if name.startswith("_") or function.__module__ != metrics.__name__:
-            continue
+    for function in metrics.public_metrics():
+        name = function.__name__
         parameters = inspect.signature(function).parameters
-        if not parameters or next(iter(parameters)) != "con":
-            continue
         kwargs = {p: example[p] for p, spec in parameters.items()
                   if p in example and (spec.default is inspect.Parameter.empty or p == "exclude_episode")}
         if name == "client_episodes":

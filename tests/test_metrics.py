@@ -18,7 +18,6 @@ C5      chronic plantar     T2    1-13    completed  above  5        3      3   
 A2 and C4 are the same client (CA2, "Jon Smith"). C3's records are messy on purpose: pain 8 -> 2 -> 8
 before the sessions, 3 after visit 2 (above the 2 before it), visits 2 and 3 on the same date."""
 import datetime as dt
-import inspect
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from analytics import db, metrics
+from analytics import config, db, metrics
 from analytics.filters import ALL, Filter
 from conftest import store_visits, visit
 
@@ -110,7 +109,7 @@ def by_key(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
 def test_improvement_rule(clinic_db, baseline, score, scale, expected):
     con = clinic_db()
     sql = "SELECT " + metrics.improvement_sql("CAST($baseline AS DOUBLE)", "CAST($score AS DOUBLE)", scale) + " AS improved"
-    value = metrics._run(con, sql, {"baseline": baseline, "score": score})["improved"].iloc[0]
+    value = metrics.query.run(con, sql, {"baseline": baseline, "score": score})["improved"].iloc[0]
     assert (None if pd.isna(value) else bool(value)) == expected
 
 
@@ -308,7 +307,7 @@ def test_course_status(clinic_db, last_date, visits, course_type, expected):
 
 def test_condition_comparison(clinic):
     conditions = by_key(metrics.condition_comparison(clinic), "condition")
-    assert list(conditions.index) == list(metrics.config.CONDITIONS)
+    assert list(conditions.index) == list(config.CONDITIONS)
     # plantar: A1, A2, A3, A4, C5; baselines 8, 4, 7, 6, 5; follow-up all but A4:
     # change 4 + 1 + 2.1 + 2 = 9.1 / 4, % 50 + 25 + 30 + 40 = 145 / 4, responders A1, A3, C5.
     plantar = conditions.loc["plantar_fasciitis"]
@@ -669,11 +668,8 @@ def test_metrics_are_safe_from_several_threads(clinic):
             pd.testing.assert_frame_equal(frame, expected)
 
 
-# Every metric (a public function of analytics.metrics taking `con` first) and the rule helper.
-PUBLIC = [metrics.improvement_sql] + [
-    function for name, function in inspect.getmembers(metrics, inspect.isfunction)
-    if not name.startswith("_") and function.__module__ == metrics.__name__
-    and next(iter(inspect.signature(function).parameters), None) == "con"]
+# Every metric (a public function of a metrics topic module taking `con` first) and the rule helper.
+PUBLIC = [metrics.improvement_sql] + metrics.public_metrics()
 
 
 @pytest.mark.parametrize("function", PUBLIC, ids=lambda function: function.__name__)

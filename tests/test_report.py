@@ -232,3 +232,27 @@ def test_a_report_for_a_stored_episode(clinic_db):
 def test_report_filenames_use_ids_only():
     assert report.report_filename("C00001", "E00012") == "progress_C00001_E00012.pdf"
     assert report.report_filename("../x y", "E/1") == "progress____x_y_E_1.pdf"
+
+
+def test_the_report_states_the_rule_and_the_range_from_config(clinic_db, monkeypatch):
+    # The footer's rule and the chart's shaded range are read from config when the report is made.
+    con = clinic_db(PEERS + [visit("E1", 1, "2025-02-03", 7, 5), visit("E1", 2, "2025-02-10", 6, 4)])
+    view = client.episode_view(con, "E1")
+    _, before = pdf_text(report.progress_report_pdf(report.report_content(view, "", dt.date(2025, 2, 10))))
+    assert "at least 2 points and 30 % lower" in before and "recommended 3-5 sessions" in before
+    monkeypatch.setattr(config, "MCID_PAIN_POINTS", 3.0)
+    monkeypatch.setattr(config, "MCID_PAIN_FRACTION", 0.5)
+    monkeypatch.setitem(config.RECOMMENDED_SESSIONS, "acute", (4, 6))
+    _, after = pdf_text(report.progress_report_pdf(report.report_content(view, "", dt.date(2025, 2, 10))))
+    assert "at least 3 points and 50 % lower" in after and "recommended 4-6 sessions" in after
+    assert "2 points" not in after and "3-5" not in after
+
+
+def test_the_summary_judges_a_clear_change_by_the_rule_in_config(monkeypatch):
+    # 7 -> 3 is 4 points (57 %): clear under 2 points and 30 %, not under 5 points and 30 %, so the
+    # sentence then says the pain has come back since the clear change at visit 3.
+    assert "come back" not in client.progress_sentence(summary(), SECOND)
+    monkeypatch.setattr(config, "MCID_PAIN_POINTS", 5.0)
+    assert "you did after your second, although the pain has come back since." in client.progress_sentence(
+        summary(), SECOND)
+    assert client.clear_change_meaning() == "A clear change means pain at least 5 points and 30 % lower than at the first session."

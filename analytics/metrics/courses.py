@@ -1,0 +1,181 @@
+"""Acute against chronic courses: outcomes, sessions attended, relief on the table and the
+command line's summary."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from analytics import config, stats
+from analytics.filters import ALL, Filter
+from analytics.metrics.query import documented_columns, episodes_cte, plain_value, run
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes by course type
+# ---------------------------------------------------------------------------------------------
+
+COURSE_OUTCOME_COLUMNS = (
+    "course_type", "episodes", "median_sessions", "below_range", "within_range", "above_range",
+    "completed", "active", "dropped", "completed_share", "active_share", "dropped_share",
+    "episodes_with_followup", "mean_change_points", "mean_change_pct", "responders",
+    "responder_rate", "sessions_with_relief_scores", "mean_immediate_relief")
+
+
+def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
+    """Acute against chronic courses. Per course type: episodes; median_sessions (the median of
+    each episode's highest visit number; a gap in visit numbers is a missing record, not a
+    session not attended); how many attended below, within or above the recommended range
+    (3-5 acute, 8-12 chronic); status counts and shares of all episodes: completed (reached the
+    recommended minimum, 3 acute or 8 chronic), active (not completed, last visit within 21 days
+    of the latest session recorded anywhere) and dropped (neither). Change over the course is
+    judged on episodes_with_followup: episodes with a baseline and a pre-session pain recorded
+    at a later visit (clients seen once have nothing to compare). For them: mean_change_points
+    (baseline minus the last pre-session pain; for an active course, the latest so far),
+    mean_change_pct (the same as a percentage of baseline, averaged over episodes with a baseline
+    above 0), responders (last pre-session pain at least 2 points and 30 % below baseline) and
+    responder_rate (responders / episodes_with_followup). Kept apart, because it is a different,
+    short-term measure: mean_immediate_relief, the mean of pre minus post pain within a session
+    over sessions_with_relief_scores (sessions with both scores).
+    Columns: course_type, episodes, median_sessions, below_range, within_range, above_range,
+    completed, active, dropped, completed_share, active_share, dropped_share,
+    episodes_with_followup, mean_change_points, mean_change_pct, responders, responder_rate,
+    sessions_with_relief_scores, mean_immediate_relief."""
+    episodes, params = episodes_cte(f)
+    frame = run(con, f"""
+WITH {episodes},
+relief AS (
+    SELECT e.course_type, count(*) AS sessions_with_relief_scores,
+        avg(s.pain_pre - s.pain_post) AS mean_immediate_relief
+    FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
+    WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
+    GROUP BY e.course_type
+),
+outcomes AS (
+    SELECT course_type, count(*) AS episodes, quantile_cont(visits, 0.5) AS median_sessions,
+        count(*) FILTER (WHERE sessions_vs_range = 'below') AS below_range,
+        count(*) FILTER (WHERE sessions_vs_range = 'within') AS within_range,
+        count(*) FILTER (WHERE sessions_vs_range = 'above') AS above_range,
+        count(*) FILTER (WHERE status = 'completed') AS completed,
+        count(*) FILTER (WHERE status = 'active') AS active,
+        count(*) FILTER (WHERE status = 'dropped') AS dropped,
+        count(*) FILTER (WHERE has_followup) AS episodes_with_followup,
+        avg(change_points) AS mean_change_points, avg(change_pct) AS mean_change_pct,
+        count(*) FILTER (WHERE improved_at_last_visit) AS responders,
+        avg(improved_at_last_visit::DOUBLE) AS responder_rate
+    FROM chosen_episodes GROUP BY course_type
+)
+SELECT o.*, o.completed / o.episodes AS completed_share, o.active / o.episodes AS active_share,
+    o.dropped / o.episodes AS dropped_share,
+    coalesce(r.sessions_with_relief_scores, 0) AS sessions_with_relief_scores, r.mean_immediate_relief
+FROM outcomes o LEFT JOIN relief r ON r.course_type = o.course_type
+ORDER BY o.course_type""", params)
+    return documented_columns(frame, COURSE_OUTCOME_COLUMNS)
+
+
+def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
+    """The per-course figures the command line's `summary --json` prints, for both course types
+    (present with 0 episodes when none match). For each: episodes; median_visits (median over
+    episodes of the highest visit number); mean_baseline_pain (mean visit-1 pre-session pain);
+    episodes_reaching_visit3 (episodes with a baseline and a visit-3 pre-session pain);
+    responder_rate_after_session2 (of those, the fraction whose visit-3 pre-session pain is at
+    least 2 points and 30 % below baseline: the lasting effect of two sessions);
+    responder_rate_after_session2_immediate (the same rule on the pain reported straight after
+    session 2, among episodes with a baseline and that score: the immediate effect, not the
+    lasting one); mean_pain_by_visit ({visit number: mean pre-session pain of all sessions with
+    that visit number}). Rates and means are None when there is nothing to average."""
+    return _summary(con, f)["by_course"]
+
+
+def headline(con, f: Filter = ALL) -> dict[str, Any]:
+    """The whole `summary --json` document: episodes, sessions (recorded sessions of those
+    episodes), clients (distinct clients among them) and by_course (summary_by_course)."""
+    return _summary(con, f)
+
+
+def _summary(con, f: Filter) -> dict[str, Any]:
+    """headline() in one query: one row per course type with its visit means as two lists, and
+    the whole filter's totals repeated on every row."""
+    episodes, params = episodes_cte(f)
+    courses = run(con, f"""
+WITH {episodes},
+totals AS (
+    SELECT count(*) AS all_episodes, coalesce(sum(sessions), 0) AS all_sessions,
+        count(DISTINCT client_id) AS all_clients
+    FROM chosen_episodes),
+per_course AS (
+    SELECT course_type, count(*) AS episodes, quantile_cont(visits, 0.5) AS median_visits,
+        avg(baseline_pain) AS mean_baseline_pain,
+        count(improved_after_session2) AS episodes_reaching_visit3,
+        avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2,
+        avg(improved_after_session2_immediate::DOUBLE) AS responder_rate_after_session2_immediate
+    FROM chosen_episodes GROUP BY course_type),
+by_visit AS (
+    SELECT e.course_type, s.visit_number, avg(s.pain_pre) AS mean_pain
+    FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
+    GROUP BY e.course_type, s.visit_number),
+visit_lists AS (
+    SELECT course_type, list(visit_number ORDER BY visit_number) AS visit_numbers,
+        list(mean_pain ORDER BY visit_number) AS mean_pains
+    FROM by_visit GROUP BY course_type)
+SELECT t.*, c.*, v.visit_numbers, v.mean_pains
+FROM totals t
+LEFT JOIN per_course c ON true
+LEFT JOIN visit_lists v ON v.course_type = c.course_type""", params)
+    by_course = {}
+    for course_type in config.COURSE_TYPES:
+        figures: dict[str, Any] = {
+            "episodes": 0, "median_visits": None, "mean_baseline_pain": None, "episodes_reaching_visit3": 0,
+            "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None,
+            "mean_pain_by_visit": {}}
+        row = courses[courses["course_type"] == course_type]
+        if len(row):
+            row = row.iloc[0]
+            figures.update({name: plain_value(row[name]) for name in figures if name != "mean_pain_by_visit"})
+            figures["mean_pain_by_visit"] = {int(visit): plain_value(pain)
+                                             for visit, pain in zip(row["visit_numbers"], row["mean_pains"])}
+        by_course[course_type] = figures
+    totals = courses.iloc[0]
+    return {"episodes": int(totals["all_episodes"]), "sessions": int(totals["all_sessions"]),
+            "clients": int(totals["all_clients"]), "by_course": by_course}
+
+# ---------------------------------------------------------------------------------------------
+# Sessions attended and relief on the table
+# ---------------------------------------------------------------------------------------------
+
+SESSIONS_ATTENDED_COLUMNS = ("course_type", "visits", "episodes", "min_sessions", "max_sessions")
+
+
+def sessions_attended(con, f: Filter = ALL) -> pd.DataFrame:
+    """How long courses lasted: per course type and number of sessions attended (the episode's
+    highest visit number, as in course_outcomes' median_sessions), how many episodes ended
+    there, with the recommended range (3-5 acute, 8-12 chronic) as min_sessions/max_sessions.
+    Only numbers of sessions that occur are listed. Columns: course_type, visits, episodes,
+    min_sessions, max_sessions."""
+    episodes, params = episodes_cte(f)
+    frame = run(con, f"""
+WITH {episodes}
+SELECT course_type, visits, count(*) AS episodes, any_value(min_sessions) AS min_sessions,
+    any_value(max_sessions) AS max_sessions
+FROM chosen_episodes GROUP BY course_type, visits ORDER BY course_type, visits""", params)
+    return documented_columns(frame, SESSIONS_ATTENDED_COLUMNS)
+
+
+IMMEDIATE_RELIEF_COLUMNS = ("course_type", "visit_number", "sessions", "mean_relief", "ci_low", "ci_high")
+
+
+def immediate_relief(con, f: Filter = ALL) -> pd.DataFrame:
+    """Relief on the table: pain before minus pain after the same session, over sessions with
+    both scores. Per course type and visit number: sessions, mean_relief (points) and the
+    t-based 95 % confidence interval of the mean (empty under 2 sessions). A short-term effect,
+    shown apart from change over the course (which compares pre-session scores across visits).
+    Columns: course_type, visit_number, sessions, mean_relief, ci_low, ci_high."""
+    episodes, params = episodes_cte(f)
+    frame = run(con, f"""
+WITH {episodes}
+SELECT e.course_type, s.visit_number, count(*) AS sessions, avg(s.pain_pre - s.pain_post) AS mean_relief,
+    stddev_samp(s.pain_pre - s.pain_post) AS sd
+FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
+WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
+GROUP BY e.course_type, s.visit_number ORDER BY e.course_type, s.visit_number""", params)
+    frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean_relief"], frame["sd"], frame["sessions"])
+    return documented_columns(frame, IMMEDIATE_RELIEF_COLUMNS)

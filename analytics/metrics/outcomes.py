@@ -1,0 +1,268 @@
+"""How pain changes over the course of care, by condition, with the home program and month by month."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analytics import config, stats
+from analytics.filters import ALL, Filter
+from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, group_columns, run
+from analytics.metrics.rule import ROUNDING_TOLERANCE
+
+# ---------------------------------------------------------------------------------------------
+# Pain over the course
+# ---------------------------------------------------------------------------------------------
+
+TRAJECTORY_COLUMNS = ("visit_number", "phase", "n", "mean", "median", "ci_low", "ci_high")
+
+
+def pain_trajectory(con, f: Filter = ALL, by: str | Sequence[str] = ("course_type",), relative: bool = False) -> pd.DataFrame:
+    """Pain at each visit, before the session ('pre': the lasting effect of the sessions so far)
+    and after it ('post': how the client felt on leaving, which includes the short-term relief).
+    For each visit number and phase: how many scores were recorded (n), their mean and median,
+    and the 95 % confidence interval of the mean (t-based; empty when fewer than 2 scores).
+    Grouped by course type, or by course type and condition with by=("course_type", "condition").
+    With relative=True every score is first expressed as a percentage of that episode's own
+    baseline (visit-1 pre-session pain), so 60 means "at 60 % of where they started"; episodes
+    whose baseline is 0 or missing cannot be expressed that way and are left out.
+    Columns: course_type[, condition], visit_number, phase, n, mean, median, ci_low, ci_high."""
+    groups = group_columns(by)
+    episodes, params = episodes_cte(f)
+    score = "p.pain * 100 / e.baseline_pain" if relative else "p.pain"
+    relative_only = "AND e.baseline_pain > 0" if relative else ""
+    group_list = ", ".join(f"e.{column}" for column in groups)
+    frame = run(con, f"""
+WITH {episodes},
+scores AS (
+    SELECT {group_list}, s.visit_number, p.phase, {score} AS pain
+    FROM chosen_episodes e
+    JOIN session_facts s ON s.episode_id = e.episode_id
+    CROSS JOIN LATERAL (VALUES ('pre', s.pain_pre), ('post', s.pain_post)) AS p(phase, pain)
+    WHERE p.pain IS NOT NULL {relative_only}
+)
+SELECT {', '.join(groups)}, visit_number, phase, count(*) AS n, avg(pain) AS mean,
+    median(pain) AS median, stddev_samp(pain) AS sd
+FROM scores
+GROUP BY {', '.join(groups)}, visit_number, phase
+ORDER BY {', '.join(groups)}, visit_number, phase = 'post'""", params)
+    frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean"], frame["sd"], frame["n"])
+    return documented_columns(frame, [*groups, *TRAJECTORY_COLUMNS])
+
+
+RESPONDER_CURVE_COLUMNS = ("course_type", "visit_number", "episodes", "improved", "share", "at_risk")
+
+
+def responder_curve(con, f: Filter = ALL) -> pd.DataFrame:
+    """How many clients have meaningfully improved by each visit. An episode counts as improved
+    from the first visit whose pre-session pain is at least 2 points and 30 % below its baseline,
+    and keeps counting at every later visit, whether or not it came back. Per course type and
+    visit number: episodes (the denominator: every episode with a baseline score, including
+    those that stopped early, so a drop-out counts as not improved), improved (of those, how many
+    had improved at or before this visit), share (improved / episodes) and at_risk (of those,
+    how many were still attending: their highest visit number is this visit or later).
+    Columns: course_type, visit_number, episodes, improved, share, at_risk."""
+    episodes, params = episodes_cte(f)
+    frame = run(con, f"""
+WITH {episodes}, {FIRST_IMPROVEMENT_CTE},
+totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit FROM firsts GROUP BY course_type),
+grid AS (SELECT course_type, episodes, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
+newly_improved AS (
+    SELECT course_type, first_improved_visit AS visit_number, count(*) AS n
+    FROM firsts WHERE first_improved_visit IS NOT NULL GROUP BY ALL),
+stopping AS (SELECT course_type, visits AS visit_number, count(*) AS n FROM firsts GROUP BY ALL)
+SELECT g.course_type, g.visit_number, g.episodes,
+    CAST(sum(coalesce(i.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number) AS BIGINT) AS improved,
+    CAST(g.episodes - coalesce(sum(coalesce(st.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS at_risk
+FROM grid g
+LEFT JOIN newly_improved i ON i.course_type = g.course_type AND i.visit_number = g.visit_number
+LEFT JOIN stopping st ON st.course_type = g.course_type AND st.visit_number = g.visit_number
+ORDER BY g.course_type, g.visit_number""", params)
+    frame["share"] = frame["improved"] / frame["episodes"]
+    return documented_columns(frame, RESPONDER_CURVE_COLUMNS)
+
+
+KAPLAN_MEIER_COLUMNS = ("course_type", "visit_number", "at_risk", "events", "survival", "ci_low", "ci_high")
+
+
+def _improvement_times(con, f: Filter) -> pd.DataFrame:
+    """Per course type and visit number: how many episodes improved first there (events) and how
+    many stopped there without improving (censored). Tiny: a row per visit number."""
+    episodes, params = episodes_cte(f)
+    return run(con, f"""
+WITH {episodes}, {FIRST_IMPROVEMENT_CTE}
+SELECT course_type, coalesce(first_improved_visit, visits) AS visit_number,
+    count(first_improved_visit) AS events, count(*) - count(first_improved_visit) AS censored
+FROM firsts GROUP BY ALL ORDER BY ALL""", params)
+
+
+def _kaplan_meier(times: pd.DataFrame) -> pd.DataFrame:
+    """Kaplan-Meier on one course type's counts, every visit number from 1 to the last (the
+    estimator and band lifelines.KaplanMeierFitter gives; the tests compare them)."""
+    last = int(times["visit_number"].max())
+    counts = times.set_index("visit_number").reindex(range(1, last + 1), fill_value=0)
+    events = counts["events"].to_numpy()
+    curve = stats.kaplan_meier(events, counts["censored"].to_numpy())
+    return pd.DataFrame({"visit_number": counts.index, "at_risk": curve["at_risk"].astype(int), "events": events,
+                         "survival": curve["survival"], "ci_low": curve["ci_low"], "ci_high": curve["ci_high"]})
+
+
+def time_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
+    """How long meaningful improvement takes, counted in visits (Kaplan-Meier). Each episode with
+    a baseline either improves at the first visit whose pre-session pain is at least 2 points
+    and 30 % below baseline (an event), or is followed up to its last visit without improving
+    (censored: we know only that it had not improved yet). Per course type and visit number:
+    at_risk (episodes still followed at that visit and not yet improved), events (episodes
+    improving first at that visit), survival (estimated share not yet improved after that visit)
+    and its 95 % confidence band ci_low-ci_high.
+    Columns: course_type, visit_number, at_risk, events, survival, ci_low, ci_high."""
+    times = _improvement_times(con, f)
+    curves = [_kaplan_meier(group).assign(course_type=course_type)
+              for course_type, group in times.groupby("course_type", sort=True)]
+    frame = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    return documented_columns(frame, KAPLAN_MEIER_COLUMNS)
+
+
+MEDIAN_VISITS_COLUMNS = ("course_type", "episodes", "events", "median_visits")
+
+
+def median_visits_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
+    """The visit by which half of the clients have meaningfully improved (the first visit where
+    the Kaplan-Meier share not yet improved is 50 % or less), per course type; empty (NaN) when
+    fewer than half have improved by the last visit observed. Also episodes (with a baseline)
+    and events (of those, how many improved). Columns: course_type, episodes, events, median_visits."""
+    curve = time_to_improvement(con, f)
+    rows = []
+    for course_type, group in curve.groupby("course_type", sort=True):
+        # Products of fractions can land a hair above an exact 0.5; that still counts as half.
+        reached = group.loc[group["survival"] <= 0.5 + ROUNDING_TOLERANCE, "visit_number"]
+        rows.append({"course_type": course_type, "episodes": int(group["at_risk"].iloc[0]),
+                     "events": int(group["events"].sum()),
+                     "median_visits": float(reached.iloc[0]) if len(reached) else np.nan})
+    return documented_columns(pd.DataFrame(rows), MEDIAN_VISITS_COLUMNS)
+
+# ---------------------------------------------------------------------------------------------
+# Conditions and the home program
+# ---------------------------------------------------------------------------------------------
+
+CONDITION_COLUMNS = (
+    "condition", "episodes", "mean_baseline_pain", "episodes_with_followup", "mean_change_points",
+    "mean_change_pct", "responders", "responder_rate", "median_sessions")
+
+
+def condition_comparison(con, f: Filter = ALL) -> pd.DataFrame:
+    """Outcomes for each of the nine conditions the clinic treats, always all nine (a condition
+    nobody matched shows 0 episodes) unless the filter matches no episode at all (then no rows).
+    Per condition: episodes; mean_baseline_pain (mean visit-1 pre-session pain); for episodes
+    with a baseline and a later pre-session pain (episodes_with_followup): mean_change_points
+    (baseline minus last pre-session pain), mean_change_pct (as a percentage of baseline, over
+    baselines above 0), responders and responder_rate (last pre-session pain at least 2 points
+    and 30 % below baseline); median_sessions (median highest visit number).
+    Columns: condition, episodes, mean_baseline_pain, episodes_with_followup, mean_change_points,
+    mean_change_pct, responders, responder_rate, median_sessions."""
+    episodes, params = episodes_cte(f)
+    conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
+    frame = run(con, f"""
+WITH {episodes},
+conditions (condition, position) AS (VALUES {conditions})
+SELECT c.condition, count(e.episode_id) AS episodes, avg(e.baseline_pain) AS mean_baseline_pain,
+    count(*) FILTER (WHERE e.has_followup) AS episodes_with_followup,
+    avg(e.change_points) AS mean_change_points, avg(e.change_pct) AS mean_change_pct,
+    count(*) FILTER (WHERE e.improved_at_last_visit) AS responders,
+    avg(e.improved_at_last_visit::DOUBLE) AS responder_rate,
+    quantile_cont(e.visits, 0.5) AS median_sessions
+FROM conditions c LEFT JOIN chosen_episodes e ON e.condition = c.condition
+GROUP BY c.condition, c.position
+ORDER BY c.position""", params)
+    if frame["episodes"].sum() == 0:
+        frame = frame.iloc[0:0]
+    return documented_columns(frame, CONDITION_COLUMNS)
+
+
+HOME_PROGRAM_COLUMNS = (
+    "course_type", "adherence_band", "episodes", "mean_adherence_pct", "episodes_with_followup",
+    "mean_change_pct", "responder_rate", "episodes_reaching_visit3", "responder_rate_after_session2")
+
+
+def home_program_effect(con, f: Filter = ALL) -> pd.DataFrame:
+    """Outcomes by how well clients kept up their stretching at home. An episode's adherence is
+    the mean stretching adherence (%) over the visits where it was recorded, banded 0-25 %,
+    25-50 %, 50-75 % and 75-100 % (a value on a boundary goes to the higher band; 100 to the
+    last); episodes with no adherence recorded are "not recorded". Per course type and band
+    (every band listed, 0 when empty): episodes; mean_adherence_pct; over episodes with a
+    baseline and a later pre-session pain (episodes_with_followup): mean_change_pct (baseline
+    minus last pre-session pain, as % of baseline) and responder_rate (last pre-session pain at
+    least 2 points and 30 % below baseline); and over episodes_reaching_visit3 (a baseline and a
+    visit-3 pre-session pain): responder_rate_after_session2. These are associations: clients who
+    stretch may differ in other ways, so this does not prove stretching caused the difference.
+    Columns: course_type, adherence_band, episodes, mean_adherence_pct, episodes_with_followup,
+    mean_change_pct, responder_rate, episodes_reaching_visit3, responder_rate_after_session2."""
+    episodes, params = episodes_cte(f)
+    last = len(config.ADHERENCE_BANDS) - 1
+    bands = ", ".join(f"($band_label_{i}, $band_low_{i}, $band_high_{i}, {str(i == last).lower()}, {i})"
+                      for i in range(len(config.ADHERENCE_BANDS)))
+    frame = run(con, f"""
+WITH {episodes},
+bands (adherence_band, low, high, is_last, position) AS (VALUES {bands}),
+all_bands AS (
+    SELECT adherence_band, position FROM bands
+    UNION ALL SELECT $not_recorded, {last + 1}),
+banded AS (
+    SELECT e.*, coalesce(b.adherence_band, $not_recorded) AS adherence_band
+    FROM chosen_episodes e
+    LEFT JOIN bands b ON e.mean_adherence_pct >= b.low
+        AND (e.mean_adherence_pct < b.high OR (b.is_last AND e.mean_adherence_pct <= b.high))
+),
+course_types AS (SELECT DISTINCT course_type FROM chosen_episodes)
+SELECT c.course_type, a.adherence_band, count(x.episode_id) AS episodes,
+    avg(x.mean_adherence_pct) AS mean_adherence_pct,
+    count(*) FILTER (WHERE x.has_followup) AS episodes_with_followup,
+    avg(x.change_pct) AS mean_change_pct,
+    avg(x.improved_at_last_visit::DOUBLE) AS responder_rate,
+    count(x.improved_after_session2) AS episodes_reaching_visit3,
+    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2
+FROM course_types c CROSS JOIN all_bands a
+LEFT JOIN banded x ON x.course_type = c.course_type AND x.adherence_band = a.adherence_band
+GROUP BY c.course_type, a.adherence_band, a.position
+ORDER BY c.course_type, a.position""", params)
+    return documented_columns(frame, HOME_PROGRAM_COLUMNS)
+
+# ---------------------------------------------------------------------------------------------
+# Over time
+# ---------------------------------------------------------------------------------------------
+
+MONTHLY_COLUMNS = ("month", "episodes_started", "sessions", "responder_rate_after_session2", "episodes_reaching_visit3")
+
+
+def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
+    """Month by month, every calendar month from the first to the last with activity (0 when a
+    month had none): episodes_started (episodes whose first visit fell in the month); sessions
+    (sessions of the filter's episodes held in the month, so a course begun in the period can add
+    sessions to months after it); episodes_reaching_visit3 and responder_rate_after_session2
+    (of the episodes started that month that have a baseline and a visit-3 pre-session pain, the
+    share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline).
+    Columns: month (first day of the month), episodes_started, sessions,
+    responder_rate_after_session2, episodes_reaching_visit3."""
+    episodes, params = episodes_cte(f)
+    frame = run(con, f"""
+WITH {episodes},
+started AS (
+    SELECT date_trunc('month', start_date)::DATE AS month, count(*) AS episodes_started,
+        count(improved_after_session2) AS episodes_reaching_visit3,
+        avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2
+    FROM chosen_episodes GROUP BY 1),
+held AS (
+    SELECT date_trunc('month', s.session_date)::DATE AS month, count(*) AS sessions
+    FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id GROUP BY 1),
+months AS (
+    SELECT unnest(range(min(month), max(month) + INTERVAL 1 MONTH, INTERVAL 1 MONTH))::DATE AS month
+    FROM (SELECT month FROM started UNION ALL SELECT month FROM held))
+SELECT m.month, coalesce(st.episodes_started, 0) AS episodes_started, coalesce(h.sessions, 0) AS sessions,
+    st.responder_rate_after_session2, coalesce(st.episodes_reaching_visit3, 0) AS episodes_reaching_visit3
+FROM months m
+LEFT JOIN started st ON st.month = m.month
+LEFT JOIN held h ON h.month = m.month
+ORDER BY m.month""", params)
+    return documented_columns(frame, MONTHLY_COLUMNS)

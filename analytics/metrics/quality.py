@@ -1,0 +1,122 @@
+"""Data quality: problems in the recorded visits that can distort the figures, counted and listed."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+from analytics import config
+from analytics.filters import ALL, Filter
+from analytics.metrics.query import documented_columns, episodes_cte, run
+
+
+class Check(NamedTuple):
+    """One data-quality check: what it means, which visits it flags (SQL condition on a row of
+    `checked`) and the sentence shown for each."""
+    description: str
+    condition: str
+    detail: str
+
+
+# Every session of the filter's episodes once, with what the checks compare it against; all
+# checks read this one pass.
+CHECKED_CTE = """
+checked AS (
+    SELECT e.episode_id, e.visits, e.sessions, s.visit_number, s.session_date, s.pain_pre, s.pain_post,
+        lag(s.pain_pre IGNORE NULLS) OVER by_visit AS previous_pain,
+        lag(CASE WHEN s.pain_pre IS NOT NULL THEN s.visit_number END IGNORE NULLS) OVER by_visit AS previous_pain_visit,
+        lag(s.visit_number) OVER by_visit AS previous_visit,
+        lag(s.session_date) OVER by_visit AS previous_date,
+        first_value(s.visit_number) OVER (PARTITION BY e.episode_id, s.session_date ORDER BY s.visit_number)
+            AS first_visit_that_day
+    FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
+    WINDOW by_visit AS (PARTITION BY e.episode_id ORDER BY s.visit_number)
+)"""
+
+# Episode-level: one finding per episode whose visit numbers have gaps (UNIQUE(episode_id,
+# visit_number) makes "fewer sessions than the highest visit number" mean exactly that).
+MISSING_VISITS_SQL = """
+SELECT episode_id, min(visit_number) AS visit_number,
+    'no record of visit ' || string_agg(visit_number::VARCHAR, ', ' ORDER BY visit_number)
+    || ' (highest visit ' || any_value(visits) || ')' AS detail
+FROM (SELECT e.episode_id, e.visits, unnest(range(1, e.visits + 1)) AS visit_number
+      FROM chosen_episodes e WHERE e.sessions < e.visits) expected
+WHERE NOT EXISTS (SELECT 1 FROM sessions s
+                  WHERE s.episode_id = expected.episode_id AND s.visit_number = expected.visit_number)
+GROUP BY episode_id"""
+
+DATA_QUALITY_CHECKS: dict[str, Check] = {
+    "missing_visits": Check(
+        "Episodes with gaps in their visit numbers (for example visits 1, 2 and 4): a visit was not recorded.",
+        "", ""),
+    "missing_pre": Check(
+        "Sessions without a pre-session pain score (a visit-1 gap leaves the episode without a baseline).",
+        "pain_pre IS NULL", "'no pain score before the session'"),
+    "missing_post": Check(
+        "Sessions without a post-session pain score (immediate relief cannot be measured).",
+        "pain_post IS NULL", "'no pain score after the session'"),
+    "implausible_jump": Check(
+        f"Pre-session pain changing by more than {config.IMPLAUSIBLE_JUMP_POINTS:g} points from one "
+        "recorded visit to the next: often a typing error.",
+        "abs(pain_pre - previous_pain) > $jump_points",
+        "format('pain before the session went from {:g} at visit {} to {:g} ({:+g} points)', "
+        "previous_pain, previous_pain_visit, pain_pre, pain_pre - previous_pain)"),
+    "relief_negative": Check(
+        "Sessions where pain after the session is higher than before it (negative relief).",
+        "pain_post > pain_pre",
+        "format('pain {:g} after the session, {:g} before', pain_post, pain_pre)"),
+    "same_date": Check(
+        "Visits of one episode recorded on the same date as an earlier visit of that episode.",
+        "visit_number <> first_visit_that_day",
+        "format('visit {} on {}, the same date as visit {}', visit_number, "
+        "strftime(session_date, '%Y-%m-%d'), first_visit_that_day)"),
+    "dates_out_of_order": Check(
+        "Visits dated before the previous visit number of the same episode.",
+        "session_date < previous_date",
+        "format('visit {} dated {}, before visit {} on {}', visit_number, strftime(session_date, '%Y-%m-%d'), "
+        "previous_visit, strftime(previous_date, '%Y-%m-%d'))"),
+}
+DATA_QUALITY_COLUMNS = ("check", "description", "count")
+DATA_QUALITY_DETAIL_COLUMNS = ("episode_id", "visit_number", "detail")
+
+
+def data_quality(con, f: Filter = ALL) -> pd.DataFrame:
+    """Problems in the recorded visits that can distort the figures, one row per check with how
+    many findings it has: missing_visits (episodes with gaps in their visit numbers),
+    missing_pre and missing_post (sessions without a pain score before / after the session),
+    implausible_jump (pre-session pain changing by more than 5 points between consecutive
+    recorded visits), relief_negative (pain after the session above pain before it), same_date
+    (a visit on the same date as an earlier visit of the same episode) and dates_out_of_order
+    (a visit dated before the previous visit). A viewing therapist sees only their own episodes.
+    No rows when the filter matches no episode. Columns: check, description, count."""
+    episodes, params = episodes_cte(f, viewer=True)
+    session_counts = ", ".join(f"count(*) FILTER (WHERE {check.condition}) AS {name}"
+                               for name, check in DATA_QUALITY_CHECKS.items() if name != "missing_visits")
+    found = run(con, f"""
+WITH {episodes}, {CHECKED_CTE}
+SELECT (SELECT count(*) FROM chosen_episodes) AS episodes,
+    (SELECT count(*) FROM chosen_episodes WHERE sessions < visits) AS missing_visits, {session_counts}
+FROM checked""", params).iloc[0]
+    if found["episodes"] == 0:
+        return documented_columns(pd.DataFrame(), DATA_QUALITY_COLUMNS)
+    frame = pd.DataFrame({"check": list(DATA_QUALITY_CHECKS),
+                          "description": [check.description for check in DATA_QUALITY_CHECKS.values()],
+                          "count": [int(found[name]) for name in DATA_QUALITY_CHECKS]})
+    return documented_columns(frame, DATA_QUALITY_COLUMNS)
+
+
+def data_quality_details(con, f: Filter = ALL, check: str = "missing_visits") -> pd.DataFrame:
+    """The findings behind one data_quality check, one row each: the episode, the visit it
+    concerns (for missing_visits the first visit missing) and a sentence describing it.
+    Columns: episode_id, visit_number, detail."""
+    if check not in DATA_QUALITY_CHECKS:
+        raise ValueError(f"check must be one of {', '.join(DATA_QUALITY_CHECKS)}, not {check!r}")
+    episodes, params = episodes_cte(f, viewer=True)
+    if check == "missing_visits":
+        findings = MISSING_VISITS_SQL
+    else:
+        rule = DATA_QUALITY_CHECKS[check]
+        findings = f"SELECT episode_id, visit_number, {rule.detail} AS detail FROM checked WHERE {rule.condition}"
+    frame = run(con, f"WITH {episodes}, {CHECKED_CTE} SELECT * FROM ({findings}) ORDER BY episode_id, visit_number",
+                 params)
+    return documented_columns(frame, DATA_QUALITY_DETAIL_COLUMNS)

@@ -1,0 +1,151 @@
+"""What every metric shares: the thresholds as named parameters, the filtered episodes with the
+status and outcome columns each rule is written in once, and running a query on a cursor of its own."""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import config
+from analytics.filters import Filter
+from analytics.metrics import rule
+
+# "After the second session" reads episode_facts.pain_pre_v3 and pain_post_v2; a different visit
+# in config needs those view columns changed too, so refuse to count silently with the old ones.
+if config.AFTER_SESSION2_VISIT != 3:
+    raise ImportError("config.AFTER_SESSION2_VISIT changed: update episode_facts (pain_pre_v3, pain_post_v2) to match")
+
+NOT_RECORDED = "not recorded"
+GROUPABLE = ("course_type", "condition")
+ADHERENCE_BAND_LABELS = tuple(f"{low}-{high} %" for low, high in config.ADHERENCE_BANDS)
+
+# Every threshold travels to DuckDB as a named parameter, like any other value. Read from config
+# when the metrics are imported (a changed config takes effect on restart); tests may patch this dict.
+RULE_PARAMS: dict[str, Any] = {
+    **rule.pain().params(),
+    **rule.psfs().params(),
+    "active_within_days": config.ACTIVE_WITHIN_DAYS,
+    "jump_points": config.IMPLAUSIBLE_JUMP_POINTS,
+    "min_peers": config.MIN_TYPICAL_COURSE_PEERS,
+    "not_recorded": NOT_RECORDED,
+}
+for _i, _course in enumerate(config.COURSE_TYPES):
+    RULE_PARAMS[f"course_{_i}"] = _course
+    RULE_PARAMS[f"min_sessions_{_i}"], RULE_PARAMS[f"max_sessions_{_i}"] = config.RECOMMENDED_SESSIONS[_course]
+for _i, _condition in enumerate(config.CONDITIONS):
+    RULE_PARAMS[f"condition_{_i}"] = _condition
+for _i, ((_low, _high), _label) in enumerate(zip(config.ADHERENCE_BANDS, ADHERENCE_BAND_LABELS)):
+    RULE_PARAMS.update({f"band_label_{_i}": _label, f"band_low_{_i}": _low, f"band_high_{_i}": _high})
+
+_PARAM_NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def filter_sql(f: Filter, viewer: bool = False) -> tuple[str, dict[str, Any]]:
+    """The filter's conditions on episode_facts `e`, with its `?` turned into named parameters
+    (DuckDB cannot mix the two and the thresholds are named)."""
+    sql, values = f.restricted_to_viewer("e") if viewer else f.where("e")
+    pieces = sql.split("?")  # the filter's text holds only column names and placeholders
+    text, params = pieces[0], {}
+    for number, (value, piece) in enumerate(zip(values, pieces[1:])):
+        text += f"$filter_{number}" + piece
+        params[f"filter_{number}"] = value
+    return text, params
+
+
+def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """CTEs `recommended` and `chosen_episodes`: the filter's episode_facts rows plus the status
+    and outcome columns every metric shares, so each rule is written here once. (Not called
+    `episodes`, which would hide the table of that name.)"""
+    where, params = filter_sql(f, viewer)
+    if episode_id is not None:
+        where += " AND e.episode_id = $episode_id"
+        params["episode_id"] = episode_id
+    recommended = ", ".join(f"($course_{i}, $min_sessions_{i}, $max_sessions_{i})"
+                            for i in range(len(config.COURSE_TYPES)))
+    has_followup = "(e.baseline_pain IS NOT NULL AND e.last_pre_visit > 1)"
+    sql = f"""
+recommended (course_type, min_sessions, max_sessions) AS (VALUES {recommended}),
+chosen_episodes AS (
+    SELECT e.*, r.min_sessions, r.max_sessions,
+        CASE WHEN e.visits >= r.min_sessions THEN 'completed'
+             WHEN e.last_date >= (SELECT max(session_date) FROM sessions) - CAST($active_within_days AS INTEGER)
+                 THEN 'active'
+             ELSE 'dropped' END AS status,
+        CASE WHEN e.visits < r.min_sessions THEN 'below'
+             WHEN e.visits <= r.max_sessions THEN 'within'
+             ELSE 'above' END AS sessions_vs_range,
+        {has_followup} AS has_followup,
+        CASE WHEN {has_followup} THEN e.baseline_pain - e.last_pain_pre END AS change_points,
+        CASE WHEN {has_followup} AND e.baseline_pain > 0
+             THEN 100 * (e.baseline_pain - e.last_pain_pre) / e.baseline_pain END AS change_pct,
+        CASE WHEN {has_followup} THEN {rule.improvement_sql('e.baseline_pain', 'e.last_pain_pre')} END
+            AS improved_at_last_visit,
+        {rule.improvement_sql('e.baseline_pain', 'e.pain_pre_v3')} AS improved_after_session2,
+        {rule.improvement_sql('e.baseline_pain', 'e.pain_post_v2')} AS improved_after_session2_immediate
+    FROM episode_facts e
+    LEFT JOIN recommended r ON r.course_type = e.course_type
+    WHERE {where}
+)"""
+    return sql, params
+
+
+# Per episode with a baseline: the first visit whose pre-session pain meets the rule (or NULL).
+FIRST_IMPROVEMENT_CTE = f"""
+firsts AS (
+    SELECT e.episode_id, any_value(e.course_type) AS course_type, any_value(e.visits) AS visits,
+        min(s.visit_number) FILTER (WHERE {rule.improvement_sql('e.baseline_pain', 's.pain_pre')}) AS first_improved_visit
+    FROM chosen_episodes e
+    JOIN session_facts s ON s.episode_id = e.episode_id
+    WHERE e.baseline_pain IS NOT NULL
+    GROUP BY e.episode_id
+)"""
+
+
+@contextlib.contextmanager
+def own_cursor(con) -> Iterator[Any]:
+    """A cursor of its own for each call, so pages on several threads never share one."""
+    cursor = con.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def query(cursor, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run `sql` with the parameters it names (DuckDB refuses unused ones)."""
+    values = {**RULE_PARAMS, **params}
+    return cursor.execute(sql, {name: values[name] for name in set(_PARAM_NAME.findall(sql))}).df()
+
+
+def run(con, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """query() on a cursor of its own."""
+    with own_cursor(con) as cursor:
+        return query(cursor, sql, params)
+
+
+def documented_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Exactly the documented columns in the documented order, also when there are no rows."""
+    return frame.reindex(columns=list(columns)).reset_index(drop=True)
+
+
+def group_columns(by: str | Sequence[str]) -> list[str]:
+    """The grouping columns asked for, checked against GROUPABLE (they are written into SQL)."""
+    columns = [by] if isinstance(by, str) else list(by)
+    unknown = [c for c in columns if c not in GROUPABLE]
+    if unknown or not columns:
+        raise ValueError(f"by must be chosen from {GROUPABLE}, not {by!r}")
+    return columns
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-friendly Python value: numpy numbers become int/float, NaN and NA become None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return plain_value(value.item())
+    return value
+

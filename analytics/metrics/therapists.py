@@ -1,0 +1,227 @@
+"""Therapists compared fairly: observed against expected responder rates given each one's case
+mix, and the funnel plot."""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from analytics import config, stats
+from analytics.filters import ALL, Filter
+from analytics.metrics.query import documented_columns, episodes_cte, run
+
+# A case-mix model fitted on too few finished episodes per coefficient describes noise: the
+# logistic model needs 10 per coefficient (the usual rule of thumb), the linear fallback 5;
+# below that every episode is expected to do as well as the clinic's overall rate.
+MIN_EPISODES_PER_TERM_LOGISTIC = 10
+MIN_EPISODES_PER_TERM_LINEAR = 5
+
+
+THERAPIST_COLUMNS = (
+    "therapist_id", "therapist_name", "is_viewer", "episodes", "responders", "observed_rate",
+    "expected_rate", "difference", "ci_low", "ci_high", "judgement", "model")
+
+
+# What the fair comparison allows for, as columns of an episode_facts row `e`.
+CASE_MIX_SQL = {
+    "baseline_pain": "e.baseline_pain",
+    "course_type": "e.course_type",
+    "condition": "e.condition",
+    "severity": "coalesce(e.severity, 'unknown')",
+    "prior_injuries": "coalesce(e.prior_injuries, 0)",
+    "prior_injuries_missing": "e.prior_injuries IS NULL",
+}
+
+
+def _case_mix(cells: pd.DataFrame) -> pd.DataFrame:
+    """The case-mix design matrix, one row per group of alike episodes: baseline pain, course
+    type, condition, severity ('unknown' when missing), prior injuries (0 when missing, plus a
+    missing indicator), keeping only columns that add information (no constant or duplicated
+    columns)."""
+    design = pd.get_dummies(cells[["course_type", "condition", "severity"]], drop_first=True, dtype=float)
+    design.insert(0, "const", 1.0)
+    design["baseline_pain"] = cells["baseline_pain"].astype(float)
+    design["prior_injuries"] = cells["prior_injuries"].astype(float)
+    design["prior_injuries_missing"] = cells["prior_injuries_missing"].astype(float)
+    # rank(X[:, S]) == rank(R[:, S]) for X = QR, and R is only columns x columns: cheap to test.
+    triangle = np.asarray(np.linalg.qr(design.to_numpy(), mode="r"))
+    tolerance = 1e-7 * np.linalg.norm(triangle, 2)
+    kept: list[int] = []
+    for position in range(design.shape[1]):
+        if np.linalg.matrix_rank(triangle[:, [*kept, position]], tol=tolerance) == len(kept) + 1:
+            kept.append(position)
+    return design.iloc[:, kept]
+
+
+def _expected_responders(cells: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """For each group of alike finished episodes (cells: episodes, responders and the case-mix
+    columns), the chance of responding given its case mix, and the model used: logistic
+    regression; else (too few episodes, perfect separation, no convergence) a linear probability
+    model clipped to 0-1; else the overall rate. Fitting on groups with their counts gives the
+    same estimates as fitting one row per episode, on far fewer rows. Never raises."""
+    trials = cells["episodes"].to_numpy(dtype=float)
+    successes = cells["responders"].to_numpy(dtype=float)
+    total = trials.sum()
+    overall = np.full(len(cells), successes.sum() / total if total else np.nan)
+    if total == 0 or successes.sum() in (0, total):
+        return overall, "overall rate"
+    # statsmodels takes over a second to import; only this model needs it, so the command line
+    # and the other pages don't pay for it.
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning, PerfectSeparationWarning
+
+    design = _case_mix(cells)
+    if total >= MIN_EPISODES_PER_TERM_LOGISTIC * design.shape[1]:
+        try:
+            with warnings.catch_warnings():
+                # Separation or no convergence: the fit is not usable. (Its RuntimeWarnings about the
+                # dispersion of grouped counts do not matter: only the predictions are used.)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for trouble in (PerfectSeparationWarning, ConvergenceWarning, HessianInversionWarning):
+                    warnings.simplefilter("error", trouble)
+                fit = sm.GLM(np.column_stack([successes, trials - successes]), design,
+                             family=sm.families.Binomial()).fit()
+                expected = np.asarray(fit.predict(design))
+            if fit.converged and np.isfinite(expected).all():
+                return expected, "logistic"
+        except Exception:  # noqa: BLE001 - any failure to fit means "use the simpler model"
+            pass
+    if total >= MIN_EPISODES_PER_TERM_LINEAR * design.shape[1]:
+        try:
+            fit = sm.WLS(successes / trials, design, weights=trials).fit()
+            expected = np.clip(np.asarray(fit.predict(design)), 0.0, 1.0)
+            if np.isfinite(expected).all():
+                return expected, "linear"
+        except Exception:  # noqa: BLE001 - as above
+            pass
+    return overall, "overall rate"
+
+
+def _anonymise(frame: pd.DataFrame, viewer: str | None) -> pd.DataFrame:
+    """Mark the viewer's own row and, when a therapist is looking, replace colleagues' ids and
+    names by "Therapist A", "Therapist B", ... Letters follow a hash of the id, not the id's
+    alphabetical order, so they do not hint at who is who."""
+    frame = frame.copy()
+    frame["is_viewer"] = frame["therapist_id"] == viewer if viewer is not None else False
+    if viewer is None:
+        return frame.sort_values("therapist_id")
+    colleagues = sorted(frame.loc[~frame["is_viewer"], "therapist_id"],
+                        key=lambda therapist: hashlib.sha256(therapist.encode()).hexdigest())
+    labels = {therapist: f"Therapist {_letters(number)}" for number, therapist in enumerate(colleagues)}
+    anonymous = ~frame["is_viewer"]
+    frame.loc[anonymous, "therapist_id"] = frame.loc[anonymous, "therapist_id"].map(labels)
+    frame.loc[anonymous, "therapist_name"] = frame.loc[anonymous, "therapist_id"]
+    # Sorted by the shown label, so the row order does not reveal the ids either.
+    return frame.sort_values("therapist_id")
+
+
+def _letters(number: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA, like spreadsheet columns."""
+    text = ""
+    number += 1
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        text = chr(ord("A") + remainder) + text
+    return text
+
+
+def _therapist_table(con, f: Filter) -> tuple[pd.DataFrame, float]:
+    """therapist_comparison's rows (before anonymising) and the clinic's observed rate."""
+    # The expected rate is what the clinic as a whole achieves with such clients, so the model is
+    # fitted on every therapist's episodes in the filter, even when the filter picks therapists.
+    episodes, params = episodes_cte(f.replace(therapists=(), viewer_therapist=None))
+    # One row per therapist and group of alike judged episodes (the model needs only the counts);
+    # episodes not judged collapse into one row per therapist, so every therapist is listed.
+    cells = run(con, f"""
+WITH {episodes},
+marked AS (
+    SELECT e.therapist_id, t.name AS therapist_name, e.status <> 'active' AND e.has_followup AS is_judged,
+        e.improved_at_last_visit, {', '.join(f"{sql} AS {name}" for name, sql in CASE_MIX_SQL.items())}
+    FROM chosen_episodes e JOIN therapists t ON t.therapist_id = e.therapist_id)
+SELECT therapist_id, any_value(therapist_name) AS therapist_name,
+    {', '.join(f"CASE WHEN is_judged THEN {name} END AS {name}" for name in CASE_MIX_SQL)},
+    count(*) FILTER (WHERE is_judged) AS episodes,
+    count(*) FILTER (WHERE is_judged AND improved_at_last_visit) AS responders
+FROM marked GROUP BY ALL""", params)
+    therapists = cells.groupby("therapist_id", as_index=False)["therapist_name"].first()
+    judged = cells[cells["episodes"] > 0]
+    # The model sees each case mix once with the clinic's counts, however many therapists had it.
+    case_mixes = judged.groupby(list(CASE_MIX_SQL), as_index=False)[["episodes", "responders"]].sum()
+    case_mixes["chance"], model = _expected_responders(case_mixes)
+    judged = judged.merge(case_mixes.drop(columns=["episodes", "responders"]), on=list(CASE_MIX_SQL))
+    judged = judged.assign(expected=judged["episodes"] * judged["chance"],
+                           variance=judged["episodes"] * judged["chance"] * (1 - judged["chance"]))
+    per_therapist = judged.groupby("therapist_id")[["episodes", "responders", "expected", "variance"]].sum()
+    table = therapists.merge(per_therapist, on="therapist_id", how="left")
+    table[["episodes", "responders"]] = table[["episodes", "responders"]].fillna(0).astype(int)
+    if f.therapists:
+        table = table[table["therapist_id"].isin(f.therapists)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        episodes_judged = table["episodes"].where(table["episodes"] > 0)
+        table["observed_rate"] = table["responders"] / episodes_judged
+        table["expected_rate"] = table["expected"] / episodes_judged
+    table["difference"], table["ci_low"], table["ci_high"] = stats.observed_minus_expected(
+        table["responders"], table["expected"], table["variance"], table["episodes"])
+    table["judgement"] = np.select(
+        [table["episodes"] < config.MIN_EPISODES_TO_JUDGE, table["ci_low"] > 0, table["ci_high"] < 0],
+        ["too few to judge", "better than expected", "worse than expected"], "as expected")
+    table["model"] = model
+    total = judged["episodes"].sum()
+    clinic_rate = float(judged["responders"].sum() / total) if total else np.nan
+    return table.reset_index(drop=True), clinic_rate
+
+
+def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
+    """A fair comparison of therapists that allows for the clients each one sees. Judged on
+    finished episodes (completed or dropped, not active) with a baseline and a later pre-session
+    pain: a responder's last pre-session pain is at least 2 points and 30 % below baseline.
+    A model of the whole clinic (logistic regression on baseline pain, course type, condition,
+    severity and prior injuries; a linear model or the clinic's overall rate when there are too
+    few episodes to fit it) gives each episode its expected chance of responding. Per therapist
+    (the episode's primary therapist): episodes judged, responders, observed_rate,
+    expected_rate (what the clinic achieves with such clients), difference (observed minus
+    expected) with its 95 % interval ci_low-ci_high, and judgement: "too few to judge" under 10
+    judged episodes, otherwise "better than expected" or "worse than expected" when the whole
+    interval is above or below 0, else "as expected". model names the model used. When a
+    therapist is viewing, colleagues appear as "Therapist A", "Therapist B", ... and is_viewer
+    marks the viewer's own row. Choosing therapists in the filter picks the rows shown; the
+    expected rates still come from every therapist's episodes in the rest of the filter.
+    Columns: therapist_id, therapist_name, is_viewer, episodes,
+    responders, observed_rate, expected_rate, difference, ci_low, ci_high, judgement, model."""
+    table, _ = _therapist_table(con, f)
+    return documented_columns(_anonymise(table, f.viewer_therapist), THERAPIST_COLUMNS)
+
+
+class Funnel(NamedTuple):
+    """funnel_limits' result: the clinic rate, the limit lines and the therapists' points."""
+    clinic_rate: float
+    limits: pd.DataFrame
+    therapists: pd.DataFrame
+
+
+FUNNEL_LIMIT_COLUMNS = ("episodes", "clinic_rate", "lower_95", "upper_95", "lower_998", "upper_998")
+FUNNEL_POINT_COLUMNS = ("therapist_id", "therapist_name", "is_viewer", "episodes", "rate")
+
+
+def funnel_limits(con, f: Filter = ALL) -> Funnel:
+    """The funnel plot of therapists' responder rates. clinic_rate: the share of all judged
+    episodes (finished, with a baseline and a later pre-session pain) that responded (last
+    pre-session pain at least 2 points and 30 % below baseline); NaN when none. limits: for
+    every number of episodes from 1 to the largest therapist's, the range a therapist with that
+    many episodes would fall in 95 % and 99.8 % of the time by chance alone if they achieved the
+    clinic rate (normal approximation to the binomial, clipped to 0-1); columns episodes,
+    clinic_rate, lower_95, upper_95, lower_998, upper_998. therapists: one point per therapist
+    with judged episodes, anonymised for a viewing therapist as in therapist_comparison;
+    columns therapist_id, therapist_name, is_viewer, episodes, rate."""
+    table, clinic_rate = _therapist_table(con, f)
+    points = _anonymise(table, f.viewer_therapist)
+    points = points[points["episodes"] > 0].rename(columns={"observed_rate": "rate"})
+    counts = np.arange(1, int(points["episodes"].max()) + 1 if len(points) else 1)
+    limits = pd.DataFrame({"episodes": counts, "clinic_rate": clinic_rate})
+    for name, confidence in (("95", 0.95), ("998", 0.998)):
+        limits[f"lower_{name}"], limits[f"upper_{name}"] = stats.binomial_limits(clinic_rate, counts, confidence)
+    return Funnel(clinic_rate, documented_columns(limits, FUNNEL_LIMIT_COLUMNS),
+                  documented_columns(points, FUNNEL_POINT_COLUMNS))

@@ -1,0 +1,225 @@
+"""The statistics behind the metrics, as pure functions on arrays: confidence intervals for a mean
+and a proportion, Kaplan-Meier with its Greenwood band, funnel-plot limits and observed minus
+expected. No database and no pandas here; tests/test_stats.py holds each against reference values."""
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtri, stdtrit  # quantiles without importing scipy.stats (slow)
+
+ArrayLike = npt.ArrayLike
+
+
+def normal_quantile(confidence: float) -> float:
+    """The two-sided standard normal quantile for a confidence level.
+
+    Parameters
+    ----------
+    confidence : float
+        Coverage of the interval, between 0 and 1 (0.95 for a 95 % interval).
+
+    Returns
+    -------
+    float
+        z such that a standard normal lies within -z..z with probability `confidence`
+        (1.959964 for 0.95, 3.090232 for 0.998).
+    """
+    return float(ndtri(1 - (1 - confidence) / 2))
+
+
+def t_interval(mean: ArrayLike, sd: ArrayLike, n: ArrayLike,
+               confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t confidence interval for a mean, element by element.
+
+    Parameters
+    ----------
+    mean, sd : array_like
+        Sample means and sample standard deviations (ddof=1).
+    n : array_like
+        Number of observations behind each mean.
+    confidence : float, default 0.95
+        Coverage of the interval.
+
+    Returns
+    -------
+    low, high : ndarray
+        mean -/+ t(1 - alpha/2, n - 1) * sd / sqrt(n); NaN where n < 2 (no spread to estimate).
+
+    Notes
+    -----
+    The usual interval for a mean of roughly normal scores; with few observations the t quantile
+    is large (12.706 for 2 observations), which is the honest width.
+
+    References
+    ----------
+    Student (1908), "The probable error of a mean", Biometrika 6(1):1-25.
+    Same as scipy.stats.t.interval(confidence, n - 1, loc=mean, scale=sd / sqrt(n)).
+    """
+    mean, sd, n = (np.asarray(value, dtype=float) for value in (mean, sd, n))
+    many = n >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(many, stdtrit(np.maximum(n - 1, 1), 1 - (1 - confidence) / 2), np.nan)
+        half_width = t * sd / np.sqrt(n)
+    return np.where(many, mean - half_width, np.nan), np.where(many, mean + half_width, np.nan)
+
+
+def wilson_interval(successes: ArrayLike, trials: ArrayLike,
+                    confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score confidence interval for a binomial proportion, element by element.
+
+    Parameters
+    ----------
+    successes : array_like
+        Number of successes (for us: responders).
+    trials : array_like
+        Number of trials (episodes judged); NaN bounds where it is 0.
+    confidence : float, default 0.95
+        Coverage of the interval.
+
+    Returns
+    -------
+    low, high : ndarray
+        The interval's bounds, always within 0-1.
+
+    Notes
+    -----
+    Unlike the normal (Wald) interval it stays inside 0-1 and keeps its coverage for small
+    counts and for rates near 0 or 1, which is where small clinics' therapists are.
+
+    References
+    ----------
+    Wilson EB (1927), "Probable inference, the law of succession, and statistical inference",
+    J Am Stat Assoc 22:209-212. Same as statsmodels' proportion_confint(method="wilson").
+    """
+    successes, trials = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    z = normal_quantile(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = successes / trials
+        denominator = 1 + z**2 / trials
+        centre = (rate + z**2 / (2 * trials)) / denominator
+        half_width = z * np.sqrt(rate * (1 - rate) / trials + z**2 / (4 * trials**2)) / denominator
+    return centre - half_width, centre + half_width
+
+
+def kaplan_meier(events: ArrayLike, censored: ArrayLike,
+                 confidence: float = 0.95) -> dict[str, np.ndarray]:
+    """Kaplan-Meier survival with the exponential Greenwood ("log-log") confidence band.
+
+    Parameters
+    ----------
+    events : array_like of int
+        Events at each time in order (for us: episodes first improving at visit 1, 2, ...).
+    censored : array_like of int
+        Observations censored at each time, after that time's events (episodes followed to that
+        visit without improving).
+    confidence : float, default 0.95
+        Coverage of the band.
+
+    Returns
+    -------
+    dict of ndarray
+        at_risk (still followed and without an event at the start of each time), survival
+        (estimated share without an event after each time), ci_low and ci_high.
+
+    Notes
+    -----
+    S(t) = prod(1 - d_i / n_i) over times up to t. The band is built on log(-log S), whose
+    variance is Greenwood's sum(d_i / (n_i (n_i - d_i))) / log(S)^2, so it stays inside 0-1.
+    Where survival is still 1 the band is [1, 1], as lifelines.KaplanMeierFitter reports it.
+
+    References
+    ----------
+    Kaplan EL, Meier P (1958), J Am Stat Assoc 53:457-481. Greenwood M (1926), "The natural
+    duration of cancer", Reports on Public Health and Medical Subjects 33. Kalbfleisch JD,
+    Prentice RL (1980), The Statistical Analysis of Failure Time Data, for the log-log band.
+    """
+    events, censored = np.asarray(events, dtype=float), np.asarray(censored, dtype=float)
+    at_risk = (events + censored)[::-1].cumsum()[::-1]
+    z = normal_quantile(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(1 - events / at_risk)
+        greenwood = np.cumsum(np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0))
+        log_survival = np.log(survival)
+        spread = z * np.sqrt(greenwood) / log_survival
+        ci_low = np.exp(-np.exp(np.log(-log_survival) - spread))
+        ci_high = np.exp(-np.exp(np.log(-log_survival) + spread))
+    # Where survival is still 1, log(-log S) is undefined (0 / 0): the band is [1, 1].
+    return {"at_risk": at_risk, "survival": survival,
+            "ci_low": np.nan_to_num(ci_low, nan=1.0), "ci_high": np.nan_to_num(ci_high, nan=1.0)}
+
+
+def binomial_limits(rate: float, trials: ArrayLike,
+                    confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Funnel-plot control limits: the range a unit with `trials` cases falls in by chance alone
+    if its true rate is `rate`.
+
+    Parameters
+    ----------
+    rate : float
+        The reference rate (for us: the clinic's responder rate).
+    trials : array_like
+        Numbers of cases (episodes judged) to draw the limits at.
+    confidence : float, default 0.95
+        Coverage of the limits (0.95 and 0.998 on our funnel plot).
+
+    Returns
+    -------
+    low, high : ndarray
+        rate -/+ z * sqrt(rate (1 - rate) / trials), clipped to 0-1.
+
+    Notes
+    -----
+    The normal approximation to the binomial. It is a little narrow for very few cases, where
+    a unit is anyway "too few to judge".
+
+    References
+    ----------
+    Spiegelhalter DJ (2005), "Funnel plots for comparing institutional performance",
+    Statistics in Medicine 24:1185-1202.
+    """
+    trials = np.asarray(trials, dtype=float)
+    z = normal_quantile(confidence)
+    spread = np.sqrt(rate * (1 - rate) / trials)
+    return np.clip(rate - z * spread, 0.0, 1.0), np.clip(rate + z * spread, 0.0, 1.0)
+
+
+def observed_minus_expected(observed: ArrayLike, expected: ArrayLike, variance: ArrayLike, trials: ArrayLike,
+                            confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed minus expected rate with its confidence interval (indirect standardisation).
+
+    Parameters
+    ----------
+    observed : array_like
+        Observed successes per unit (responders per therapist).
+    expected : array_like
+        Expected successes per unit: the sum of each case's modelled chance p_i.
+    variance : array_like
+        Variance of the successes under the model: the sum of p_i (1 - p_i).
+    trials : array_like
+        Cases per unit (episodes judged); NaN results where it is 0.
+    confidence : float, default 0.95
+        Coverage of the interval.
+
+    Returns
+    -------
+    difference, low, high : ndarray
+        (observed - expected) / trials and difference -/+ z * sqrt(variance) / trials.
+
+    Notes
+    -----
+    Given the case mix, successes are a sum of independent Bernoulli(p_i) trials, so their
+    variance is sum p_i (1 - p_i); the interval treats the model's chances as known.
+
+    References
+    ----------
+    Spiegelhalter DJ (2005), Statistics in Medicine 24:1185-1202, section 3 (indirectly
+    standardised ratios and differences).
+    """
+    observed, expected, variance, trials = (np.asarray(value, dtype=float)
+                                            for value in (observed, expected, variance, trials))
+    z = normal_quantile(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cases = np.where(trials > 0, trials, np.nan)
+        difference = observed / cases - expected / cases
+        half_width = z * np.sqrt(variance) / cases
+    return difference, difference - half_width, difference + half_width
