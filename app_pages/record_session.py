@@ -7,18 +7,17 @@ import datetime as dt
 import streamlit as st
 
 from analytics import client, config, records
-from pages import _app, _charts
-from pages import _client_charts as charts
+from ui import charts, client_charts, guard
 
-con = _app.connection()
-f = charts.viewer_filter()
+con = guard.connection()
+f = client_charts.viewer_filter()
 label = records.FIELD_LABELS
 therapists = records.therapists(con)
 REFUSED = "_record_refused"  # form id -> the problems of its last refused save
 
 st.title("Record a session")
-charts.show_flash()
-episode_id = charts.episode_picker(con, f)
+client_charts.show_flash()
+episode_id = client_charts.episode_picker(con, f)
 upcoming = records.next_visit(con, episode_id) if episode_id else None
 
 
@@ -37,7 +36,7 @@ def values_of(prefix: str) -> dict:
 
 
 def form_errors(form: str, field: str = records.WHOLE_FORM) -> None:
-    charts.field_errors(problems(form), field)
+    client_charts.field_errors(problems(form), field)
 
 
 def number(form: str, prefix: str, field: str, value=None, step: float = 0.5, help: str | None = None) -> None:
@@ -84,9 +83,9 @@ def save_session(form: str, episode: str, prefix: str) -> None:
         refuse(form, refused)
         return
     st.session_state[REFUSED] = {}
-    _app.audit_event("record", "episode", episode)
+    guard.audit_event("record", "episode", episode)
     forget(prefix)  # the next visit starts from the defaults and the next visit number
-    charts.flash(f"Visit {values['visit_number']} saved.")
+    client_charts.flash(f"Visit {values['visit_number']} saved.")
 
 
 def open_course(form: str, prefix: str, is_new_client: bool) -> None:
@@ -101,11 +100,11 @@ def open_course(form: str, prefix: str, is_new_client: bool) -> None:
         refuse(form, refused)
         return
     st.session_state[REFUSED] = {}
-    _app.audit_event("record", "episode", new_episode)
+    guard.audit_event("record", "episode", new_episode)
     forget(prefix)
     forget("episode:client_")
-    charts.choose_episode(new_episode)
-    charts.flash(f"Course of care {new_episode} opened with its first visit.")
+    client_charts.choose_episode(new_episode)
+    client_charts.flash(f"Course of care {new_episode} opened with its first visit.")
 
 
 def client_kind_changed(returning_client: str) -> None:
@@ -116,15 +115,15 @@ def client_kind_changed(returning_client: str) -> None:
 def save_correction(form: str, session_id: int, field: str, value_key: str) -> None:
     try:
         records.correct_value(con, session_id, field, st.session_state[value_key],
-                              st.session_state.get("correction_reason", ""), by=charts.who())
+                              st.session_state.get("correction_reason", ""), by=client_charts.who())
     except records.RecordRefused as refused:
         refuse(form, refused)
         return
     st.session_state[REFUSED] = {}
-    _app.audit_event("correct", "session", str(session_id))
+    guard.audit_event("correct", "session", str(session_id))
     st.session_state.pop("correction_reason", None)
     st.session_state.pop(value_key, None)
-    charts.flash(f"{label[field]} corrected; the old value is kept in the history below.")
+    client_charts.flash(f"{label[field]} corrected; the old value is kept in the history below.")
 
 
 today, opening, correcting = st.tabs(["Today's session", "New course of care", "Correct a stored visit"])
@@ -149,7 +148,7 @@ with today:
             st.form_submit_button("Save session", type="primary", on_click=save_session, args=(form, episode_id, prefix))
         view = client.episode_view(con, episode_id, f)
         if view is not None:
-            st.plotly_chart(charts.pain_chart(view), width="stretch", key="record_pain_chart")
+            st.plotly_chart(client_charts.pain_chart(view), width="stretch", key="record_pain_chart")
 
 with opening:
     form, prefix = "episode", "episode:first:"
@@ -172,14 +171,14 @@ with opening:
                 form_errors(form, "client_name")
         condition_column, course_column, severity_column = st.columns(3)
         with condition_column:
-            st.selectbox(label["condition"], config.CONDITIONS, format_func=_charts.label, key="episode:condition")
+            st.selectbox(label["condition"], config.CONDITIONS, format_func=charts.label, key="episode:condition")
             form_errors(form, "condition")
         with course_column:
-            st.radio(label["course_type"], config.COURSE_TYPES, format_func=_charts.label, horizontal=True,
+            st.radio(label["course_type"], config.COURSE_TYPES, format_func=charts.label, horizontal=True,
                      key="episode:course_type")
             form_errors(form, "course_type")
         with severity_column:
-            st.selectbox(label["severity"], config.SEVERITIES, format_func=_charts.label, index=None,
+            st.selectbox(label["severity"], config.SEVERITIES, format_func=charts.label, index=None,
                          placeholder="not recorded", key="episode:severity")
         injuries_column, onset_column, therapist_column = st.columns(3)
         with injuries_column:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from analytics import options
 from analytics.filters import Filter
-from pages import _app, _charts, _signin
+from ui import charts, guard, signin
 
 # Address parameter -> (Filter field, widget label). Lists may repeat the parameter
 # (?condition=a&condition=b) or separate values with commas (?condition=a,b).
@@ -35,7 +35,7 @@ def sidebar(con=None) -> Filter:
 
     The address decides on a fresh visit or when someone edits it; afterwards the widgets decide
     and the address follows them. Unknown values in the address are dropped with a warning."""
-    con = con if con is not None else _app.connection()
+    con = con if con is not None else guard.connection()
     choices = options.filter_options(con)
     problems = _seed_widgets_from_address(choices)
     with st.sidebar:
@@ -45,7 +45,7 @@ def sidebar(con=None) -> Filter:
         values = _draw_widgets(choices)
         st.button("Clear filters", on_click=_clear, key="filter_clear", width="stretch")
     _write_address(values)
-    user = _signin.current_user()
+    user = signin.current_user()
     return Filter(
         start=values["from"], end=values["to"],
         **{field: tuple(values[param]) for param, (field, _) in LIST_PARAMS.items()},
@@ -61,7 +61,7 @@ def _choices_for(param: str, choices: options.FilterOptions) -> dict[str, str]:
     if param == "therapist":
         return choices.therapists
     stored = {"condition": choices.conditions, "course": choices.course_types, "severity": choices.severities}[param]
-    return {value: _charts.label(value) for value in stored}
+    return {value: charts.label(value) for value in stored}
 
 
 def _address() -> dict[str, list[str]]:
