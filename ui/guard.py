@@ -73,6 +73,11 @@ def metric(function, *args, **kwargs):
     return _metric_result(function.__name__, path, version, args, tuple(sorted(kwargs.items())))
 
 
+def clear_metric_cache() -> None:
+    """Forget every cached figure (for a test that changes a threshold in config)."""
+    _metric_result.clear()
+
+
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:
     if bootstrap.holds_sample_data(con):
         st.info("This dashboard is showing the built-in **sample clinic** (invented clients). "
