@@ -1,6 +1,6 @@
 """What the two therapist pages share: who is looking, the course-of-care picker kept in the
-address (`?episode=E00012`, so a reload shows the same client), client view, messages next to
-form fields, and the client's charts in the manager pages' palette (ui/charts.py)."""
+address (`?episode=E00012`, so a reload shows the same client), client view, and the client's
+charts in the manager pages' palette (ui/charts.py). The forms are in ui/forms.py."""
 from __future__ import annotations
 
 import re
@@ -23,7 +23,6 @@ _SELECTED = "_therapist_episode"     # the chosen episode, kept across the two p
 _LAST_URL = "_therapist_episode_url"  # the address value this picker last wrote
 _PICK = "therapist_episode_pick"
 _TOGGLE = "therapist_client_view"
-_FLASH = "_therapist_flash"
 # Client view: no sidebar at all, whatever else may draw there (a constant, no data in it).
 CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
                    " [data-testid='stSidebarNav'] {display: none;}</style>")
@@ -130,27 +129,6 @@ def _flip_client_view() -> None:
         st.query_params[CLIENT_VIEW_PARAM] = "1"
     elif CLIENT_VIEW_PARAM in st.query_params:
         del st.query_params[CLIENT_VIEW_PARAM]
-
-
-# ---------------------------------------------------------------------------------------------
-# Messages
-
-
-def flash(message: str) -> None:
-    """A success message for the next run (written in a form callback, shown by show_flash)."""
-    st.session_state[_FLASH] = message
-
-
-def show_flash() -> None:
-    message = st.session_state.pop(_FLASH, None)
-    if message:
-        st.success(message, icon=":material/check_circle:")
-
-
-def field_errors(problems: dict[str, list[str]], field: str) -> None:
-    """The form's problems for one field, right under its widget."""
-    for message in problems.get(field, []):
-        st.error(message, icon=":material/error:")
 
 
 # ---------------------------------------------------------------------------------------------
