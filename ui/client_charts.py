@@ -30,8 +30,7 @@ CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCol
 
 def viewer_filter() -> Filter:
     """Every episode for a manager (or nobody signed in); a therapist sees only their own clients."""
-    user = signin.current_user()
-    return Filter(viewer_therapist=user.therapist_id if user is not None and not user.is_manager else None)
+    return Filter(viewer_therapist=signin.viewer_therapist())
 
 
 def who() -> str:

@@ -17,6 +17,13 @@ def username() -> str | None:
     return user.username if user is not None else None
 
 
+def viewer_therapist() -> str | None:
+    """The therapist whose own clients the signed-in user sees by name: a therapist's own id;
+    None for a manager (or nobody signed in), who sees everyone."""
+    user = current_user()
+    return user.therapist_id if user is not None and not user.is_manager else None
+
+
 def sign_in_form(con) -> None:
     """The sign-in page: on success the user is kept in the browser session and the app reruns
     with the pages that user may open."""
