@@ -219,7 +219,7 @@ class _Report:
             return
         target = TARGETS["page_ms"]
         self.add("## 3. Whole page runs", "",
-                 "`streamlit.testing.v1.AppTest.from_file(\"dashboard.py\")` switched to `pages/<page>.py`, so a run "
+                 "`streamlit.testing.v1.AppTest.from_file(\"dashboard.py\")` switched to `app_pages/<page>.py`, so a run "
                  "is the whole app as a browser gets it (dashboard.py's sign-in check and navigation, then the page), "
                  "with `CLINIC_DB` set to the benchmark database, a signed-in manager in `session_state` and default "
                  "filters. Cold = the first run in a fresh process (opens the database, imports the page); warm = "
@@ -364,7 +364,7 @@ class _Report:
             return
         target = TARGETS["app_rss_mb"]
         self.add("## 6. Peak memory of the dashboard process", "",
-                 "One process opens the database the way the app does (`pages/_app.connection()`, cached), runs "
+                 "One process opens the database the way the app does (`ui/guard.connection()`, cached), runs "
                  "every page with AppTest (cold and warm, sharing that connection) and then every analytics call "
                  "with the default filter. Peak RSS is that whole process's; the other steps' peaks are in their "
                  "own tables above.", "")

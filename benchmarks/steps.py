@@ -31,7 +31,7 @@ from typing import Any, Callable
 from benchmarks import measure
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES_DIR = ROOT / "pages"
+PAGES_DIR = ROOT / "app_pages"
 # The pages timed, in menu order: the manager pages, then the therapist's client progress page.
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "data_quality", "client_progress")
 THERAPIST_PAGES = ("client_progress", "record_session")
@@ -162,7 +162,7 @@ class Call:
         return self.function(con, **self.kwargs, **({"f": f} if self.takes_filter and f is not None else {}))
 
 
-PICKER_CHOICES = 200  # pages/_client_charts.MAX_CHOICES: how many matches the picker lists
+PICKER_CHOICES = 200  # ui/client_charts.MAX_CHOICES: how many matches the picker lists
 
 
 def client_example(con) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def analytics_calls(con) -> list[Call]:
         kwargs = {p: example[p] for p, spec in parameters.items()
                   if p in example and (spec.default is inspect.Parameter.empty or p == "exclude_episode")}
         if name == "client_episodes":
-            kwargs["limit"] = PICKER_CHOICES  # the client picker's call (pages/_client_charts.py)
+            kwargs["limit"] = PICKER_CHOICES  # the client picker's call (ui/client_charts.py)
         calls.append(Call(name, function, kwargs, takes_filter="f" in parameters))
     # Variants the pages call besides the defaults.
     calls.append(Call("pain_trajectory[by course_type, condition]", metrics.pain_trajectory,
@@ -244,7 +244,7 @@ def list_calls(args) -> dict[str, Any]:
 
 def page_test(page: str, query: str | None = None):
     """An AppTest of the whole app (dashboard.py: sign-in check, navigation, then the page)
-    opened on pages/<page>.py, signed in as a manager, with the address query `query`
+    opened on app_pages/<page>.py, signed in as a manager, with the address query `query`
     ("episode=E00012") if given."""
     from urllib.parse import parse_qsl
 
@@ -256,7 +256,7 @@ def page_test(page: str, query: str | None = None):
     at.session_state["user"] = auth.User("bench", "manager", None)
     for name, value in parse_qsl(query or ""):
         at.query_params[name] = value
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     return at
 
 
@@ -287,7 +287,7 @@ def step_page(args) -> dict[str, Any]:
     os.environ["CLINIC_DB"] = str(args.db)
     path = PAGES_DIR / f"{args.page}.py"
     if not path.exists():
-        return {"missing": f"pages/{args.page}.py does not exist"}
+        return {"missing": f"app_pages/{args.page}.py does not exist"}
     at = page_test(args.page, args.query)
     cold_ms, _ = measure.timed(at.run)
     warm = [measure.timed(at.run)[0] for _ in range(args.repeats)]
@@ -383,9 +383,9 @@ def step_app(args) -> dict[str, Any]:
     if args.duckdb_memory_limit:
         # What-if for a proposed fix: the app's cached connection with a DuckDB memory limit
         # (DuckDB's default is 80 % of the machine's memory).
-        from pages import _app
+        from ui import guard
 
-        _app._open_connection(str(args.db)).execute(f"SET memory_limit = '{args.duckdb_memory_limit}'")
+        guard._open_connection(str(args.db)).execute(f"SET memory_limit = '{args.duckdb_memory_limit}'")
     pages = {}
     for page in PAGES:
         if not (PAGES_DIR / f"{page}.py").exists():
@@ -396,9 +396,9 @@ def step_app(args) -> dict[str, Any]:
         shown = page_result(at)
         pages[page] = {"cold_ms": cold_ms, "warm_ms": warm_ms, "exceptions": shown["exceptions"],
                        "charts": shown["charts"], "peak_rss_mb_after": measure.peak_rss_mb()}
-    from pages import _app
+    from ui import guard
 
-    con = _app._open_connection(str(args.db))  # the page's cached connection, not a second one
+    con = guard._open_connection(str(args.db))  # the page's cached connection, not a second one
     calls = {}
     for call in analytics_calls(con):
         try:

@@ -112,11 +112,10 @@ def app_db(sample_db_path, monkeypatch):
 
 
 def signed_in(at, role: str = "manager", therapist_id: str | None = None, username: str | None = None):
-    """Mark an AppTest session as signed in (as dashboard.py would after the sign-in form) and as
-    having come through dashboard.py, so a page file can be run on its own."""
+    """Mark an AppTest session as signed in (as dashboard.py would after the sign-in form), so a
+    page file can be run on its own."""
     from analytics import auth
-    from pages import _app, _signin
+    from ui import signin
 
-    at.session_state[_signin.USER_KEY] = auth.User(username or role, role, therapist_id)
-    at.session_state[_app.ENTERED_VIA_DASHBOARD] = True
+    at.session_state[signin.USER_KEY] = auth.User(username or role, role, therapist_id)
     return at

@@ -64,10 +64,10 @@ def test_a_scripted_visit_leaves_exactly_its_audit_rows(app):
     at = sign_in(make(), "therapist1")
     assert at.metric  # the overview's tiles
     at.query_params["episode"] = episode
-    at.switch_page("pages/client_progress.py").run()
+    at.switch_page("app_pages/client_progress.py").run()
     assert not at.exception
     at.run()  # a rerun of the same client is not a second view
-    at.switch_page("pages/record_session.py").run()
+    at.switch_page("app_pages/record_session.py").run()
     assert not at.exception
     at.number_input(key=f"session:{episode}:pain_pre").set_value(3)
     at.number_input(key=f"session:{episode}:pain_post").set_value(2)
@@ -96,7 +96,7 @@ def test_a_therapist_gets_not_found_for_a_colleagues_client(app):
                                     "ORDER BY episode_id LIMIT 1").fetchone()[0]
     at = sign_in(make(), "therapist1")
     at.query_params["episode"] = colleague_episode
-    at.switch_page("pages/client_progress.py").run()
+    at.switch_page("app_pages/client_progress.py").run()
     assert not at.exception
     assert any("not found" in w.value for w in at.warning)
     assert not at.get("plotly_chart")
@@ -122,7 +122,7 @@ def test_therapists_have_no_manage_pages(app):
     at = sign_in(make(), "therapist1")
     # The therapist's menu has no such page; an address that names it anyway is refused by the
     # page itself.
-    for page, title in (("pages/audit_log.py", "Audit log"), ("pages/import_data.py", "Import visit logs")):
+    for page, title in (("app_pages/audit_log.py", "Audit log"), ("app_pages/import_data.py", "Import visit logs")):
         try:
             at.switch_page(page).run()
         except ValueError:  # AppTest already refuses a page the navigation does not list
@@ -134,7 +134,7 @@ def test_therapists_have_no_manage_pages(app):
 def test_a_manager_reads_the_audit_log(app):
     make, _ = app
     at = sign_in(make(), "manager")
-    at.switch_page("pages/audit_log.py").run()
+    at.switch_page("app_pages/audit_log.py").run()
     assert not at.exception
     assert "Audit log" in [t.value for t in at.title]
     assert at.dataframe and "sign_in" in set(at.dataframe[0].value["action"])
@@ -147,7 +147,7 @@ def test_no_password_score_or_name_reaches_the_log(app, caplog):
     caplog.set_level(logging.DEBUG)
     at = sign_in(make(), "therapist1")
     at.query_params["episode"] = episode
-    at.switch_page("pages/client_progress.py").run()
+    at.switch_page("app_pages/client_progress.py").run()
     sign_in(make(), "manager", "a wrong password!")
     logged = caplog.text
     assert bootstrap.DEMO_PASSWORD not in logged and "a wrong password!" not in logged
@@ -170,7 +170,7 @@ GOOD_LOG = (b"client_id,episode_id,condition,course_type,visit_number,session_da
 def test_a_manager_imports_through_the_page_all_or_nothing(app, filename, content, expected):
     make, con = app
     at = sign_in(make(), "manager")
-    at.switch_page("pages/import_data.py").run()
+    at.switch_page("app_pages/import_data.py").run()
     before = db.table_checksums(con)
     at.get("file_uploader")[0].upload(filename, content, "text/csv").run()
     next(b for b in at.button if b.label == "Import").click().run()
@@ -192,7 +192,7 @@ def test_a_therapist_sees_the_comparison_with_only_their_own_position_named(app)
     names = {n for (n,) in con.execute("SELECT name FROM therapists").fetchall()}
     own = con.execute("SELECT name FROM therapists WHERE therapist_id = 'T01'").fetchone()[0]
     at = sign_in(make(), "therapist1")
-    at.switch_page("pages/therapists.py").run()
+    at.switch_page("app_pages/therapists.py").run()
     assert not at.exception
     shown = json.dumps([json.loads(chart.proto.spec) for chart in at.get("plotly_chart")])
     shown += json.dumps([t.value.to_dict() for t in at.dataframe], default=str)
@@ -225,7 +225,7 @@ def test_a_therapist_on_the_data_quality_page_sees_only_their_own_courses(app):
     make, con = app
     own = {e for (e,) in con.execute("SELECT episode_id FROM episodes WHERE therapist_id = 'T01'").fetchall()}
     at = sign_in(make(), "therapist1")
-    at.switch_page("pages/data_quality.py").run()
+    at.switch_page("app_pages/data_quality.py").run()
     assert not at.exception
     listed = set()
     for frame in (t.value for t in at.dataframe):
@@ -253,7 +253,7 @@ def test_an_upload_over_the_size_limit_is_refused_by_the_reader(app, monkeypatch
     make, con = app
     monkeypatch.setattr(config, "MAX_IMPORT_BYTES", 100)
     at = sign_in(make(), "manager")
-    at.switch_page("pages/import_data.py").run()
+    at.switch_page("app_pages/import_data.py").run()
     before = db.table_checksums(con)
     at.get("file_uploader")[0].upload("big.csv", GOOD_LOG, "text/csv").run()
     next(b for b in at.button if b.label == "Import").click().run()

@@ -32,8 +32,8 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
     client = a_client(writable_sample_db)
     episode, next_visit = client["episode_id"], client["visits"] + 1
     with running_dashboard(writable_sample_db) as url, chromium_page() as page:
-        # Open the dashboard first, as a person does. (A deep link to a fresh server is sent
-        # through dashboard.py by pages/_app.py; test_browser_manager opens one.)
+        # Open the dashboard first, as a person does. (A deep link to a fresh server opens in
+        # dashboard.py's navigation too; test_browser opens one.)
         sign_in(page, url)
         page.get_by_role("heading", name="Foot-pain clinic outcomes", exact=True).wait_for(timeout=TIMEOUT)
         sign_in(page, f"{url}/record_session?episode={episode}")

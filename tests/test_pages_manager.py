@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import auth, db, metrics
 from analytics.filters import Filter
-from pages import _charts, _signin
+from ui import charts as _charts
+from ui import signin as _signin
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "data_quality")
@@ -52,7 +53,7 @@ def run_page(page: str, params: dict | None = None) -> AppTest:
         at.query_params[key] = value
     at.run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

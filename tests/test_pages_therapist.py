@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from analytics import db, metrics
 from conftest import signed_in
 
-PAGES = Path(__file__).resolve().parent.parent / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 PROGRESS, RECORD = str(PAGES / "client_progress.py"), str(PAGES / "record_session.py")
 
 
@@ -165,7 +165,7 @@ def test_client_view_hides_the_navigation_in_the_dashboard(app_db, sample_client
     if client_view:
         at.query_params["client_view"] = client_view
     at.run()
-    at.switch_page("pages/client_progress.py").run()
+    at.switch_page("app_pages/client_progress.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert positions and set(positions) == {position}
     assert bool(at.selectbox) is (client_view is None)  # the client picker only outside client view

@@ -2,18 +2,15 @@
 chronic courses, and a plain answer in words."""
 import streamlit as st
 
+import ui
 from analytics import config, metrics
-from pages import _app, _charts, _filters
+from ui import charts, words
 
-con = _app.connection()
-f = _filters.sidebar(con)
-st.title("Foot-pain clinic outcomes")
-_app.sample_data_notice(con)
+con, f = ui.clinic_page("Foot-pain clinic outcomes")
 
-tiles = _app.metric(metrics.kpis, f).set_index("metric")
+tiles = ui.metric(metrics.kpis, f).set_index("metric")
 if tiles.empty:
-    st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
-    st.stop()
+    ui.nothing_matches()
 has_previous = tiles["previous"].notna().any() and tiles.loc["episodes", "previous"] > 0
 
 
@@ -42,28 +39,30 @@ tile(clients, "clients", "Clients")
 tile(courses, "episodes", "Courses of care")
 tile(sessions, "sessions", "Sessions")
 
-figures = _app.metric(metrics.headline, f)
+figures = ui.metric(metrics.headline, f)
 for course, column in zip(("acute", "chronic"), st.columns(2)):
     low, high = config.RECOMMENDED_SESSIONS[course]
     with column:
         st.subheader(f"{course.capitalize()} courses ({low}-{high} sessions recommended)")
         improved, median = st.columns([3, 2])
         tile(improved, f"improved_after_session2_{course}", "Improved after the second session", "rate",
-             help="Pain before visit 3 at least 2 points and 30 % below the first visit, among the "
-                  f"{int(figures['by_course'][course]['episodes_reaching_visit3']):,} courses that reached visit 3.")
+             help=f"Pain before {words.improvement_visit()} {words.improvement_rule()} below the first visit, among "
+                  f"the {int(figures['by_course'][course]['episodes_reaching_visit3']):,} courses that reached "
+                  f"{words.improvement_visit()}.")
         tile(median, f"median_sessions_{course}", "Median sessions", "sessions", delta_color="off",
              help="Half of the courses lasted at most this many sessions (highest visit number).")
 
 completion, dropout = st.columns(2)
 tile(completion, "completion_rate", "Completion rate", "rate",
-     help="Of courses no longer active, the share that reached the recommended minimum (3 acute, 8 chronic).")
+     help="Of courses no longer active, the share that reached the recommended minimum "
+          f"({words.recommended_minimums()}).")
 tile(dropout, "dropout_rate", "Drop-out rate", "rate", delta_color="inverse",
      help="Of courses no longer active, the share that stopped before the recommended minimum.")
 
-trajectory = _app.metric(metrics.pain_trajectory, f)
-st.plotly_chart(_charts.pain_trajectory(trajectory), width="stretch", key="overview_trajectory")
+trajectory = ui.metric(metrics.pain_trajectory, f)
+st.plotly_chart(charts.pain_trajectory(trajectory), width="stretch", key="overview_trajectory")
 
 st.subheader("Does treatment work?")
-outcomes = _app.metric(metrics.course_outcomes, f).set_index("course_type")
-medians = _app.metric(metrics.median_visits_to_improvement, f).set_index("course_type")
-st.markdown(_charts.treatment_answer(figures, outcomes, medians))
+outcomes = ui.metric(metrics.course_outcomes, f).set_index("course_type")
+medians = ui.metric(metrics.median_visits_to_improvement, f).set_index("course_type")
+st.markdown(charts.treatment_answer(figures, outcomes, medians))

@@ -1,20 +1,12 @@
-"""What every page shares: the one cached database connection, the guard that keeps pages behind
-sign-in, and the sample-data notice."""
+"""The guard every page passes: the one cached database connection, kept behind sign-in, the
+metric cache keyed by data version, the sample-data notice and the audit trail of page events."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import duckdb
 import streamlit as st
 
 from analytics import audit, bootstrap, config, db, metrics
-from pages import _signin
-
-# dashboard.py sets this on every run. A page run without it was reached by a deep link on a
-# server that has not yet run dashboard.py, so Streamlit ran the page file on its own (its
-# pages/-folder mode), skipping sign-in; such a run is sent through dashboard.py first.
-ENTERED_VIA_DASHBOARD = "_entered_via_dashboard"
+from ui import signin
 
 
 @st.cache_resource(show_spinner="Opening the clinic database…")
@@ -45,26 +37,23 @@ def manager_connection() -> duckdb.DuckDBPyConnection:
     """connection(), for the pages only managers may open (the menu offers them to managers only;
     this also refuses an address typed by anyone else)."""
     con = connection()
-    if not _signin.current_user().is_manager:
+    if not signin.current_user().is_manager:
         st.error("Only managers can open this page.")
         st.stop()
     return con
 
 
 def connection() -> duckdb.DuckDBPyConnection:
-    """The clinic database for a page: only for a signed-in user who came through dashboard.py.
-    Anyone else gets the sign-in form in place of the page."""
-    if not st.session_state.get(ENTERED_VIA_DASHBOARD):
-        page_file = sys._getframe(1).f_globals.get("__file__", "")  # the page that asked
-        _signin.remember_destination_path(Path(page_file).stem if page_file else "")
-        st.switch_page("dashboard.py")
-    user = _signin.current_user()
+    """The clinic database for a page, only for a signed-in user. Anyone else gets the sign-in
+    form in place of the page; the address stays as it was, so after sign-in the page a bookmark
+    pointed to opens with its filters."""
+    user = signin.current_user()
     con = database()
     if user is None:
-        _signin.sign_in_form(con)
+        signin.sign_in_form(con)
         st.stop()
     if st.query_params.get("client_view") != "1":  # the screen turned to a client shows no account
-        _signin.sign_out_button(con, user)
+        signin.sign_out_button(con, user)
     return con
 
 
@@ -84,6 +73,11 @@ def metric(function, *args, **kwargs):
     return _metric_result(function.__name__, path, version, args, tuple(sorted(kwargs.items())))
 
 
+def clear_metric_cache() -> None:
+    """Forget every cached figure (for a test that changes a threshold in config)."""
+    _metric_result.clear()
+
+
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:
     if bootstrap.holds_sample_data(con):
         st.info("This dashboard is showing the built-in **sample clinic** (invented clients). "
@@ -92,7 +86,7 @@ def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:
 
 def audit_event(action: str, target_type: str | None = None, target_id: str | None = None) -> None:
     """Append one event for the signed-in user to the audit trail (ids only, never values)."""
-    audit.record(database(), _signin.username(), action, target_type, target_id)
+    audit.record(database(), signin.username(), action, target_type, target_id)
 
 
 def audit_once(action: str, target_type: str, target_id: str) -> None:

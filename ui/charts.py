@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics import config
+from ui import words
 
 # Okabe & Ito (2008), "Color Universal Design".
 COURSE_COLOURS = {"acute": "#E69F00", "chronic": "#0072B2"}
@@ -391,7 +392,7 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
     verdict = ("Yes, for most clients." if rate >= 0.5 else
                "For some clients." if rate >= 0.3 else "Not clearly.")
     sentences = [f"{verdict} Of the {followed:,} courses with a pain score after the first visit, {rate:.0%} "
-                 "ended with pain at least 2 points and 30 % below where they started."]
+                 f"ended with pain {words.improvement_rule()} below where they started."]
     for course in config.COURSE_TYPES:
         if course not in outcomes.index or headline["by_course"][course]["episodes"] == 0:
             continue

@@ -3,11 +3,11 @@ import datetime as dt
 
 import streamlit as st
 
+import ui
 from analytics import audit
-from pages import _app, _tables
+from ui import tables
 
-con = _app.manager_connection()
-st.title("Audit log")
+con = ui.manager_page("Audit log")
 st.caption("Every sign-in (and failed attempt), client view, recorded or corrected session, import, "
            "export and report download, newest first. Only ids are kept here, never names or scores.")
 
@@ -22,4 +22,4 @@ if events.empty:
     st.info("No events match.")
     st.stop()
 st.metric("Events", f"{len(events):,}")
-_tables.table(events, "audit log")
+tables.table(events, "audit log")

@@ -2,8 +2,9 @@
 kind of clients, and a funnel plot that shows how much spread chance alone produces."""
 import streamlit as st
 
+import ui
 from analytics import config, metrics
-from pages import _app, _charts, _filters, _tables
+from ui import charts, tables, words
 
 MODELS = {
     "logistic": "a logistic regression on baseline pain, course type, condition, severity and prior injuries",
@@ -12,16 +13,11 @@ MODELS = {
     "overall rate": "too few courses to model the case mix, so this is simply the clinic's overall rate",
 }
 
-con = _app.connection()
-f = _filters.sidebar(con)
-st.title("Therapists, compared fairly")
-_app.sample_data_notice(con)
+con, f = ui.clinic_page("Therapists, compared fairly")
 
-comparison = _app.metric(metrics.therapist_comparison, f)
+comparison = ui.metric(metrics.therapist_comparison, f)
 if comparison.empty or comparison["episodes"].sum() == 0:
-    st.info("No finished courses match these filters, so there is nothing to compare. "
-            "Widen the dates or clear a filter in the sidebar.")
-    st.stop()
+    ui.nothing_matches("No finished courses match these filters, so there is nothing to compare.")
 
 st.info(
     "**What \"adjusted\" means.** Some therapists see harder cases: more chronic pain, higher pain at the first "
@@ -34,18 +30,18 @@ st.info(
     f"Therapists with fewer than {config.MIN_EPISODES_TO_JUDGE} finished courses are shown as too few to judge.",
     icon=":material/balance:")
 
-st.plotly_chart(_charts.therapist_adjusted(comparison), width="stretch", key="therapists_adjusted")
+st.plotly_chart(charts.therapist_adjusted(comparison), width="stretch", key="therapists_adjusted")
 
 st.header("Funnel plot")
 st.caption("Each dot is a therapist's share of finished courses that improved meaningfully (last pain before a "
-           "session at least 2 points and 30 % below the first visit). The funnel shows where a therapist with that "
+           f"session {words.improvement_rule()} below the first visit). The funnel shows where a therapist with that "
            "many courses would fall by chance alone at the clinic's rate: 95 % of the time inside the dashed lines, "
            "99.8 % inside the dotted ones. Dots inside the funnel are not different from the clinic; raw rates are not "
            "adjusted for case mix here, so read the chart above first.")
-st.plotly_chart(_charts.funnel(_app.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")
+st.plotly_chart(charts.funnel(ui.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")
 
 st.header("The figures")
-_tables.table(comparison.sort_values("therapist_name"), "therapist comparison",
+tables.table(comparison.sort_values("therapist_name"), "therapist comparison",
               columns=["therapist_name", "episodes", "responders", "observed_rate", "expected_rate", "difference",
                        "ci_low", "ci_high", "judgement"],
               caption="Listed by name, not ranked: the difference and its interval are what to read.")

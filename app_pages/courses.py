@@ -2,45 +2,42 @@
 how they end, and the relief felt within a session."""
 import streamlit as st
 
+import ui
 from analytics import metrics
-from pages import _app, _charts, _filters, _tables
+from ui import charts, tables, words
 
-con = _app.connection()
-f = _filters.sidebar(con)
-st.title("Acute and chronic courses")
-_app.sample_data_notice(con)
+con, f = ui.clinic_page("Acute and chronic courses")
 
-outcomes = _app.metric(metrics.course_outcomes, f)
+outcomes = ui.metric(metrics.course_outcomes, f)
 if outcomes.empty:
-    st.info("No courses of care match these filters. Widen the dates or clear a filter in the sidebar.")
-    st.stop()
+    ui.nothing_matches()
 
 st.header("Pain by visit")
 st.caption("Mean pain before the session (solid) and straight after it (dotted), with 95 % confidence bands. "
-           "The shaded spans are the recommended course lengths; the star marks visit 3 before the session, "
-           "the lasting effect of the first two sessions.")
-trajectory = _app.metric(metrics.pain_trajectory, f)
-st.plotly_chart(_charts.pain_trajectory(trajectory, phases=("pre", "post"), bands=True, title="Pain by visit"),
+           "The shaded spans are the recommended course lengths; the star marks "
+           f"{words.improvement_visit()} before the session, the lasting effect of the first two sessions.")
+trajectory = ui.metric(metrics.pain_trajectory, f)
+st.plotly_chart(charts.pain_trajectory(trajectory, phases=("pre", "post"), bands=True, title="Pain by visit"),
                 width="stretch", key="courses_trajectory")
 
 st.header("How soon clients improve")
-medians = _app.metric(metrics.median_visits_to_improvement, f)
+medians = ui.metric(metrics.median_visits_to_improvement, f)
 for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
     column.metric(f"{row.course_type.capitalize()}: half improved by visit",
                   "not reached" if row.median_visits != row.median_visits else f"{row.median_visits:.0f}",
                   help=f"Kaplan-Meier median over {row.episodes:,} courses with a first-visit score; "
-                       f"{row.events:,} improved meaningfully (2 points and 30 % below the first visit).",
+                       f"{row.events:,} improved meaningfully ({words.improvement_rule()} below the first visit).",
                   border=True)
-st.plotly_chart(_charts.time_to_improvement(_app.metric(metrics.time_to_improvement, f), medians), width="stretch",
+st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians), width="stretch",
                 key="courses_km")
 st.caption("Courses that stop before improving count as not yet improved for as long as they were followed "
            "and then leave the calculation (they are censored), so drop-outs do not make the curve look better.")
 
 st.header("How long courses last and how they end")
-st.plotly_chart(_charts.sessions_attended(_app.metric(metrics.sessions_attended, f)), width="stretch", key="courses_sessions")
-st.plotly_chart(_charts.status_mix(outcomes), width="stretch", key="courses_status")
-st.caption("Completed: reached the recommended minimum (3 acute, 8 chronic). Active: not yet, but seen within "
-           "the last 21 days of the data. Dropped out: neither.")
+st.plotly_chart(charts.sessions_attended(ui.metric(metrics.sessions_attended, f)), width="stretch", key="courses_sessions")
+st.plotly_chart(charts.status_mix(outcomes), width="stretch", key="courses_status")
+st.caption(f"Completed: reached the recommended minimum ({words.recommended_minimums()}). Active: not yet, but seen "
+           f"within the last {words.active_window()} of the data. Dropped out: neither.")
 
 st.header("Relief within a session is not the same as change over the course")
 relief, change = st.columns(2)
@@ -52,7 +49,7 @@ for row in outcomes.itertuples():
                   "n/a" if row.mean_change_points != row.mean_change_points else f"{row.mean_change_points:.1f} points",
                   help=f"First-visit pain minus the last pain before a session, over {row.episodes_with_followup:,} "
                        "courses with a later score.")
-st.plotly_chart(_charts.immediate_relief(_app.metric(metrics.immediate_relief, f)), width="stretch", key="courses_relief")
+st.plotly_chart(charts.immediate_relief(ui.metric(metrics.immediate_relief, f)), width="stretch", key="courses_relief")
 
 st.header("The figures")
-_tables.table(outcomes, "course outcomes")
+tables.table(outcomes, "course outcomes")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import export
-from pages import _app
+from ui import guard
 
 # Headings and formats for the metric columns the pages show; anything else is shown as is.
 PERCENT = {"format": "percent"}
@@ -83,4 +83,4 @@ def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, capt
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     st.download_button(f"Download {name} (CSV)", data=export.csv_bytes(shown), file_name=f"{slug}.csv",
                        mime="text/csv", key=f"download_{slug}", icon=":material/download:",
-                       on_click=_app.audit_event, args=("export", "table", slug))
+                       on_click=guard.audit_event, args=("export", "table", slug))

@@ -1,6 +1,6 @@
 """What the two therapist pages share: who is looking, the course-of-care picker kept in the
-address (`?episode=E00012`, so a reload shows the same client), client view, messages next to
-form fields, and the client's charts in the manager pages' palette (pages/_charts.py)."""
+address (`?episode=E00012`, so a reload shows the same client), client view, and the client's
+charts in the manager pages' palette (ui/charts.py). The forms are in ui/forms.py."""
 from __future__ import annotations
 
 import re
@@ -11,19 +11,18 @@ import streamlit as st
 
 from analytics import client, config, metrics
 from analytics.filters import Filter
-from pages import _charts, _signin
+from ui import charts, signin
 
 EPISODE_PARAM = "episode"
 CLIENT_VIEW_PARAM = "client_view"  # dashboard.py hides the navigation when it is "1"
 MAX_CHOICES = 200  # the picker lists this many matches; a search narrows the rest
-IMPROVED_COLOUR = _charts.STATUS_COLOURS["completed"]
-RANGE_COLOUR = _charts.STATUS_COLOURS["completed"]
+IMPROVED_COLOUR = charts.STATUS_COLOURS["completed"]
+RANGE_COLOUR = charts.STATUS_COLOURS["completed"]
 
 _SELECTED = "_therapist_episode"     # the chosen episode, kept across the two pages
 _LAST_URL = "_therapist_episode_url"  # the address value this picker last wrote
 _PICK = "therapist_episode_pick"
 _TOGGLE = "therapist_client_view"
-_FLASH = "_therapist_flash"
 # Client view: no sidebar at all, whatever else may draw there (a constant, no data in it).
 CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
                    " [data-testid='stSidebarNav'] {display: none;}</style>")
@@ -31,13 +30,12 @@ CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCol
 
 def viewer_filter() -> Filter:
     """Every episode for a manager (or nobody signed in); a therapist sees only their own clients."""
-    user = _signin.current_user()
-    return Filter(viewer_therapist=user.therapist_id if user is not None and not user.is_manager else None)
+    return Filter(viewer_therapist=signin.viewer_therapist())
 
 
 def who() -> str:
     """The name stored with a correction: the signed-in user."""
-    return _signin.username() or "dashboard"
+    return signin.username() or "dashboard"
 
 
 def plain(text: object) -> str:
@@ -133,27 +131,6 @@ def _flip_client_view() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Messages
-
-
-def flash(message: str) -> None:
-    """A success message for the next run (written in a form callback, shown by show_flash)."""
-    st.session_state[_FLASH] = message
-
-
-def show_flash() -> None:
-    message = st.session_state.pop(_FLASH, None)
-    if message:
-        st.success(message, icon=":material/check_circle:")
-
-
-def field_errors(problems: dict[str, list[str]], field: str) -> None:
-    """The form's problems for one field, right under its widget."""
-    for message in problems.get(field, []):
-        st.error(message, icon=":material/error:")
-
-
-# ---------------------------------------------------------------------------------------------
 # Charts
 
 
@@ -167,7 +144,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
     session range shaded, and a star where a clear change was first reached."""
     summary, progress, typical = view.summary, view.progress, view.typical
     course = summary["course_type"]
-    colour = _charts.COURSE_COLOURS.get(course, _charts.NEUTRAL)
+    colour = charts.COURSE_COLOURS.get(course, charts.NEUTRAL)
     low, high = config.RECOMMENDED_SESSIONS[course]
     last_visit = int(progress["visit_number"].max()) if len(progress) else 1
     band = typical.dropna(subset=["p25_pain", "p75_pain"])
@@ -188,7 +165,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
                                  hovertemplate="Visit %{x}: middle half of similar clients up to %{y:.1f}"
                                                " (n=%{customdata})<extra></extra>"))
         fig.add_trace(go.Scatter(x=visits, y=_values(band["p50_pain"]), mode="lines",
-                                 line={"color": _charts.MUTED, "dash": "dash"}, name="Similar clients (middle)", legendrank=4,
+                                 line={"color": charts.MUTED, "dash": "dash"}, name="Similar clients (middle)", legendrank=4,
                                  hovertemplate="Visit %{x}: typical %{y:.1f}<extra></extra>"))
     after = progress.dropna(subset=["pain_post"])
     fig.add_trace(go.Scatter(x=after["visit_number"].tolist(), y=_values(after["pain_post"]), mode="markers",
@@ -217,8 +194,8 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
 
 def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:
     """Function (PSFS), ankle dorsiflexion and weekly stretching, each only when recorded."""
-    colour = _charts.COURSE_COLOURS.get(course_type, _charts.NEUTRAL)
-    charts = []
+    colour = charts.COURSE_COLOURS.get(course_type, charts.NEUTRAL)
+    figures = []
     for prefix, title, axis in (("psfs", "Function", "Function (0-10, higher is better)"),
                                 ("dorsiflexion", "Ankle flexibility", "Ankle dorsiflexion (degrees)")):
         pre = f"{prefix}_pre" if prefix == "psfs" else f"{prefix}_pre_deg"
@@ -231,7 +208,7 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
             fig.add_trace(go.Scatter(x=rows["visit_number"].tolist(), y=_values(rows[column]), mode="lines+markers",
                                      line={"color": colour, **style}, name=name))
         _small_layout(fig, title, axis, large)
-        charts.append((prefix, fig))
+        figures.append((prefix, fig))
     weeks = progress.dropna(subset=["stretching_adherence_pct"])
     if len(weeks):
         fig = go.Figure(go.Bar(x=weeks["visit_number"].tolist(), y=_values(weeks["stretching_adherence_pct"]),
@@ -239,8 +216,8 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
                                hovertemplate="Week before visit %{x}: stretched on %{y:.0f} % of days<extra></extra>"))
         _small_layout(fig, "Home stretching", "Days stretched (%)", large, x_title="Week before visit")
         fig.update_yaxes(range=[0, 100])
-        charts.append(("stretching", fig))
-    return charts
+        figures.append(("stretching", fig))
+    return figures
 
 
 def _small_layout(fig: go.Figure, title: str, y_title: str, large: bool, x_title: str = "Visit") -> None:

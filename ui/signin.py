@@ -6,7 +6,6 @@ import streamlit as st
 from analytics import audit, auth
 
 USER_KEY = "user"
-_DESTINATION = "_signin_destination"
 
 
 def current_user() -> auth.User | None:
@@ -16,6 +15,13 @@ def current_user() -> auth.User | None:
 def username() -> str | None:
     user = current_user()
     return user.username if user is not None else None
+
+
+def viewer_therapist() -> str | None:
+    """The therapist whose own clients the signed-in user sees by name: a therapist's own id;
+    None for a manager (or nobody signed in), who sees everyone."""
+    user = current_user()
+    return user.therapist_id if user is not None and not user.is_manager else None
 
 
 def sign_in_form(con) -> None:
@@ -49,20 +55,3 @@ def sign_out_button(con, user: auth.User) -> None:
             del st.session_state[USER_KEY]
             st.rerun()
 
-
-def remember_destination_path(url_path: str) -> None:
-    """Keep the page and filters asked for by a deep link that Streamlit ran without
-    dashboard.py (see pages/_app.py), to open them once the visitor is signed in."""
-    if _DESTINATION not in st.session_state:
-        st.session_state[_DESTINATION] = (url_path, st.query_params.to_dict())
-
-
-def go_to_remembered_destination(pages: dict) -> None:
-    """Just after sign-in: open the remembered page (if this user may) with its parameters."""
-    wanted = st.session_state.pop(_DESTINATION, None)
-    if not wanted or not wanted[0]:
-        return
-    url_path, params = wanted
-    for page in (page for section in pages.values() for page in section):
-        if page.url_path == url_path:
-            st.switch_page(page, query_params=params)

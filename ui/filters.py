@@ -7,11 +7,12 @@ import datetime as dt
 import re
 from typing import Any
 
+import duckdb
 import streamlit as st
 
 from analytics import options
 from analytics.filters import Filter
-from pages import _app, _charts, _signin
+from ui import charts, signin
 
 # Address parameter -> (Filter field, widget label). Lists may repeat the parameter
 # (?condition=a&condition=b) or separate values with commas (?condition=a,b).
@@ -30,12 +31,11 @@ _LAST_URL = "_filters_last_url"        # the parameters this sidebar last wrote
 _LAST_VALUES = "_filters_last_values"  # the values behind them, to restore widgets after a page switch
 
 
-def sidebar(con=None) -> Filter:
+def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
     """Draw the filters in the sidebar and return the Filter they describe.
 
     The address decides on a fresh visit or when someone edits it; afterwards the widgets decide
     and the address follows them. Unknown values in the address are dropped with a warning."""
-    con = con if con is not None else _app.connection()
     choices = options.filter_options(con)
     problems = _seed_widgets_from_address(choices)
     with st.sidebar:
@@ -45,12 +45,11 @@ def sidebar(con=None) -> Filter:
         values = _draw_widgets(choices)
         st.button("Clear filters", on_click=_clear, key="filter_clear", width="stretch")
     _write_address(values)
-    user = _signin.current_user()
     return Filter(
         start=values["from"], end=values["to"],
         **{field: tuple(values[param]) for param, (field, _) in LIST_PARAMS.items()},
         # A therapist looking at these pages sees colleagues anonymised, as the metrics define.
-        viewer_therapist=user.therapist_id if user is not None and not user.is_manager else None,
+        viewer_therapist=signin.viewer_therapist(),
     )
 
 
@@ -61,7 +60,7 @@ def _choices_for(param: str, choices: options.FilterOptions) -> dict[str, str]:
     if param == "therapist":
         return choices.therapists
     stored = {"condition": choices.conditions, "course": choices.course_types, "severity": choices.severities}[param]
-    return {value: _charts.label(value) for value in stored}
+    return {value: charts.label(value) for value in stored}
 
 
 def _address() -> dict[str, list[str]]:

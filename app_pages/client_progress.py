@@ -5,22 +5,21 @@ import datetime as dt
 import streamlit as st
 
 from analytics import client, config, report
-from pages import _app
-from pages import _client_charts as charts
+from ui import client_charts, guard, words
 
-con = _app.connection()
-f = charts.viewer_filter()
+con = guard.connection()
+f = client_charts.viewer_filter()
 heading, switch = st.columns([4, 1], vertical_alignment="bottom")
 with switch:
-    client_view = charts.client_view_toggle()
+    client_view = client_charts.client_view_toggle()
 
 if client_view:
     # Turned to the client: no picker, no list, no other names; only the chosen course of care.
-    episode_id = charts.selected_episode()
+    episode_id = client_charts.selected_episode()
 else:
     heading.title("Client progress")
-    _app.sample_data_notice(con)
-    episode_id = charts.episode_picker(con, f)
+    guard.sample_data_notice(con)
+    episode_id = client_charts.episode_picker(con, f)
 if not episode_id:
     st.info("Turn client view off to choose a client." if client_view
             else "Find a client by name or id, then choose their course of care.")
@@ -28,29 +27,29 @@ if not episode_id:
 
 view = client.episode_view(con, episode_id, f)
 if view is None:
-    st.warning(f"Course of care {charts.plain(episode_id[:40])} was not found, or is not one of your clients.",
+    st.warning(f"Course of care {client_charts.plain(episode_id[:40])} was not found, or is not one of your clients.",
                icon=":material/search_off:")
     st.stop()
 summary = view.summary
-_app.audit_once("view_client", "episode", episode_id)
+guard.audit_once("view_client", "episode", episode_id)
 name = view.client_name or summary["client_id"]
 course = client.condition_words(summary["course_type"], summary["condition"]).capitalize()
 low, high = config.RECOMMENDED_SESSIONS[summary["course_type"]]
 
 if client_view:
-    heading.title(f"{charts.plain(name)}: your progress")
-    st.header(charts.plain(view.sentence), anchor=False)
+    heading.title(f"{client_charts.plain(name)}: your progress")
+    st.header(client_charts.plain(view.sentence), anchor=False)
 else:
-    st.subheader(f"{charts.plain(name)} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
+    st.subheader(f"{client_charts.plain(name)} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
                  anchor=False)
-    st.markdown(f"**{charts.plain(view.sentence)}**")
+    st.markdown(f"**{client_charts.plain(view.sentence)}**")
 
-st.plotly_chart(charts.pain_chart(view, large=client_view), width="stretch", key="client_pain_chart")
+st.plotly_chart(client_charts.pain_chart(view, large=client_view), width="stretch", key="client_pain_chart")
 st.caption(f"The shaded band shows how the middle half of similar clients felt before each visit, {view.peers}; "
            f"the green area is the recommended {low}-{high} sessions for {summary['course_type']} courses. "
-           "A clear change means pain at least 2 points and 30 % lower than at the first session.")
+           f"A clear change means pain {words.improvement_rule()} lower than at the first session.")
 
-small = charts.small_charts(view.progress, summary["course_type"], large=client_view)
+small = client_charts.small_charts(view.progress, summary["course_type"], large=client_view)
 for column, (kind, figure) in zip(st.columns(max(len(small), 1)), small):
     column.plotly_chart(figure, width="stretch", key=f"client_{kind}_chart")
 
@@ -61,4 +60,4 @@ content = report.report_content(view, notes, dt.date.today())
 st.download_button("Download the report (PDF)", lambda: report.progress_report_pdf(content),  # made on click
                    file_name=report.report_filename(summary["client_id"], episode_id), mime="application/pdf",
                    icon=":material/picture_as_pdf:", key="client_report_download",
-                   on_click=_app.audit_event, args=("report_download", "episode", episode_id))
+                   on_click=guard.audit_event, args=("report_download", "episode", episode_id))

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
+import ui
 from analytics import audit, ingest
-from pages import _app, _signin
+from ui import signin
 
-con = _app.manager_connection()
-user = _signin.current_user()
-st.title("Import visit logs")
+con = ui.manager_page("Import visit logs")
+user = signin.current_user()
 st.write("One row per session, with the columns described in the README (CSV, Excel .xlsx or Parquet). "
          "The import is all or nothing: if any row has a problem, nothing is written and every problem "
          "is listed as file:row:column. Rows already stored unchanged are skipped.")

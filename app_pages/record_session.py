@@ -1,0 +1,96 @@
+"""Record a session: today's visit for a course of care, a new course of care for a new or
+returning client, and corrections to a stored visit with their history. Every save is checked
+by the importer's rules and written in one transaction (analytics/records.py); a refused save
+shows its messages under the fields and writes nothing (ui/forms.py)."""
+import streamlit as st
+
+from analytics import client, records
+from ui import client_charts, forms, guard
+
+con = guard.connection()
+f = client_charts.viewer_filter()
+label = forms.LABEL
+therapists = records.therapists(con)
+
+st.title("Record a session")
+forms.show_flash()
+episode_id = client_charts.episode_picker(con, f)
+upcoming = records.next_visit(con, episode_id) if episode_id else None
+
+
+def client_kind_changed(returning_client: str) -> None:
+    is_new = st.session_state["episode_kind"] == "New client"
+    st.session_state["episode:client_id"] = records.next_id(con, "clients", "C") if is_new else returning_client
+
+
+today, opening, correcting = st.tabs(["Today's session", "New course of care", "Correct a stored visit"])
+
+with today:
+    if upcoming is None:
+        st.info("Choose a client's course of care above to record today's session.")
+    else:
+        form, prefix = f"session:{episode_id}", f"session:{episode_id}:"
+        with st.form("record_session_form"):
+            forms.errors(form)
+            number_column, therapist_column = st.columns([1, 2])
+            with number_column:
+                st.number_input(label["visit_number"], value=upcoming["visit_number"], step=1, key=prefix + "visit_number")
+                forms.errors(form, "visit_number")
+            with therapist_column:
+                forms.therapist_choice(form, prefix + "therapist_id", therapists, upcoming["therapist_id"])
+            forms.session_fields(form, prefix, first_visit=False)
+            st.form_submit_button("Save session", type="primary", on_click=forms.save_session,
+                                  args=(con, form, episode_id, prefix))
+        view = client.episode_view(con, episode_id, f)
+        if view is not None:
+            st.plotly_chart(client_charts.pain_chart(view), width="stretch", key="record_pain_chart")
+
+with opening:
+    form, prefix = "episode", "episode:first:"
+    returning_client = upcoming["client_id"] if upcoming else ""
+    kind = st.radio("Client", ["New client", "Returning client"], horizontal=True, key="episode_kind",
+                    on_change=client_kind_changed, args=(returning_client,))
+    if "episode:client_id" not in st.session_state:
+        st.session_state["episode:client_id"] = (records.next_id(con, "clients", "C") if kind == "New client"
+                                                 else returning_client)
+    with st.form("open_episode_form"):
+        forms.errors(form)
+        # a signed-in therapist opens courses of care for themselves
+        forms.episode_fields(form, kind == "New client", therapists, f.viewer_therapist)
+        st.markdown("**First visit**")
+        forms.session_fields(form, prefix, first_visit=True)
+        st.form_submit_button("Open the course of care", type="primary", on_click=forms.open_course,
+                              args=(con, form, prefix, kind == "New client"))
+
+with correcting:
+    stored = records.stored_visits(con, episode_id) if upcoming is not None else None
+    if stored is None or stored.empty:
+        st.info("Choose a client's course of care above to correct one of its visits.")
+    else:
+        visit_column, field_column = st.columns(2)
+        visit_number = visit_column.selectbox("Visit", stored["visit_number"].tolist(), index=len(stored) - 1,
+                                              key=f"correction_visit:{episode_id}")
+        field = field_column.selectbox("Value", records.CORRECTABLE, format_func=label.get, key="correction_field")
+        row = stored.set_index("visit_number").loc[visit_number]
+        current = records.as_text(row[field])
+        value_key = f"correction_value:{episode_id}:{visit_number}:{field}"
+        form = value_key
+        with st.form("correction_form"):
+            forms.errors(form)
+            st.text_input(f"New value ({label[field].lower()}, stored: {current or 'not recorded'})", value=current,
+                          key=value_key, help="Leave empty to clear an optional value.")
+            forms.errors(form, field)
+            st.text_input(label["reason"], key="correction_reason", placeholder="for example: typing error")
+            forms.errors(form, "reason")
+            st.form_submit_button("Save correction", on_click=forms.save_correction,
+                                  args=(con, form, int(row["session_id"]), field, value_key))
+        st.subheader("Corrections to this course of care", anchor=False)
+        history = records.correction_history(con, episode_id)
+        if history.empty:
+            st.caption("No corrections yet.")
+        else:
+            history["field"] = history["field"].map(lambda name: label.get(name, name))
+            st.dataframe(history, hide_index=True, width="stretch", key="correction_history", column_config={
+                "corrected_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+                "corrected_by": "Who", "visit_number": "Visit", "field": "Value", "old_value": "Old",
+                "new_value": "New", "reason": "Reason"})

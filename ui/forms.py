@@ -1,0 +1,190 @@
+"""The therapist's forms: widgets keyed by visit-log column, what a save does, the importer's
+messages shown under the field they name, and a success message that survives the rerun.
+
+Every save goes through analytics.records, which checks it by the importer's rules and writes it
+in one transaction; a refused save keeps its problems here (by form and field) and writes nothing."""
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import streamlit as st
+
+from analytics import config, records
+from ui import charts, client_charts, guard
+
+LABEL = records.FIELD_LABELS
+EPISODE_PREFIX = "episode:"  # the new-course form's widgets: episode:condition, episode:client_id, ...
+_REFUSED = "_record_refused"  # form id -> the problems of its last refused save
+_FLASH = "_therapist_flash"
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+def flash(message: str) -> None:
+    """A success message for the next run (written in a form callback, shown by show_flash)."""
+    st.session_state[_FLASH] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(_FLASH, None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+def _problems(form: str) -> dict[str, list[str]]:
+    return st.session_state.get(_REFUSED, {}).get(form, {})
+
+
+def errors(form: str, field: str = records.WHOLE_FORM) -> None:
+    """The last refused save's problems for one field of `form` (or the whole form), right under
+    its widget."""
+    for message in _problems(form).get(field, []):
+        st.error(message, icon=":material/error:")
+
+
+# ---------------------------------------------------------------------------------------------
+# Widgets
+
+
+def values_of(prefix: str) -> dict:
+    """Widget values whose keys start with `prefix`, by field name (the key's last part)."""
+    return {key[len(prefix):]: st.session_state[key] for key in list(st.session_state)
+            if isinstance(key, str) and key.startswith(prefix)}
+
+
+def forget(prefix: str) -> None:
+    for key in [key for key in st.session_state if isinstance(key, str) and key.startswith(prefix)]:
+        del st.session_state[key]
+
+
+def number(form: str, prefix: str, field: str, value=None, step: float = 0.5, help: str | None = None) -> None:
+    """A number box with no limits of its own, so the importer's rules and messages decide."""
+    st.number_input(LABEL[field], value=value, step=step, key=prefix + field, help=help, placeholder="not recorded")
+    errors(form, field)
+
+
+def therapist_choice(form: str, key: str, therapists: dict[str, str], chosen: str | None) -> None:
+    ids = list(therapists)
+    st.selectbox(LABEL["therapist_id"], ids, format_func=therapists.get, key=key,
+                 index=ids.index(chosen) if chosen in ids else 0)
+    errors(form, "therapist_id")
+
+
+def session_fields(form: str, prefix: str, first_visit: bool) -> None:
+    """The widgets of one session; their keys are `prefix` + the visit-log column."""
+    date_column, pre_column, post_column = st.columns(3)
+    with date_column:
+        st.date_input(LABEL["session_date"], value=dt.date.today(), format="YYYY-MM-DD", key=prefix + "session_date")
+        errors(form, "session_date")
+    with pre_column:
+        number(form, prefix, "pain_pre", help="0 = no pain, 10 = the worst imaginable")
+        number(form, prefix, "psfs_pre", help="Optional: 0-10, higher is better")
+        number(form, prefix, "dorsiflexion_pre_deg", step=1.0, help="Optional: -30 to 80 degrees")
+    with post_column:
+        number(form, prefix, "pain_post", help="Leave empty if the client left before the end")
+        number(form, prefix, "psfs_post")
+        number(form, prefix, "dorsiflexion_post_deg", step=1.0)
+    minutes, length, stretching = st.columns(3)
+    with minutes:
+        number(form, prefix, "sore_spot_min", value=records.DEFAULT_SORE_SPOT_MIN, step=5)
+    with length:
+        number(form, prefix, "duration_min", value=records.DEFAULT_DURATION_MIN, step=5)
+    if not first_visit:  # no week of home program before the first visit
+        with stretching:
+            number(form, prefix, "stretching_adherence_pct", step=5.0,
+                   help="Share of days since the last visit on which the client did their stretches (0-100)")
+
+
+def episode_fields(form: str, is_new_client: bool, therapists: dict[str, str], therapist: str | None) -> None:
+    """The widgets of a new course of care (not its first visit); keys are EPISODE_PREFIX + column."""
+    id_column, name_column = st.columns(2)
+    with id_column:
+        st.text_input(LABEL["client_id"], key=EPISODE_PREFIX + "client_id",
+                      help="A new client gets the next free id; a returning client keeps theirs.")
+        errors(form, "client_id")
+    if is_new_client:
+        with name_column:
+            st.text_input(LABEL["client_name"], key=EPISODE_PREFIX + "client_name")
+            errors(form, "client_name")
+    condition_column, course_column, severity_column = st.columns(3)
+    with condition_column:
+        st.selectbox(LABEL["condition"], config.CONDITIONS, format_func=charts.label, key=EPISODE_PREFIX + "condition")
+        errors(form, "condition")
+    with course_column:
+        st.radio(LABEL["course_type"], config.COURSE_TYPES, format_func=charts.label, horizontal=True,
+                 key=EPISODE_PREFIX + "course_type")
+        errors(form, "course_type")
+    with severity_column:
+        st.selectbox(LABEL["severity"], config.SEVERITIES, format_func=charts.label, index=None,
+                     placeholder="not recorded", key=EPISODE_PREFIX + "severity")
+    injuries_column, onset_column, therapist_column = st.columns(3)
+    with injuries_column:
+        st.number_input(LABEL["prior_injuries"], value=None, step=1, key=EPISODE_PREFIX + "prior_injuries",
+                        placeholder="not recorded")
+        errors(form, "prior_injuries")
+    with onset_column:
+        st.date_input(LABEL["onset_date"], value=None, format="YYYY-MM-DD", key=EPISODE_PREFIX + "onset_date")
+        errors(form, "onset_date")
+    with therapist_column:
+        therapist_choice(form, EPISODE_PREFIX + "therapist_id", therapists, therapist)
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving (form callbacks)
+
+
+def _refuse(form: str, refused: records.RecordRefused) -> None:
+    st.session_state[_REFUSED] = {form: refused.problems}
+
+
+def _accept() -> None:
+    st.session_state[_REFUSED] = {}
+
+
+def save_session(con: duckdb.DuckDBPyConnection, form: str, episode: str, prefix: str) -> None:
+    values = values_of(prefix)
+    try:
+        records.record_session(con, episode, records.SessionEntry(**values))
+    except records.RecordRefused as refused:
+        _refuse(form, refused)
+        return
+    _accept()
+    guard.audit_event("record", "episode", episode)
+    forget(prefix)  # the next visit starts from the defaults and the next visit number
+    flash(f"Visit {values['visit_number']} saved.")
+
+
+def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_client: bool) -> None:
+    details = values_of(EPISODE_PREFIX)
+    try:
+        new_episode = records.open_episode(con, records.EpisodeEntry(
+            client_id=details.get("client_id") or "", client_name=details.get("client_name"),
+            condition=details["condition"], course_type=details["course_type"], therapist_id=details["therapist_id"],
+            severity=details.get("severity"), prior_injuries=details.get("prior_injuries"),
+            onset_date=details.get("onset_date"), is_new_client=is_new_client), records.SessionEntry(**values_of(prefix)))
+    except records.RecordRefused as refused:
+        _refuse(form, refused)
+        return
+    _accept()
+    guard.audit_event("record", "episode", new_episode)
+    forget(prefix)
+    forget(EPISODE_PREFIX + "client_")
+    client_charts.choose_episode(new_episode)
+    flash(f"Course of care {new_episode} opened with its first visit.")
+
+
+def save_correction(con: duckdb.DuckDBPyConnection, form: str, session_id: int, field: str, value_key: str) -> None:
+    try:
+        records.correct_value(con, session_id, field, st.session_state[value_key],
+                              st.session_state.get("correction_reason", ""), by=client_charts.who())
+    except records.RecordRefused as refused:
+        _refuse(form, refused)
+        return
+    _accept()
+    guard.audit_event("correct", "session", str(session_id))
+    st.session_state.pop("correction_reason", None)
+    st.session_state.pop(value_key, None)
+    flash(f"{LABEL[field]} corrected; the old value is kept in the history below.")

@@ -1,0 +1,34 @@
+"""The opening every page shares, so a page file starts with what it draws: the guard, the
+sidebar filters, the title and the sample-data notice, in that order."""
+from __future__ import annotations
+
+from typing import NoReturn
+
+import duckdb
+import streamlit as st
+
+from analytics.filters import Filter
+from ui import filters, guard
+
+
+def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
+    """The clinic's connection and the sidebar's Filter for a page about the whole clinic, with
+    its title and, on the sample database, the notice saying so. Signed out: the sign-in form."""
+    con = guard.connection()
+    f = filters.sidebar(con)
+    st.title(title)
+    guard.sample_data_notice(con)
+    return con, f
+
+
+def manager_page(title: str) -> duckdb.DuckDBPyConnection:
+    """The clinic's connection for a page only managers may open, with its title."""
+    con = guard.manager_connection()
+    st.title(title)
+    return con
+
+
+def nothing_matches(what: str = "No courses of care match these filters.") -> NoReturn:
+    """Say that the filters leave nothing to show, and how to widen them; the page ends here."""
+    st.info(f"{what} Widen the dates or clear a filter in the sidebar.")
+    st.stop()

@@ -1,0 +1,41 @@
+"""Words a person reads that state a clinical threshold, built from analytics.config when they are
+shown, so a changed threshold changes every screen that names it."""
+from __future__ import annotations
+
+from analytics import config
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def improvement_rule() -> str:
+    """The meaningful-improvement rule: "at least 2 points and 30 %" (then "below …")."""
+    return f"at least {_number(config.MCID_PAIN_POINTS)} points and {_number(config.MCID_PAIN_FRACTION * 100)} %"
+
+
+def improvement_visit() -> str:
+    """The visit whose pain before the session judges "improved after the second session": "visit 3"."""
+    return f"visit {config.AFTER_SESSION2_VISIT}"
+
+
+def recommended_minimums() -> str:
+    """The fewest sessions that complete a course, by course type: "3 acute, 8 chronic"."""
+    return ", ".join(f"{config.RECOMMENDED_SESSIONS[course][0]} {course}" for course in config.COURSE_TYPES)
+
+
+def recommended_range(course_type: str) -> str:
+    """The recommended number of sessions for one course type: "3-5"."""
+    low, high = config.RECOMMENDED_SESSIONS[course_type]
+    return f"{low}-{high}"
+
+
+def active_window() -> str:
+    """How recent a visit keeps an unfinished course active: "21 days"."""
+    return f"{config.ACTIVE_WITHIN_DAYS} days"
+
+
+def adherence_bands() -> str:
+    """The stretching-adherence bands: "0-25, 25-50, 50-75 and 75-100 %"."""
+    bands = [f"{low}-{high}" for low, high in config.ADHERENCE_BANDS]
+    return (", ".join(bands[:-1]) + " and " + bands[-1] if len(bands) > 1 else bands[0]) + " %"
