@@ -23,8 +23,8 @@ def build_sample_database(con: duckdb.DuckDBPyConnection, sessions: int = sample
                           seed: int = sample.DEFAULT_SEED) -> visit_log.ImportResult:
     """Generate a sample clinic of about `sessions` sessions and import it through the normal,
     validating importer, then mark the database as holding sample data."""
-    visit_log = sample.generate_visit_log(sessions=sessions, seed=seed)
-    result = visit_log.import_frames(con, [(f"sample(seed={seed})", visit_log)])
+    rows = sample.generate_visit_log(sessions=sessions, seed=seed)
+    result = visit_log.import_frames(con, [(f"sample(seed={seed})", rows)])
     _mark_sample(con)
     return result
 

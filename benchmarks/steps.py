@@ -116,13 +116,13 @@ def by_episode_blocks(visit_log, max_rows: int | None) -> list:
 def step_build(args) -> dict[str, Any]:
     from analytics import db, visit_log
 
-    visit_log, generate_ms, note = importable_visit_log(args.sessions, args.seed)
+    rows, generate_ms, note = importable_visit_log(args.sessions, args.seed)
     path = Path(args.db)
     for stale in (path, path.with_name(path.name + ".wal")):
         stale.unlink(missing_ok=True)
     con = db.connect(path)
     import_ms, inserted = 0.0, 0
-    parts = by_episode_blocks(visit_log, args.chunk_rows)
+    parts = by_episode_blocks(rows, args.chunk_rows)
     for number, part in enumerate(parts, start=1):
         ms, result = measure.timed(lambda: visit_log.import_frames(con, [(f"sample(seed={args.seed}) part {number}", part)]))
         import_ms, inserted = import_ms + ms, inserted + result.inserted
@@ -135,11 +135,11 @@ def step_build(args) -> dict[str, Any]:
         folder = Path(args.files)
         folder.mkdir(parents=True, exist_ok=True)
         csv, parquet = folder / f"visits_{args.label}.csv", folder / f"visits_{args.label}.parquet"
-        visit_log.to_csv(csv, index=False, lineterminator="\n")
-        visit_log.to_parquet(parquet, index=False)
+        rows.to_csv(csv, index=False, lineterminator="\n")
+        rows.to_parquet(parquet, index=False)
         files = {"csv": str(csv), "parquet": str(parquet)}
     return {
-        "rows": len(visit_log), "generate_ms": generate_ms, "import_frame_ms": import_ms,
+        "rows": len(rows), "generate_ms": generate_ms, "import_frame_ms": import_ms,
         "inserted": inserted, "import_parts": len(parts), "sessions": counts[0], "episodes": counts[1], "clients": counts[2],
         "therapists": counts[3], "db_mb": path.stat().st_size / 1024 / 1024, "files": files, "note": note,
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import config, db, metrics, records, visit_log
+from analytics import catalog, config, db, metrics, records, visit_log
 from analytics.__main__ import main as cli
 from analytics.records import EpisodeEntry, SessionEntry
 from conftest import visit
@@ -39,8 +39,8 @@ REJECTED: dict[str, list[str]] = {
     "nul_bytes.csv": ["{path}: this is a binary file, not CSV text"],
     "wrong_delimiter.csv": ["{path}: the columns are separated by ';' or tabs; export the sheet as CSV with commas "
                             "between columns"],
-    "wrong_delimiter_pipe.csv": [f"{{path}}:1:{column}: required column is missing" for column in visit_log.REQUIRED_COLUMNS]
-    + [f"{{path}}:1:{'|'.join(visit_log.REQUIRED_COLUMNS)}: unknown column; allowed columns are {ALLOWED_COLUMNS}"],
+    "wrong_delimiter_pipe.csv": [f"{{path}}:1:{column}: required column is missing" for column in catalog.REQUIRED]
+    + [f"{{path}}:1:{'|'.join(catalog.REQUIRED)}: unknown column; allowed columns are {ALLOWED_COLUMNS}"],
     "extra_fields.csv": [f"{{path}}:2:(column 11): {LONG_ROW}", f"{{path}}:4:(column 11): {LONG_ROW}"],
     "wrong_types.parquet": [
         "{path}:2:session_date: '20250106' is not a date as YYYY-MM-DD",
