@@ -44,7 +44,7 @@ class Column:
     phase: str | None = None
     default: float | str | None = None
     is_key: bool = False
-    noun: str | None = None
+    noun: str = ""  # "": the name with spaces for underscores
     rule: str | None = None  # why rows must agree, when not "an episode has one <noun>"
 
     def __post_init__(self):
@@ -54,7 +54,7 @@ class Column:
             raise ValueError(f"{self.name}: one_per {self.one_per!r} is not one of {OWNERS}")
         if self.may_be_blank is None:
             object.__setattr__(self, "may_be_blank", not self.required)
-        if self.noun is None:
+        if not self.noun:
             object.__setattr__(self, "noun", self.name.replace("_", " "))
         if self.kind == "vocabulary" and not self.values:
             raise ValueError(f"{self.name}: a vocabulary column needs its values")
@@ -68,6 +68,7 @@ class Column:
 
     def describe_range(self) -> str:
         """'0-10', '-30 to 80', '1 or more': the span of a number column in a message."""
+        assert self.low is not None, f"{self.name} is not a number column"
         if self.high is None:
             return f"{self.low:g} or more"
         if self.low < 0:

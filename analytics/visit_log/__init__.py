@@ -27,7 +27,13 @@ from analytics import catalog, db
 from analytics.visit_log import cells
 from analytics.visit_log.checks import VisitLog, check
 from analytics.visit_log.planning import Plan, plan
-from analytics.visit_log.problems import ImportFailed, ImportResult, Problem, format_errors, format_problems
+from analytics.visit_log.problems import (
+    ImportFailed,
+    ImportResult,
+    Problem,
+    format_errors,
+    format_problems,
+)
 from analytics.visit_log.readers import READERS, SUPPORTED_SUFFIXES, read
 from analytics.visit_log.storage import SQL, store
 
@@ -91,6 +97,7 @@ def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_pro
             store(cursor, log, decided)  # the module attribute, looked up now: a test seam
     except _NothingToWrite:
         pass
+    assert decided is not None  # planned before anything could be written
     except duckdb.Error as exc:
         files = ", ".join(dict.fromkeys(log.file_names)) or "import"
         raise ImportFailed([database_problem(files, exc)]) from None

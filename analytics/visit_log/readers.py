@@ -56,7 +56,7 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
         raise _refused(name, f"cannot read the file ({exc.strerror or exc})") from None
     frame.columns = [str(column).strip() for column in frame.columns]
     if len(frame.columns) == 0:
-        raise _refused(name, f"the file has no header line; expected the columns "
+        raise _refused(name, "the file has no header line; expected the columns "
                             + ", ".join(catalog.REQUIRED))
     if len(frame) == 0:
         raise _refused(name, "the file has a header but no rows; expected one row per session")
@@ -83,7 +83,7 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
     if not raw.strip():
         raise _refused(name, "the file is empty; expected a header line and one row per session")
     if raw.startswith(b"PK\x03\x04"):
-        raise _refused(name, f"this is a zip file or an Excel workbook, not CSV text; "
+        raise _refused(name, "this is a zip file or an Excel workbook, not CSV text; "
                             "name it .xlsx or export it as CSV")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise _refused(name, "the file is UTF-16 text; save it as 'CSV UTF-8' and import again")
@@ -146,7 +146,7 @@ def _check_separator(rows: pd.DataFrame | None, name: str) -> None:
     """A header read as one column holding ';' or tabs: a sheet exported with another separator
     (its decimal commas, "6,5", would otherwise look like extra values)."""
     if rows is not None and rows.shape[1] == 1 and len(rows) and re.search(r"[;\t]", str(rows.iat[0, 0])):
-        raise _refused(name, f"the columns are separated by ';' or tabs; export the sheet as CSV "
+        raise _refused(name, "the columns are separated by ';' or tabs; export the sheet as CSV "
                             "with commas between columns")
 
 
