@@ -97,10 +97,10 @@ def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_pro
             store(cursor, log, decided)  # the module attribute, looked up now: a test seam
     except _NothingToWrite:
         pass
-    assert decided is not None  # planned before anything could be written
     except duckdb.Error as exc:
         files = ", ".join(dict.fromkeys(log.file_names)) or "import"
         raise ImportFailed([database_problem(files, exc)]) from None
+    assert decided is not None  # planned before anything could be written
     return decided.result(log.codes("episode_id")[0])
 
 
