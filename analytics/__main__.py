@@ -39,14 +39,14 @@ def cmd_sample(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from analytics import ingest
+    from analytics import visit_log
 
     con = db.connect(config.database_path(args.db))
     try:
-        result = ingest.import_files(con, [Path(p) for p in args.files], replace=args.replace)
-    except ingest.ImportFailed as failure:
-        print(ingest.format_errors(failure.errors), file=sys.stderr)
-        print(f"Nothing was imported: {len(failure.errors)} problem(s) found. Fix them and import again.", file=sys.stderr)
+        result = visit_log.import_files(con, [Path(p) for p in args.files], replace=args.replace)
+    except visit_log.ImportFailed as failure:
+        print(visit_log.format_problems(failure.problems), file=sys.stderr)
+        print(f"Nothing was imported: {len(failure.problems)} problem(s) found. Fix them and import again.", file=sys.stderr)
         return 1
     finally:
         con.close()

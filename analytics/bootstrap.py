@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics import auth, db, ingest, sample
+from analytics import auth, db, sample, visit_log
 
 SAMPLE_FLAG = "sample_data"
 
@@ -20,18 +20,18 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str | None], ...] = (
 
 
 def build_sample_database(con: duckdb.DuckDBPyConnection, sessions: int = sample.DEFAULT_SESSIONS,
-                          seed: int = sample.DEFAULT_SEED) -> ingest.ImportResult:
+                          seed: int = sample.DEFAULT_SEED) -> visit_log.ImportResult:
     """Generate a sample clinic of about `sessions` sessions and import it through the normal,
     validating importer, then mark the database as holding sample data."""
-    visit_log = sample.generate_visit_log(sessions=sessions, seed=seed)
-    result = ingest.import_frames(con, [(f"sample(seed={seed})", visit_log)])
+    rows = sample.generate_visit_log(sessions=sessions, seed=seed)
+    result = visit_log.import_frames(con, [(f"sample(seed={seed})", rows)])
     _mark_sample(con)
     return result
 
 
-def load_committed_sample(con: duckdb.DuckDBPyConnection) -> ingest.ImportResult:
+def load_committed_sample(con: duckdb.DuckDBPyConnection) -> visit_log.ImportResult:
     """Import sample_data/visits.csv (the committed sample clinic) and mark the database."""
-    result = ingest.import_files(con, [sample.SAMPLE_CSV])
+    result = visit_log.import_files(con, [sample.SAMPLE_CSV])
     _mark_sample(con)
     return result
 

@@ -20,18 +20,7 @@ COURSE_TYPES: tuple[str, ...] = ("acute", "chronic")
 SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
 PHASES: tuple[str, ...] = ("pre", "post")
 
-# The visit log, one row per session: the import format, required columns first, in the order
-# the sample CSV is written.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "client_id", "episode_id", "condition", "course_type", "visit_number", "session_date",
-    "therapist_id", "pain_pre", "pain_post",
-)
-OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "clinic_id", "client_name", "therapist_name", "severity", "prior_injuries", "onset_date",
-    "duration_min", "sore_spot_min", "stretching_adherence_pct", "psfs_pre", "psfs_post",
-    "dorsiflexion_pre_deg", "dorsiflexion_post_deg",
-)
-VISIT_LOG_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# The visit-log columns themselves (names, ranges, labels, storage) live in analytics/catalog.py.
 
 # The clinic's promise: acute injuries need 3-5 hour-long sessions, chronic pain 8-12.
 RECOMMENDED_SESSIONS: dict[str, tuple[int, int]] = {"acute": (3, 5), "chronic": (8, 12)}
@@ -83,3 +72,14 @@ def database_path(explicit: str | os.PathLike | None = None) -> Path:
     if os.environ.get("CLINIC_DB"):
         return Path(os.environ["CLINIC_DB"])
     return DEFAULT_DB_PATH
+
+
+def __getattr__(name: str):
+    """REQUIRED_COLUMNS, OPTIONAL_COLUMNS and VISIT_LOG_COLUMNS, once named here, now come from
+    the catalog (imported lazily: the catalog itself reads config's vocabularies)."""
+    derived = {"REQUIRED_COLUMNS": "REQUIRED", "OPTIONAL_COLUMNS": "OPTIONAL", "VISIT_LOG_COLUMNS": "NAMES"}
+    if name in derived:
+        from analytics import catalog
+
+        return getattr(catalog, derived[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

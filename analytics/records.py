@@ -13,42 +13,18 @@ from typing import Any, Iterator
 import duckdb
 import pandas as pd
 
-from analytics import db, ingest
+from analytics import catalog, db, visit_log
 
 FORM = "form"  # the "file" named in the importer's messages: "form:2:pain_pre: 11 is outside 0-10"
 WHOLE_FORM = ""  # problems that belong to no single field
 DEFAULT_SORE_SPOT_MIN = 45  # three quarters of the hour on the sore spot
-DEFAULT_DURATION_MIN = ingest.DEFAULT_DURATION_MIN
+DEFAULT_DURATION_MIN = int(catalog.column("duration_min").default)
 
 # What a stored visit may be corrected in: the session's and its assessments' values. Ids,
 # the therapist and the episode's attributes are not corrected here (they are keys, or belong
 # to the whole course of care).
-CORRECTABLE: tuple[str, ...] = ingest.SESSION_VALUE_COLUMNS + ingest.ASSESSMENT_VALUE_COLUMNS
-FIELD_LABELS: dict[str, str] = {
-    "visit_number": "Visit number",
-    "session_date": "Date",
-    "therapist_id": "Therapist",
-    "pain_pre": "Pain before the session",
-    "pain_post": "Pain after the session",
-    "psfs_pre": "Function (PSFS) before",
-    "psfs_post": "Function (PSFS) after",
-    "dorsiflexion_pre_deg": "Ankle dorsiflexion before (degrees)",
-    "dorsiflexion_post_deg": "Ankle dorsiflexion after (degrees)",
-    "sore_spot_min": "Minutes on the sore spot",
-    "duration_min": "Session length (minutes)",
-    "stretching_adherence_pct": "Stretching since the last visit (% of days)",
-    "client_id": "Client id",
-    "client_name": "Client name",
-    "condition": "Condition",
-    "course_type": "Course type",
-    "severity": "Severity",
-    "prior_injuries": "Prior injuries",
-    "onset_date": "Onset date",
-    "episode_id": "Course of care",
-    "clinic_id": "Clinic",
-    "reason": "Reason",
-}
-_MESSAGE = re.compile(r"^(?P<file>[^:]*):(?P<row>\d+):(?P<column>[^:]+): (?P<message>.*)$", re.DOTALL)
+CORRECTABLE: tuple[str, ...] = catalog.VISIT_VALUES
+FIELD_LABELS: dict[str, str] = {**catalog.labels(), "reason": "Reason"}
 _NUMBERED_ID = "^{}(\\d+)$"
 
 
@@ -96,15 +72,13 @@ class EpisodeEntry:
     is_new_client: bool = True
 
 
-def field_problems(errors: list[str]) -> dict[str, list[str]]:
-    """The importer's "FILE:ROW:COLUMN: message" lines grouped by COLUMN, message text only;
-    a line without that shape goes to the whole form ('')."""
-    problems: dict[str, list[str]] = {}
-    for error in errors:
-        match = _MESSAGE.match(error)
-        field, message = (match["column"], match["message"]) if match else (WHOLE_FORM, error)
-        problems.setdefault(field, []).append(message)
-    return problems
+def field_problems(problems: list[visit_log.Problem]) -> dict[str, list[str]]:
+    """The importer's problems grouped by the form field (visit-log column) they are about,
+    message text only; a problem of no single column goes to the whole form ('')."""
+    grouped: dict[str, list[str]] = {}
+    for problem in problems:
+        grouped.setdefault(problem.column or WHOLE_FORM, []).append(problem.message)
+    return grouped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,21 +265,21 @@ def _import_row(cursor: duckdb.DuckDBPyConnection, row: dict[str, str], replace:
     """Check one visit-log row with the importer and store it, on the caller's transaction.
     `problems` found by the caller are reported together with the importer's own.
 
-    The same steps as ingest.import_frames, whose public function opens a transaction of its
+    The same steps as visit_log.import_frames, whose public function opens a transaction of its
     own: a form write must share one with its duplicate check and its corrections history."""
-    log = ingest._VisitLog([(FORM, pd.DataFrame([row], dtype=object))])
+    log = visit_log.check([(FORM, pd.DataFrame([row], dtype=object))])
     if problems:
         # The row's own checks only: comparing with the stored visit would repeat the problem.
-        found = field_problems(log.errors())
+        found = field_problems(log.problems)
         for field, messages in problems.items():
             found.setdefault(field, []).extend(messages)
         raise RecordRefused(found)
-    plan = ingest._compare_with_database(cursor, log, replace)
-    if log.entries:
-        raise RecordRefused(field_problems(log.errors()))
+    plan = visit_log.plan(cursor, log, replace)
+    if log.problems:
+        raise RecordRefused(field_problems(log.problems))
     if not plan.writes_anything():
         raise RecordRefused({WHOLE_FORM: ["nothing to store: these values are already stored"]})
-    ingest._write(cursor, log, plan)
+    visit_log.store(cursor, log, plan)
 
 
 def _stored_episode(cursor, episode_id: str) -> dict[str, Any] | None:
@@ -363,7 +337,7 @@ def _stored_row(cursor, session_id: int) -> dict[str, str] | None:
 
 
 def _visit_row(entry: SessionEntry, **given: Any) -> dict[str, str]:
-    row = {column: "" for column in ingest.VISIT_LOG_COLUMNS}
+    row = {column: "" for column in catalog.NAMES}
     for field in dataclasses.fields(SessionEntry):
         if field.name in row:
             row[field.name] = as_text(getattr(entry, field.name))

@@ -21,7 +21,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from analytics import config
+from analytics import catalog, config
 
 DEFAULT_SESSIONS = 4000
 DEFAULT_SEED = 20241101
@@ -32,9 +32,9 @@ FIRST_DAY = dt.date(2024, 11, 1)
 LAST_DAY = dt.date(2026, 10, 31)
 CALENDAR_DAYS = (LAST_DAY - FIRST_DAY).days + 1
 
-REQUIRED_COLUMNS = config.REQUIRED_COLUMNS
-OPTIONAL_COLUMNS = config.OPTIONAL_COLUMNS
-VISIT_LOG_COLUMNS = config.VISIT_LOG_COLUMNS
+REQUIRED_COLUMNS = catalog.REQUIRED
+OPTIONAL_COLUMNS = catalog.OPTIONAL
+VISIT_LOG_COLUMNS = catalog.NAMES
 ACUTE, CHRONIC = config.COURSE_TYPES.index("acute"), config.COURSE_TYPES.index("chronic")
 
 # --- The clinics and their therapists -------------------------------------------------------

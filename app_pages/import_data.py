@@ -1,11 +1,12 @@
 """Import: a manager adds visit-log files; all rows or none, every problem listed."""
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 import ui
-from analytics import audit, ingest
+from analytics import audit, visit_log
 from ui import signin
 
 con = ui.manager_page("Import visit logs")
@@ -28,16 +29,16 @@ with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"upload{number}{Path(upload.name).suffix.lower()}"
         path.write_bytes(upload.getvalue())
         try:
-            frames.append((upload.name, ingest.read_visit_log(path)))
-        except ingest.ImportFailed as failure:
-            problems.extend(message.replace(str(path), upload.name) for message in failure.errors)
+            frames.append((upload.name, visit_log.read(path)))
+        except visit_log.ImportFailed as failure:
+            problems.extend(dataclasses.replace(problem, file=upload.name) for problem in failure.problems)
 try:
     if problems:
-        raise ingest.ImportFailed(problems)
-    result = ingest.import_frames(con, frames, replace=replace)
-except ingest.ImportFailed as failure:
+        raise visit_log.ImportFailed(problems)
+    result = visit_log.import_frames(con, frames, replace=replace)
+except visit_log.ImportFailed as failure:
     st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
-    st.code(ingest.format_errors(failure.errors), language=None)
+    st.code(visit_log.format_problems(failure.problems), language=None)
     st.stop()
 # File names can carry a client's name, so the trail keeps only how many sessions came in.
 audit.record(con, user.username if user else None, "import", "sessions", str(result.inserted))

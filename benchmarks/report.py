@@ -132,7 +132,7 @@ class _Report:
     def build_section(self) -> None:
         self.add("## 1. Sample clinic and database", "",
                  "`analytics.sample.generate_visit_log(sessions=N, seed)` (timed), then imported with "
-                 "`analytics.ingest.import_frames` (full validation) into `benchmarks/out/clinic_<size>.duckdb`.", "")
+                 "`analytics.visit_log.import_frames` (full validation) into `benchmarks/out/clinic_<size>.duckdb`.", "")
         rows = []
         for size, b in self.results["build"].items():
             if "error" in b:
@@ -266,7 +266,7 @@ class _Report:
             return
         target = TARGETS["csv_import_ms"]
         self.add("## 4. Visit-log import", "",
-                 "`analytics.ingest.import_files(con, [file])` into a new, empty database: reading, full "
+                 "`analytics.visit_log.import_files(con, [file])` into a new, empty database: reading, full "
                  "validation, comparison with stored rows and the all-or-nothing write. The files hold the "
                  "same visit log the database was built from.", "")
         limit = next((i.get("max_import_mb") for by_kind in imports.values() for i in by_kind.values()

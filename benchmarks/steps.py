@@ -84,14 +84,14 @@ def _importer_refuses(rows) -> bool:
     tried on a throw-away database."""
     import tempfile
 
-    from analytics import db, ingest
+    from analytics import db, visit_log
 
     row = rows.head(1).assign(visit_number=1)
     with tempfile.TemporaryDirectory(prefix="bench_probe_") as folder:
         con = db.connect(Path(folder) / "probe.duckdb")
         try:
-            ingest.import_frames(con, [("probe", row)])
-        except ingest.ImportFailed as failure:
+            visit_log.import_frames(con, [("probe", row)])
+        except visit_log.ImportFailed as failure:
             return any("pain_post" in error for error in failure.errors)
         finally:
             con.close()
@@ -114,17 +114,17 @@ def by_episode_blocks(visit_log, max_rows: int | None) -> list:
 
 
 def step_build(args) -> dict[str, Any]:
-    from analytics import db, ingest
+    from analytics import db, visit_log
 
-    visit_log, generate_ms, note = importable_visit_log(args.sessions, args.seed)
+    rows, generate_ms, note = importable_visit_log(args.sessions, args.seed)
     path = Path(args.db)
     for stale in (path, path.with_name(path.name + ".wal")):
         stale.unlink(missing_ok=True)
     con = db.connect(path)
     import_ms, inserted = 0.0, 0
-    parts = by_episode_blocks(visit_log, args.chunk_rows)
+    parts = by_episode_blocks(rows, args.chunk_rows)
     for number, part in enumerate(parts, start=1):
-        ms, result = measure.timed(lambda: ingest.import_frames(con, [(f"sample(seed={args.seed}) part {number}", part)]))
+        ms, result = measure.timed(lambda: visit_log.import_frames(con, [(f"sample(seed={args.seed}) part {number}", part)]))
         import_ms, inserted = import_ms + ms, inserted + result.inserted
     con.execute("CHECKPOINT")
     counts = con.execute("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM episodes), "
@@ -135,11 +135,11 @@ def step_build(args) -> dict[str, Any]:
         folder = Path(args.files)
         folder.mkdir(parents=True, exist_ok=True)
         csv, parquet = folder / f"visits_{args.label}.csv", folder / f"visits_{args.label}.parquet"
-        visit_log.to_csv(csv, index=False, lineterminator="\n")
-        visit_log.to_parquet(parquet, index=False)
+        rows.to_csv(csv, index=False, lineterminator="\n")
+        rows.to_parquet(parquet, index=False)
         files = {"csv": str(csv), "parquet": str(parquet)}
     return {
-        "rows": len(visit_log), "generate_ms": generate_ms, "import_frame_ms": import_ms,
+        "rows": len(rows), "generate_ms": generate_ms, "import_frame_ms": import_ms,
         "inserted": inserted, "import_parts": len(parts), "sessions": counts[0], "episodes": counts[1], "clients": counts[2],
         "therapists": counts[3], "db_mb": path.stat().st_size / 1024 / 1024, "files": files, "note": note,
     }
@@ -316,7 +316,7 @@ def pyinstrument_text(call: Callable[[], Any], lines: int = 40) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 def step_import(args) -> dict[str, Any]:
-    from analytics import db, ingest
+    from analytics import db, visit_log
 
     source = Path(args.file)
     target = Path(args.db)
@@ -327,13 +327,13 @@ def step_import(args) -> dict[str, Any]:
         return db.connect(target)
 
     con = fresh_database()
-    elapsed_ms, result = measure.timed(lambda: ingest.import_files(con, [source]))
+    elapsed_ms, result = measure.timed(lambda: visit_log.import_files(con, [source]))
     con.close()
     outcome = {"file_mb": source.stat().st_size / 1024 / 1024, "ms": elapsed_ms, "inserted": result.inserted,
                "max_import_mb": int(os.environ.get("CLINIC_MAX_IMPORT_MB", "50"))}
     if args.profile_over is not None and elapsed_ms > args.profile_over:
         con = fresh_database()
-        outcome["profile"] = pyinstrument_text(lambda: ingest.import_files(con, [source]), lines=45)
+        outcome["profile"] = pyinstrument_text(lambda: visit_log.import_files(con, [source]), lines=45)
         con.close()
     target.unlink(missing_ok=True)
     return outcome

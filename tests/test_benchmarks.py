@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from analytics import db, ingest
+from analytics import db, visit_log
 from analytics.filters import Filter
 from benchmarks import measure, pandas_baseline
 from benchmarks.steps import importable_visit_log
@@ -14,9 +14,9 @@ from benchmarks.steps import importable_visit_log
 @pytest.fixture(scope="module")
 def generated_clinic(tmp_path_factory):
     """A generated clinic of about 5,000 sessions, imported with full validation."""
-    visit_log, _, _ = importable_visit_log(sessions=5000, seed=11)
+    rows, _, _ = importable_visit_log(sessions=5000, seed=11)
     con = db.connect(tmp_path_factory.mktemp("bench") / "clinic.duckdb")
-    ingest.import_frames(con, [("generated", visit_log)])
+    visit_log.import_frames(con, [("generated", rows)])
     yield con, {"base tables": pandas_baseline.read_tables(con), "session_facts": pandas_baseline.read_session_facts(con)}
     con.close()
 

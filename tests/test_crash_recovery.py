@@ -10,7 +10,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from analytics import db, ingest
+from analytics import db, visit_log
 from conftest import ROOT, visit
 
 BIG_IMPORT_SESSIONS = 300_000
@@ -24,7 +24,7 @@ CHILD = textwrap.dedent("""
     import sys
 
     sys.path.insert(0, {root!r})
-    from analytics import db, ingest, sample
+    from analytics import db, sample, visit_log
 
     database, stage = sys.argv[1], sys.argv[2]
 
@@ -37,13 +37,14 @@ CHILD = textwrap.dedent("""
 
     if stage == "rows written":
         # Every session and assessment inserted, not yet committed; the fact tables not refreshed.
-        real_write = ingest._write
+        # visit_log.store is the documented seam: import_frames calls it through the package.
+        real_store = visit_log.store
 
-        def _write(cursor, log, plan):
-            real_write(cursor, log, plan)
+        def store(cursor, log, plan):
+            real_store(cursor, log, plan)
             pause(stage)
 
-        ingest._write = _write
+        visit_log.store = store
     elif stage == "before commit":
         # Rows inserted, fact tables refreshed, data version bumped: only COMMIT is left.
         @contextlib.contextmanager
@@ -60,12 +61,12 @@ CHILD = textwrap.dedent("""
         db.transaction = transaction
 
     con = db.connect(database)
-    visit_log = sample.generate_visit_log(sessions={sessions}, seed=1)
+    rows = sample.generate_visit_log(sessions={sessions}, seed=1)
     # Ids of their own, so the rows are new sessions rather than clashes with the stored sample.
     for column in ("client_id", "episode_id", "therapist_id", "clinic_id"):
-        visit_log[column] = "X" + visit_log[column].astype(str)
+        rows[column] = "X" + rows[column].astype(str)
     print("importing", flush=True)
-    ingest.import_frames(con, [("big", visit_log)])
+    visit_log.import_frames(con, [("big", rows)])
     print("committed", flush=True)
 """)
 
@@ -116,8 +117,8 @@ def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db,
         # The next import is an ordinary one.
         rows = [visit("AFTER1", 1, "2025-03-03", 8, 6), visit("AFTER1", 2, "2025-03-10", 6, 4),
                 visit("AFTER1", 3, "2025-03-17", 4, 3)]
-        result = ingest.import_frames(con, [("after-crash.csv", pd.DataFrame(rows))])
-        assert result == ingest.ImportResult(inserted=3, skipped=0, replaced=0, episodes=1)
+        result = visit_log.import_frames(con, [("after-crash.csv", pd.DataFrame(rows))])
+        assert result == visit_log.ImportResult(inserted=3, skipped=0, replaced=0, episodes=1)
         assert db.data_version(con) == version + 1
         assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == before["sessions"][0] + 3
         assert facts_agree_with_live_views(con)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import config, db, ingest
+from analytics import catalog, config, db, visit_log
 from conftest import visit
 
 # A stored episode that has nothing to do with the files under test: rejected imports must leave
@@ -38,8 +38,8 @@ def three_visits(**first_row_changes) -> list[dict]:
 def rejected(con, paths, replace=False) -> list[str]:
     """Import that must fail: returns its errors after proving the database did not change."""
     before = db.table_checksums(con)
-    with pytest.raises(ingest.ImportFailed) as failure:
-        ingest.import_files(con, paths, replace=replace)
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, paths, replace=replace)
     assert db.table_checksums(con) == before
     return failure.value.errors
 
@@ -57,8 +57,8 @@ def test_csv_is_imported_with_defaults(clinic_db, tmp_path):
     version = db.data_version(con)
     path = write_csv(tmp_path / "visits.csv", three_visits(psfs_pre=4, psfs_post=5, dorsiflexion_pre_deg=-5,
                                                            client_name="Ada Brook", therapist_name="Rosa Lind"))
-    result = ingest.import_files(con, [path])
-    assert result == ingest.ImportResult(inserted=3, skipped=0, replaced=0, episodes=1)
+    result = visit_log.import_files(con, [path])
+    assert result == visit_log.ImportResult(inserted=3, skipped=0, replaced=0, episodes=1)
     facts = stored_sessions(con)
     assert list(facts["pain_pre"]) == [8, 6, 4]
     assert list(facts["pain_post"]) == [6, 4, 3]
@@ -90,7 +90,7 @@ def test_typed_files_are_imported(clinic_db, tmp_path, suffix, writer):
     path = tmp_path / f"visits{suffix}"
     writer(path, frame)
     con = clinic_db()
-    assert ingest.import_files(con, [path]).inserted == 3
+    assert visit_log.import_files(con, [path]).inserted == 3
     facts = stored_sessions(con)
     assert list(facts["session_date"].dt.strftime("%Y-%m-%d")) == ["2025-01-06", "2025-01-13", "2025-01-20"]
     assert list(facts["pain_post"].fillna(-1)) == [6, 4, -1]
@@ -104,9 +104,9 @@ def test_post_scores_without_pain_post_are_not_stored(clinic_db, tmp_path):
     # A post assessment needs its pain score; the closing PSFS alone has no row to go on.
     con = clinic_db()
     path = write_csv(tmp_path / "visits.csv", three_visits(pain_post=None, psfs_post=6, dorsiflexion_post_deg=12))
-    assert ingest.import_files(con, [path]).inserted == 3
+    assert visit_log.import_files(con, [path]).inserted == 3
     assert con.execute("SELECT count(*) FROM assessments WHERE phase = 'post'").fetchone()[0] == 2
-    assert ingest.import_files(con, [path]).skipped == 3
+    assert visit_log.import_files(con, [path]).skipped == 3
 
 
 def test_import_frames_accepts_typed_values(clinic_db):
@@ -117,7 +117,7 @@ def test_import_frames_accepts_typed_values(clinic_db):
         "pain_pre": 7.5, "pain_post": np.nan, "duration_min": 45.0, "stretching_adherence_pct": None,
     }])
     con = clinic_db()
-    assert ingest.import_frames(con, [("form", frame)]).inserted == 1
+    assert visit_log.import_frames(con, [("form", frame)]).inserted == 1
     row = stored_sessions(con).iloc[0]
     assert (row["pain_pre"], row["duration_min"]) == (7.5, 45)
     assert pd.isna(row["pain_post"]) and pd.isna(row["stretching_adherence_pct"])
@@ -132,7 +132,7 @@ def test_vocabulary_ignores_case_spaces_and_hyphens(clinic_db, tmp_path, conditi
     con = clinic_db()
     path = write_csv(tmp_path / "visits.csv", three_visits(condition=condition, course_type=course_type,
                                                            severity=severity))
-    ingest.import_files(con, [path])
+    visit_log.import_files(con, [path])
     assert con.execute("SELECT condition, course_type, severity FROM episodes").fetchone() == (
         "plantar_fasciitis", "acute", "mild")
 
@@ -202,7 +202,7 @@ RULES = [
                                                          for i, (_, expected) in enumerate(RULES)])
 def test_each_rule_is_reported_and_nothing_is_written(clinic_db, tmp_path, change, expected, with_stored_data):
     con = clinic_db(BYSTANDER if with_stored_data else [])
-    path = write_csv(tmp_path / "visits.csv", three_visits(**change), columns=list(ingest.VISIT_LOG_COLUMNS))
+    path = write_csv(tmp_path / "visits.csv", three_visits(**change), columns=list(catalog.NAMES))
     errors = rejected(con, [path])
     assert f"{path}:{expected.format(file=path)}" in errors
 
@@ -216,7 +216,7 @@ def test_unknown_and_missing_columns(clinic_db, tmp_path):
     errors = rejected(clinic_db(BYSTANDER), [path])
     assert errors == [
         f"{path}:1:pain_post: required column is missing",
-        f"{path}:1:colour: unknown column; allowed columns are " + ", ".join(ingest.VISIT_LOG_COLUMNS),
+        f"{path}:1:colour: unknown column; allowed columns are " + ", ".join(catalog.NAMES),
     ]
 
 
@@ -253,11 +253,11 @@ def test_thousands_of_bad_rows_are_all_kept_and_summarised(clinic_db, tmp_path):
     rows = [visit(f"E{i}", 1, "2025-01-06", 11, None) for i in range(10_000)]
     errors = rejected(clinic_db(), [write_csv(tmp_path / "visits.csv", rows)])
     assert len(errors) == 10_000
-    summary = ingest.format_errors(errors, limit=100).splitlines()
+    summary = visit_log.format_errors(errors, limit=100).splitlines()
     assert len(summary) == 101
     assert summary[0].endswith(":2:pain_pre: 11 is outside 0-10")
     assert summary[-1] == "... and 9900 more problems"
-    assert ingest.format_errors(errors[:3]) == "\n".join(errors[:3])
+    assert visit_log.format_errors(errors[:3]) == "\n".join(errors[:3])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,17 +267,17 @@ def test_thousands_of_bad_rows_are_all_kept_and_summarised(clinic_db, tmp_path):
 def test_reimport_skips_unchanged_rows_and_writes_nothing(clinic_db, tmp_path):
     con = clinic_db()
     path = write_csv(tmp_path / "visits.csv", three_visits(severity="mild", client_name="Ada"))
-    ingest.import_files(con, [path])
+    visit_log.import_files(con, [path])
     before = db.table_checksums(con)
-    assert ingest.import_files(con, [path]) == ingest.ImportResult(inserted=0, skipped=3, replaced=0, episodes=0)
+    assert visit_log.import_files(con, [path]) == visit_log.ImportResult(inserted=0, skipped=3, replaced=0, episodes=0)
     assert db.table_checksums(con) == before                 # not even the data version moved
 
 
 def test_new_visits_of_a_stored_episode_are_added(clinic_db, tmp_path):
     con = clinic_db()
     rows = three_visits()
-    ingest.import_files(con, [write_csv(tmp_path / "first.csv", rows[:2])])
-    result = ingest.import_files(con, [write_csv(tmp_path / "all.csv", rows)])
+    visit_log.import_files(con, [write_csv(tmp_path / "first.csv", rows[:2])])
+    result = visit_log.import_files(con, [write_csv(tmp_path / "all.csv", rows)])
     assert (result.inserted, result.skipped, result.episodes) == (1, 2, 1)
 
 
@@ -299,8 +299,8 @@ def test_replace_overwrites_session_and_assessments(clinic_db, tmp_path):
     rows[1]["pain_post"] = None                              # visit 2's closing score withdrawn
     rows[2]["pain_post"] = 2                                 # visit 3's closing score found
     path = write_csv(tmp_path / "visits.csv", rows)
-    result = ingest.import_files(con, [path], replace=True)
-    assert result == ingest.ImportResult(inserted=0, skipped=0, replaced=3, episodes=1)
+    result = visit_log.import_files(con, [path], replace=True)
+    assert result == visit_log.ImportResult(inserted=0, skipped=0, replaced=3, episodes=1)
     facts = stored_sessions(con)
     assert list(facts["session_id"]) == ids_before           # corrected in place, ids kept
     assert facts.loc[0, "session_date"] == pd.Timestamp("2025-01-05")
@@ -308,14 +308,14 @@ def test_replace_overwrites_session_and_assessments(clinic_db, tmp_path):
     assert pd.isna(facts.loc[1, "pain_post"]) and facts.loc[2, "pain_post"] == 2
     assert con.execute("SELECT count(*) FROM assessments WHERE phase = 'post'").fetchone()[0] == 2
     # A second identical import has nothing left to change.
-    assert ingest.import_files(con, [path], replace=True).skipped == 3
+    assert visit_log.import_files(con, [path], replace=True).skipped == 3
 
 
 def test_replace_keeps_values_of_columns_the_file_does_not_have(clinic_db, tmp_path):
     con = clinic_db(three_visits(psfs_pre=4, duration_min=45))
     rows = three_visits(pain_pre=7)
     path = write_csv(tmp_path / "visits.csv", rows)          # no psfs or duration columns
-    assert ingest.import_files(con, [path], replace=True).replaced == 1
+    assert visit_log.import_files(con, [path], replace=True).replaced == 1
     row = stored_sessions(con).iloc[0]
     assert (row["pain_pre"], row["psfs_pre"], row["duration_min"]) == (7, 4, 45)
 
@@ -338,7 +338,7 @@ def test_stored_episode_attributes_differ_unless_replace(clinic_db, tmp_path):
     assert f"{path}:2:condition: stored value plantar_fasciitis differs from heel_spur; use --replace to overwrite" in errors
     assert f"{path}:2:severity: stored value mild differs from severe; use --replace to overwrite" in errors
     assert len(errors) == 6                                  # both columns on each of three rows
-    result = ingest.import_files(con, [path], replace=True)
+    result = visit_log.import_files(con, [path], replace=True)
     assert (result.skipped, result.replaced, result.episodes) == (3, 0, 1)
     assert con.execute("SELECT condition, severity FROM episodes").fetchone() == ("heel_spur", "severe")
 
@@ -398,14 +398,14 @@ def test_stored_names_are_compared_but_never_shown(clinic_db, tmp_path, capsys):
     errors = rejected(con, [path])
     assert errors == [f"{path}:2:client_name: differs from the stored name of client CE1 "
                       "(names are not shown); use --replace to overwrite"]
-    assert ingest.import_files(con, [path], replace=True).skipped == 1
+    assert visit_log.import_files(con, [path], replace=True).skipped == 1
     assert con.execute("SELECT display_name FROM clients").fetchone() == ("Ada Brooke",)
     assert "Ada" not in capsys.readouterr().out
 
 
 def test_import_prints_nothing(clinic_db, tmp_path, capsys):
     # Health data is private: no pain score or name on stdout or stderr.
-    ingest.import_files(clinic_db(), [write_csv(tmp_path / "v.csv", three_visits(client_name="Ada Brook"))])
+    visit_log.import_files(clinic_db(), [write_csv(tmp_path / "v.csv", three_visits(client_name="Ada Brook"))])
     assert capsys.readouterr() == ("", "")
 
 
@@ -417,8 +417,8 @@ def test_several_files_in_one_import(clinic_db, tmp_path):
     rows = three_visits()
     first = write_csv(tmp_path / "january.csv", rows[:2])
     second = write_csv(tmp_path / "february.csv", [rows[2], visit("E2", 1, "2025-02-03", 5, 4)])
-    result = ingest.import_files(clinic_db(), [first, second])
-    assert result == ingest.ImportResult(inserted=4, skipped=0, replaced=0, episodes=2)
+    result = visit_log.import_files(clinic_db(), [first, second])
+    assert result == visit_log.ImportResult(inserted=4, skipped=0, replaced=0, episodes=2)
 
 
 def test_duplicate_across_files_names_the_first(clinic_db, tmp_path):
@@ -484,7 +484,7 @@ def test_utf8_with_bom_and_accents_is_read(clinic_db, tmp_path):
     write_csv(path, three_visits(client_name="Zoë Ångström"))
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     con = clinic_db()
-    ingest.import_files(con, [path])
+    visit_log.import_files(con, [path])
     assert con.execute("SELECT display_name FROM clients").fetchone() == ("Zoë Ångström",)
 
 
@@ -493,7 +493,7 @@ def test_formula_and_sql_text_are_stored_as_plain_text(clinic_db, tmp_path):
     sql_id = "x'); DROP TABLE sessions;--"
     rows = [dict(row, client_name=formula, episode_id=sql_id, client_id=sql_id) for row in three_visits()]
     con = clinic_db()
-    ingest.import_files(con, [write_csv(tmp_path / "visits.csv", rows)])
+    visit_log.import_files(con, [write_csv(tmp_path / "visits.csv", rows)])
     assert con.execute("SELECT client_id, display_name FROM clients").fetchall() == [(sql_id, formula)]
     assert con.execute("SELECT DISTINCT episode_id FROM sessions").fetchall() == [(sql_id,)]
 
@@ -504,14 +504,14 @@ def test_uncomputed_formula_in_a_workbook_is_kept_as_text(clinic_db, tmp_path):
     path = tmp_path / "visits.xlsx"
     _write_xlsx(path, pd.DataFrame(three_visits(client_name=formula)))
     con = clinic_db()
-    ingest.import_files(con, [path])
+    visit_log.import_files(con, [path])
     assert con.execute("SELECT display_name FROM clients").fetchone() == (formula,)
 
 
 def test_database_error_rolls_everything_back(clinic_db, tmp_path, monkeypatch):
     con = clinic_db(BYSTANDER)
     # Sessions are written before assessments; a failure at the last step must undo them too.
-    monkeypatch.setitem(ingest.SQL, "insert_assessments",
+    monkeypatch.setitem(visit_log.SQL, "insert_assessments",
                         "INSERT INTO assessments SELECT max(session_id), 'pre', 99, NULL, NULL FROM sessions")
     errors = rejected(con, [write_csv(tmp_path / "visits.csv", three_visits())])
     assert len(errors) == 1
@@ -521,7 +521,7 @@ def test_database_error_rolls_everything_back(clinic_db, tmp_path, monkeypatch):
 
 def test_read_visit_log_returns_raw_text(tmp_path):
     path = write_csv(tmp_path / "visits.csv", three_visits(pain_post=None))
-    frame = ingest.read_visit_log(path)
+    frame = visit_log.read(path)
     assert list(frame.columns) == list(three_visits()[0])
     assert frame.loc[0, "pain_pre"] == "8" and frame.loc[0, "pain_post"] == ""
 
@@ -546,7 +546,7 @@ def test_twenty_thousand_rows_with_a_few_bad_ones(clinic_db, tmp_path):
     path = tmp_path / "big.csv"
     frame.to_csv(path, index=False)
     con = clinic_db()
-    assert ingest.import_files(con, [path]) == ingest.ImportResult(inserted=20_000, skipped=0, replaced=0,
+    assert visit_log.import_files(con, [path]) == visit_log.ImportResult(inserted=20_000, skipped=0, replaced=0,
                                                                     episodes=2_000)
     frame.loc[[5, 15_000], "pain_pre"] = 12
     frame.to_csv(path, index=False)

@@ -9,6 +9,7 @@ import pytest
 
 from analytics import db, metrics, records
 from analytics.records import EpisodeEntry, RecordRefused, SessionEntry
+from analytics.visit_log import Problem
 from conftest import visit
 
 # E1: an acute plantar fasciitis course, three weekly visits, with PSFS and flexibility at visit 2.
@@ -33,9 +34,11 @@ def today_entry(**changes) -> SessionEntry:
 
 
 def test_field_problems_groups_the_importers_messages_by_column():
-    errors = ["form:2:pain_pre: 11 is outside 0-10", "form:2:pain_pre: second", "form:2:session_date: not a date",
-              "something without a place"]
-    assert records.field_problems(errors) == {
+    problems = [Problem("form", 2, "pain_pre", "out_of_range", "11 is outside 0-10"),
+                Problem("form", 2, "pain_pre", "other", "second"),
+                Problem("form", 2, "session_date", "not_a_date", "not a date"),
+                Problem("form", None, None, "database", "something without a place")]
+    assert records.field_problems(problems) == {
         "pain_pre": ["11 is outside 0-10", "second"], "session_date": ["not a date"], "": ["something without a place"]}
 
 

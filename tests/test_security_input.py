@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import config, db, ingest, metrics, records
+from analytics import catalog, config, db, metrics, records, visit_log
 from analytics.__main__ import main as cli
 from analytics.records import EpisodeEntry, SessionEntry
 from conftest import visit
@@ -23,7 +23,7 @@ CORPUS_LIMIT_BYTES = 200 * 1024
 BYSTANDER = [visit("S1", 1, "2024-06-03", 6, 4, client_name="Ada Dale"), visit("S1", 2, "2024-06-10", 5, 3),
              visit("S2", 1, "2024-06-04", 7, 5, therapist_id="T2")]
 
-ALLOWED_COLUMNS = ", ".join(ingest.VISIT_LOG_COLUMNS)
+ALLOWED_COLUMNS = ", ".join(catalog.NAMES)
 LONG_ROW = ("the row has 11 values but the header has 10 columns; put quotes around values that contain a comma, "
             "or remove the extra values")
 
@@ -39,8 +39,8 @@ REJECTED: dict[str, list[str]] = {
     "nul_bytes.csv": ["{path}: this is a binary file, not CSV text"],
     "wrong_delimiter.csv": ["{path}: the columns are separated by ';' or tabs; export the sheet as CSV with commas "
                             "between columns"],
-    "wrong_delimiter_pipe.csv": [f"{{path}}:1:{column}: required column is missing" for column in ingest.REQUIRED_COLUMNS]
-    + [f"{{path}}:1:{'|'.join(ingest.REQUIRED_COLUMNS)}: unknown column; allowed columns are {ALLOWED_COLUMNS}"],
+    "wrong_delimiter_pipe.csv": [f"{{path}}:1:{column}: required column is missing" for column in catalog.REQUIRED]
+    + [f"{{path}}:1:{'|'.join(catalog.REQUIRED)}: unknown column; allowed columns are {ALLOWED_COLUMNS}"],
     "extra_fields.csv": [f"{{path}}:2:(column 11): {LONG_ROW}", f"{{path}}:4:(column 11): {LONG_ROW}"],
     "wrong_types.parquet": [
         "{path}:2:session_date: '20250106' is not a date as YYYY-MM-DD",
@@ -93,8 +93,8 @@ def stored_db(clinic_db):
 def rejected(con, paths) -> list[str]:
     """Import that must fail: its errors, after proving that not one row of any table changed."""
     before = db.table_checksums(con)
-    with pytest.raises(ingest.ImportFailed) as failure:
-        ingest.import_files(con, paths)
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, paths)
     assert db.table_checksums(con) == before
     return failure.value.errors
 
@@ -121,7 +121,7 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def test_corpus_is_small_and_every_file_is_tested_and_documented():
-    files = sorted(path.name for path in HOSTILE.iterdir() if path.suffix in ingest.SUPPORTED_SUFFIXES)
+    files = sorted(path.name for path in HOSTILE.iterdir() if path.suffix in visit_log.SUPPORTED_SUFFIXES)
     assert files == sorted([*REJECTED, *STORED_AS_TEXT])
     readme = (HOSTILE / "README.md").read_text(encoding="utf-8")
     for name in files:
@@ -144,7 +144,7 @@ def test_code_like_text_is_stored_exactly_as_plain_text(stored_db, name):
     sessions_before = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
     new_visits = sum(visits for _, visits in expected["episodes"].values())
 
-    result = ingest.import_files(con, [HOSTILE / name])
+    result = visit_log.import_files(con, [HOSTILE / name])
 
     assert result.inserted == new_visits
     # Read back exactly as typed: no quoting, escaping, evaluation or truncation.
@@ -208,10 +208,10 @@ def test_ten_thousand_bad_rows_list_the_first_hundred_and_count_the_rest(stored_
                           f"{path}:3:session_date: '2025-13-01' is not a real date",
                           f"{path}:4:condition: 'gout' is not a known condition; allowed: " + ", ".join(config.CONDITIONS),
                           f"{path}:5:visit_number: 0 is below 1; expected a whole number 1 or more"]
-    summary = ingest.format_errors(errors).splitlines()
+    summary = visit_log.format_errors(errors).splitlines()
     assert summary == errors[:100] + ["... and 9900 more problems"]
     # The exception's own text (a log line, a traceback) stays short too.
-    failure = ingest.ImportFailed(errors)
+    failure = visit_log.ImportFailed(errors)
     assert str(failure).splitlines() == errors[:20] + ["... and 9980 more problems"]
     # The command line prints the same summary and exits non-zero, without a traceback.
     assert cli(["import", "--db", str(tmp_path / "cli.duckdb"), str(path)]) == 1
@@ -221,14 +221,14 @@ def test_ten_thousand_bad_rows_list_the_first_hundred_and_count_the_rest(stored_
         "Nothing was imported: 10000 problem(s) found. Fix them and import again."]
 
 
-@pytest.mark.parametrize("suffix", ingest.SUPPORTED_SUFFIXES)
+@pytest.mark.parametrize("suffix", visit_log.SUPPORTED_SUFFIXES)
 def test_file_over_the_configured_size_limit_is_refused_unread(stored_db, tmp_path, monkeypatch, suffix):
     # The limit comes from CLINIC_MAX_IMPORT_MB when the program starts; reload config to apply it.
     monkeypatch.setattr(config, "MAX_IMPORT_BYTES", config.MAX_IMPORT_BYTES)  # undone after the test
     monkeypatch.setenv("CLINIC_MAX_IMPORT_MB", "1")
     importlib.reload(config)
     assert config.MAX_IMPORT_BYTES == 1024 * 1024
-    monkeypatch.setitem(ingest._READERS, suffix, lambda *args: pytest.fail("opened a file over the limit"))
+    monkeypatch.setitem(visit_log.READERS, suffix, lambda *args: pytest.fail("opened a file over the limit"))
     path = tmp_path / f"visits{suffix}"
     path.write_bytes(b"client_id,episode_id\n" + b"C1,E1\n" * 262_144)  # 1.5 MB
     assert rejected(stored_db, [path]) == [
@@ -242,7 +242,7 @@ LONG = 100_000
 def test_hundred_thousand_character_name_is_stored_whole(stored_db, tmp_path):
     name = ("Zoë-Ångström-" * (LONG // 13 + 1))[:LONG]
     path = write_csv(tmp_path / "long.csv", [visit("L1", 1, "2025-01-06", 5, 4, client_name=name)])
-    assert ingest.import_files(stored_db, [path]).inserted == 1
+    assert visit_log.import_files(stored_db, [path]).inserted == 1
     assert stored_db.execute("SELECT display_name FROM clients WHERE client_id = 'CL1'").fetchone() == (name,)
     found = metrics.client_episodes(stored_db, search=name[:50])
     assert list(found["client_name"]) == [name]
