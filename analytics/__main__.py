@@ -11,10 +11,10 @@ from pathlib import Path
 from analytics import config, db
 
 
-def _clean(value):
+def json_ready(value):
     """JSON-friendly numbers: NaN becomes null, numpy scalars become Python ones."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
@@ -60,7 +60,7 @@ def cmd_summary(args) -> int:
 
     con = db.connect(config.database_path(args.db), read_only=True)
     try:
-        figures = _clean(metrics.headline(con))
+        figures = json_ready(metrics.headline(con))
     finally:
         con.close()
     if args.json:

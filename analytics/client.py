@@ -117,16 +117,18 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
     elif change is None:
         first = (f"So far we have your first session: your pain before it was {_score(baseline)} out of 10. "
                  "Your next visits will show how it changes.")
-    elif change > 0:
-        drop = summary.get("change_pct")
-        share = f", {_a_or_an(round(drop))} {drop:.0f} % drop" if drop is not None else ""
-        first = f"Your pain before sessions went from {_score(baseline)} to {_score(latest)}{share}."
-    elif change == 0:
-        first = f"Your pain before sessions is {_score(latest)} out of 10, the same as at your first session."
     else:
-        first = (f"Your pain before sessions went from {_score(baseline)} to {_score(latest)}, "
-                 f"{_score(-change)} {'point' if -change == 1 else 'points'} higher than at your first session. "
-                 "Please tell your therapist, so you can look at the plan together.")
+        assert latest is not None  # change_points is baseline - latest_pain: known only when both are
+        if change > 0:
+            drop = summary.get("change_pct")
+            share = f", {_a_or_an(round(drop))} {drop:.0f} % drop" if drop is not None else ""
+            first = f"Your pain before sessions went from {_score(baseline)} to {_score(latest)}{share}."
+        elif change == 0:
+            first = f"Your pain before sessions is {_score(latest)} out of 10, the same as at your first session."
+        else:
+            first = (f"Your pain before sessions went from {_score(baseline)} to {_score(latest)}, "
+                     f"{_score(-change)} {'point' if -change == 1 else 'points'} higher than at your first session. "
+                     "Please tell your therapist, so you can look at the plan together.")
 
     if improved_at:
         yours = f"you did after your {ordinal(int(improved_at) - 1)}"

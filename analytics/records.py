@@ -8,7 +8,8 @@ import dataclasses
 import datetime as dt
 import math
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -18,7 +19,9 @@ from analytics import catalog, db, visit_log
 FORM = "form"  # the "file" named in the importer's messages: "form:2:pain_pre: 11 is outside 0-10"
 WHOLE_FORM = ""  # problems that belong to no single field
 DEFAULT_SORE_SPOT_MIN = 45  # three quarters of the hour on the sore spot
-DEFAULT_DURATION_MIN = int(catalog.column("duration_min").default)
+_DURATION_DEFAULT = catalog.column("duration_min").default
+assert isinstance(_DURATION_DEFAULT, (int, float))  # catalog gives duration_min the default 60
+DEFAULT_DURATION_MIN = int(_DURATION_DEFAULT)
 
 # What a stored visit may be corrected in: the session's and its assessments' values. Ids,
 # the therapist and the episode's attributes are not corrected here (they are keys, or belong
@@ -127,7 +130,7 @@ def next_id(con: duckdb.DuckDBPyConnection, table: str, prefix: str) -> str:
 
 def _next_id(cursor, table: str, prefix: str) -> str:
     column = {"episodes": "episode_id", "clients": "client_id"}[table]  # ids of these two tables only
-    highest = _first(cursor, f"SELECT max(TRY_CAST(regexp_extract({column}, ?, 1) AS BIGINT)) FROM {table}",
+    highest = db.one(cursor, f"SELECT max(TRY_CAST(regexp_extract({column}, ?, 1) AS BIGINT)) FROM {table}",
                      [_NUMBERED_ID.format(re.escape(prefix))])[0]
     return f"{prefix}{(highest or 0) + 1:05d}"
 
@@ -235,6 +238,7 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
             raise RecordRefused(problems)
         _import_row(cursor, row, replace=True)
         after = _stored_row(cursor, session_id)
+        assert after is not None  # the visit was stored above and just replaced, in this transaction
         changed = [column for column in CORRECTABLE if after[column] != before[column]]
         for column in changed:
             cursor.execute(
@@ -313,7 +317,7 @@ def _therapist_clinic(cursor, therapist_id: str | None) -> str | None:
 
 
 def _session_id(cursor, episode_id: str, visit_number: Any) -> int:
-    return int(_first(cursor, "SELECT session_id FROM sessions WHERE episode_id = ? AND visit_number = ?",
+    return int(db.one(cursor, "SELECT session_id FROM sessions WHERE episode_id = ? AND visit_number = ?",
                       [episode_id, int(float(visit_number))])[0])
 
 

@@ -7,11 +7,12 @@ import dataclasses
 import datetime as dt
 import importlib.util
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 from fpdf import FPDF
+from fpdf.fonts import TTFFont
 
 from analytics import client, config
 from analytics.client import EpisodeView
@@ -125,11 +126,13 @@ class _Report(FPDF):
         self.set_auto_page_break(False)
         self.set_margins(15, 15, 15)
         self.font_family_name = "Helvetica"
-        self._font = None
+        self._font: TTFFont | None = None
         if font_path is not None:
             self.add_font("DejaVu", "", str(font_path))
             self.font_family_name = "DejaVu"
-            self._font = self.fonts["dejavu"]
+            font = self.fonts["dejavu"]
+            assert isinstance(font, TTFFont)  # add_font above loaded it from a TrueType file
+            self._font = font
 
     def text_for_font(self, text: str) -> str:
         """`text` with only the characters the chosen font can draw (emoji are dropped)."""
@@ -183,6 +186,7 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
     if len(notes) > MAX_NOTES_CHARS:
         notes = notes[:MAX_NOTES_CHARS - 1].rstrip() + "…"
     lines = pdf.multi_cell(width, 5.5, text(notes), align="L", dry_run=True, output="LINES")
+    assert isinstance(lines, list)  # output="LINES" returns the wrapped lines only
     room = int((pdf.h - 25 - pdf.get_y()) // 5.5)
     if len(lines) > room:  # one page, always: keep the lines that fit
         lines = lines[:max(room - 1, 0)] + ["…" if pdf.font_family_name == "DejaVu" else "..."]

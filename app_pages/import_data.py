@@ -3,6 +3,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -21,7 +22,8 @@ replace = st.checkbox("Overwrite stored sessions whose values differ", key="impo
 if not uploads or not st.button("Import", type="primary", key="import_go"):
     st.stop()
 
-frames, problems = [], []
+frames: list[tuple[str, pd.DataFrame]] = []
+problems: list[visit_log.Problem] = []
 with tempfile.TemporaryDirectory() as folder:
     for number, upload in enumerate(uploads):
         # The reader works on files (and checks the size limit, type and encoding); the upload's

@@ -27,7 +27,7 @@ def tile(column, metric: str, label: str, kind: str = "count", delta_color: str 
 
 period = f"{f.start:%d %b %Y} – {f.end:%d %b %Y}" if f.start and f.end else None
 previous = f.previous_period()
-if has_previous:
+if has_previous and previous is not None:
     st.caption(f"Courses that began {period}; changes compare with {previous.start:%d %b %Y} – {previous.end:%d %b %Y}.")
 elif previous is not None:
     st.caption(f"Courses that began {period}. No courses began in the period before, so there is nothing to compare.")

@@ -41,6 +41,7 @@ with today:
             forms.session_fields(form, prefix, first_visit=False)
             st.form_submit_button("Save session", type="primary", on_click=forms.save_session,
                                   args=(con, form, episode_id, prefix))
+        assert episode_id is not None  # upcoming is known only for a chosen course
         view = client.episode_view(con, episode_id, f)
         if view is not None:
             st.plotly_chart(client_charts.pain_chart(view), width="stretch", key="record_pain_chart")
@@ -63,14 +64,15 @@ with opening:
                               args=(con, form, prefix, kind == "New client"))
 
 with correcting:
-    stored = records.stored_visits(con, episode_id) if upcoming is not None else None
-    if stored is None or stored.empty:
+    stored = records.stored_visits(con, episode_id) if episode_id and upcoming is not None else None
+    if stored is None or stored.empty or episode_id is None:
         st.info("Choose a client's course of care above to correct one of its visits.")
     else:
         visit_column, field_column = st.columns(2)
         visit_number = visit_column.selectbox("Visit", stored["visit_number"].tolist(), index=len(stored) - 1,
                                               key=f"correction_visit:{episode_id}")
-        field = field_column.selectbox("Value", records.CORRECTABLE, format_func=label.get, key="correction_field")
+        field: str = field_column.selectbox("Value", records.CORRECTABLE, format_func=lambda name: label[name],
+                                            key="correction_field") or records.CORRECTABLE[0]
         row = stored.set_index("visit_number").loc[visit_number]
         current = records.as_text(row[field])
         value_key = f"correction_value:{episode_id}:{visit_number}:{field}"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,12 +73,14 @@ def session_facts(tables: Tables) -> pd.DataFrame:
     """One row per session with its episode's attributes and the pre/post assessments side by side."""
     if tables.session_facts is not None:
         return tables.session_facts
-    assessments = tables.assessments
+    # Only read_session_facts() leaves these out, and it sets session_facts.
+    assessments, episodes, clients = tables.assessments, tables.episodes, tables.clients
+    assert assessments is not None and episodes is not None and clients is not None
     pre = assessments.loc[assessments["phase"] == "pre", ["session_id", "pain", "psfs"]].rename(
         columns={"pain": "pain_pre", "psfs": "psfs_pre"})
     post = assessments.loc[assessments["phase"] == "post", ["session_id", "pain", "psfs"]].rename(
         columns={"pain": "pain_post", "psfs": "psfs_post"})
-    episodes = tables.episodes.merge(tables.clients[["client_id", "clinic_id"]], on="client_id")
+    episodes = episodes.merge(clients[["client_id", "clinic_id"]], on="client_id")
     return (tables.sessions[["session_id", "episode_id", "visit_number", "session_date", "stretching_adherence_pct"]]
             .merge(episodes, on="episode_id")
             .merge(pre, on="session_id", how="left")
@@ -162,21 +165,21 @@ def episode_outcomes(tables: Tables, f: Filter) -> tuple[pd.DataFrame, pd.DataFr
 def pain_trajectory(tables: Tables, f: Filter = ALL, by: tuple[str, ...] = ("course_type",)) -> pd.DataFrame:
     """Mean, median and 95 % CI of pain before and after each visit, by course type."""
     facts, _ = episode_outcomes(tables, f)
-    by = list(by)
+    columns = list(by)
     scores = pd.concat([
-        facts[by + ["visit_number"]].assign(phase="pre", pain=facts["pain_pre"]),
-        facts[by + ["visit_number"]].assign(phase="post", pain=facts["pain_post"]),
+        facts[columns + ["visit_number"]].assign(phase="pre", pain=facts["pain_pre"]),
+        facts[columns + ["visit_number"]].assign(phase="post", pain=facts["pain_post"]),
     ]).dropna(subset=["pain"])
     # "pre" sorts before "post" alphabetically, which is also the order metrics uses.
-    frame = (scores.groupby(by + ["visit_number", "phase"])["pain"]
+    frame = (scores.groupby(columns + ["visit_number", "phase"])["pain"]
              .agg(n="count", mean="mean", median="median", sd="std")
-             .sort_index(ascending=[True] * (len(by) + 1) + [False]).reset_index())
+             .sort_index(ascending=[True] * (len(columns) + 1) + [False]).reset_index())
     many = frame["n"] >= 2
     t = np.where(many, stats.t.ppf(0.975, np.maximum(frame["n"] - 1, 1)), np.nan)
     half_width = t * frame["sd"] / np.sqrt(frame["n"])
     frame["ci_low"] = (frame["mean"] - half_width).where(many)
     frame["ci_high"] = (frame["mean"] + half_width).where(many)
-    return frame[by + list(metrics.TRAJECTORY_COLUMNS)]
+    return frame[columns + list(metrics.TRAJECTORY_COLUMNS)]
 
 
 def summary_by_course(tables: Tables, f: Filter = ALL) -> dict[str, dict[str, Any]]:

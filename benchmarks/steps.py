@@ -25,8 +25,9 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks import measure
 
@@ -35,7 +36,7 @@ PAGES_DIR = ROOT / "app_pages"
 # The pages timed, in menu order: the manager pages, then the therapist's client progress page.
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "data_quality", "client_progress")
 THERAPIST_PAGES = ("client_progress", "record_session")
-FILTERED = {"course_types": ("acute",)}  # the one filtered call made of every function
+FILTERED: dict[str, Any] = {"course_types": ("acute",)}  # the one filtered call made of every function
 
 
 def open_database(path):
@@ -127,8 +128,8 @@ def step_build(args) -> dict[str, Any]:
         ms, result = measure.timed(lambda: visit_log.import_frames(con, [(f"sample(seed={args.seed}) part {number}", part)]))
         import_ms, inserted = import_ms + ms, inserted + result.inserted
     con.execute("CHECKPOINT")
-    counts = con.execute("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM episodes), "
-                         "(SELECT count(*) FROM clients), (SELECT count(*) FROM therapists)").fetchone()
+    counts = db.one(con, "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM episodes), "
+                         "(SELECT count(*) FROM clients), (SELECT count(*) FROM therapists)")
     con.close()
     files = {}
     if args.files:
@@ -204,7 +205,6 @@ def analytics_calls(con) -> list[Call]:
 
 
 def step_metric(args) -> dict[str, Any]:
-    from analytics import db
     from analytics.filters import Filter
 
     con = open_database(args.db)
@@ -214,7 +214,7 @@ def step_metric(args) -> dict[str, Any]:
         for label, f in (("default", Filter()), ("course_types=acute", Filter(**FILTERED))):
             if not call.takes_filter and label != "default":
                 continue
-            row = {"call": call.name, "filter": label}
+            row: dict[str, Any] = {"call": call.name, "filter": label}
             try:
                 row.update(measure.warm_median(lambda: call.run(con, f), args.repeats))
                 if args.profile_over is not None and row["median_ms"] > args.profile_over:
@@ -229,7 +229,6 @@ def step_metric(args) -> dict[str, Any]:
 
 
 def list_calls(args) -> dict[str, Any]:
-    from analytics import db
 
     con = open_database(args.db)
     names = [c.name for c in analytics_calls(con)]
@@ -344,7 +343,6 @@ def step_import(args) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 def step_pandas(args) -> dict[str, Any]:
-    from analytics import db
     from analytics.filters import Filter
     from benchmarks import pandas_baseline
 
@@ -385,7 +383,7 @@ def step_app(args) -> dict[str, Any]:
         # (DuckDB's default is 80 % of the machine's memory).
         from ui import guard
 
-        guard._open_connection(str(args.db)).execute(f"SET memory_limit = '{args.duckdb_memory_limit}'")
+        guard.open_connection(str(args.db)).execute(f"SET memory_limit = '{args.duckdb_memory_limit}'")
     pages = {}
     for page in PAGES:
         if not (PAGES_DIR / f"{page}.py").exists():
@@ -398,8 +396,8 @@ def step_app(args) -> dict[str, Any]:
                        "charts": shown["charts"], "peak_rss_mb_after": measure.peak_rss_mb()}
     from ui import guard
 
-    con = guard._open_connection(str(args.db))  # the page's cached connection, not a second one
-    calls = {}
+    con = guard.open_connection(str(args.db))  # the page's cached connection, not a second one
+    calls: dict[str, dict[str, Any]] = {}
     for call in analytics_calls(con):
         try:
             ms, _ = measure.timed(lambda: call.run(con, Filter()))

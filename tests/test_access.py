@@ -8,7 +8,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import bootstrap, db, metrics
-from conftest import signed_in
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 

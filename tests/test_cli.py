@@ -81,8 +81,8 @@ def test_summary_json_equals_the_metric_functions(tmp_path):
 
 
 def _jsonable(value):
-    from analytics.__main__ import _clean
-    return _clean(value)
+    from analytics.__main__ import json_ready
+    return json_ready(value)
 
 
 def test_invalid_import_exits_nonzero_lists_every_problem_and_changes_nothing(tmp_path, hand_log):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest

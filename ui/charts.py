@@ -7,7 +7,7 @@ to the browser whatever the size of the clinic (the frames are aggregates alread
 limit lines are thinned)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd

@@ -99,7 +99,7 @@ def episode_picker(con, f: Filter) -> str | None:
     elif matches.empty and search:
         st.caption("No client matches that name or id.")
     st.session_state[_PICK] = wanted if wanted in labels else None  # the address or the other page decided
-    chosen = st.selectbox("Course of care", list(labels), format_func=labels.get, key=_PICK,
+    chosen = st.selectbox("Course of care", list(labels), format_func=lambda episode: labels[episode], key=_PICK,
                           placeholder="Choose a client's course of care", on_change=_picked)
     if chosen and st.query_params.get(EPISODE_PARAM) != chosen:
         choose_episode(chosen)  # e.g. arrived from the other page, whose address was dropped
@@ -179,7 +179,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
     improved = summary.get("improved_at_visit")
     hit = before[before["visit_number"] == improved] if improved else before.iloc[0:0]
     if len(hit):
-        fig.add_trace(go.Scatter(x=[int(improved)], y=[float(hit["pain_pre"].iloc[0])], mode="markers+text",
+        fig.add_trace(go.Scatter(x=[int(hit["visit_number"].iloc[0])], y=[float(hit["pain_pre"].iloc[0])], mode="markers+text",
                                  marker={"symbol": "star", "size": 22, "color": IMPROVED_COLOUR},
                                  text=["clear change"], textposition="top center",
                                  textfont={"color": IMPROVED_COLOUR}, name="First clear change", legendrank=5,

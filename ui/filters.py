@@ -134,7 +134,7 @@ def _draw_widgets(choices: options.FilterOptions) -> dict[str, Any]:
         values["from"] = values["to"] = None
     for param, (_, label) in LIST_PARAMS.items():
         labels = _choices_for(param, choices)
-        values[param] = st.multiselect(label, options=list(labels), format_func=labels.get, key=_WIDGET(param),
+        values[param] = st.multiselect(label, options=list(labels), format_func=labels.__getitem__, key=_WIDGET(param),
                                        placeholder="All")
     return values
 

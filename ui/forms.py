@@ -67,8 +67,8 @@ def number(form: str, prefix: str, field: str, value=None, step: float = 0.5, he
 
 
 def therapist_choice(form: str, key: str, therapists: dict[str, str], chosen: str | None) -> None:
-    ids = list(therapists)
-    st.selectbox(LABEL["therapist_id"], ids, format_func=therapists.get, key=key,
+    ids: list[str] = list(therapists)
+    st.selectbox(LABEL["therapist_id"], ids, format_func=lambda therapist: therapists[therapist], key=key,
                  index=ids.index(chosen) if chosen in ids else 0)
     errors(form, "therapist_id")
 

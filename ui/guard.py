@@ -10,7 +10,7 @@ from ui import signin
 
 
 @st.cache_resource(show_spinner="Opening the clinic database…")
-def _open_connection(path: str) -> duckdb.DuckDBPyConnection:
+def open_connection(path: str) -> duckdb.DuckDBPyConnection:
     """One connection per process; callers take a cursor per query (metrics do), so browser
     sessions in different threads never share a cursor. An empty database is filled from the
     committed sample clinic on first start."""
@@ -27,7 +27,7 @@ def database() -> duckdb.DuckDBPyConnection:
     """The clinic database, or a readable error on the page and a stop. No sign-in check: only
     dashboard.py itself uses this directly."""
     try:
-        return _open_connection(str(config.database_path()))
+        return open_connection(str(config.database_path()))
     except db.DatabaseError as problem:
         st.error(str(problem))
         st.stop()
@@ -37,7 +37,8 @@ def manager_connection() -> duckdb.DuckDBPyConnection:
     """connection(), for the pages only managers may open (the menu offers them to managers only;
     this also refuses an address typed by anyone else)."""
     con = connection()
-    if not signin.current_user().is_manager:
+    user = signin.current_user()
+    if user is None or not user.is_manager:  # connection() has shown the sign-in form for None
         st.error("Only managers can open this page.")
         st.stop()
     return con
@@ -61,7 +62,7 @@ def connection() -> duckdb.DuckDBPyConnection:
 def _metric_result(function_name: str, path: str, data_version: int, args: tuple, kwargs: tuple):
     # data_version is part of the key only: a write bumps it, so a figure computed before the
     # write is never served after it.
-    return getattr(metrics, function_name)(_open_connection(path), *args, **dict(kwargs))
+    return getattr(metrics, function_name)(open_connection(path), *args, **dict(kwargs))
 
 
 def metric(function, *args, **kwargs):

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from analytics import export
+from analytics import catalog, export
 from ui import guard
 
 # Headings and formats for the metric columns the pages show; anything else is shown as is.
@@ -58,9 +58,12 @@ COLUMNS: dict[str, tuple[str, dict]] = {
 def _column_config(frame: pd.DataFrame) -> dict:
     config = {}
     for column in frame.columns:
-        if column not in COLUMNS:
+        if column in COLUMNS:
+            heading, options = COLUMNS[column]
+        elif column in catalog.NAMES:  # a visit-log column: the catalog's label
+            heading, options = catalog.label(column), {}
+        else:
             continue
-        heading, options = COLUMNS[column]
         if pd.api.types.is_numeric_dtype(frame[column]):
             config[column] = st.column_config.NumberColumn(heading, **options)
         else:

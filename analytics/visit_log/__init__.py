@@ -18,7 +18,7 @@ a test may wrap it to stop mid-transaction.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import duckdb
 import pandas as pd

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import math
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ class Text:
     def blank(self) -> np.ndarray:
         return (self.uniques == "")[self.codes]
 
-    def subset(self, positions: np.ndarray) -> "Text":
+    def subset(self, positions: np.ndarray) -> Text:
         return Text(self.codes[positions], self.uniques)
 
 
@@ -55,9 +55,10 @@ def cell_text(value) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
+        number = float(value)
+        if math.isnan(number):
             return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(float(value))
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
     if isinstance(value, (pd.Timestamp, dt.datetime)):
         return value.date().isoformat()
     if isinstance(value, dt.date):

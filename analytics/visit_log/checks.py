@@ -3,7 +3,7 @@ entry, and the rules across rows (one visit once, one value per episode, client 
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from analytics.visit_log.problems import Problem
 _COLUMN_RANK = {column: rank for rank, column in enumerate(catalog.NAMES)}
 
 
-def check(frames: Sequence[tuple[str, pd.DataFrame]]) -> "VisitLog":
+def check(frames: Sequence[tuple[str, pd.DataFrame]]) -> VisitLog:
     """Parse and check visit-log frames, (file name used in messages, rows), without the database.
 
     The returned log holds every row's parsed values and `problems`, the list of Problem records
@@ -162,7 +162,7 @@ class VisitLog:
 
     def _parse_name(self, entry: catalog.Column) -> None:
         text = self.text[entry.name]
-        self.values[entry.name] = np.where(text.blank(), None, text.values())
+        self.values[entry.name] = np.where(text.blank(), None, text.values())  # type: ignore[call-overload]  # numpy stubs reject a None branch
 
     def _parse_id(self, entry: catalog.Column) -> None:
         column, text = entry.name, self.text[entry.name]
@@ -171,7 +171,7 @@ class VisitLog:
         too_long = text.per_unique(lambda ids: ids.str.len().to_numpy() > catalog.MAX_ID_LENGTH)
         self.flag(too_long, column, lambda cell: f"{cells.shown(cell)} is longer than {catalog.MAX_ID_LENGTH} characters",
                   "too_long")
-        self.values[column] = np.where(blank | too_long, None, text.values())
+        self.values[column] = np.where(blank | too_long, None, text.values())  # type: ignore[call-overload]  # numpy stubs reject a None branch
 
     def _parse_vocabulary(self, entry: catalog.Column) -> None:
         column, text, allowed = entry.name, self.text[entry.name], entry.values
@@ -183,7 +183,7 @@ class VisitLog:
         self.flag(~blank & ~known, column,
                   lambda cell: f"{cells.shown(cell)} is not a known {entry.noun}; allowed: {', '.join(allowed)}",
                   "not_in_vocabulary")
-        self.values[column] = np.where(known, normalised, None)
+        self.values[column] = np.where(known, normalised, None)  # type: ignore[call-overload]  # numpy stubs reject a None branch
 
     def _parse_date(self, entry: catalog.Column) -> None:
         column, text = entry.name, self.text[entry.name]
