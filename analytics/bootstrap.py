@@ -11,11 +11,13 @@ SAMPLE_FLAG = "sample_data"
 # lists them). A real clinic database starts with no accounts; `python -m analytics users add`
 # creates the first manager.
 DEMO_PASSWORD = "sample-clinic-demo"
-DEMO_ACCOUNTS: tuple[tuple[str, str, str | None], ...] = (
+# A therapist account is linked to the main clinic's n-th therapist (1-based): the generator
+# numbers ids by the clinic's size (T01 in the committed sample, T001 in a 100 k-session one).
+DEMO_ACCOUNTS: tuple[tuple[str, str, int | None], ...] = (
     ("manager", "manager", None),
-    ("therapist1", "therapist", "T01"),
-    ("therapist2", "therapist", "T02"),
-    ("therapist3", "therapist", "T03"),
+    ("therapist1", "therapist", 1),
+    ("therapist2", "therapist", 2),
+    ("therapist3", "therapist", 3),
 )
 
 
@@ -38,10 +40,15 @@ def load_committed_sample(con: duckdb.DuckDBPyConnection) -> visit_log.ImportRes
 
 def _mark_sample(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO meta (key, value) VALUES (?, 'true') ON CONFLICT (key) DO UPDATE SET value = 'true'", [SAMPLE_FLAG])
-    for username, role, therapist_id in DEMO_ACCOUNTS:
-        if therapist_id is not None and not db.one(
-                con, "SELECT count(*) FROM therapists WHERE therapist_id = ?", [therapist_id])[0]:
-            continue
+    main_staff = [row[0] for row in con.execute(
+        "SELECT therapist_id FROM therapists WHERE clinic_id = ? ORDER BY therapist_id LIMIT ?",
+        [sample.MAIN_CLINIC, len(DEMO_ACCOUNTS)]).fetchall()]
+    for username, role, number in DEMO_ACCOUNTS:
+        therapist_id = None
+        if number is not None:
+            if number > len(main_staff):
+                continue
+            therapist_id = main_staff[number - 1]
         if not db.one(con, "SELECT count(*) FROM users WHERE username = ?", [username])[0]:
             auth.add_user(con, username, DEMO_PASSWORD, role, therapist_id, by="sample")
 
