@@ -49,6 +49,10 @@ MIN_EPISODES_TO_JUDGE: int = 10
 # Typical-course band: fewer peers with the same condition than this and we fall back to the
 # course type alone.
 MIN_TYPICAL_COURSE_PEERS: int = 30
+# ... and the band is drawn only at visits where at least this many peers have a score, and stops
+# at the first visit with fewer: a band resting on one or two other clients would show their own
+# pain (small-cell suppression, as health statistics offices publish).
+MIN_TYPICAL_COURSE_PEERS_PER_VISIT: int = 10
 
 # A change of more than this many points between consecutive pre-session scores is flagged as
 # implausible in the data-quality report (typing errors such as 2 -> 9 -> 2).

@@ -165,40 +165,57 @@ def correction_history(con: duckdb.DuckDBPyConnection, episode_id: str) -> pd.Da
 # Writing
 
 
-def record_session(con: duckdb.DuckDBPyConnection, episode_id: str, entry: SessionEntry) -> int:
+def record_session(con: duckdb.DuckDBPyConnection, episode_id: str, entry: SessionEntry,
+                   viewer: str | None = None) -> int:
     """Store one session of an existing episode; returns its session id. Raises RecordRefused
     (nothing written) for any problem the importer would report, and for a visit number that is
-    already stored (a correction, not a second copy, changes a stored visit)."""
+    already stored (a correction, not a second copy, changes a stored visit).
+
+    `viewer` is the therapist id of a signed-in therapist (None for a manager): a therapist
+    records only for their own episodes and under their own id. Whatever a browser sends, a
+    colleague's episode is "not stored", exactly like an unknown one."""
     with _transaction(con, [episode_id]) as cursor:
         episode = _stored_episode(cursor, episode_id)
-        if episode is None:
+        if episode is None or not _is_viewers(episode["therapist_id"], viewer):
             raise RecordRefused({"episode_id": [f"no course of care {episode_id} is stored"]})
         visit_number = entry.visit_number if entry.visit_number is not None else episode["next_visit"]
+        therapist = _session_therapist(cursor, entry.therapist_id or episode["therapist_id"], viewer)
         row = _visit_row(entry, visit_number=visit_number, episode_id=episode_id, client_id=episode["client_id"],
                          condition=episode["condition"], course_type=episode["course_type"],
-                         therapist_id=entry.therapist_id or episode["therapist_id"])
+                         therapist_id=therapist)
         _import_row(cursor, row, replace=False, problems=_stored_visit_problem(cursor, episode_id, visit_number))
         return _session_id(cursor, episode_id, visit_number)
 
 
-def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_visit: SessionEntry) -> str:
+def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_visit: SessionEntry,
+                 viewer: str | None = None) -> str:
     """Open a new course of care with its first session (visit 1, where the baseline is
     measured) for a new or returning client; returns the new episode id (next_id). One
-    transaction; RecordRefused when anything is wrong, with nothing written."""
+    transaction; RecordRefused when anything is wrong, with nothing written.
+
+    `viewer` is the therapist id of a signed-in therapist (None for a manager). A therapist opens
+    courses only under their own id, and only for a returning client who is already theirs (a
+    colleague's client and an unknown id get the same answer, so no id is confirmed); a new
+    client of a therapist always gets the next free id, allocated inside this transaction, so two
+    people opening courses at once never share one and a typed id reveals nothing."""
     touched: list[str] = []  # filled in below; db.write reads it when it refreshes the facts
     with _transaction(con, touched) as cursor:
         episode_id = _next_id(cursor, "episodes", "E")
         touched.append(episode_id)
         client_id = (episode.client_id or "").strip()
+        if episode.is_new_client and viewer is not None:
+            client_id = _next_id(cursor, "clients", "C")
         stored_client = _first(cursor, "SELECT clinic_id FROM clients WHERE client_id = ?", [client_id])
         if episode.is_new_client and stored_client is not None:
-            raise RecordRefused({"client_id": [f"{client_id} is already a client; choose them as a returning client"]})
-        if not episode.is_new_client and stored_client is None:
-            raise RecordRefused({"client_id": [f"no client {client_id} is stored; add them as a new client"]})
-        clinic = stored_client[0] if stored_client else _therapist_clinic(cursor, episode.therapist_id)
+            raise RecordRefused({"client_id": [f"{client_id} is already a client; a new client needs a new id"]})
+        if not episode.is_new_client and (stored_client is None or not _is_viewers_client(cursor, client_id, viewer)):
+            raise RecordRefused({"client_id": [f"no client {client_id} is stored among "
+                                               f"{'your' if viewer else 'the'} clients; add them as a new client"]})
+        therapist = _session_therapist(cursor, episode.therapist_id or first_visit.therapist_id, viewer)
+        clinic = stored_client[0] if stored_client else _therapist_clinic(cursor, therapist)
         row = _visit_row(first_visit, visit_number=1, episode_id=episode_id, client_id=client_id,
                          condition=episode.condition, course_type=episode.course_type,
-                         therapist_id=episode.therapist_id or first_visit.therapist_id)
+                         therapist_id=therapist)
         row.update(clinic_id=as_text(clinic), severity=as_text(episode.severity),
                    prior_injuries=as_text(episode.prior_injuries), onset_date=as_text(episode.onset_date),
                    client_name=as_text(episode.client_name) if episode.is_new_client else "")
@@ -207,13 +224,14 @@ def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_vi
 
 
 def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, new_value: Any, reason: str,
-                  by: str) -> None:
+                  by: str, viewer: str | None = None) -> None:
     """Change one stored value of a visit and keep the old one in `corrections` (who, when, old,
     new, why), in one transaction. `new_value` may be text as typed; None or '' clears an
     optional value. The changed visit must pass the importer's rules as a whole (a date still
     after the previous visit, sore-spot minutes within the session...). Clearing the pain after
     the session also clears the other after-session scores; each value that changes gets its
-    own history row."""
+    own history row. A therapist `viewer` corrects only visits of their own episodes; any other
+    session id is "not stored"."""
     if field not in CORRECTABLE:
         raise RecordRefused({WHOLE_FORM: [f"{field} cannot be corrected here; correctable: {', '.join(CORRECTABLE)}"]})
     problems: dict[str, list[str]] = {}
@@ -224,6 +242,10 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
     touched: list[str] = []
     with _transaction(con, touched) as cursor:
         before = _stored_row(cursor, session_id)
+        if before is not None and viewer is not None:
+            owner = _first(cursor, "SELECT therapist_id FROM episodes WHERE episode_id = ?", [before["episode_id"]])
+            if owner is None or not _is_viewers(owner[0], viewer):
+                before = None
         if before is None:
             raise RecordRefused({WHOLE_FORM: [f"no stored visit has session id {session_id}"]})
         touched.append(before["episode_id"])
@@ -284,6 +306,33 @@ def _import_row(cursor: duckdb.DuckDBPyConnection, row: dict[str, str], replace:
     if not plan.writes_anything():
         raise RecordRefused({WHOLE_FORM: ["nothing to store: these values are already stored"]})
     visit_log.store(cursor, log, plan)
+
+
+def _is_viewers(primary_therapist: str | None, viewer: str | None) -> bool:
+    """A manager (viewer None) may use every episode; a therapist only those they are the primary
+    therapist of (the same rule as Filter.viewer_therapist on the pages)."""
+    return viewer is None or primary_therapist == viewer
+
+
+def _is_viewers_client(cursor, client_id: str, viewer: str | None) -> bool:
+    return viewer is None or _first(
+        cursor, "SELECT 1 FROM episodes WHERE client_id = ? AND therapist_id = ? LIMIT 1", [client_id, viewer]) is not None
+
+
+def _session_therapist(cursor, therapist_id: str | None, viewer: str | None) -> str:
+    """The therapist a form's session is stored under: a signed-in therapist's own id, or for a
+    manager a stored therapist. A rewritten widget value (a colleague's id, an unknown 'T99') is
+    refused, never stored as a new therapist."""
+    therapist_id = (therapist_id or "").strip()
+    if viewer is not None:
+        if therapist_id and therapist_id != viewer:
+            raise RecordRefused({"therapist_id": ["you can record sessions only under your own name"]})
+        return viewer
+    # An id the importer refuses anyway (too long) gets the importer's message instead.
+    if (therapist_id and len(therapist_id) <= catalog.MAX_ID_LENGTH
+            and _first(cursor, "SELECT 1 FROM therapists WHERE therapist_id = ?", [therapist_id]) is None):
+        raise RecordRefused({"therapist_id": [f"no therapist {_shown(therapist_id)} is stored"]})
+    return therapist_id
 
 
 def _stored_episode(cursor, episode_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,8 @@ con = guard.connection()
 f = client_charts.viewer_filter()
 label = forms.LABEL
 therapists = records.therapists(con)
+if f.viewer_therapist is not None:  # a therapist records and opens courses under their own name only
+    therapists = {f.viewer_therapist: therapists.get(f.viewer_therapist, f.viewer_therapist)}
 
 st.title("Record a session")
 forms.show_flash()

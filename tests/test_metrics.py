@@ -462,7 +462,8 @@ def test_monthly_trend_fills_empty_months(clinic_db):
     assert months["responder_rate_after_session2"].isna().all()
 
 
-def test_typical_course_falls_back_to_course_type(clinic):
+def test_typical_course_falls_back_to_course_type(clinic, monkeypatch):
+    monkeypatch.setitem(metrics.RULE_PARAMS, "min_visit_peers", 1)  # this tiny clinic has 5 peers
     typical = by_key(metrics.typical_course(clinic, "acute", "plantar_fasciitis", 10, exclude_episode="A1"), "visit_number")
     # Finished acute peers with a baseline, A1 left out and A6 active: A2, A3, A4, A5, A7.
     # Only 3 of them are plantar (< 30), so the course type is used.
@@ -480,6 +481,7 @@ def test_typical_course_falls_back_to_course_type(clinic):
 
 def test_typical_course_by_condition_when_enough_peers(clinic, monkeypatch):
     monkeypatch.setitem(metrics.RULE_PARAMS, "min_peers", 3)
+    monkeypatch.setitem(metrics.RULE_PARAMS, "min_visit_peers", 1)
     typical = by_key(metrics.typical_course(clinic, "acute", "plantar_fasciitis", None, exclude_episode="A1"), "visit_number")
     # A2, A3, A4 are 3 plantar peers: enough now. Visit 2: A2 75 %, A3 85.7 %.
     assert set(typical["peer_group"]) == {"condition"} and set(typical["peers"]) == {3}
@@ -687,3 +689,17 @@ def test_client_episodes_limit_keeps_the_order_and_counts_every_match(clinic_db)
     first_two = metrics.client_episodes(con, limit=2)
     assert list(every.episode_id) == ["E2", "E3", "E1"]
     assert list(first_two.episode_id) == ["E2", "E3"] and list(first_two.matches) == [3, 3]
+
+
+def test_typical_course_band_stops_where_fewer_than_ten_peers_have_a_score(clinic_db):
+    # Twelve completed acute courses (3+ visits, baseline 8): all twelve have visits 1-3, only
+    # nine have visits 4 and 5. Visit 4 rests on 9 peers (< 10), so the band stops after visit 3.
+    rows = []
+    for number in range(12):
+        visits = 5 if number < 9 else 3
+        dates = [f"2025-01-{day:02d}" for day in range(1, 1 + visits)]
+        rows += course(f"P{number}", dates, [8] * visits, [7] * visits)
+    con = clinic_db(rows)
+    typical = metrics.typical_course(con, "acute", "plantar_fasciitis", 8)
+    assert typical["visit_number"].tolist() == [1, 2, 3]
+    assert typical["n"].tolist() == [12, 12, 12]

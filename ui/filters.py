@@ -3,6 +3,7 @@
 can be bookmarked and sent to a colleague."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
@@ -37,6 +38,10 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
     The address decides on a fresh visit or when someone edits it; afterwards the widgets decide
     and the address follows them. Unknown values in the address are dropped with a warning."""
     choices = options.filter_options(con)
+    if signin.viewer_therapist() is not None:
+        # A therapist filters by no colleague: the list of names is not offered, and a
+        # therapist=... in the address is dropped like any unknown value.
+        choices = dataclasses.replace(choices, therapists={})
     problems = _seed_widgets_from_address(choices)
     with st.sidebar:
         st.header("Filters")
@@ -134,6 +139,9 @@ def _draw_widgets(choices: options.FilterOptions) -> dict[str, Any]:
         values["from"] = values["to"] = None
     for param, (_, label) in LIST_PARAMS.items():
         labels = _choices_for(param, choices)
+        if param == "therapist" and not labels:  # a therapist viewer (see sidebar)
+            values[param] = []
+            continue
         values[param] = st.multiselect(label, options=list(labels), format_func=labels.__getitem__, key=_WIDGET(param),
                                        placeholder="All")
     return values

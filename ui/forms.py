@@ -11,7 +11,7 @@ import duckdb
 import streamlit as st
 
 from analytics import config, records
-from ui import charts, client_charts, guard
+from ui import charts, client_charts, guard, signin
 
 LABEL = records.FIELD_LABELS
 EPISODE_PREFIX = "episode:"  # the new-course form's widgets: episode:condition, episode:client_id, ...
@@ -147,7 +147,7 @@ def _accept() -> None:
 def save_session(con: duckdb.DuckDBPyConnection, form: str, episode: str, prefix: str) -> None:
     values = values_of(prefix)
     try:
-        records.record_session(con, episode, records.SessionEntry(**values))
+        records.record_session(con, episode, records.SessionEntry(**values), viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
         return
@@ -164,7 +164,8 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
             client_id=details.get("client_id") or "", client_name=details.get("client_name"),
             condition=details["condition"], course_type=details["course_type"], therapist_id=details["therapist_id"],
             severity=details.get("severity"), prior_injuries=details.get("prior_injuries"),
-            onset_date=details.get("onset_date"), is_new_client=is_new_client), records.SessionEntry(**values_of(prefix)))
+            onset_date=details.get("onset_date"), is_new_client=is_new_client), records.SessionEntry(**values_of(prefix)),
+            viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
         return
@@ -179,7 +180,8 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
 def save_correction(con: duckdb.DuckDBPyConnection, form: str, session_id: int, field: str, value_key: str) -> None:
     try:
         records.correct_value(con, session_id, field, st.session_state[value_key],
-                              st.session_state.get("correction_reason", ""), by=client_charts.who())
+                              st.session_state.get("correction_reason", ""), by=client_charts.who(),
+                              viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
         return

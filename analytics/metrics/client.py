@@ -104,8 +104,9 @@ def typical_course(con, course_type: str, condition: str, baseline: float | None
     number: n (peers with a pre-session pain at that visit), the 25th, 50th and 75th percentile
     of their pre-session pain as a percentage of their own baseline (p25_pct, p50_pct,
     p75_pct), and the same scaled to this client's baseline (p25_pain, p50_pain, p75_pain; empty
-    without a baseline). Columns: visit_number, peers, peer_group, n, p25_pct, p50_pct, p75_pct,
-    p25_pain, p50_pain, p75_pain."""
+    without a baseline). The band stops before the first visit at which fewer than 10 peers have
+    a score, so it never shows one or two other clients' own pain. Columns: visit_number, peers,
+    peer_group, n, p25_pct, p50_pct, p75_pct, p25_pain, p50_pain, p75_pain."""
     episodes, params = episodes_cte(f)
     params.update(course_type=course_type, condition=condition, exclude_episode=exclude_episode)
     frame = run(con, f"""
@@ -127,7 +128,9 @@ SELECT visit_number, (SELECT count(*) FROM peers) AS peers,
     CASE WHEN (SELECT by_condition FROM group_choice) THEN 'condition' ELSE 'course_type' END AS peer_group,
     count(*) AS n, quantile_cont(pct, 0.25) AS p25_pct, quantile_cont(pct, 0.5) AS p50_pct,
     quantile_cont(pct, 0.75) AS p75_pct
-FROM scores GROUP BY visit_number ORDER BY visit_number""", params)
+FROM scores GROUP BY visit_number
+QUALIFY visit_number < coalesce(min(visit_number) FILTER (WHERE n < $min_visit_peers) OVER (), 1e9)
+ORDER BY visit_number""", params)
     scale = np.nan if baseline is None else float(baseline) / 100
     for percentile in ("p25", "p50", "p75"):
         frame[f"{percentile}_pain"] = frame[f"{percentile}_pct"] * scale

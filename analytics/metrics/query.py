@@ -31,6 +31,7 @@ RULE_PARAMS: dict[str, Any] = {
     "active_within_days": config.ACTIVE_WITHIN_DAYS,
     "jump_points": config.IMPLAUSIBLE_JUMP_POINTS,
     "min_peers": config.MIN_TYPICAL_COURSE_PEERS,
+    "min_visit_peers": config.MIN_TYPICAL_COURSE_PEERS_PER_VISIT,
     "not_recorded": NOT_RECORDED,
 }
 for _i, _course in enumerate(config.COURSE_TYPES):
