@@ -15,6 +15,7 @@ from analytics import config
 KINDS = ("id", "name", "vocabulary", "number", "date")
 OWNERS = ("session", "episode", "client", "therapist", "clinic")
 MAX_ID_LENGTH = 64  # the schema's CHECK on every id
+MAX_NAME_LENGTH = 120  # a longer display name is a pasted paragraph, and pushes the PDF off its page
 
 
 @dataclasses.dataclass(frozen=True)

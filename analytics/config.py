@@ -59,7 +59,9 @@ MIN_TYPICAL_COURSE_PEERS_PER_VISIT: int = 10
 IMPLAUSIBLE_JUMP_POINTS: float = 5.0
 
 # Imports larger than this are refused before they are read (hostile or mistaken files).
-MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", "50")) * 1024 * 1024
+# The default is also the uploader's limit in .streamlit/config.toml (server.maxUploadSize).
+MAX_IMPORT_BYTES_DEFAULT_MB: int = 50
+MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", str(MAX_IMPORT_BYTES_DEFAULT_MB))) * 1024 * 1024
 
 # DuckDB memory for the dashboard process (imports from the command line are not limited).
 APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "1GB")

@@ -22,3 +22,14 @@ def test_every_dependency_is_pinned():
     for name in ("requirements.txt", "requirements-test.txt"):
         for line in requirement_lines(name):
             assert "==" in line, f"{name}: {line} is not pinned"
+
+
+def test_the_server_config_hides_the_menu_and_table_exports_and_states_the_upload_limit_once():
+    from analytics import config
+
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert settings["client"] == {"toolbarMode": "minimal", "disableDataExport": True}
+    assert settings["browser"]["gatherUsageStats"] is False
+    # The uploader refuses what the importer would refuse, and says the same number.
+    default_mb = int(config.MAX_IMPORT_BYTES_DEFAULT_MB)
+    assert settings["server"]["maxUploadSize"] == default_mb

@@ -239,13 +239,20 @@ def test_file_over_the_configured_size_limit_is_refused_unread(stored_db, tmp_pa
 LONG = 100_000
 
 
-def test_hundred_thousand_character_name_is_stored_whole(stored_db, tmp_path):
+def test_a_hundred_thousand_character_name_is_refused_and_a_120_character_one_stored(stored_db, tmp_path):
+    # Issue #11 changed this rule: names are at most 120 characters (a pasted paragraph pushed the
+    # PDF off its page); before, a name of any length was stored whole.
     name = ("Zoë-Ångström-" * (LONG // 13 + 1))[:LONG]
     path = write_csv(tmp_path / "long.csv", [visit("L1", 1, "2025-01-06", 5, 4, client_name=name)])
+    before = db.table_checksums(stored_db)
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(stored_db, [path])
+    assert failure.value.errors == [f"{path}:2:client_name: the name is longer than 120 characters"]
+    assert db.table_checksums(stored_db) == before
+    path = write_csv(tmp_path / "fits.csv", [visit("L1", 1, "2025-01-06", 5, 4, client_name=name[:120])])
     assert visit_log.import_files(stored_db, [path]).inserted == 1
-    assert stored_db.execute("SELECT display_name FROM clients WHERE client_id = 'CL1'").fetchone() == (name,)
     found = metrics.client_episodes(stored_db, search=name[:50])
-    assert list(found["client_name"]) == [name]
+    assert list(found["client_name"]) == [name[:120]]
 
 
 @pytest.mark.parametrize("column, expected", [

@@ -2,7 +2,9 @@
 entry, and the rules across rows (one visit once, one value per episode, client or therapist)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -13,6 +15,29 @@ from analytics.visit_log import cells
 from analytics.visit_log.problems import Problem
 
 _COLUMN_RANK = {column: rank for rank, column in enumerate(catalog.NAMES)}
+
+# Session dates before this are typing errors (no clinic records go back further); after today
+# (the importing machine's date) they are too, and one of them would make every unfinished course
+# look dropped, since "active" counts back from the latest session.
+EARLIEST_SESSION_DATE = dt.date(1990, 1, 1)
+# Looked up at every check, so a test can fix "today".
+today: Callable[[], dt.date] = dt.date.today
+
+
+def invisible_character(text: str) -> str | None:
+    """The first character of `text` a person cannot see or that changes how text around it is
+    shown (zero-width characters, bidirectional overrides, newlines, tabs and other control or
+    format characters), as 'U+200B'; None when there is none. Such a character makes
+    'BC0\u200b1001' a second, look-alike client."""
+    for character in text:
+        if unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(character):04X}"
+    return None
+
+
+def _nfc(texts: pd.Series) -> np.ndarray:
+    """Text in Unicode NFC, so a decomposed 'é' and a composed one are the same id or name."""
+    return np.array([unicodedata.normalize("NFC", text) for text in texts], dtype=object)
 
 
 def check(frames: Sequence[tuple[str, pd.DataFrame]]) -> VisitLog:
@@ -160,18 +185,29 @@ class VisitLog:
         if not entry.may_be_blank:
             self.flag(blank, entry.name, f"required value is missing; expected {entry.expected()}", "missing")
 
+    def _flag_invisible(self, entry: catalog.Column) -> np.ndarray:
+        text = self.text[entry.name]
+        found = text.per_unique(lambda texts: np.array([invisible_character(t) is not None for t in texts], dtype=bool))
+        self.flag(found, entry.name, lambda cell: f"{cells.shown(cell)} contains an invisible or control character "
+                  f"{invisible_character(cell)}; retype the value", "invisible_character")
+        return found
+
     def _parse_name(self, entry: catalog.Column) -> None:
         text = self.text[entry.name]
-        self.values[entry.name] = np.where(text.blank(), None, text.values())  # type: ignore[call-overload]  # numpy stubs reject a None branch
+        invisible = self._flag_invisible(entry)
+        too_long = ~invisible & text.per_unique(lambda names: names.str.len().to_numpy() > catalog.MAX_NAME_LENGTH)
+        self.flag(too_long, entry.name, f"the name is longer than {catalog.MAX_NAME_LENGTH} characters", "too_long")
+        self.values[entry.name] = np.where(text.blank(), None, text.per_unique(_nfc))  # type: ignore[call-overload]  # numpy stubs reject a None branch
 
     def _parse_id(self, entry: catalog.Column) -> None:
         column, text = entry.name, self.text[entry.name]
         blank = text.blank()
         self._missing(entry, blank)
-        too_long = text.per_unique(lambda ids: ids.str.len().to_numpy() > catalog.MAX_ID_LENGTH)
+        invisible = self._flag_invisible(entry)
+        too_long = ~invisible & text.per_unique(lambda ids: ids.str.len().to_numpy() > catalog.MAX_ID_LENGTH)
         self.flag(too_long, column, lambda cell: f"{cells.shown(cell)} is longer than {catalog.MAX_ID_LENGTH} characters",
                   "too_long")
-        self.values[column] = np.where(blank | too_long, None, text.values())  # type: ignore[call-overload]  # numpy stubs reject a None branch
+        self.values[column] = np.where(blank | too_long | invisible, None, text.per_unique(_nfc))  # type: ignore[call-overload]  # numpy stubs reject a None branch
 
     def _parse_vocabulary(self, entry: catalog.Column) -> None:
         column, text, allowed = entry.name, self.text[entry.name], entry.values
@@ -196,7 +232,15 @@ class VisitLog:
                   "not_a_date")
         self.flag(looks_like_date & np.isnan(days), column, lambda cell: f"{cells.shown(cell)} is not a real date",
                   "not_a_real_date")
-        self.values[column] = days
+        latest = (today() - cells.EPOCH).days
+        with np.errstate(invalid="ignore"):
+            self.flag(days > latest, column, lambda cell: f"{cell} is after today ({today().isoformat()}); "
+                      "check the year", "after_today")
+            if column == "session_date":
+                earliest = (EARLIEST_SESSION_DATE - cells.EPOCH).days
+                self.flag(days < earliest, column, lambda cell: f"{cell} is before "
+                          f"{EARLIEST_SESSION_DATE.isoformat()}; check the year", "too_early")
+        self.values[column] = np.where(self.bad[column], np.nan, days)
 
     def _parse_number(self, entry: catalog.Column) -> None:
         column, text, expected = entry.name, self.text[entry.name], entry.expected()
