@@ -25,12 +25,27 @@ PHASES: tuple[str, ...] = ("pre", "post")
 # The clinic's promise: acute injuries need 3-5 hour-long sessions, chronic pain 8-12.
 RECOMMENDED_SESSIONS: dict[str, tuple[int, int]] = {"acute": (3, 5), "chronic": (8, 12)}
 
-# Meaningful improvement on the 0-10 pain scale: a drop of at least 2 points AND at least 30 %
-# of baseline (Farrar et al. 2001, Pain 94:149-158: 2 points / 30 % is the change patients
-# call "much improved"). The same 2-point rule is used for PSFS, where higher is better.
+# Meaningful improvement on the 0-10 pain scale is a named choice (PAIN_RULES). The default,
+# "points-and-percent", asks for a drop of at least 2 points AND at least 30 % of baseline: a
+# stricter reading than Farrar et al. 2001 (Pain 94:149-158), whose "much improved" is about
+# 2 points OR about 30 %; Salaffi et al. 2004 (Eur J Pain 8:283-291) found 2 points and 33 % to
+# be "much better" in chronic musculoskeletal pain. The same 2-point rule is used for PSFS.
 MCID_PAIN_POINTS: float = 2.0
 MCID_PAIN_FRACTION: float = 0.30
 MCID_PSFS_POINTS: float = 2.0
+
+# The improvement rules a manager may choose, by name: (points, fraction, combine); None = not asked.
+#   points-and-percent  >= 2 points and >= 30 % (default; stricter than Farrar, cf. Salaffi 2004)
+#   points-or-percent   >= 2 points or >= 30 %  (Farrar et al. 2001)
+#   percent-30          >= 30 %  (IMMPACT "moderately important", Dworkin et al. 2008, J Pain 9:105-121)
+#   percent-50          >= 50 %  (IMMPACT "substantial", Dworkin et al. 2008)
+PAIN_RULES: dict[str, tuple[float | None, float | None, str]] = {
+    "points-and-percent": (MCID_PAIN_POINTS, MCID_PAIN_FRACTION, "and"),
+    "points-or-percent": (MCID_PAIN_POINTS, MCID_PAIN_FRACTION, "or"),
+    "percent-30": (None, 0.30, "and"),
+    "percent-50": (None, 0.50, "and"),
+}
+DEFAULT_PAIN_RULE: str = "points-and-percent"
 
 # "Improved after the second session" is judged on the pain reported before visit 3: the lasting
 # effect of two sessions, not the relief felt on the table.

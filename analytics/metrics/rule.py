@@ -75,10 +75,20 @@ class Rule:
         return f" {self.combine} ".join(parts)
 
 
-def pain() -> Rule:
-    """The clinic's rule for pain (0-10, lower is better), from config: a drop of at least
-    MCID_PAIN_POINTS and at least MCID_PAIN_FRACTION of the baseline (Farrar 2001)."""
-    return Rule("pain", points=config.MCID_PAIN_POINTS, fraction=config.MCID_PAIN_FRACTION, combine="and")
+def pain(name: str | None = None) -> Rule:
+    """The clinic's rule for pain (0-10, lower is better) by name, from config.PAIN_RULES; the
+    default (DEFAULT_PAIN_RULE, "points-and-percent") is a drop of at least MCID_PAIN_POINTS and
+    at least MCID_PAIN_FRACTION of the baseline."""
+    name = config.DEFAULT_PAIN_RULE if name is None else name
+    if name not in config.PAIN_RULES:
+        raise ValueError(f"rule must be one of {', '.join(config.PAIN_RULES)}, not {name!r}")
+    points, fraction, combine = config.PAIN_RULES[name]
+    return Rule("pain", points=points, fraction=fraction, combine="or" if combine == "or" else "and")
+
+
+def pain_rule_names() -> tuple[str, ...]:
+    """The names of the pain rules a manager may choose, the default first."""
+    return (config.DEFAULT_PAIN_RULE, *(n for n in config.PAIN_RULES if n != config.DEFAULT_PAIN_RULE))
 
 
 def psfs() -> Rule:
@@ -98,6 +108,6 @@ def for_scale(scale: str) -> Rule:
 def improvement_sql(baseline: str, score: str, scale: str = "pain") -> str:
     """SQL that is TRUE when `score` is a meaningful improvement on `baseline`, NULL when either
     is missing. Pain (0-10, lower is better): a drop of at least 2 points AND at least 30 % of
-    the baseline (Farrar 2001). PSFS (0-10, higher is better): a rise of at least 2 points.
-    `baseline` and `score` are SQL expressions written in this module, never user input."""
+    the baseline (the default rule, points-and-percent). PSFS (0-10, higher is better): a rise of
+    at least 2 points. `baseline` and `score` are SQL expressions written in this module, never user input."""
     return for_scale(scale).sql(baseline, score)
