@@ -58,7 +58,7 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
             raise AccountError(f"User {username} already exists.")
         cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
                        [username, _hasher.hash(password), role, therapist_id if role == "therapist" else None])
-    audit.record(con, by, "user_change", "user", username)
+        audit.record_on(cursor, by, "user_change", "user", username)
     return User(username, role, therapist_id if role == "therapist" else None)
 
 
@@ -75,7 +75,7 @@ def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, b
             [_hasher.hash(password), username]).fetchall()
         if not updated:
             raise AccountError(f"No user {username}.")
-    audit.record(con, by, "user_change", "user", username)
+        audit.record_on(cursor, by, "user_change", "user", username)
 
 
 def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool = True, by: str | None = None) -> None:
@@ -84,7 +84,7 @@ def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool =
                                  [disabled, username]).fetchall()
         if not updated:
             raise AccountError(f"No user {username}.")
-    audit.record(con, by, "user_change", "user", username)
+        audit.record_on(cursor, by, "user_change", "user", username)
 
 
 def list_users(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

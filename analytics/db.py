@@ -127,7 +127,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        # A damaged block can make ROLLBACK fail too ("Current transaction is aborted"); the
+        # error worth reading is the original one, so a failed rollback never replaces it.
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
         raise
     con.execute("COMMIT")
 
