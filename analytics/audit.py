@@ -15,14 +15,22 @@ def record(con: duckdb.DuckDBPyConnection, username: str | None, action: str,
            target_type: str | None = None, target_id: str | None = None) -> None:
     """Append one event. This module only ever inserts into audit_log; nothing updates or
     deletes it."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
     cursor = con.cursor()
     try:
-        cursor.execute("INSERT INTO audit_log (username, action, target_type, target_id) VALUES (?, ?, ?, ?)",
-                       [username, action, target_type, None if target_id is None else str(target_id)])
+        record_on(cursor, username, action, target_type, target_id)
     finally:
         cursor.close()
+
+
+def record_on(cursor: duckdb.DuckDBPyConnection, username: str | None, action: str,
+              target_type: str | None = None, target_id: str | None = None) -> None:
+    """Append one event on the cursor of an open write (db.write, db.account_write), so the
+    event commits or rolls back with the change it records: a kill before the commit loses
+    both, never only the audit row."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    cursor.execute("INSERT INTO audit_log (username, action, target_type, target_id) VALUES (?, ?, ?, ?)",
+                   [username, action, target_type, None if target_id is None else str(target_id)])
 
 
 def entries(con: duckdb.DuckDBPyConnection, start: dt.date | None = None, end: dt.date | None = None,

@@ -58,7 +58,7 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
             raise AccountError(f"User {username} already exists.")
         cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
                        [username, _hasher.hash(password), role, therapist_id if role == "therapist" else None])
-    audit.record(con, by, "user_change", "user", username)
+        audit.record_on(cursor, by, "user_change", "user", username)
     return User(username, role, therapist_id if role == "therapist" else None)
 
 
@@ -75,7 +75,7 @@ def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, b
             [_hasher.hash(password), username]).fetchall()
         if not updated:
             raise AccountError(f"No user {username}.")
-    audit.record(con, by, "user_change", "user", username)
+        audit.record_on(cursor, by, "user_change", "user", username)
 
 
 def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool = True, by: str | None = None) -> None:
@@ -84,7 +84,7 @@ def set_disabled(con: duckdb.DuckDBPyConnection, username: str, disabled: bool =
                                  [disabled, username]).fetchall()
         if not updated:
             raise AccountError(f"No user {username}.")
-    audit.record(con, by, "user_change", "user", username)
+        audit.record_on(cursor, by, "user_change", "user", username)
 
 
 def list_users(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -134,7 +134,7 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
     if is_right and not is_disabled and not is_locked:
         with db.account_write(con) as write:
             write.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?", [username])
-        audit.record(con, username, "sign_in", "user", username)
+            audit.record_on(write, username, "sign_in", "user", username)
         return User(username, role, therapist_id)
     if not is_right:
         with db.account_write(con) as write:
@@ -143,6 +143,8 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
                 " locked_until = CASE WHEN failed_attempts + 1 >= ? THEN CAST(? AS TIMESTAMP) ELSE locked_until END"
                 " WHERE username = ?",
                 [MAX_FAILED_ATTEMPTS, now + dt.timedelta(minutes=LOCK_MINUTES), username])
+            audit.record_on(write, username, "failed_sign_in", "user", username)  # with the lock it may set
+        return None
     audit.record(con, username, "failed_sign_in", "user", username)
     return None
 

@@ -127,7 +127,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        # A damaged block can make ROLLBACK fail too ("Current transaction is aborted"); the
+        # error worth reading is the original one, so a failed rollback never replaces it.
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
         raise
     con.execute("COMMIT")
 
@@ -196,10 +201,12 @@ def is_empty(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def table_checksums(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
-    """Row count and an order-independent hash of every base table: proves a rejected import
-    changed nothing."""
+    """Row count and an order-independent hash of every base table but the audit trail: proves a
+    rejected import or entry changed nothing. audit_log is left out because a refusal is itself
+    audited (who, which file, how many problems), which is a record of the attempt, not a change."""
     tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY 1"
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+        " AND table_name <> 'audit_log' ORDER BY 1"
     ).fetchall()]
     result = {}
     for table in tables:

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics import catalog, db, visit_log
+from analytics import audit, catalog, db, visit_log
 
 FORM = "form"  # the "file" named in the importer's messages: "form:2:pain_pre: 11 is outside 0-10"
 WHOLE_FORM = ""  # problems that belong to no single field
@@ -166,7 +166,7 @@ def correction_history(con: duckdb.DuckDBPyConnection, episode_id: str) -> pd.Da
 
 
 def record_session(con: duckdb.DuckDBPyConnection, episode_id: str, entry: SessionEntry,
-                   viewer: str | None = None) -> int:
+                   by: str | None = None, viewer: str | None = None) -> int:
     """Store one session of an existing episode; returns its session id. Raises RecordRefused
     (nothing written) for any problem the importer would report, and for a visit number that is
     already stored (a correction, not a second copy, changes a stored visit).
@@ -184,20 +184,24 @@ def record_session(con: duckdb.DuckDBPyConnection, episode_id: str, entry: Sessi
                          condition=episode["condition"], course_type=episode["course_type"],
                          therapist_id=therapist)
         _import_row(cursor, row, replace=False, problems=_stored_visit_problem(cursor, episode_id, visit_number))
+        audit.record_on(cursor, by, "record", "episode", episode_id)  # commits with the visit, or neither does
         return _session_id(cursor, episode_id, visit_number)
 
 
 def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_visit: SessionEntry,
-                 viewer: str | None = None) -> str:
+                 by: str | None = None, viewer: str | None = None) -> str:
     """Open a new course of care with its first session (visit 1, where the baseline is
     measured) for a new or returning client; returns the new episode id (next_id). One
-    transaction; RecordRefused when anything is wrong, with nothing written.
+    transaction; RecordRefused when anything is wrong, with nothing written. A new client's
+    numbered id (the form's suggestion, like C00633) is checked inside the transaction: when
+    someone else took it meanwhile, the next free one is given, so two people opening a course
+    for a new client at once get two clients.
 
     `viewer` is the therapist id of a signed-in therapist (None for a manager). A therapist opens
     courses only under their own id, and only for a returning client who is already theirs (a
     colleague's client and an unknown id get the same answer, so no id is confirmed); a new
-    client of a therapist always gets the next free id, allocated inside this transaction, so two
-    people opening courses at once never share one and a typed id reveals nothing."""
+    client of a therapist always gets the next free id, whatever was typed, so a typed id
+    reveals nothing."""
     touched: list[str] = []  # filled in below; db.write reads it when it refreshes the facts
     with _transaction(con, touched) as cursor:
         episode_id = _next_id(cursor, "episodes", "E")
@@ -207,7 +211,9 @@ def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_vi
             client_id = _next_id(cursor, "clients", "C")
         stored_client = _first(cursor, "SELECT clinic_id FROM clients WHERE client_id = ?", [client_id])
         if episode.is_new_client and stored_client is not None:
-            raise RecordRefused({"client_id": [f"{client_id} is already a client; a new client needs a new id"]})
+            if not re.match(_NUMBERED_ID.format("C"), client_id):
+                raise RecordRefused({"client_id": [f"{client_id} is already a client; give the new client another id"]})
+            client_id, stored_client = _next_id(cursor, "clients", "C"), None
         if not episode.is_new_client and (stored_client is None or not _is_viewers_client(cursor, client_id, viewer)):
             raise RecordRefused({"client_id": [f"no client {client_id} is stored among "
                                                f"{'your' if viewer else 'the'} clients; add them as a new client"]})
@@ -220,6 +226,7 @@ def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_vi
                    prior_injuries=as_text(episode.prior_injuries), onset_date=as_text(episode.onset_date),
                    client_name=as_text(episode.client_name) if episode.is_new_client else "")
         _import_row(cursor, row, replace=False)
+        audit.record_on(cursor, by, "record", "episode", episode_id)
         return episode_id
 
 
@@ -267,6 +274,7 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
                 "INSERT INTO corrections (corrected_by, session_id, field, old_value, new_value, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [by.strip(), session_id, column, before[column] or None, after[column] or None, reason.strip()])
+        audit.record_on(cursor, by.strip(), "correct", "session", str(session_id))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import audit, visit_log
+from analytics import visit_log
 from ui import signin
 
 con = ui.manager_page("Import visit logs")
@@ -37,12 +37,10 @@ with tempfile.TemporaryDirectory() as folder:
 try:
     if problems:
         raise visit_log.ImportFailed(problems)
-    result = visit_log.import_frames(con, frames, replace=replace)
+    result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None)
 except visit_log.ImportFailed as failure:
     st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
     st.code(visit_log.format_problems(failure.problems), language=None)
     st.stop()
-# File names can carry a client's name, so the trail keeps only how many sessions came in.
-audit.record(con, user.username if user else None, "import", "sessions", str(result.inserted))
 st.success(f"Imported {result.inserted:,} new sessions, skipped {result.skipped:,} unchanged, "
            f"replaced {result.replaced:,} ({result.episodes:,} courses of care).")

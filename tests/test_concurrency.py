@@ -171,3 +171,32 @@ def test_readers_and_writers_share_one_connection(writable_sample_db):
                                    ).fetchone()[0] == 0, f"{first} has rows {second} does not"
     finally:
         con.close()
+
+
+def test_two_new_client_forms_at_once_get_two_clients(writable_sample_db):
+    # Both forms were shown the same suggested id (next_id before either saved), as two people
+    # opening a course for a new client at the same moment see it.
+    con = db.connect(writable_sample_db)
+    try:
+        suggested = records.next_id(con, "clients", "C")
+        therapist_id = con.execute("SELECT min(therapist_id) FROM therapists").fetchone()[0]
+        barrier = threading.Barrier(2, timeout=BARRIER_GUARD_SECONDS)
+
+        def open_course(name: str) -> str:
+            barrier.wait()
+            return records.open_episode(
+                con, EpisodeEntry(suggested, "heel_spur", "acute", therapist_id, client_name=name),
+                SessionEntry(session_date="2025-04-01", pain_pre=6, pain_post=4), by="t")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            episodes = dict(zip(("Ada New", "Ben New"), pool.map(open_course, ("Ada New", "Ben New")), strict=True))
+        owners = {name: con.execute("SELECT c.client_id, c.display_name FROM episodes e JOIN clients c USING (client_id)"
+                                    " WHERE e.episode_id = ?", [episode]).fetchone() for name, episode in episodes.items()}
+        assert owners["Ada New"][1] == "Ada New" and owners["Ben New"][1] == "Ben New"
+        assert owners["Ada New"][0] != owners["Ben New"][0]
+        assert {owners["Ada New"][0], owners["Ben New"][0]} >= {suggested}
+        audited = con.execute("SELECT count(*) FROM audit_log WHERE action = 'record' AND target_id IN (?, ?)",
+                              list(episodes.values())).fetchone()[0]
+        assert audited == 2
+    finally:
+        con.close()

@@ -11,7 +11,7 @@ import duckdb
 import streamlit as st
 
 from analytics import config, records
-from ui import charts, client_charts, guard, signin
+from ui import charts, client_charts, signin
 
 LABEL = records.FIELD_LABELS
 EPISODE_PREFIX = "episode:"  # the new-course form's widgets: episode:condition, episode:client_id, ...
@@ -147,12 +147,12 @@ def _accept() -> None:
 def save_session(con: duckdb.DuckDBPyConnection, form: str, episode: str, prefix: str) -> None:
     values = values_of(prefix)
     try:
-        records.record_session(con, episode, records.SessionEntry(**values), viewer=signin.viewer_therapist())
+        records.record_session(con, episode, records.SessionEntry(**values), by=client_charts.who(),
+                               viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
         return
     _accept()
-    guard.audit_event("record", "episode", episode)
     forget(prefix)  # the next visit starts from the defaults and the next visit number
     flash(f"Visit {values['visit_number']} saved.")
 
@@ -165,12 +165,11 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
             condition=details["condition"], course_type=details["course_type"], therapist_id=details["therapist_id"],
             severity=details.get("severity"), prior_injuries=details.get("prior_injuries"),
             onset_date=details.get("onset_date"), is_new_client=is_new_client), records.SessionEntry(**values_of(prefix)),
-            viewer=signin.viewer_therapist())
+            by=client_charts.who(), viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
         return
     _accept()
-    guard.audit_event("record", "episode", new_episode)
     forget(prefix)
     forget(EPISODE_PREFIX + "client_")
     client_charts.choose_episode(new_episode)
@@ -186,7 +185,6 @@ def save_correction(con: duckdb.DuckDBPyConnection, form: str, session_id: int, 
         _refuse(form, refused)
         return
     _accept()
-    guard.audit_event("correct", "session", str(session_id))
     st.session_state.pop("correction_reason", None)
     st.session_state.pop(value_key, None)
     flash(f"{LABEL[field]} corrected; the old value is kept in the history below.")

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import duckdb
 import pandas as pd
 
-from analytics import catalog, db
+from analytics import audit, catalog, db
 from analytics.visit_log import cells
 from analytics.visit_log.checks import VisitLog, check
 from analytics.visit_log.planning import Plan, plan
@@ -49,7 +49,7 @@ class _NothingToWrite(Exception):
 
 
 def import_frames(con: duckdb.DuckDBPyConnection, frames: Sequence[tuple[str, pd.DataFrame]],
-                  replace: bool = False) -> ImportResult:
+                  replace: bool = False, by: str | None = None) -> ImportResult:
     """Validate and store visit-log rows: all of them, or none and ImportFailed listing every problem.
 
     `frames` are (file name used in messages, rows of that file). Cells may be text, numbers or
@@ -62,11 +62,11 @@ def import_frames(con: duckdb.DuckDBPyConnection, frames: Sequence[tuple[str, pd
     Post-session PSFS and flexibility are stored only on a row with pain_post. A session's
     therapist, an episode's client and a client's clinic never change through an import: DuckDB
     cannot update those foreign-key columns of referenced rows, so a difference is always an error."""
-    return _import(con, list(frames), replace, file_problems=[])
+    return _import(con, list(frames), replace, [], by)
 
 
 def import_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike] | str | os.PathLike,
-                 replace: bool = False) -> ImportResult:
+                 replace: bool = False, by: str | None = None) -> ImportResult:
     """Read each visit-log file (CSV, .xlsx or Parquet) and import them all in one transaction.
     Problems are reported with the file name as given."""
     if isinstance(paths, (str, os.PathLike)):
@@ -77,10 +77,29 @@ def import_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             frames.append((os.fspath(path), read(path)))
         except ImportFailed as failure:
             file_problems.extend(failure.problems)
-    return _import(con, frames, replace, file_problems)
+    return _import(con, frames, replace, file_problems, by)
 
 
-def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_problems: list[Problem]) -> ImportResult:
+def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_problems: list[Problem],
+            by: str | None) -> ImportResult:
+    """The import, audited: a stored import's audit row (`by`, how many sessions came in) commits
+    with its rows; a refused one is audited in its own small write (file names and how many
+    problems, never a value) that leaves the data version alone."""
+    try:
+        return _store(con, frames, replace, file_problems, by)
+    except ImportFailed as failure:
+        files = ", ".join(dict.fromkeys(name for name, _ in frames)) or "import"
+        try:
+            with db.account_write(con) as cursor:
+                audit.record_on(cursor, by, "import", "refused",
+                                f"{len(failure.errors)} problem(s) in {files}")
+        except duckdb.Error:
+            pass  # a damaged file refuses this too; the import's own message says why
+        raise
+
+
+def _store(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_problems: list[Problem],
+           by: str | None) -> ImportResult:
     log = check(frames)
     if log.size == 0:
         if file_problems or log.problems:
@@ -95,6 +114,8 @@ def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_pro
             if not decided.writes_anything():
                 raise _NothingToWrite
             store(cursor, log, decided)  # the module attribute, looked up now: a test seam
+            stored = decided.result(log.codes("episode_id")[0])
+            audit.record_on(cursor, by, "import", "sessions", str(stored.inserted))  # commits with the rows
     except _NothingToWrite:
         pass
     except duckdb.Error as exc:
