@@ -34,14 +34,17 @@ MCID_PAIN_POINTS: float = 2.0
 MCID_PAIN_FRACTION: float = 0.30
 MCID_PSFS_POINTS: float = 2.0
 
-# The improvement rules a manager may choose, by name: (points, fraction, combine); None = not asked.
+# The improvement rules a manager may choose, by name: (points, fraction, combine); None = not
+# asked; MCID = MCID_PAIN_POINTS / MCID_PAIN_FRACTION above, read when the rule is used (so a
+# changed threshold changes the default rule and its words).
 #   points-and-percent  >= 2 points and >= 30 % (default; stricter than Farrar, cf. Salaffi 2004)
 #   points-or-percent   >= 2 points or >= 30 %  (Farrar et al. 2001)
 #   percent-30          >= 30 %  (IMMPACT "moderately important", Dworkin et al. 2008, J Pain 9:105-121)
 #   percent-50          >= 50 %  (IMMPACT "substantial", Dworkin et al. 2008)
-PAIN_RULES: dict[str, tuple[float | None, float | None, str]] = {
-    "points-and-percent": (MCID_PAIN_POINTS, MCID_PAIN_FRACTION, "and"),
-    "points-or-percent": (MCID_PAIN_POINTS, MCID_PAIN_FRACTION, "or"),
+MCID = "MCID"
+PAIN_RULES: dict[str, tuple[float | str | None, float | str | None, str]] = {
+    "points-and-percent": (MCID, MCID, "and"),
+    "points-or-percent": (MCID, MCID, "or"),
     "percent-30": (None, 0.30, "and"),
     "percent-50": (None, 0.50, "and"),
 }

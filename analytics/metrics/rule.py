@@ -83,7 +83,13 @@ def pain(name: str | None = None) -> Rule:
     if name not in config.PAIN_RULES:
         raise ValueError(f"rule must be one of {', '.join(config.PAIN_RULES)}, not {name!r}")
     points, fraction, combine = config.PAIN_RULES[name]
-    return Rule("pain", points=points, fraction=fraction, combine="or" if combine == "or" else "and")
+    return Rule("pain", points=config.MCID_PAIN_POINTS if points == config.MCID else _number(points),
+                fraction=config.MCID_PAIN_FRACTION if fraction == config.MCID else _number(fraction),
+                combine="or" if combine == "or" else "and")
+
+
+def _number(value: float | str | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def pain_rule_names() -> tuple[str, ...]:
