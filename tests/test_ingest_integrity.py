@@ -3,7 +3,6 @@ dates after today or before 1990, and text that differs only in its Unicode form
 names file, row and column and leaves every table exactly as it was."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from analytics import db, visit_log
 from analytics.visit_log import checks
 from conftest import visit
+from test_security_input import write_csv
 
 STORED = [visit("S1", 1, "2025-01-06", 6, 4, client_name="José Núñez")]
 
@@ -20,14 +20,6 @@ STORED = [visit("S1", 1, "2025-01-06", 6, 4, client_name="José Núñez")]
 def con(clinic_db, monkeypatch):
     monkeypatch.setattr(checks, "today", lambda: dt.date(2026, 6, 30))
     return clinic_db(STORED)
-
-
-def write_csv(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def refused(con, path: Path) -> list[str]:
