@@ -100,6 +100,9 @@ def parse_address(address: dict[str, list[str]], choices: options.FilterOptions)
             if value in known:
                 if value not in values[param]:
                     values[param].append(value)
+            elif param == "therapist" and not known:  # a therapist viewer: no colleague filter (see sidebar)
+                problems.append(f"Ignored {param}={_shown(value)} in the address: a therapist sees the clinic's "
+                                "figures as a whole, never filtered to a colleague.")
             else:
                 problems.append(f"Ignored {param}={_shown(value)} in the address: no such {param} in this database.")
     return values, problems
