@@ -43,7 +43,7 @@ def cmd_import(args) -> int:
 
     con = db.connect(config.database_path(args.db))
     try:
-        result = visit_log.import_files(con, [Path(p) for p in args.files], replace=args.replace)
+        result = visit_log.import_files(con, [Path(p) for p in args.files], replace=args.replace, sheet=args.sheet)
     except visit_log.ImportFailed as failure:
         print(visit_log.format_problems(failure.problems), file=sys.stderr)
         print(f"Nothing was imported: {len(failure.problems)} problem(s) found. Fix them and import again.", file=sys.stderr)
@@ -52,6 +52,8 @@ def cmd_import(args) -> int:
         con.close()
     print(f"inserted {result.inserted}, skipped {result.skipped} unchanged, replaced {result.replaced} "
           f"({result.episodes} episodes)")
+    for notice in result.notices:
+        print(f"check: {notice}", file=sys.stderr)
     return 0
 
 
@@ -132,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
     import_cmd.add_argument("files", nargs="+", help="visit-log files")
     import_cmd.add_argument("--db", help="database file")
     import_cmd.add_argument("--replace", action="store_true", help="overwrite stored sessions whose values differ")
+    import_cmd.add_argument("--sheet", help="the sheet to read in each Excel workbook (default: the sheet named "
+                            "'visits', else the only sheet with rows)")
     import_cmd.set_defaults(run=cmd_import)
 
     summary_cmd = commands.add_parser("summary", help="headline figures")

@@ -1,7 +1,9 @@
 """Every clinical threshold and vocabulary the analytics use, named once so a change is one edit."""
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 # The nine complaints the clinic treats (calves first). Stored values are snake_case.
@@ -57,6 +59,10 @@ AFTER_SESSION2_VISIT: int = 3
 # An unfinished course is "active" while its last visit is within this many days of the latest
 # session in the data; after that the client has most likely dropped out.
 ACTIVE_WITHIN_DAYS: int = 21
+
+# The importing and reporting machine's date: no session may be after it, and "active" never
+# counts back from a later day. Looked up at every use, so a test can fix it.
+today: Callable[[], dt.date] = dt.date.today
 
 # Stretching adherence bands for the home-program comparison, in percent (lower bound inclusive,
 # the last band includes 100).

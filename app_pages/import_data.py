@@ -1,5 +1,5 @@
 """Import: a manager adds visit-log files; all rows or none, every problem listed."""
-import dataclasses
+import io
 import tempfile
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import streamlit as st
 
 import ui
 from analytics import visit_log
-from ui import signin
+from ui import client_charts, signin
 
 con = ui.manager_page("Import visit logs")
 user = signin.current_user()
@@ -18,6 +18,18 @@ st.write("One row per session, with the columns described in the README (CSV, Ex
 
 uploads = st.file_uploader("Visit-log files", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
                            key="import_files")
+sheets: dict[int, str | None] = {}
+for number, upload in enumerate(uploads or []):
+    # A workbook with several sheets of visits and none named 'visits': the person says which.
+    if Path(upload.name).suffix.lower() == ".xlsx":
+        try:
+            choices = visit_log.workbook_sheets(io.BytesIO(upload.getvalue()))
+        except Exception:  # noqa: BLE001 - a damaged workbook: the import names the problem
+            choices = []
+        if len(choices) > 1 and not any(choice.strip().casefold() == "visits" for choice in choices):
+            sheets[number] = st.selectbox(f"Sheet to import from {client_charts.plain(upload.name)}", choices,
+                                          index=None, placeholder="Choose the sheet that holds the visits",
+                                          key=f"import_sheet_{number}_{upload.file_id}")
 replace = st.checkbox("Overwrite stored sessions whose values differ", key="import_replace")
 if not uploads or not st.button("Import", type="primary", key="import_go"):
     st.stop()
@@ -26,14 +38,14 @@ frames: list[tuple[str, pd.DataFrame]] = []
 problems: list[visit_log.Problem] = []
 with tempfile.TemporaryDirectory() as folder:
     for number, upload in enumerate(uploads):
-        # The reader works on files (and checks the size limit, type and encoding); the upload's
-        # own name is kept for the messages.
+        # The reader works on files (and checks the size limit, type and encoding); the messages
+        # name the upload.
         path = Path(folder) / f"upload{number}{Path(upload.name).suffix.lower()}"
         path.write_bytes(upload.getvalue())
         try:
-            frames.append((upload.name, visit_log.read(path)))
+            frames.append((upload.name, visit_log.read(path, sheet=sheets.get(number), name=upload.name)))
         except visit_log.ImportFailed as failure:
-            problems.extend(dataclasses.replace(problem, file=upload.name) for problem in failure.problems)
+            problems.extend(failure.problems)
 try:
     if problems:
         raise visit_log.ImportFailed(problems)
@@ -44,3 +56,6 @@ except visit_log.ImportFailed as failure:
     st.stop()
 st.success(f"Imported {result.inserted:,} new sessions, skipped {result.skipped:,} unchanged, "
            f"replaced {result.replaced:,} ({result.episodes:,} courses of care).")
+if result.notices:
+    st.warning("Imported, but check the file:")
+    st.code(visit_log.format_problems(result.notices), language=None)

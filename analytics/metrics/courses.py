@@ -27,7 +27,7 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     session not attended); how many attended below, within or above the recommended range
     (3-5 acute, 8-12 chronic); status counts and shares of all episodes: completed (reached the
     recommended minimum, 3 acute or 8 chronic), active (not completed, last visit within 21 days
-    of the latest session recorded anywhere) and dropped (neither). Change over the course is
+    of the latest session recorded anywhere, or of today when that is earlier) and dropped (neither). Change over the course is
     judged on episodes_with_followup: episodes with a baseline and a pre-session pain recorded
     at a later visit (clients seen once have nothing to compare). For them: mean_change_points
     (baseline minus the last pre-session pain; for an active course, the latest so far),

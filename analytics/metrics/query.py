@@ -73,7 +73,8 @@ recommended (course_type, min_sessions, max_sessions) AS (VALUES {recommended}),
 chosen_episodes AS (
     SELECT e.*, r.min_sessions, r.max_sessions,
         CASE WHEN e.visits >= r.min_sessions THEN 'completed'
-             WHEN e.last_date >= (SELECT max(session_date) FROM sessions) - CAST($active_within_days AS INTEGER)
+             WHEN e.last_date >= least((SELECT max(session_date) FROM sessions), CAST($today AS DATE))
+                                 - CAST($active_within_days AS INTEGER)
                  THEN 'active'
              ELSE 'dropped' END AS status,
         CASE WHEN e.visits < r.min_sessions THEN 'below'
@@ -118,7 +119,7 @@ def own_cursor(con) -> Iterator[Any]:
 
 def query(cursor, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run `sql` with the parameters it names (DuckDB refuses unused ones)."""
-    values = {**RULE_PARAMS, **params}
+    values = {**RULE_PARAMS, "today": config.today(), **params}
     return cursor.execute(sql, {name: values[name] for name in set(_PARAM_NAME.findall(sql))}).df()
 
 

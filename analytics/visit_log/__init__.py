@@ -34,12 +34,12 @@ from analytics.visit_log.problems import (
     format_errors,
     format_problems,
 )
-from analytics.visit_log.readers import READERS, SUPPORTED_SUFFIXES, read
+from analytics.visit_log.readers import NOTICES, READERS, SUPPORTED_SUFFIXES, read, workbook_sheets
 from analytics.visit_log.storage import SQL, store
 
-__all__ = ["READERS", "SQL", "SUPPORTED_SUFFIXES", "ImportFailed", "ImportResult", "Plan", "Problem", "VisitLog",
+__all__ = ["NOTICES", "READERS", "SQL", "SUPPORTED_SUFFIXES", "ImportFailed", "ImportResult", "Plan", "Problem", "VisitLog",
            "check", "format_errors", "format_problems", "import_files", "import_frames", "plan", "read",
-           "read_visit_log", "store"]
+           "read_visit_log", "store", "workbook_sheets"]
 
 read_visit_log = read  # the name the pages have used
 
@@ -66,15 +66,16 @@ def import_frames(con: duckdb.DuckDBPyConnection, frames: Sequence[tuple[str, pd
 
 
 def import_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike] | str | os.PathLike,
-                 replace: bool = False, by: str | None = None) -> ImportResult:
+                 replace: bool = False, by: str | None = None, sheet: str | None = None) -> ImportResult:
     """Read each visit-log file (CSV, .xlsx or Parquet) and import them all in one transaction.
-    Problems are reported with the file name as given."""
+    Problems are reported with the file name as given. `sheet` names the sheet to read in every
+    workbook (see `read`)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     frames, file_problems = [], []
     for path in paths:
         try:
-            frames.append((os.fspath(path), read(path)))
+            frames.append((os.fspath(path), read(path, sheet)))
         except ImportFailed as failure:
             file_problems.extend(failure.problems)
     return _import(con, frames, replace, file_problems, by)
@@ -86,7 +87,9 @@ def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_pro
     with its rows; a refused one is audited in its own small write (file names and how many
     problems, never a value) that leaves the data version alone."""
     try:
-        return _store(con, frames, replace, file_problems, by)
+        result = _store(con, frames, replace, file_problems, by)
+        result.notices = [notice for _, frame in frames for notice in frame.attrs.get(NOTICES, [])]
+        return result
     except ImportFailed as failure:
         files = ", ".join(dict.fromkeys(name for name, _ in frames)) or "import"
         try:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics import catalog
+from analytics import catalog, config
 from analytics.visit_log import cells
 from analytics.visit_log.problems import Problem
 
@@ -20,8 +20,7 @@ _COLUMN_RANK = {column: rank for rank, column in enumerate(catalog.NAMES)}
 # (the importing machine's date) they are too, and one of them would make every unfinished course
 # look dropped, since "active" counts back from the latest session.
 EARLIEST_SESSION_DATE = dt.date(1990, 1, 1)
-# Looked up at every check, so a test can fix "today".
-today: Callable[[], dt.date] = dt.date.today
+
 
 
 def invisible_character(text: str) -> str | None:
@@ -130,6 +129,10 @@ class VisitLog:
             texts = {column: cells.column_text(frame.iloc[:, index]) for column, index in columns.items()}
             blank_row = np.logical_and.reduce([text.blank() for text in texts.values()])
             kept = np.flatnonzero(~blank_row)
+            if not len(kept):  # a header and blank lines (or none) stores nothing: surely not what was meant
+                self._found.append((file, 0, 0, Problem(self.file_names[file], None, None, "no_visits",
+                                                        "no visits in the file: the header is followed only by "
+                                                        "blank lines; expected one row per session")))
             if len(kept) < len(frame):
                 texts = {column: text.subset(kept) for column, text in texts.items()}
             pieces.append((file, kept + 2, texts))
@@ -232,9 +235,9 @@ class VisitLog:
                   "not_a_date")
         self.flag(looks_like_date & np.isnan(days), column, lambda cell: f"{cells.shown(cell)} is not a real date",
                   "not_a_real_date")
-        latest = (today() - cells.EPOCH).days
+        latest = (config.today() - cells.EPOCH).days
         with np.errstate(invalid="ignore"):
-            self.flag(days > latest, column, lambda cell: f"{cell} is after today ({today().isoformat()}); "
+            self.flag(days > latest, column, lambda cell: f"{cell} is after today ({config.today().isoformat()}); "
                       "check the year", "after_today")
             if column == "session_date":
                 earliest = (EARLIEST_SESSION_DATE - cells.EPOCH).days
@@ -294,6 +297,24 @@ class VisitLog:
             owner_column = catalog.OWNER_KEYS[owner]
             for entry in catalog.one_per(owner):
                 self._check_one_value_per(owner_column, entry.name, _disagreement_message(owner, entry))
+        self._check_onset_before_first_visit()
+
+    def _check_onset_before_first_visit(self) -> None:
+        """The pain began on or before the course's first visit in the file: a later onset is a
+        typing error that would make a chronic course look like a new injury."""
+        episodes = self.codes("episode_id")[0]
+        dated = self.has("episode_id") & self.has("session_date")
+        if not dated.any():
+            return
+        first_visit = pd.Series(self.values["session_date"][dated]).groupby(episodes[dated]).min()
+        first = first_visit.reindex(episodes).to_numpy()
+        onset = self.values["onset_date"]
+        with np.errstate(invalid="ignore"):
+            late = np.flatnonzero(self.has("onset_date") & self.has("episode_id") & (onset > first))
+        self.bad["onset_date"][late] = True
+        self.record(late, "onset_date",
+                    [f"{_date_text(onset[p])} is after the course's first visit on {_date_text(first[p])}; the onset "
+                     "is when the pain began, on or before the first visit" for p in late], "onset_after_first_visit")
 
     def _check_duplicate_visits(self) -> None:
         """Each (episode_id, visit_number) once across all files; later copies are reported."""
@@ -328,6 +349,10 @@ class VisitLog:
     def keyed(self) -> np.ndarray:
         """Rows that identify one session: valid episode and visit number, first of any copies."""
         return self.has("episode_id") & self.has("visit_number") & ~self.is_repeat
+
+
+def _date_text(day_number: float) -> str:
+    return (cells.EPOCH + dt.timedelta(days=int(day_number))).isoformat()
 
 
 def _disagreement_message(owner: str, entry: catalog.Column) -> Callable[[str, object, object, str], str]:

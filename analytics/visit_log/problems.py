@@ -21,6 +21,8 @@ class Problem:
     def __str__(self) -> str:
         if self.row is None:
             return f"{self.file}: {self.message}" if self.file else self.message
+        if self.column is None:
+            return f"{self.file}:{self.row}: {self.message}"
         return f"{self.file}:{self.row}:{self.column}: {self.message}"
 
 
@@ -41,13 +43,16 @@ class ImportFailed(Exception):
 
 @dataclasses.dataclass
 class ImportResult:
-    """Sessions newly stored, already stored unchanged, and overwritten (replace=True); and the
-    number of distinct episodes whose sessions or attributes were written."""
+    """Sessions newly stored, already stored unchanged, and overwritten (replace=True); the
+    number of distinct episodes whose sessions or attributes were written; and `notices`, what
+    the person should check although nothing was refused (a last line with no line ending).
+    Notices are left out of ==, so a result compares by what was stored."""
 
     inserted: int
     skipped: int
     replaced: int
     episodes: int
+    notices: list[Problem] = dataclasses.field(default_factory=list, compare=False)
 
 
 def format_problems(problems: Sequence[Problem | str], limit: int = 100) -> str:

@@ -2,14 +2,17 @@
 oversized or mistaken files with a message that says what to do."""
 from __future__ import annotations
 
+import collections
+import csv
 import io
 import itertools
 import os
 import re
-import warnings
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analytics import catalog, config
@@ -17,6 +20,9 @@ from analytics.visit_log import cells
 from analytics.visit_log.problems import ImportFailed, Problem
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx", ".parquet")
+# frame.attrs key: notices about a file that was read (Problems that refuse nothing), which the
+# import reports with its result.
+NOTICES = "visit_log_notices"
 
 
 def _refused(name: str, message: str) -> ImportFailed:
@@ -24,12 +30,15 @@ def _refused(name: str, message: str) -> ImportFailed:
     return ImportFailed([Problem(name, None, None, "file", message)])
 
 
-def read(path: str | os.PathLike) -> pd.DataFrame:
+def read(path: str | os.PathLike, sheet: str | None = None, name: str | None = None) -> pd.DataFrame:
     """The rows of one visit-log file as text ("" for a blank cell), columns as in the header.
 
     Row i of the frame is spreadsheet line i + 2. Raises ImportFailed with a readable message for
-    a file that is missing, too large, empty, binary, not UTF-8 or of an unsupported type."""
-    name = os.fspath(path)
+    a file that is missing, too large, empty, binary, not UTF-8 or of an unsupported type. `sheet`
+    names the sheet to read in a workbook (other files have none); without it the workbook's
+    visit sheet is found as _read_xlsx says. Notices about the file (it is read, but should be
+    checked) are in `frame.attrs[NOTICES]`. Messages name the file `name` (default: the path)."""
+    name = os.fspath(path) if name is None else name
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in READERS:
@@ -51,7 +60,8 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     if size == 0:
         raise _refused(name, "the file is empty; expected a header line and one row per session")
     try:
-        frame = READERS[suffix](path, name)
+        reader = READERS[suffix]
+        frame = reader(path, name, sheet=sheet) if sheet is not None and suffix == ".xlsx" else reader(path, name)  # type: ignore[call-arg]
     except OSError as exc:
         raise _refused(name, f"cannot read the file ({exc.strerror or exc})") from None
     frame.columns = [str(column).strip() for column in frame.columns]
@@ -95,51 +105,88 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise _refused(name, f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
                             "save it as 'CSV UTF-8' and import again") from None
+    if raw.count(b'"') % 2 == 0:  # an unclosed quote is left to pandas, which names where it opens
+        uneven = _uneven_rows(raw, name)
+        if uneven is not None:
+            return _with_line_ending_notice(uneven, raw, name)
     try:
         # Every cell as text, nothing guessed: "NA" stays a string and blank lines keep their
         # place, so frame row i is spreadsheet line i + 2. The header is read as a row: with a
         # header line pandas silently turns the first column into the row index when the first
         # row has one value too many ("Brook, Ada" unquoted), shifting every value one column.
-        rows = _read_csv_rows(raw, on_bad_lines="error")
+        rows = _read_csv_rows(raw)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()  # a blank first line: reported as a file with no header line
-    except pd.errors.ParserError as exc:
-        # Known to be malformed: read again skipping the rows longer than the header, to name them all.
-        rows, long_rows = _rows_longer_than_header(raw, name)
-        _check_separator(rows, name)
-        if long_rows:
-            raise ImportFailed(long_rows) from None
-        raise _refused(name, f"cannot read as CSV ({cells.first_line(str(exc))})") from None
-    except ValueError as exc:
+    except (pd.errors.ParserError, ValueError) as exc:
         raise _refused(name, f"cannot read as CSV ({cells.first_line(str(exc))})") from None
     _check_separator(rows, name)
     frame = rows.iloc[1:].reset_index(drop=True)
     frame.columns = list(rows.iloc[0])
-    return frame
+    return _with_line_ending_notice(frame, raw, name)
 
 
-def _read_csv_rows(raw: bytes, on_bad_lines: str) -> pd.DataFrame:
+def _read_csv_rows(raw: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(raw), header=None, dtype=str, na_filter=False, keep_default_na=False,
-                       skip_blank_lines=False, encoding="utf-8-sig", on_bad_lines=on_bad_lines)
+                       skip_blank_lines=False, encoding="utf-8-sig")
 
 
-def _rows_longer_than_header(raw: bytes, name: str) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """The rows that fit the header, and a FILE:ROW:(column N) problem for every row with more
-    values than the header has columns (pandas warns about each one it skips). Catching warnings
-    is process-wide, so this runs only for a file already rejected: a warning lost to another
-    thread costs detail in the message, never a row."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        try:
-            rows = _read_csv_rows(raw, on_bad_lines="warn")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
-            return None, []
-    skipped = re.findall(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)",
-                         "\n".join(str(warning.message) for warning in caught))
-    return rows, [Problem(name, int(line), f"(column {int(header) + 1})", "row_too_long",
-                          f"the row has {values} values but the header has {header} columns; put quotes "
-                          "around values that contain a comma, or remove the extra values")
-                  for line, header, values in skipped]
+def _field_counts(raw: bytes) -> np.ndarray:
+    """How many values each CSV record holds (0 for an empty line), the header first.
+
+    Without quotes or lone carriage returns a record is a line and its values are its commas
+    plus one, counted at C speed; otherwise the csv module parses the quoting."""
+    if b'"' not in raw and raw.count(b"\r") == raw.count(b"\r\n"):
+        data = np.frombuffer(raw, dtype=np.uint8)
+        ends = np.flatnonzero(data == ord("\n"))
+        if not raw.endswith(b"\n"):
+            ends = np.append(ends, len(raw))
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        commas = np.concatenate([[0], np.cumsum(data == ord(","))])
+        carriage_return = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r"))
+        return np.where(ends - starts - carriage_return > 0, commas[ends] - commas[starts] + 1, 0)
+    return np.array([len(record) for record in csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""))])
+
+
+def _uneven_rows(raw: bytes, name: str) -> pd.DataFrame | None:
+    """None when every record has as many values as the header, or none (an empty line). Else
+    the file parsed by the csv module: ImportFailed naming each row with fewer or more values
+    than the header (a file cut off while it was being written, an unquoted comma in a name),
+    or, when the uneven rows are all blank (",,," lines), the rows with those as blank rows."""
+    counts = _field_counts(raw)
+    if len(counts) < 2 or bool(np.isin(counts[1:], (0, counts[0])).all()):
+        return None
+    records = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    _check_separator(pd.DataFrame([records[0]]), name)
+    header = [column.strip() for column in records[0]]
+    width = len(header)
+    problems, body = [], []
+    for line, record in enumerate(records[1:], start=2):
+        if not any(value.strip() for value in record):
+            body.append([""] * width)
+        elif len(record) > width:
+            problems.append(Problem(name, line, f"(column {width + 1})", "row_too_long",
+                                    f"the row has {len(record)} values but the header has {width} columns; put "
+                                    "quotes around values that contain a comma, or remove the extra values"))
+        elif len(record) < width:
+            problems.append(Problem(name, line, header[len(record)] or f"(column {len(record) + 1})", "row_too_short",
+                                    f"the row has {len(record)} values but the header has {width} columns "
+                                    f"({', '.join(header[len(record):])} missing); check that the file is "
+                                    "complete (an export cut off while it was written?)"))
+        else:
+            body.append(record)
+    if problems:
+        raise ImportFailed(problems)
+    return pd.DataFrame(body, columns=records[0], dtype=object)
+
+
+def _with_line_ending_notice(frame: pd.DataFrame, raw: bytes, name: str) -> pd.DataFrame:
+    """A last line without a line ending may be a file cut off at a value's edge ("10" cut to
+    "1" still fills every column): the rows are read, and the import says so (NOTICES)."""
+    if not raw.endswith((b"\n", b"\r")):
+        line = raw.count(b"\n") + 1
+        frame.attrs[NOTICES] = [Problem(name, None, None, "no_line_ending",
+                                        f"line {line} has no line ending: check that the file is complete")]
+    return frame
 
 
 def _check_separator(rows: pd.DataFrame | None, name: str) -> None:
@@ -150,33 +197,40 @@ def _check_separator(rows: pd.DataFrame | None, name: str) -> None:
                             "with commas between columns")
 
 
-def _read_xlsx(path: Path, name: str) -> pd.DataFrame:
+def _read_xlsx(path: Path, name: str, sheet: str | None = None) -> pd.DataFrame:
+    """The visit sheet of a workbook, as a person sees it: `sheet` when given; else the visible
+    sheet named "visits" (any case); else the only visible sheet with rows below its header.
+    Hidden sheets are never read. A number formatted as a percentage is read as shown (60 %
+    is 60, not 0.6)."""
     import openpyxl  # only needed for workbooks
 
-    def first_sheet_rows(data_only: bool) -> list[tuple]:
+    def rows_of(title: str, data_only: bool) -> list[tuple]:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
         try:
-            sheet = workbook.worksheets[0]
-            sheet.reset_dimensions()  # some writers record a wrong sheet size; read every row
-            return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+            worksheet = workbook[title]
+            worksheet.reset_dimensions()  # some writers record a wrong sheet size; read every row
+            return [tuple(_as_shown(cell) for cell in row) for row in worksheet.iter_rows()]
         finally:
             workbook.close()
 
     try:
+        title = _visit_sheet(openpyxl.load_workbook(path, read_only=True), name, sheet)
         # Formulas are read as their text first. A formula cell keeps the value Excel last
         # computed when there is one (=B2+1 as a visit number); a formula never computed, like
         # =HYPERLINK(...) typed into a name, is kept as the plain text it is.
-        rows = first_sheet_rows(data_only=False)
+        rows = rows_of(title, data_only=False)
         if any(isinstance(cell, str) and cell.startswith("=") for row in rows for cell in row):
-            computed = first_sheet_rows(data_only=True)
+            computed = rows_of(title, data_only=True)
             rows = [tuple(_computed_or_formula(formula, value)
                           for formula, value in itertools.zip_longest(row, computed_row))
                     for row, computed_row in itertools.zip_longest(rows, computed, fillvalue=())]
+    except ImportFailed:
+        raise
     except Exception as exc:  # openpyxl raises many types for damaged workbooks
         raise _refused(name, f"not a readable Excel workbook ({type(exc).__name__}: "
                             f"{cells.first_line(str(exc)) or 'no detail'})") from None
     if not rows:
-        raise _refused(name, "the workbook's first sheet is empty; expected a header line and one row per session")
+        raise _refused(name, f"the workbook's sheet '{title}' is empty; expected a header line and one row per session")
     width = max(len(row) for row in rows)
     header = [("" if cell is None else str(cell)) for cell in rows[0]] + [""] * (width - len(rows[0]))
     body = [tuple(row) + (None,) * (width - len(row)) for row in rows[1:]]
@@ -188,6 +242,69 @@ def _read_xlsx(path: Path, name: str) -> pd.DataFrame:
     return pd.DataFrame(body, columns=header, dtype=object)
 
 
+def workbook_sheets(path: str | os.PathLike | typing.IO[bytes]) -> list[str]:
+    """The visible sheets of a workbook that hold rows below their header, in workbook order:
+    the choices offered when a workbook has more than one."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return [worksheet.title for worksheet in workbook.worksheets if _holds_rows(worksheet)]
+    finally:
+        workbook.close()
+
+
+def _visit_sheet(workbook, name: str, sheet: str | None) -> str:
+    """The title of the sheet to read (see _read_xlsx); ImportFailed naming the sheets when the
+    choice is not clear."""
+    try:
+        visible = [worksheet for worksheet in workbook.worksheets if worksheet.sheet_state == "visible"]
+        if sheet is not None:
+            for worksheet in workbook.worksheets:
+                if worksheet.title.casefold() == sheet.strip().casefold():
+                    if worksheet.sheet_state != "visible":
+                        raise _refused(name, f"the sheet '{worksheet.title}' is hidden; show it in Excel "
+                                            "first if it holds the visits")
+                    return worksheet.title
+            raise _refused(name, f"the workbook has no sheet named '{sheet}'; its sheets are "
+                                + ", ".join(f"'{worksheet.title}'" for worksheet in visible))
+        named = [worksheet.title for worksheet in visible if worksheet.title.strip().casefold() == "visits"]
+        if named:
+            return named[0]
+        with_rows = [worksheet.title for worksheet in visible if _holds_rows(worksheet)]
+        if len(with_rows) > 1:
+            raise ImportFailed([Problem(name, None, None, "several_sheets",
+                                        "the workbook has several sheets with rows ("
+                                        + ", ".join(f"'{title}'" for title in with_rows)
+                                        + "); choose one (import --sheet NAME, or the sheet choice on the Import "
+                                        "page), or put the visits on one sheet named 'visits'")])
+        if with_rows:
+            return with_rows[0]
+        if not visible:
+            raise _refused(name, "the workbook has no visible sheet")
+        return visible[0].title
+    finally:
+        workbook.close()
+
+
+def _holds_rows(worksheet) -> bool:
+    """A visible sheet with a value somewhere below its first line."""
+    if worksheet.sheet_state != "visible":
+        return False
+    worksheet.reset_dimensions()
+    rows = worksheet.iter_rows(min_row=2, values_only=True)
+    return any(cell not in (None, "") for row in rows for cell in row)
+
+
+def _as_shown(cell):
+    """A cell's value as the sheet shows it: a number formatted as a percentage times 100."""
+    value = cell.value
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and "%" in (getattr(cell, "number_format", None) or "")):
+        return round(value * 100, 9)  # 0.07 * 100 is 7.000000000000001
+    return value
+
+
 def _computed_or_formula(formula, value):
     """A cell's computed value when it is a formula Excel has computed, else what was typed."""
     if isinstance(formula, str) and formula.startswith("=") and value is not None:
@@ -196,8 +313,17 @@ def _computed_or_formula(formula, value):
 
 
 def _read_parquet(path: Path, name: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
     try:
-        return pd.read_parquet(path)
+        columns = pq.read_schema(path).names
+        repeated = [column for column, count in collections.Counter(columns).items() if count > 1]
+        if repeated:  # pyarrow cannot read the table; say which column, not pyarrow's internals
+            raise ImportFailed([Problem(name, 1, column, "repeated_column", "the column appears more than once; keep one")
+                                for column in repeated])
+        return pq.read_table(path).to_pandas()
+    except ImportFailed:
+        raise
     except Exception as exc:  # pyarrow raises several types for files that are not Parquet
         raise _refused(name, f"not a readable Parquet file ({cells.first_line(str(exc)) or type(exc).__name__})") from None
 
