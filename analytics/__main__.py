@@ -1,4 +1,4 @@
-"""The command line: `python -m analytics sample|import|summary` — thin, calls what the pages call."""
+"""The command line: `python -m analytics sample|import|summary|check|users` — thin, calls what the pages call."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,8 @@ import math
 import os
 import sys
 from pathlib import Path
+
+import duckdb
 
 from analytics import config, db
 
@@ -78,6 +80,23 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    path = config.database_path(args.db)
+    con = db.connect(path, read_only=True)
+    try:
+        problems = db.check(con)
+        sessions = db.one(con, "SELECT count(*) FROM sessions")[0] if not problems else None
+    finally:
+        con.close()
+    if problems:
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        print(f"{path}: {db.DAMAGED}", file=sys.stderr)
+        return 1
+    print(f"{path}: sound: every table read completely ({sessions} sessions); the fact tables agree with the base tables.")
+    return 0
+
+
 def cmd_users(args) -> int:
     import getpass
 
@@ -142,6 +161,10 @@ def parser() -> argparse.ArgumentParser:
     summary_cmd.add_argument("--db", help="database file")
     summary_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     summary_cmd.set_defaults(run=cmd_summary)
+    check_cmd = commands.add_parser("check", help="read the whole database and check the fact tables; exit 1 if damaged")
+    check_cmd.add_argument("--db", help="database file")
+    check_cmd.set_defaults(run=cmd_check)
+
     users_cmd = commands.add_parser("users", help="manage sign-in accounts (add, list, disable, enable, passwd)")
     users_cmd.add_argument("action", choices=["add", "list", "disable", "enable", "passwd"])
     users_cmd.add_argument("username", nargs="?")
@@ -158,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except db.DatabaseError as problem:
         print(str(problem), file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        if not db.is_damage(exc):
+            raise
+        print(f"{config.database_path(getattr(args, 'db', None))}: {db.DAMAGED}", file=sys.stderr)
         return 2
 
 

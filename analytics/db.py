@@ -38,6 +38,26 @@ class DatabaseError(Exception):
     """A database problem explained for a person: what is wrong with which file and what to do."""
 
 
+# What a person is told when DuckDB cannot read part of the file (a failed block checksum, a
+# truncated copy, a disk error): one message on every page and command, never a traceback.
+DAMAGED = ("The clinic database file is damaged: part of it cannot be read, so no figure from it can be "
+           "trusted and nothing more should be saved to it. Restore the latest backup: stop the dashboard, "
+           "copy the backup over the database file, check the copy with `python -m analytics check --db FILE`, "
+           "then start the dashboard again.")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """True for a DuckDB error that means the file itself is damaged or unreadable (not a
+    refused value or a file held by another program)."""
+    if not isinstance(exc, duckdb.Error):
+        return False
+    text = str(exc)
+    if isinstance(exc, duckdb.IOException):
+        return "lock" not in text.lower()
+    return (isinstance(exc, (duckdb.FatalException, duckdb.InternalException, duckdb.SerializationException))
+            or "Corrupt database file" in text or "checksum" in text.lower())
+
+
 def connect(path: str | Path, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:
     """Open (and if needed create and migrate) the clinic database at `path`.
 
@@ -57,15 +77,75 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
                 f"{path}: the database is in use by another program (probably a running dashboard). "
                 "Stop it, or point this command at a copy with --db."
             ) from None
+        if is_damage(exc) and path.exists() and path.stat().st_size:
+            raise DatabaseError(f"{path}: {DAMAGED} ({_first_line(text)})") from None
         raise DatabaseError(f"{path}: cannot open the database: {_first_line(text)}") from None
     except duckdb.Error as exc:
         raise DatabaseError(f"{path}: not a readable DuckDB database ({_first_line(str(exc))}).") from None
     try:
+        _check_not_truncated(con, path)
         ensure_schema(con, path, read_only=read_only)
+    except duckdb.Error as exc:
+        con.close()
+        if is_damage(exc):
+            raise DatabaseError(f"{path}: {DAMAGED} ({_first_line(str(exc))})") from None
+        raise
     except Exception:
         con.close()
         raise
     return con
+
+
+_HEADER_BYTES = 3 * 4096  # a DuckDB file's header pages; its blocks follow
+
+
+def _check_not_truncated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A file shorter than the last block its tables are stored in is a cut-off copy: DuckDB
+    opens it and fails only when a query reaches a missing block, so say so at once. (Skipped
+    while a write-ahead log is waiting to be applied, which may account for newer blocks.)"""
+    if Path(f"{path}.wal").exists():
+        return
+    tables = [row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+    ).fetchall()]
+    last_block = -1
+    for table in tables:  # names from the catalogue; pragma_storage_info reads metadata only
+        last_block = max(last_block, one(con, "SELECT coalesce(max(greatest(block_id, coalesce(list_max(additional_block_ids), -1))), -1) "
+                                              "FROM pragma_storage_info(?) WHERE persistent", [table])[0])
+    block_size = one(con, "SELECT block_size FROM pragma_database_size()")[0]
+    needed = _HEADER_BYTES + (int(last_block) + 1) * int(block_size)
+    if last_block >= 0 and path.stat().st_size < needed:
+        raise DatabaseError(f"{path}: {DAMAGED} (the file is {path.stat().st_size:,} bytes but its tables reach "
+                            f"byte {needed:,}: it was cut off)")
+
+
+def check(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What is wrong with an open clinic database, [] when nothing is.
+
+    Reads every row of every table (so DuckDB verifies the checksum of every block in use) and
+    compares the fact tables with the base tables they are built from, both ways."""
+    problems = []
+    tables = [row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+        " ORDER BY 1").fetchall()]
+    for table in tables:
+        try:  # table names come from the catalogue, not from input
+            one(con, f'SELECT count(*), sum(hash(t)) FROM "{table}" t')
+        except duckdb.Error as exc:
+            problems.append(f"table {table} cannot be read completely ({_first_line(str(exc))})")
+    for table in ("session_facts", "episode_facts"):
+        if table not in tables:
+            continue
+        try:
+            stale = one(con, f"SELECT (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT ALL SELECT * FROM {table}_live))"
+                             f" + (SELECT count(*) FROM (SELECT * FROM {table}_live EXCEPT ALL SELECT * FROM {table}))")[0]
+        except duckdb.Error as exc:
+            problems.append(f"{table} cannot be compared with the base tables ({_first_line(str(exc))})")
+            continue
+        if stale:
+            problems.append(f"{table} disagrees with the base tables in {stale} row(s): the figures built on it are "
+                            "wrong; restore the latest backup")
+    return problems
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] | None = None) -> tuple[Any, ...]:
