@@ -1,5 +1,7 @@
 """A process killed in the middle of a big import leaves the database exactly as it was: it opens
-cleanly, holds none of the import's rows, and takes the next import normally."""
+cleanly, holds none of the import's rows, and takes the next import normally. A process killed
+just before or just after a recorded session commits keeps both the visit and its audit row, or
+neither."""
 from __future__ import annotations
 
 import signal
@@ -128,5 +130,81 @@ def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db,
     con = db.connect(writable_sample_db)
     try:
         assert con.execute("SELECT count(*) FROM sessions WHERE episode_id = 'AFTER1'").fetchone()[0] == 3
+    finally:
+        con.close()
+
+
+# A session recorded on the form: the child pauses just before COMMIT (the visit and its audit row
+# both written in the open transaction) or just after it, and is killed there.
+RECORD_CHILD = textwrap.dedent("""
+    import contextlib
+    import sys
+
+    sys.path.insert(0, {root!r})
+    from analytics import db, records
+
+    database, stage = sys.argv[1], sys.argv[2]
+
+
+    def pause(marker):
+        print(marker, flush=True)
+        sys.stdin.readline()  # the parent kills this process here
+        raise SystemExit("not killed at " + marker)
+
+
+    @contextlib.contextmanager
+    def transaction(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if stage == "before commit":
+            pause(stage)
+        con.execute("COMMIT")
+        if stage == "after commit":
+            pause(stage)
+
+    db.transaction = transaction
+    con = db.connect(database)
+    episode = con.execute("SELECT episode_id FROM episode_facts ORDER BY episode_id LIMIT 1").fetchone()[0]
+    print("recording", flush=True)
+    records.record_session(con, episode, records.SessionEntry(session_date="2025-06-30", pain_pre=5, pain_post=3,
+                                                              visit_number=99), by="therapist1")
+""")
+
+
+@pytest.mark.parametrize("stage, stored", [("before commit", 0), ("after commit", 1)])
+def test_a_session_killed_around_its_commit_keeps_its_audit_row_exactly_when_it_keeps_the_visit(
+        writable_sample_db, tmp_path, stage, stored):
+    script = tmp_path / "record_and_wait.py"
+    script.write_text(RECORD_CHILD.format(root=str(ROOT)))
+    errors = tmp_path / "child-stderr.txt"
+    with open(errors, "w") as stderr:
+        child = subprocess.Popen([sys.executable, str(script), str(writable_sample_db), stage],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        lines = []
+        for line in child.stdout:
+            lines.append(line.strip())
+            if line.strip() == stage:
+                child.send_signal(signal.SIGKILL)
+                break
+        assert lines == ["recording", stage], errors.read_text()
+        assert child.wait() == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdin.close()
+        child.stdout.close()
+
+    con = db.connect(writable_sample_db)
+    try:
+        visits = con.execute("SELECT count(*) FROM sessions WHERE visit_number = 99").fetchone()[0]
+        audited = con.execute("SELECT count(*) FROM audit_log WHERE action = 'record' AND username = 'therapist1'"
+                              ).fetchone()[0]
+        assert (visits, audited) == (stored, stored)
     finally:
         con.close()
