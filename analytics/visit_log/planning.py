@@ -199,7 +199,10 @@ def _stored_lookup(cursor, log: VisitLog, column: str, sql: str) -> tuple[pd.Dat
     finally:
         cursor.unregister("import_ids")
     aligned = stored.reindex(pd.Index(uniques, dtype=object))
-    per_row = aligned.iloc[np.where(codes < 0, 0, codes)].reset_index(drop=True) if len(uniques) else aligned
+    if len(uniques):
+        per_row = aligned.iloc[np.where(codes < 0, 0, codes)].reset_index(drop=True)
+    else:  # no usable id on any row (every one refused): nothing stored, one empty row per import row
+        per_row = pd.DataFrame(index=pd.RangeIndex(log.size), columns=stored.columns, dtype=object)
     is_stored = np.zeros(log.size, dtype=bool)
     if len(uniques):
         is_stored = aligned.index.isin(stored.index)[np.where(codes < 0, 0, codes)] & (codes >= 0)

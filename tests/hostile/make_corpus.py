@@ -89,6 +89,23 @@ def main() -> None:
         for row in three_visits(episode=sql[0], client=sql[1], therapist=sql[0])] + [
         dict(row, clinic_id=sql[0], client_name="1; DELETE FROM assessments", therapist_name="\"; DROP TABLE episodes;--")
         for row in three_visits(episode=sql[1], client=sql[0], therapist=sql[1])]).encode()
+    # Issue #11: wrong inputs that used to import with exit 0.
+    complete = csv_text(three_visits(client_name="Ada Brook"))
+    files["cut_short_row.csv"] = complete.rstrip("\n").rsplit(",", 1)[0].encode()  # the last value lost
+    lines = complete.splitlines()
+    lines[2] = lines[2].rsplit(",", 2)[0]  # a row in the middle lost its last two values
+    files["short_row_middle.csv"] = ("\n".join(lines) + "\n").encode()
+    files["blank_lines_only.csv"] = (",".join(REQUIRED) + "\n\n\n\n").encode()
+    files["future_date.csv"] = csv_text([dict(row, session_date="2205-01-20") if row["visit_number"] == 3 else row
+                                         for row in three_visits()]).encode()
+    files["before_1990.csv"] = csv_text([dict(row, session_date="1925-01-06") if row["visit_number"] == 1 else row
+                                         for row in three_visits()]).encode()
+    files["onset_after_first_visit.csv"] = csv_text(three_visits(onset_date="2025-01-13")).encode()
+    files["zero_width_id.csv"] = csv_text(three_visits(client="BC0\u200b1001")).encode()
+    files["bidi_override_name.csv"] = csv_text(three_visits(client_name="Ada \u202eevoli")).encode()
+    files["newline_in_id.csv"] = csv_text(three_visits(episode="H\n1")).encode()
+    files["tab_in_name.csv"] = csv_text(three_visits(therapist_name="Rosa\tLind")).encode()
+    files["name_10000_chars.csv"] = csv_text(three_visits(client_name="A" * 10_000)).encode()
     for name, content in files.items():
         (HERE / name).write_bytes(content)
 
@@ -119,6 +136,21 @@ def main() -> None:
     write_xlsx(HERE / "formula.xlsx", rows)
     # The same formula-like names as formula_names.csv, in a workbook: stored as the text typed.
     write_xlsx(HERE / "formula_names.xlsx", formula_rows)
+
+    # A column twice: pyarrow's own message named none; a workbook the same.
+    columns = REQUIRED + ["pain_pre"]
+    first = three_visits(episode="D1")[0]
+    pq.write_table(pa.Table.from_arrays([pa.array([str(first[column])]) for column in columns], names=columns),
+                   HERE / "repeated_column.parquet")
+    # Visits split over two sheets and none named 'visits': only the first used to be read.
+    workbook = openpyxl.Workbook()
+    for title, rows in (("Jan", three_visits(episode="J1")), ("Feb", three_visits(episode="J2"))):
+        sheet = workbook.active if title == "Jan" else workbook.create_sheet(title)
+        sheet.title = title
+        sheet.append(list(rows[0]))
+        for row in rows:
+            sheet.append(list(row.values()))
+    workbook.save(HERE / "two_visit_sheets.xlsx")
 
 
 def write_xlsx(path: Path, rows: list[dict]) -> None:
