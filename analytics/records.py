@@ -290,6 +290,8 @@ def _transaction(con: duckdb.DuckDBPyConnection, episodes: list[str]) -> Iterato
         with db.write(con, episodes) as cursor:
             yield cursor
     except duckdb.Error as exc:
+        if db.is_damage(exc):  # "try again" would not help: the page says what to do instead
+            raise
         raise RecordRefused({WHOLE_FORM: [f"the database refused the entry ({str(exc).strip().splitlines()[0]}); "
                                           "nothing was written, please try again"]}) from None
 

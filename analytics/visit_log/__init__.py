@@ -135,6 +135,8 @@ def database_problem(file: str, exc: duckdb.Error) -> Problem:
     column of exactly one catalog column (a condition config allows but schema.sql does not),
     the problem names that column and says which two must agree."""
     detail = cells.first_line(str(exc))
+    if db.is_damage(exc):
+        return Problem(file, None, None, "damaged", f"{db.DAMAGED} Nothing was written.")
     entry = constraint_column(detail) if isinstance(exc, duckdb.ConstraintException) else None
     if entry is None:
         return Problem(file, None, None, "database", f"the database refused the import ({detail}); nothing was written")
