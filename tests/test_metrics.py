@@ -703,3 +703,30 @@ def test_typical_course_band_stops_where_fewer_than_ten_peers_have_a_score(clini
     typical = metrics.typical_course(con, "acute", "plantar_fasciitis", 8)
     assert typical["visit_number"].tolist() == [1, 2, 3]
     assert typical["n"].tolist() == [12, 12, 12]
+
+
+def test_intention_to_treat_columns_count_drop_outs_and_leave_out_courses_still_running(clinic_db, monkeypatch):
+    from analytics.metrics import query
+
+    monkeypatch.setattr(config, "today", lambda: dt.date(2025, 3, 31))
+    con = clinic_db([
+        # improved at visit 3: 8 -> 5 (3 points, 37.5 %)
+        *course("IMPROVED", weekly("2025-01-06", 3), [8, 6, 5], [6, 5, 4]),
+        # dropped after visit 2 (last seen 2025-01-14, long before 2025-03-31): not improved
+        *course("DROPPED", weekly("2025-01-07", 2), [8, 7], [6, 6]),
+        # still active with 2 visits (last seen 2025-03-24): not yet known, not eligible
+        *course("RUNNING", ["2025-03-17", "2025-03-24"], [8, 7], [6, 6]),
+        # a chronic course still active at visit 3: known, not improved (8 -> 7)
+        *course("RUNNING3", ["2025-03-10", "2025-03-17", "2025-03-24"], [8, 7, 7], [6, 6, 6], course_type="chronic"),
+        # no baseline: not eligible
+        *course("NOBASE", weekly("2025-01-08", 3), [None, 6, 5], [5, 5, 4]),
+    ])
+    sql, params = query.episodes_cte(ALL)
+    frame = query.run(con, f"WITH {sql} SELECT episode_id, status, eligible_itt, improved_after_session2_itt "
+                           "FROM chosen_episodes_itt ORDER BY episode_id", params)
+    rows = {row.episode_id: (row.status, bool(row.eligible_itt),
+                             None if pd.isna(row.improved_after_session2_itt) else bool(row.improved_after_session2_itt))
+            for row in frame.itertuples()}
+    assert rows == {"DROPPED": ("dropped", True, False), "IMPROVED": ("completed", True, True),
+                    "NOBASE": ("completed", False, None), "RUNNING": ("active", False, None),
+                    "RUNNING3": ("active", True, False)}

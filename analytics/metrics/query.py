@@ -29,6 +29,7 @@ RULE_PARAMS: dict[str, Any] = {
     **rule.pain().params(),
     **rule.psfs().params(),
     "active_within_days": config.ACTIVE_WITHIN_DAYS,
+    "itt_visit": config.AFTER_SESSION2_VISIT,
     "jump_points": config.IMPLAUSIBLE_JUMP_POINTS,
     "min_peers": config.MIN_TYPICAL_COURSE_PEERS,
     "min_visit_peers": config.MIN_TYPICAL_COURSE_PEERS_PER_VISIT,
@@ -59,8 +60,11 @@ def filter_sql(f: Filter, viewer: bool = False) -> tuple[str, dict[str, Any]]:
 
 def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None) -> tuple[str, dict[str, Any]]:
     """CTEs `recommended` and `chosen_episodes`: the filter's episode_facts rows plus the status
-    and outcome columns every metric shares, so each rule is written here once. (Not called
-    `episodes`, which would hide the table of that name.)"""
+    and outcome columns every metric shares, so each rule is written here once (not called
+    `episodes`, which would hide the table of that name); and `chosen_episodes_itt`, the same rows
+    with the intention-to-treat columns: eligible_itt (a baseline, and not an active course short
+    of visit 3) and improved_after_session2_itt (the rule met at visit 3; FALSE for an eligible
+    course without a visit-3 score, such as a drop-out; NULL when not eligible)."""
     where, params = filter_sql(f, viewer)
     if episode_id is not None:
         where += " AND e.episode_id = $episode_id"
@@ -91,6 +95,15 @@ chosen_episodes AS (
     FROM episode_facts e
     LEFT JOIN recommended r ON r.course_type = e.course_type
     WHERE {where}
+),
+-- Intention to treat: every course with a baseline that started, except one still active that
+-- has not yet reached visit 3 (its answer is not known yet); a course without a pre-session
+-- pain at visit 3 (a drop-out before it, or a missing score) counts as not improved.
+chosen_episodes_itt AS (
+    SELECT *, baseline_pain IS NOT NULL AND NOT (status = 'active' AND visits < $itt_visit) AS eligible_itt,
+        CASE WHEN baseline_pain IS NOT NULL AND NOT (status = 'active' AND visits < $itt_visit)
+             THEN coalesce(improved_after_session2, FALSE) END AS improved_after_session2_itt
+    FROM chosen_episodes
 )"""
     return sql, params
 
