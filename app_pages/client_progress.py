@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from analytics import client, config, report
-from ui import client_charts, guard, words
+from ui import client_charts, guard, tables, words
 
 con = guard.connection()
 f = client_charts.viewer_filter()
@@ -57,7 +57,8 @@ st.subheader("Report for the client", anchor=False)
 notes = st.text_area("Home stretching plan", value=report.default_notes(summary["condition"]), height=160,
                      key=f"stretching_notes_{episode_id}", max_chars=report.MAX_NOTES_CHARS)
 content = report.report_content(view, notes, dt.date.today())
-st.download_button("Download the report (PDF)", lambda: report.progress_report_pdf(content),  # made on click
+st.download_button("Download the report (PDF)",  # made and audited on click
+                   tables.audited_download(lambda: report.progress_report_pdf(content), "report_download", "episode",
+                                           episode_id),
                    file_name=report.report_filename(summary["client_id"], episode_id), mime="application/pdf",
-                   icon=":material/picture_as_pdf:", key="client_report_download",
-                   on_click=guard.audit_event, args=("report_download", "episode", episode_id))
+                   icon=":material/picture_as_pdf:", key="client_report_download")
