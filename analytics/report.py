@@ -216,8 +216,8 @@ def _at_most_lines(pdf: _Report, width: float, line_height: float, text: str, mo
     if len(lines) <= most:
         return "\n".join(lines)
     ellipsis = "…" if pdf.font_family_name == "DejaVu" else "..."
-    last = lines[most - 1]
-    while last and pdf.get_string_width(last + ellipsis) > width:
+    last, room = lines[most - 1], width - 2 * pdf.c_margin  # a cell's text stays inside its padding
+    while last and pdf.get_string_width(last + ellipsis) > room:
         last = last[:-1]
     return "\n".join([*lines[:most - 1], last.rstrip() + ellipsis])
 

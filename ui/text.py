@@ -39,17 +39,18 @@ def plotly(value: object) -> str:
 
 
 def inert_figure(fig: go.Figure) -> go.Figure:
-    """The figure with every string in it made literal (plotly()), whether it came from the data
+    """The figure, changed in place, with every string in it made literal (plotly()), whether it came from the data
     (axis categories, point text, hover data, trace names) or from code (titles, annotations);
     only hover and text templates keep their markup. Numbers and colours are unchanged."""
-    spec = fig.to_dict()
-    spec["data"] = [_inert(trace) for trace in spec.get("data", [])]
-    layout = spec.get("layout", {})
-    template = layout.pop("template", None)  # Plotly's own theme: colours and fonts, no text of ours
-    spec["layout"] = _inert(layout)
-    if template is not None:
-        spec["layout"]["template"] = template
-    return go.Figure(spec)
+    with fig.batch_update():  # in place, so a subplot grid stays addressable by row and column
+        for trace in fig.data:
+            spec = trace.to_plotly_json()
+            spec.pop("type", None)
+            trace.update(_inert(spec))
+        layout = fig.layout.to_plotly_json()
+        layout.pop("template", None)  # Plotly's own theme: colours and fonts, no text of ours
+        fig.layout.update(_inert(layout))
+    return fig
 
 
 def _inert(value: Any, key: str = "") -> Any:
