@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from analytics import client, config, report
-from ui import client_charts, guard, tables, words
+from ui import client_charts, guard, tables, text, words
 
 con = guard.connection()
 f = client_charts.viewer_filter()
@@ -32,15 +32,15 @@ if view is None:
     st.stop()
 summary = view.summary
 guard.audit_once("view_client", "episode", episode_id)
-name = view.client_name or summary["client_id"]
+name = text.markdown(view.client_name or summary["client_id"], text.HEADING_CHARS)  # literal, on one line
 course = client.condition_words(summary["course_type"], summary["condition"]).capitalize()
 low, high = config.RECOMMENDED_SESSIONS[summary["course_type"]]
 
 if client_view:
-    heading.title(f"{client_charts.plain(name)}: your progress")
+    heading.title(f"{name}: your progress")
     st.header(client_charts.plain(view.sentence), anchor=False)
 else:
-    st.subheader(f"{client_charts.plain(name)} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
+    st.subheader(f"{name} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
                  anchor=False)
     st.markdown(f"**{client_charts.plain(view.sentence)}**")
 

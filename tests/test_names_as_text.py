@@ -237,12 +237,16 @@ def test_client_progress_heading_shows_the_name_escaped(app, kind):
     at = run("client_progress", episode=f"A{KINDS.index(kind) + 1}")
     assert_plain_everywhere(at)
     heading = at.subheader[0].value
-    assert heading.startswith(shown_text.markdown(HOSTILE[kind]) + " · ")
+    name = shown_text.markdown(HOSTILE[kind], shown_text.HEADING_CHARS)
+    assert heading.startswith(name + " · ")
+    if kind == "long":
+        assert len(stored_text.label(HOSTILE[kind], shown_text.HEADING_CHARS)) == shown_text.HEADING_CHARS
+        assert heading.split(" · ")[0].endswith("…")
     # The picker (plain text, not Markdown) names the client on one line, shortened.
     assert any(option.startswith(stored_text.label(HOSTILE[kind], shown_text.LABEL_CHARS) + " (C")
                for option in option_labels(at))
     client_view = run("client_progress", episode=f"A{KINDS.index(kind) + 1}", client_view="1")
-    assert client_view.title[0].value == f"{shown_text.markdown(HOSTILE[kind])}: your progress"
+    assert client_view.title[0].value == f"{name}: your progress"
     assert_plain_everywhere(client_view)
 
 

@@ -44,7 +44,7 @@ def errors(form: str, field: str = records.WHOLE_FORM) -> None:
     its widget."""
     for message in _problems(form).get(field, []):
         # A message may quote what was typed (a name, a reason): shown literally.
-        st.error(text.markdown(message, limit=len(message)), icon=":material/error:")
+        st.error(text.markdown(message), icon=":material/error:")
 
 
 # ---------------------------------------------------------------------------------------------

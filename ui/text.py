@@ -25,12 +25,14 @@ TEMPLATES = frozenset({"hovertemplate", "texttemplate"})
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&\"'@%^])")
 
 
-def markdown(value: object, limit: int = HEADING_CHARS) -> str:
-    """Stored text shown literally in Markdown: on one line, shortened, every punctuation mark
-    backslash-escaped, so it can never become a link (also `www.x` and `a@b.c`, which GitHub
-    Markdown links by itself), an image, an icon (`:material/x:`), a colour (`:red[x]`), maths
-    (`$x$`), HTML or formatting."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.label(value, limit))
+def markdown(value: object, limit: int | None = None) -> str:
+    """Stored text shown literally in Markdown: on one line, shortened to `limit` characters if
+    given (HEADING_CHARS for a name in a heading), every punctuation mark backslash-escaped, so
+    it can never become a link (also `www.x` and `a@b.c`, which GitHub Markdown links by
+    itself), an image, an icon (`:material/x:`), a colour (`:red[x]`), maths (`$x$`), HTML or
+    formatting."""
+    shown = text.one_line(value) if limit is None else text.label(value, limit)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", shown)
 
 
 def plotly(value: object) -> str:
