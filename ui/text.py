@@ -22,7 +22,9 @@ HOVER_CHARS = 200  # a name in hover text; names imported today are at most 120 
 HEADING_CHARS = 120
 # The keys whose strings are our templates, where markup and %{...} are meant.
 TEMPLATES = frozenset({"hovertemplate", "texttemplate"})
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&\"'@%^])")
+# Every sign Markdown (GitHub's, with Streamlit's directives and maths) reads inside one line;
+# "-" and "+" only start a list, so they are escaped at the start of the text only.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#.!|~<>$:=&\"'@]|^[-+])")
 
 
 def markdown(value: object, limit: int | None = None) -> str:
