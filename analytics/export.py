@@ -9,12 +9,18 @@ import pandas as pd
 # return, strips them and then looks again), so text from the data could run commands when the
 # file is opened ("CSV injection", OWASP). A leading single quote makes the cell plain text.
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+# The same signs in their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), which some
+# spreadsheets and input methods turn into the ASCII ones. A trigger after leading spaces or
+# line breaks counts too: spreadsheets that trim the cell would see the formula.
+FULL_WIDTH_TRIGGERS: tuple[str, ...] = ("\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def escape_cell(value: Any) -> Any:
-    """Text starting with a formula trigger gets a leading single quote; everything else,
-    including negative numbers (which are numbers, not text), is returned unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+    """Text starting with a formula trigger, possibly after whitespace, gets a leading single
+    quote; everything else, including negative numbers (which are numbers, not text), is
+    returned unchanged."""
+    if isinstance(value, str) and (value.startswith(FORMULA_TRIGGERS)
+                                   or value.lstrip().startswith(FORMULA_TRIGGERS + FULL_WIDTH_TRIGGERS)):
         return "'" + value
     return value
 

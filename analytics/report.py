@@ -1,6 +1,8 @@
 """The one-page progress report a therapist hands to a client: name, course of care, the pain
 chart drawn with PDF primitives, the plain-language summary and the home-stretching plan.
-Made locally with fpdf2: no browser, no image export, no network."""
+Made locally with fpdf2: no browser, no image export, no network. Every text is drawn as plain
+text (fpdf2 reads no markup unless asked), without bidirectional controls, and a long name is
+shortened, so the report is always one page."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +17,7 @@ from fpdf import FPDF
 from fpdf.fonts import TTFFont
 
 from analytics import client, config
+from analytics import text as stored_text
 from analytics.client import EpisodeView
 
 # Default home-stretching notes per condition, for the therapist to adapt. Calves first: a tight
@@ -60,6 +63,7 @@ STRETCHING_NOTES: dict[str, str] = {
 SAFETY_NOTE = "Stop any stretch that causes sharp pain, and tell your therapist at your next visit."
 MAX_NOTES_CHARS = 1500
 CHART_HEIGHT = 100  # mm  # the plan must fit on the one page under the chart
+MAX_NAME_CHARS = 60  # the title "Your progress: <name>" takes at most two lines
 
 # The same palette as the dashboard's charts (Okabe-Ito), as RGB.
 ORANGE, BLUE, GREEN, GREY = (230, 159, 0), (0, 114, 178), (0, 158, 115), (120, 120, 120)
@@ -135,7 +139,9 @@ class _Report(FPDF):
             self._font = font
 
     def text_for_font(self, text: str) -> str:
-        """`text` with only the characters the chosen font can draw (emoji are dropped)."""
+        """`text` with only the characters the chosen font can draw (emoji are dropped), without
+        bidirectional controls or other invisible characters; line breaks are kept."""
+        text = stored_text.visible(text, keep_newlines=True)
         if self._font is None:
             return latin1_text(text)
         kept = "".join(char for char in unicodedata.normalize("NFC", text)
@@ -165,7 +171,9 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
 
     pdf.write_font(18, bold=True)
     pdf.set_text_color(*INK)
-    pdf.multi_cell(width, 8, text(f"Your progress: {content.client_name}"), align="L", new_x="LMARGIN", new_y="NEXT")
+    name = stored_text.label(content.client_name, MAX_NAME_CHARS)
+    title = _at_most_lines(pdf, width, 8, text(f"Your progress: {name}"), 2)  # wide letters too
+    pdf.multi_cell(width, 8, title, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.write_font(11)
     pdf.set_text_color(*GREY)
     pdf.multi_cell(width, 5.5, text(content.episode_line), align="L", new_x="LMARGIN", new_y="NEXT")
@@ -199,6 +207,19 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
                                   f"{client.clear_change_meaning()}"),
                    align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def _at_most_lines(pdf: _Report, width: float, line_height: float, text: str, most: int) -> str:
+    """`text` wrapped to `width` in the current font, cut to `most` lines ending in an ellipsis."""
+    lines = pdf.multi_cell(width, line_height, text, align="L", dry_run=True, output="LINES")
+    assert isinstance(lines, list)  # output="LINES" returns the wrapped lines only
+    if len(lines) <= most:
+        return "\n".join(lines)
+    ellipsis = "…" if pdf.font_family_name == "DejaVu" else "..."
+    last, room = lines[most - 1], width - 2 * pdf.c_margin  # a cell's text stays inside its padding
+    while last and pdf.get_string_width(last + ellipsis) > room:
+        last = last[:-1]
+    return "\n".join([*lines[:most - 1], last.rstrip() + ellipsis])
 
 
 def _draw_chart(pdf: _Report, content: ReportContent, left: float, top: float, width: float, height: float) -> None:

@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from analytics import client, config, report
-from ui import client_charts, guard, words
+from ui import client_charts, guard, tables, text, words
 
 con = guard.connection()
 f = client_charts.viewer_filter()
@@ -32,15 +32,15 @@ if view is None:
     st.stop()
 summary = view.summary
 guard.audit_once("view_client", "episode", episode_id)
-name = view.client_name or summary["client_id"]
+name = text.markdown(view.client_name or summary["client_id"], text.HEADING_CHARS)  # literal, on one line
 course = client.condition_words(summary["course_type"], summary["condition"]).capitalize()
 low, high = config.RECOMMENDED_SESSIONS[summary["course_type"]]
 
 if client_view:
-    heading.title(f"{client_charts.plain(name)}: your progress")
+    heading.title(f"{name}: your progress")
     st.header(client_charts.plain(view.sentence), anchor=False)
 else:
-    st.subheader(f"{client_charts.plain(name)} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
+    st.subheader(f"{name} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
                  anchor=False)
     st.markdown(f"**{client_charts.plain(view.sentence)}**")
 
@@ -57,7 +57,8 @@ st.subheader("Report for the client", anchor=False)
 notes = st.text_area("Home stretching plan", value=report.default_notes(summary["condition"]), height=160,
                      key=f"stretching_notes_{episode_id}", max_chars=report.MAX_NOTES_CHARS)
 content = report.report_content(view, notes, dt.date.today())
-st.download_button("Download the report (PDF)", lambda: report.progress_report_pdf(content),  # made on click
+st.download_button("Download the report (PDF)",  # made and audited on click
+                   tables.audited_download(lambda: report.progress_report_pdf(content), "report_download", "episode",
+                                           episode_id),
                    file_name=report.report_filename(summary["client_id"], episode_id), mime="application/pdf",
-                   icon=":material/picture_as_pdf:", key="client_report_download",
-                   on_click=guard.audit_event, args=("report_download", "episode", episode_id))
+                   icon=":material/picture_as_pdf:", key="client_report_download")

@@ -5,7 +5,8 @@ shows its messages under the fields and writes nothing (ui/forms.py)."""
 import streamlit as st
 
 from analytics import client, records
-from ui import client_charts, forms, guard
+from analytics import text as stored_text
+from ui import client_charts, forms, guard, text
 
 con = guard.connection()
 f = client_charts.viewer_filter()
@@ -81,7 +82,7 @@ with correcting:
         form = value_key
         with st.form("correction_form"):
             forms.errors(form)
-            st.text_input(f"New value ({label[field].lower()}, stored: {current or 'not recorded'})", value=current,
+            st.text_input(f"New value ({label[field].lower()}, stored: {text.markdown(current) or 'not recorded'})", value=current,
                           key=value_key, help="Leave empty to clear an optional value.")
             forms.errors(form, field)
             st.text_input(label["reason"], key="correction_reason", placeholder="for example: typing error")
@@ -94,6 +95,8 @@ with correcting:
             st.caption("No corrections yet.")
         else:
             history["field"] = history["field"].map(lambda name: label.get(name, name))
+            for column in ("corrected_by", "old_value", "new_value", "reason"):  # typed text, on one line
+                history[column] = history[column].map(lambda value: stored_text.one_line(value) if isinstance(value, str) else value)
             st.dataframe(history, hide_index=True, width="stretch", key="correction_history", column_config={
                 "corrected_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
                 "corrected_by": "Who", "visit_number": "Visit", "field": "Value", "old_value": "Old",

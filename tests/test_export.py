@@ -19,6 +19,14 @@ def read_back(data: bytes) -> list[list[str]]:
     ("@SUM(A1)", "'@SUM(A1)"),
     ("\t=1", "'\t=1"),
     ("\r=1", "'\r=1"),
+    (" =1+1", "' =1+1"),                  # after spaces, a line break or a no-break space
+    ("\n=1+1", "'\n=1+1"),
+    ("\u00a0\u3000@SUM(A1)", "'\u00a0\u3000@SUM(A1)"),
+    ("=cmd|' /C calc'!A1", "'=cmd|' /C calc'!A1"),
+    ("\uff1dcmd|' /C calc'!A1", "'\uff1dcmd|' /C calc'!A1"),  # full-width = + - @
+    ("\uff0b1", "'\uff0b1"),
+    (" \uff0d1", "' \uff0d1"),
+    ("\uff20SUM(A1)", "'\uff20SUM(A1)"),
     ("plantar_fasciitis", "plantar_fasciitis"),
     ("Thea Grove", "Thea Grove"),
     ("a=b", "a=b"),          # a trigger inside the text is harmless

@@ -4,7 +4,8 @@ One palette (Okabe-Ito, safe for the common colour-vision deficiencies): acute c
 always orange and chronic courses always blue. Each chart says how many courses or sessions
 it rests on, names its axes with units, shows n on hover, and sends at most MAX_POINTS points
 to the browser whatever the size of the clinic (the frames are aggregates already; funnel
-limit lines are thinned)."""
+limit lines are thinned). Every string in a figure is literal text, never Plotly markup
+(ui/text.py inert_figure); a name is shortened on the chart and longer in its hover text."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -15,7 +16,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics import config
-from ui import words
+from analytics import text as stored_text
+from ui import text, words
 
 # Okabe & Ito (2008), "Color Universal Design".
 COURSE_COLOURS = {"acute": "#E69F00", "chronic": "#0072B2"}
@@ -42,7 +44,7 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra) -> 
                       margin={"t": 70}, **extra)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
-    return limit_points(fig)
+    return limit_points(text.inert_figure(fig))
 
 
 def point_count(fig: go.Figure) -> int:
@@ -70,6 +72,12 @@ def limit_points(fig: go.Figure, max_points: int = MAX_POINTS) -> go.Figure:
             if isinstance(values, (tuple, list, np.ndarray)) and len(values) == size:
                 setattr(trace, attribute, np.asarray(values, dtype=object)[chosen])
     return fig
+
+
+def _names(names: pd.Series, limit: int) -> list[str]:
+    """Stored names as chart text of at most `limit` characters, on one line (escaped later,
+    with the rest of the figure, by _layout)."""
+    return [stored_text.label("" if pd.isna(name) else name, limit) for name in names]
 
 
 def _courses(frame: pd.DataFrame) -> list[str]:
@@ -276,22 +284,24 @@ def therapist_adjusted(comparison: pd.DataFrame) -> go.Figure:
     table = comparison.sort_values("therapist_name", ascending=False)
     judged = table[table["judgement"] != "too few to judge"]
     fig.add_trace(go.Scatter(
-        x=judged["difference"] * 100, y=judged["therapist_name"], mode="markers", name="Observed − expected",
+        x=judged["difference"] * 100, y=_names(judged["therapist_name"], text.LABEL_CHARS), mode="markers",
+        name="Observed − expected",
         # A therapist signed in sees only their own position marked (metrics anonymise the rest).
         marker={"size": np.where(judged["is_viewer"], 15, 11), "color": np.where(judged["is_viewer"], VIEWER, NEUTRAL)},
         error_x={"type": "data", "symmetric": False, "array": ((judged["ci_high"] - judged["difference"]) * 100).to_numpy(),
                  "arrayminus": ((judged["difference"] - judged["ci_low"]) * 100).to_numpy(), "color": NEUTRAL},
         customdata=np.column_stack([judged["episodes"], judged["observed_rate"] * 100, judged["expected_rate"] * 100,
-                                    judged["judgement"]]),
-        hovertemplate=("%{y}: %{x:+.1f} points (%{customdata[3]})<br>observed %{customdata[1]:.0f} %,"
+                                    judged["judgement"], _names(judged["therapist_name"], text.HOVER_CHARS)]),
+        hovertemplate=("%{customdata[4]}: %{x:+.1f} points (%{customdata[3]})<br>observed %{customdata[1]:.0f} %,"
                        " expected %{customdata[2]:.0f} %<br>n = %{customdata[0]:,} finished courses<extra></extra>"),
     ))
     too_few = table[table["judgement"] == "too few to judge"]
     if len(too_few):
         fig.add_trace(go.Scatter(
-            x=[0] * len(too_few), y=too_few["therapist_name"], mode="text", name="Too few to judge",
-            text=[f"too few to judge (n = {n})" for n in too_few["episodes"]], textfont={"color": MUTED},
-            hovertemplate="%{y}: %{text}<extra></extra>",
+            x=[0] * len(too_few), y=_names(too_few["therapist_name"], text.LABEL_CHARS), mode="text",
+            name="Too few to judge", text=[f"too few to judge (n = {n})" for n in too_few["episodes"]],
+            textfont={"color": MUTED}, customdata=_names(too_few["therapist_name"], text.HOVER_CHARS),
+            hovertemplate="%{customdata}: %{text}<extra></extra>",
         ))
     fig.add_vline(x=0, line_color=MUTED, line_dash="dash")
     n = int(comparison["episodes"].sum())
@@ -320,9 +330,11 @@ def funnel(funnel_limits) -> go.Figure:
                              line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f} %<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
-        text=np.where(points["is_viewer"], "You", points["therapist_name"]), textposition="top center",
+        text=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.LABEL_CHARS)),
+        textposition="top center",
         marker={"size": np.where(points["is_viewer"], 16, 12), "color": np.where(points["is_viewer"], VIEWER, "#CC79A7")},
-        hovertemplate="%{text}: %{y:.0f} % responders<br>n = %{x:,} finished courses<extra></extra>",
+        customdata=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.HOVER_CHARS)),
+        hovertemplate="%{customdata}: %{y:.0f} % responders<br>n = %{x:,} finished courses<extra></extra>",
     ))
     n = int(points["episodes"].sum())
     return _layout(fig, f"Funnel plot: responder rate by number of courses (n = {n:,} finished courses)",

@@ -3,15 +3,14 @@ address (`?episode=E00012`, so a reload shows the same client), client view, and
 charts in the manager pages' palette (ui/charts.py). The forms are in ui/forms.py."""
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from analytics import client, config, metrics
+from analytics import text as stored_text
 from analytics.filters import Filter
-from ui import charts, signin
+from ui import charts, signin, text
 
 EPISODE_PARAM = "episode"
 CLIENT_VIEW_PARAM = "client_view"  # dashboard.py hides the navigation when it is "1"
@@ -38,10 +37,9 @@ def who() -> str:
     return signin.username() or "dashboard"
 
 
-def plain(text: object) -> str:
-    """Stored text (a client's name) shown literally in Markdown: every punctuation mark escaped,
-    so a name can never become a link, an icon, a colour or formatting."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&\"'])", r"\\\1", str(text))
+def plain(value: object) -> str:
+    """Stored text (a client's name) shown literally in Markdown, on one line (ui/text.py)."""
+    return text.markdown(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,7 +67,8 @@ def choose_episode(episode_id: str | None) -> None:
 
 
 def _episode_label(row) -> str:
-    name = row.client_name if isinstance(row.client_name, str) and row.client_name else "(no name)"
+    name = (stored_text.label(row.client_name, text.LABEL_CHARS)
+            if isinstance(row.client_name, str) and row.client_name else "(no name)")
     course = f"{row.course_type} {row.condition.replace('_', ' ')}".capitalize()
     dates = f"{pd.Timestamp(row.start_date):%d %b %Y} – {pd.Timestamp(row.last_date):%d %b %Y}"
     visits = f"{int(row.visits)} visit{'s' if int(row.visits) != 1 else ''}"
@@ -189,7 +188,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
                       legend={"orientation": "h", "y": -0.2}, margin={"t": 70}, hovermode="closest")
     fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1)
     fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2)
-    return fig
+    return text.inert_figure(fig)
 
 
 def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:
@@ -208,7 +207,7 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
             fig.add_trace(go.Scatter(x=rows["visit_number"].tolist(), y=_values(rows[column]), mode="lines+markers",
                                      line={"color": colour, **style}, name=name))
         _small_layout(fig, title, axis, large)
-        figures.append((prefix, fig))
+        figures.append((prefix, text.inert_figure(fig)))
     weeks = progress.dropna(subset=["stretching_adherence_pct"])
     if len(weeks):
         fig = go.Figure(go.Bar(x=weeks["visit_number"].tolist(), y=_values(weeks["stretching_adherence_pct"]),
@@ -216,7 +215,7 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
                                hovertemplate="Week before visit %{x}: stretched on %{y:.0f} % of days<extra></extra>"))
         _small_layout(fig, "Home stretching", "Days stretched (%)", large, x_title="Week before visit")
         fig.update_yaxes(range=[0, 100])
-        figures.append(("stretching", fig))
+        figures.append(("stretching", text.inert_figure(fig)))
     return figures
 
 

@@ -12,8 +12,9 @@ import duckdb
 import streamlit as st
 
 from analytics import options
+from analytics import text as stored_text
 from analytics.filters import Filter
-from ui import charts, signin
+from ui import charts, signin, text
 
 # Address parameter -> (Filter field, widget label). Lists may repeat the parameter
 # (?condition=a&condition=b) or separate values with commas (?condition=a,b).
@@ -58,12 +59,20 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
     )
 
 
+def describe(f: Filter) -> str:
+    """The filter as the address writes it, ids and dates only: 'from=2024-12-07&course=acute',
+    or 'no filter'."""
+    parts = [f"{param}={value.isoformat()}" for param, (field, _) in DATE_PARAMS.items()
+             if (value := getattr(f, field)) is not None]
+    parts += [f"{param}={','.join(values)}" for param, (field, _) in LIST_PARAMS.items() if (values := getattr(f, field))]
+    return "&".join(parts) or "no filter"
+
+
 def _choices_for(param: str, choices: options.FilterOptions) -> dict[str, str]:
     """value -> label for a list parameter."""
-    if param == "clinic":
-        return choices.clinics
-    if param == "therapist":
-        return choices.therapists
+    if param in ("clinic", "therapist"):  # stored names, shown on one line and shortened
+        names = choices.clinics if param == "clinic" else choices.therapists
+        return {value: stored_text.label(name, text.LABEL_CHARS) for value, name in names.items()}
     stored = {"condition": choices.conditions, "course": choices.course_types, "severity": choices.severities}[param]
     return {value: charts.label(value) for value in stored}
 

@@ -11,7 +11,8 @@ import duckdb
 import streamlit as st
 
 from analytics import config, records
-from ui import charts, client_charts, signin
+from analytics import text as stored_text
+from ui import charts, client_charts, signin, text
 
 LABEL = records.FIELD_LABELS
 EPISODE_PREFIX = "episode:"  # the new-course form's widgets: episode:condition, episode:client_id, ...
@@ -42,7 +43,8 @@ def errors(form: str, field: str = records.WHOLE_FORM) -> None:
     """The last refused save's problems for one field of `form` (or the whole form), right under
     its widget."""
     for message in _problems(form).get(field, []):
-        st.error(message, icon=":material/error:")
+        # A message may quote what was typed (a name, a reason): shown literally.
+        st.error(text.markdown(message), icon=":material/error:")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,8 +70,8 @@ def number(form: str, prefix: str, field: str, value=None, step: float = 0.5, he
 
 def therapist_choice(form: str, key: str, therapists: dict[str, str], chosen: str | None) -> None:
     ids: list[str] = list(therapists)
-    st.selectbox(LABEL["therapist_id"], ids, format_func=lambda therapist: therapists[therapist], key=key,
-                 index=ids.index(chosen) if chosen in ids else 0)
+    st.selectbox(LABEL["therapist_id"], ids, key=key, index=ids.index(chosen) if chosen in ids else 0,
+                 format_func=lambda therapist: stored_text.label(therapists[therapist], text.LABEL_CHARS))
     errors(form, "therapist_id")
 
 

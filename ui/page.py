@@ -1,5 +1,6 @@
 """The opening every page shares, so a page file starts with what it draws: the guard, the
-sidebar filters, the title and the sample-data notice, in that order."""
+sidebar filters, the title and the sample-data notice, in that order. The page's title and
+filter are kept for this run, so a download from the page is audited with them (ui/tables.py)."""
 from __future__ import annotations
 
 from typing import NoReturn
@@ -10,12 +11,15 @@ import streamlit as st
 from analytics.filters import Filter
 from ui import filters, guard
 
+_OPENED = "_page_opened"  # (title, the sidebar's filter or None) of the page this run draws
+
 
 def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
     """The clinic's connection and the sidebar's Filter for a page about the whole clinic, with
     its title and, on the sample database, the notice saying so. Signed out: the sign-in form."""
     con = guard.connection()
     f = filters.sidebar(con)
+    st.session_state[_OPENED] = (title, f)
     st.title(title)
     guard.sample_data_notice(con)
     return con, f
@@ -24,8 +28,16 @@ def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
 def manager_page(title: str) -> duckdb.DuckDBPyConnection:
     """The clinic's connection for a page only managers may open, with its title."""
     con = guard.manager_connection()
+    st.session_state[_OPENED] = (title, None)
     st.title(title)
     return con
+
+
+def opened() -> str:
+    """The page this run draws and its filter in address form, ids only (never a name): what an
+    export's audit row says it came from, e.g. 'Acute and chronic courses (course=acute)'."""
+    title, f = st.session_state.get(_OPENED, ("", None))
+    return f"{title} ({filters.describe(f) if f is not None else 'no filter'})"
 
 
 def nothing_matches(what: str = "No courses of care match these filters.") -> NoReturn:

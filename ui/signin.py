@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics import audit, auth
+from ui import text
 
 USER_KEY = "user"
 
@@ -49,7 +50,7 @@ def sign_in_form(con) -> None:
 
 def sign_out_button(con, user: auth.User) -> None:
     with st.sidebar:
-        st.caption(f"Signed in as **{user.username}** ({user.role})")
+        st.caption(f"Signed in as **{text.markdown(user.username)}** ({user.role})")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             audit.record(con, user.username, "sign_out", "user", user.username)
             del st.session_state[USER_KEY]

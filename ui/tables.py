@@ -1,14 +1,18 @@
-"""Tables on the manager pages: shown sortable, with readable headings, and always downloadable
-as a CSV that a spreadsheet opens safely (analytics.export escapes formula triggers)."""
+"""Tables on the manager pages: shown sortable, with readable headings, text on one line, and
+always downloadable as a CSV that a spreadsheet opens safely (analytics.export escapes formula
+triggers). Every download is made when it is clicked, and audited in the same call that makes
+the file (audited_download), so an audit row means a file was produced."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
-from analytics import catalog, export
-from ui import guard
+from analytics import audit, catalog, export
+from analytics import text as stored_text
+from ui import guard, page, signin
 
 # Headings and formats for the metric columns the pages show; anything else is shown as is.
 PERCENT = {"format": "percent"}
@@ -71,19 +75,45 @@ def _column_config(frame: pd.DataFrame) -> dict:
     return config
 
 
+def audited_download(make: Callable[[], bytes], action: str, target_type: str, target_id: str) -> Callable[[], bytes]:
+    """A download button's `data`: a callable Streamlit runs when the person clicks (not before,
+    so no file and no address to it exists until then). It makes the file with `make` and writes
+    the audit row for the signed-in user, in that one call; if the audit cannot be written, no
+    file is given. Streamlit runs it outside the page's run, so the user and the connection are
+    taken now."""
+    con, username = guard.database(), signin.username()
+
+    def produce() -> bytes:
+        data = make()
+        audit.record(con, username, action, target_type, target_id)
+        return data
+    return produce
+
+
+def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the table shows it: every text cell on one line of visible characters
+    (analytics/text.py); the CSV keeps the stored text."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].dtype == object:
+            shown[column] = shown[column].map(lambda value: stored_text.one_line(value) if isinstance(value, str) else value)
+    return shown
+
+
 def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, caption: str | None = None,
           max_rows_shown: int | None = None) -> None:
     """Show `frame` (only `columns`, if given) as a sortable table with a CSV download of the
-    same rows and columns. `name` titles the download and makes its widget key unique."""
+    same rows and columns. `name` titles the download and makes its widget key unique. The
+    download is audited as an export with the page and its filter (ui.page.opened)."""
     shown = frame[columns] if columns else frame
     if max_rows_shown is not None and len(shown) > max_rows_shown:
         st.caption(f"Showing the first {max_rows_shown:,} of {len(shown):,} rows; the download has them all.")
-        st.dataframe(shown.head(max_rows_shown), hide_index=True, column_config=_column_config(shown))
+        st.dataframe(_on_one_line(shown.head(max_rows_shown)), hide_index=True, column_config=_column_config(shown))
     else:
-        st.dataframe(shown, hide_index=True, column_config=_column_config(shown))
+        st.dataframe(_on_one_line(shown), hide_index=True, column_config=_column_config(shown))
     if caption:
         st.caption(caption)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    st.download_button(f"Download {name} (CSV)", data=export.csv_bytes(shown), file_name=f"{slug}.csv",
-                       mime="text/csv", key=f"download_{slug}", icon=":material/download:",
-                       on_click=guard.audit_event, args=("export", "table", slug))
+    st.download_button(f"Download {name} (CSV)", file_name=f"{slug}.csv", mime="text/csv", key=f"download_{slug}",
+                       icon=":material/download:",
+                       data=audited_download(lambda: export.csv_bytes(shown), "export", "table", f"{slug}: {page.opened()}"))

@@ -1,0 +1,72 @@
+"""Stored text shown literally by the two renderers that read markup: Streamlit's Markdown
+(titles, headers, markdown, captions, alerts, widget labels) and Plotly's labels.
+
+Plotly.js draws every label, title, tick, legend entry and hover text through its own small
+HTML subset (`<a href>`, `<b>`, `<br>`, `<span style>`, ...) and decodes entities (`&lt;`,
+`&#60;`), so a therapist named `<a href="https://x">x</a>` would be a link on the chart. Escaping
+`&`, `<` and `>` as entities makes such text inert: plotly.js decodes them back to the literal
+characters (svg_text_utils convertEntities in the bundled plotly.min.js). Only our own hover and
+text templates, written in code, may carry markup (`<br>`, `<extra>`)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from analytics import text
+
+LABEL_CHARS = 40   # a name on a chart axis, a point or a picker
+HOVER_CHARS = 200  # a name in hover text; names imported today are at most 120 characters
+HEADING_CHARS = 120
+# The keys whose strings are our templates, where markup and %{...} are meant.
+TEMPLATES = frozenset({"hovertemplate", "texttemplate"})
+# Every sign Markdown (GitHub's, with Streamlit's directives and maths) reads inside one line;
+# "-" and "+" only start a list, so they are escaped at the start of the text only.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#.!|~<>$:=&\"'@]|^[-+])")
+
+
+def markdown(value: object, limit: int | None = None) -> str:
+    """Stored text shown literally in Markdown: on one line, shortened to `limit` characters if
+    given (HEADING_CHARS for a name in a heading), every punctuation mark backslash-escaped, so
+    it can never become a link (also `www.x` and `a@b.c`, which GitHub Markdown links by
+    itself), an image, an icon (`:material/x:`), a colour (`:red[x]`), maths (`$x$`), HTML or
+    formatting."""
+    shown = text.one_line(value) if limit is None else text.label(value, limit)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", shown)
+
+
+def plotly(value: object) -> str:
+    """Stored text shown literally by Plotly: on one line, `&`, `<` and `>` as entities."""
+    return text.one_line(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def inert_figure(fig: go.Figure) -> go.Figure:
+    """The figure, changed in place, with every string in it made literal (plotly()), whether it came from the data
+    (axis categories, point text, hover data, trace names) or from code (titles, annotations);
+    only hover and text templates keep their markup. Numbers and colours are unchanged."""
+    with fig.batch_update():  # in place, so a subplot grid stays addressable by row and column
+        for trace in fig.data:
+            spec = trace.to_plotly_json()
+            spec.pop("type", None)
+            trace.update(_inert(spec))
+        layout = fig.layout.to_plotly_json()
+        layout.pop("template", None)  # Plotly's own theme: colours and fonts, no text of ours
+        fig.layout.update(_inert(layout))
+    return fig
+
+
+def _inert(value: Any, key: str = "") -> Any:
+    if key in TEMPLATES:
+        return value
+    if isinstance(value, str):
+        return plotly(value)
+    if isinstance(value, dict):
+        return {name: _inert(item, name) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_inert(item) for item in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return np.vectorize(lambda item: plotly(item) if isinstance(item, str) else item, otypes=[object])(value) \
+            if value.size else value
+    return value
