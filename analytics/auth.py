@@ -24,20 +24,21 @@ MAX_FAILED_ATTEMPTS = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()
+# The one argon2 hasher: every stored hash, and the unknown-user hash, use its parameters.
+hasher = PasswordHasher()
 
 
 @functools.cache
-def _unknown_user_hash() -> str:
+def unknown_user_hash() -> str:
     """A hash of a random password, made once with the same parameters as every stored hash: an
     unknown user name is checked against it, so it is refused in the same time as a wrong
     password and the time cannot tell which names exist."""
-    return _hasher.hash(secrets.token_urlsafe(32))
+    return hasher.hash(secrets.token_urlsafe(32))
 
 
 def _is_right(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -123,7 +124,7 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
         if db.one(cursor, "SELECT count(*) FROM users WHERE username = ?", [username])[0]:
             raise AccountError(f"User {username} already exists.")
         cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
-                       [username, _hasher.hash(password), role, therapist_id if role == "therapist" else None])
+                       [username, hasher.hash(password), role, therapist_id if role == "therapist" else None])
         audit.record_on(cursor, by, "user_change", "user", username)
     return User(username, role, therapist_id if role == "therapist" else None)
 
@@ -138,7 +139,7 @@ def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, b
     with db.account_write(con) as cursor:
         updated = cursor.execute(
             "UPDATE users SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ? RETURNING username",
-            [_hasher.hash(password), username]).fetchall()
+            [hasher.hash(password), username]).fetchall()
         if not updated:
             raise AccountError(f"No user {username}.")
         audit.record_on(cursor, by, "user_change", "user", username)
@@ -195,7 +196,7 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
         audit.record(con, known, "failed_sign_in", "throttled", known)
         return None
     if row is None:
-        _is_right(_unknown_user_hash(), password)  # always False; spent so the time tells nothing
+        _is_right(unknown_user_hash(), password)  # always False; spent so the time tells nothing
         THROTTLE.count_failure(sources, now)
         audit.record(con, None, "failed_sign_in", "user", None)
         return None

@@ -153,8 +153,8 @@ def accounts(clinic_db, monkeypatch):
     from conftest import visit
 
     hasher = CountingHasher()
-    monkeypatch.setattr(auth, "_hasher", hasher)
-    auth._unknown_user_hash.cache_clear()
+    monkeypatch.setattr(auth, "hasher", hasher)
+    auth.unknown_user_hash.cache_clear()
     con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5, therapist_id="T1")])
     for name in ("maria", "locked", "disabled"):
         auth.add_user(con, name, PASSWORD, "therapist", "T1")
@@ -164,7 +164,7 @@ def accounts(clinic_db, monkeypatch):
         auth.sign_in(con, "locked", "wrong password!", now=now)
     auth.THROTTLE.clear()
     yield con, hasher, now
-    auth._unknown_user_hash.cache_clear()
+    auth.unknown_user_hash.cache_clear()
 
 
 @pytest.mark.parametrize("username, password", [
@@ -186,10 +186,10 @@ def test_every_sign_in_checks_one_password_hash(accounts, username, password):
 def test_the_unknown_user_hash_has_the_stored_hashes_parameters(accounts):
     con, _, _ = accounts
     stored = con.execute("SELECT password_hash FROM users WHERE username = 'maria'").fetchone()[0]
-    dummy = auth._unknown_user_hash()
+    dummy = auth.unknown_user_hash()
     assert dummy != stored and dummy.startswith("$argon2id$")
     assert argon2.extract_parameters(dummy) == argon2.extract_parameters(stored)
-    assert auth._unknown_user_hash() is dummy  # made once
+    assert auth.unknown_user_hash() is dummy  # made once
 
 
 # ---------------------------------------------------------------------------------------------
