@@ -160,7 +160,7 @@ def client_view_exit(con) -> None:
         st.session_state.pop(_VIEWED, None)
         st.rerun()
     elif leave:
-        st.error(signin.refusal_message())
+        st.error(signin.refusal_message("password"))
     elif stay:
         st.session_state.pop(_LEAVING, None)
         st.rerun()

@@ -74,12 +74,12 @@ def attempt_sources() -> tuple[str, ...]:
     return tuple(sources)
 
 
-def refusal_message() -> str:
-    """Why a sign-in or a password was refused, worded for the person who typed it."""
+def refusal_message(asked: str = "user name or password") -> str:
+    """Why a sign-in or a password was refused, worded for the person who typed `asked`."""
     if auth.THROTTLE.is_blocked(attempt_sources()):
         return (f"Too many failed sign-ins from this browser or network address: try again in "
                 f"{config.SIGN_IN_THROTTLE_MINUTES} minutes.")
-    return ("Wrong user name or password, or the account is locked after repeated failures "
+    return (f"Wrong {asked}, or the account is locked after repeated failures "
             f"(it unlocks after {auth.LOCK_MINUTES} minutes).")
 
 
