@@ -87,7 +87,7 @@ MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", str(MAX_IMPOR
 # signed out: a tablet left on the desk does not stay open to the next person.
 SIGN_IN_THROTTLE_FAILURES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_FAILURES", "10"))
 SIGN_IN_THROTTLE_MINUTES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_MINUTES", "15"))
-IDLE_MINUTES: int = int(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
+IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
 
 # DuckDB memory for the dashboard process (imports from the command line are not limited).
 APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "1GB")

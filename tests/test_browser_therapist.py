@@ -100,3 +100,19 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
     log = (writable_sample_db.parent / "streamlit.log").read_text(errors="replace")
     assert bootstrap.DEMO_PASSWORD not in log
     assert client["name"] not in log
+
+
+def test_a_screen_left_in_client_view_signs_out_by_itself(writable_sample_db):
+    """With a twelve-second idle time (CLINIC_IDLE_MINUTES=0.2) and no click after the sign-in, the
+    open page looks at the idle time by itself and goes back to the sign-in form, saying why; the
+    client's name is gone from the screen."""
+    client = a_client(writable_sample_db)
+    with running_dashboard(writable_sample_db, {"CLINIC_IDLE_MINUTES": "0.2"}) as url, chromium_page() as page:
+        sign_in(page, f"{url}/client_progress?episode={client['episode_id']}&client_view=1")
+        page.get_by_role("heading", name=f"{client['name']}: your progress").wait_for(timeout=TIMEOUT)
+        page.get_by_text("signed out after 0.2 minutes without activity").wait_for(timeout=TIMEOUT)
+        page.get_by_role("textbox", name="User name").wait_for(timeout=TIMEOUT)
+        assert page.get_by_text(client["name"]).count() == 0
+        assert not page.locator('[data-testid="stSidebar"]').is_visible()  # nothing but the sign-in form
+        assert_no_exception(page)
+        screenshot(page, "therapist-idle-signed-out")

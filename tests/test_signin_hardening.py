@@ -282,7 +282,7 @@ def test_idle_minutes_sign_out_with_a_message(app):
     at.run()
     assert not at.exception
     assert not at.metric and at.text_input(key="sign_in_username")
-    assert any(f"signed out after {config.IDLE_MINUTES} minutes" in i.value for i in at.info)
+    assert any(f"signed out after {config.IDLE_MINUTES:g} minutes" in i.value for i in at.info)
     assert signin.USER_KEY not in at.session_state
     assert audit_rows(app, before) == [("manager", "sign_out", "idle", "manager")]
 

@@ -75,6 +75,7 @@ def connection() -> duckdb.DuckDBPyConnection:
         st.stop()
     if not signin.is_client_view():  # the screen turned to a client shows no account
         signin.sign_out_button(con, user)
+    signin.idle_watch()  # the screen clears itself after the idle time, click or not
     return con
 
 

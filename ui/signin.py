@@ -19,6 +19,10 @@ LAST_ACTIVE_KEY = "_signed_in_last_active"  # time.monotonic() of the signed-in 
 CLIENT_VIEW_KEY = "_client_view"             # True while the screen is turned to a client
 CLIENT_VIEW_PARAM = "client_view"            # ?client_view=1 turns client view on (never off)
 _SIGNED_OUT_NOTICE = "_signed_out_notice"
+# Signed out: no sidebar, not even the empty one a run signed in may leave behind after an idle
+# sign-out (a constant, no data in it).
+SIGNED_OUT_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl']"
+                  " {display: none;}</style>")
 
 
 def current_user() -> auth.User | None:
@@ -44,16 +48,32 @@ def signed_in_user(con) -> auth.User | None:
     user = current_user()
     if user is None:
         return None
-    now = time.monotonic()
-    last = st.session_state.get(LAST_ACTIVE_KEY)
-    if last is not None and now - last > config.IDLE_MINUTES * 60:
+    if _is_idle():
         audit.record(con, user.username, "sign_out", "idle", user.username)
         _forget_user()
-        st.session_state[_SIGNED_OUT_NOTICE] = (f"You were signed out after {config.IDLE_MINUTES} minutes "
+        st.session_state[_SIGNED_OUT_NOTICE] = (f"You were signed out after {config.IDLE_MINUTES:g} minutes "
                                                 "without activity. Sign in again to go on.")
         return None
-    st.session_state[LAST_ACTIVE_KEY] = now
+    st.session_state[LAST_ACTIVE_KEY] = time.monotonic()
     return user
+
+
+def _is_idle() -> bool:
+    last = st.session_state.get(LAST_ACTIVE_KEY)
+    return last is not None and time.monotonic() - last > config.IDLE_MINUTES * 60
+
+
+# How often an open page looks at the idle time by itself: every minute, sooner for a short one.
+IDLE_WATCH_SECONDS = max(1.0, min(60.0, config.IDLE_MINUTES * 60 / 4))
+
+
+@st.fragment(run_every=IDLE_WATCH_SECONDS)
+def idle_watch() -> None:
+    """Draws nothing; reruns by itself (not counted as activity) and, once the signed-in user has
+    been idle too long, reruns the whole app, which signs out (signed_in_user). So a screen left
+    open clears itself without waiting for the next click."""
+    if current_user() is not None and _is_idle():
+        st.rerun(scope="app")
 
 
 def _forget_user() -> None:
@@ -88,6 +108,7 @@ def sign_in_form(con) -> None:
     with the pages that user may open."""
     st.title("Foot-pain clinic outcomes")
     st.subheader("Sign in")
+    st.markdown(SIGNED_OUT_CSS, unsafe_allow_html=True)
     if not auth.has_users(con):
         st.warning("This database has no accounts yet. Create the first manager on the server with "
                    "`python -m analytics users add NAME --role manager`.")
