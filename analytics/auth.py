@@ -191,9 +191,9 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
             [username]).fetchone()
     finally:
         cursor.close()
-    known = username if row is not None else None  # an unknown name may be a mistyped password: not kept
+    account = username if row is not None else None  # an unknown name may be a mistyped password: not kept
     if THROTTLE.is_blocked(sources, now):
-        audit.record(con, known, "failed_sign_in", "throttled", known)
+        audit.record(con, account, "failed_sign_in", "throttled", account)
         return None
     if row is None:
         _is_right(unknown_user_hash(), password)  # always False; spent so the time tells nothing
