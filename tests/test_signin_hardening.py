@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import subprocess
+import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -369,3 +372,16 @@ def test_choosing_a_client_on_record_a_session_is_audited_once(app):
     assert not at.exception, [e.value for e in at.exception]
     at.run()  # a rerun of the same client is not a second view
     assert audit_rows(app, before) == [("therapist1", "view_client", "episode", episode)]
+
+
+def test_the_limits_come_from_the_environment_like_the_other_settings():
+    """CLINIC_SIGN_IN_THROTTLE_FAILURES, _MINUTES and CLINIC_IDLE_MINUTES, read when the program
+    starts (a fresh interpreter, so this test's own modules stay as they are)."""
+    env = {**os.environ, "CLINIC_SIGN_IN_THROTTLE_FAILURES": "3", "CLINIC_SIGN_IN_THROTTLE_MINUTES": "60",
+           "CLINIC_IDLE_MINUTES": "5"}
+    shown = subprocess.run(
+        [sys.executable, "-c", "from analytics import auth, config; from ui import signin; "
+         "print(auth.THROTTLE.max_failures, auth.THROTTLE.window, config.IDLE_MINUTES, signin.IDLE_WATCH_SECONDS)"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert shown == ["3", "1:00:00", "5.0", "60.0"]
+    assert (config.SIGN_IN_THROTTLE_FAILURES, config.SIGN_IN_THROTTLE_MINUTES, config.IDLE_MINUTES) == (10, 15, 30)
