@@ -46,8 +46,12 @@ def open_connection(path: str) -> duckdb.DuckDBPyConnection:
 def database() -> duckdb.DuckDBPyConnection:
     """The clinic database, or a readable error on the page and a stop. No sign-in check: only
     dashboard.py itself uses this directly."""
+    path = str(config.database_path())
     try:
-        return open_connection(str(config.database_path()))
+        if path in _connections:
+            return _connections[path]
+        with st.spinner("Opening the clinic database…"):  # the first visitor: may migrate or fill it
+            return open_connection(path)
     except db.DatabaseError as problem:
         st.error(str(problem))
         st.stop()
