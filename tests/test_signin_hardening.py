@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import audit, auth, bootstrap, config, db, metrics
 from analytics.filters import Filter
-from conftest import signed_in
+from conftest import signed_in, visit
 from test_access import audit_rows, last_audit_id, sign_in
 from ui import guard, signin
 
@@ -153,8 +153,7 @@ class CountingHasher(argon2.PasswordHasher):
 
 @pytest.fixture
 def accounts(clinic_db, monkeypatch):
-    from conftest import visit
-
+    """Three therapist accounts (one locked, one disabled) under a hasher that counts checks."""
     hasher = CountingHasher()
     monkeypatch.setattr(auth, "hasher", hasher)
     auth.unknown_user_hash.cache_clear()
@@ -170,19 +169,20 @@ def accounts(clinic_db, monkeypatch):
     auth.unknown_user_hash.cache_clear()
 
 
-@pytest.mark.parametrize("username, password", [
-    ("nobody", PASSWORD),             # unknown name
-    ("maria", "wrong password!"),     # wrong password
-    ("locked", PASSWORD),             # right password, locked account
-    ("disabled", PASSWORD),           # right password, disabled account
-    ("maria", PASSWORD),              # accepted
+@pytest.mark.parametrize("username, password, is_accepted", [
+    ("nobody", PASSWORD, False),             # unknown name
+    ("maria", "wrong password!", False),     # wrong password
+    ("locked", PASSWORD, False),             # right password, locked account
+    ("disabled", PASSWORD, False),           # right password, disabled account
+    ("maria", PASSWORD, True),
 ])
-def test_every_sign_in_checks_one_password_hash(accounts, username, password):
+def test_every_sign_in_checks_one_password_hash(accounts, username, password, is_accepted):
     """An unknown name is checked against a hash made once with the same parameters, so every
     refusal (and a success) costs one argon2 verification: the time tells nothing."""
     con, hasher, now = accounts
     before = hasher.verified
-    auth.sign_in(con, username, password, now=now + dt.timedelta(minutes=1))
+    user = auth.sign_in(con, username, password, now=now + dt.timedelta(minutes=1))
+    assert (user is not None) is is_accepted
     assert hasher.verified - before == 1
 
 
