@@ -4,9 +4,10 @@ import streamlit as st
 from ui import guard, signin
 
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
-guard.database()  # a readable error before any page if the database cannot be opened
-user = signin.current_user()
+con = guard.database()  # a readable error before any page if the database cannot be opened
+user = signin.signed_in_user(con)  # None too after CLINIC_IDLE_MINUTES without a rerun
 
+client_progress = st.Page("app_pages/client_progress.py", title="Client progress", icon=":material/person_search:")
 pages = {
     "Clinic": [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
@@ -17,7 +18,7 @@ pages = {
         st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/rule:"),
     ],
     "Therapist": [
-        st.Page("app_pages/client_progress.py", title="Client progress", icon=":material/person_search:"),
+        client_progress,
         st.Page("app_pages/record_session.py", title="Record a session", icon=":material/edit_note:"),
     ],
 }
@@ -31,6 +32,9 @@ if user is None or user.is_manager:
 # is left alone, so a bookmark opens where it points once signed in. The pages live in
 # app_pages/, not pages/: a folder named pages/ would switch on Streamlit's legacy multipage
 # mode, which runs a page file without this frame. Client view: the screen is turned to the
-# client, so no menu of other pages.
-client_view = st.query_params.get("client_view") == "1"
-st.navigation(pages, position="hidden" if user is None or client_view else "sidebar").run()
+# client, so no menu and no other page (an address or a rewritten message asking for another
+# page gets this one) until the therapist's password ends it (ui/signin.py).
+if user is not None and signin.is_client_view():
+    st.navigation([client_progress], position="hidden").run()
+else:
+    st.navigation(pages, position="hidden" if user is None else "sidebar").run()

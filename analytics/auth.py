@@ -1,15 +1,21 @@
-"""Accounts and sign-in: argon2-hashed passwords, roles, and a lock after repeated failures."""
+"""Accounts and sign-in: argon2-hashed passwords, roles, a lock after repeated failures of one
+account, and a throttle after repeated failures from one browser session or address."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
+import functools
+import secrets
+import threading
+from collections.abc import Iterable
 
 import duckdb
 import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from analytics import audit, db
+from analytics import audit, config, db
 
 ROLES = ("manager", "therapist")
 # Five wrong passwords in a row lock the account for 15 minutes: slow enough to stop guessing,
@@ -18,7 +24,68 @@ MAX_FAILED_ATTEMPTS = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()
+# The one argon2 hasher: every stored hash, and the unknown-user hash, use its parameters.
+hasher = PasswordHasher()
+
+
+@functools.cache
+def unknown_user_hash() -> str:
+    """A hash of a random password, made once with the same parameters as every stored hash: an
+    unknown user name is checked against it, so it is refused in the same time as a wrong
+    password and the time cannot tell which names exist."""
+    return hasher.hash(secrets.token_urlsafe(32))
+
+
+def _is_right(password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class Throttle:
+    """Failed sign-ins counted per source (a browser session, a client address): a source with
+    `max_failures` failures within the last `minutes` is refused every further try, on any
+    account, until the oldest of them is `minutes` old; so a source gets at most `max_failures`
+    wrong tries per `minutes`. One person can neither lock every colleague's account (five
+    failures each) nor try one password on every account.
+
+    Kept in this server process's memory, shared by its browser sessions and threads: a restart
+    forgets it, and two server processes count apart. At most `max_sources` sources are kept
+    (the longest quiet go first), so a flood of addresses cannot fill the memory."""
+
+    def __init__(self, max_failures: int, minutes: float, max_sources: int = 10_000):
+        self.max_failures = max_failures
+        self.window = dt.timedelta(minutes=minutes)
+        self.max_sources = max_sources
+        self._failures: collections.OrderedDict[str, list[dt.datetime]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def is_blocked(self, sources: Iterable[str], now: dt.datetime | None = None) -> bool:
+        """Whether any of these sources is refused at `now`."""
+        now = now or dt.datetime.now()
+        with self._lock:
+            return any(self._is_blocked(source, now) for source in sources)
+
+    def _is_blocked(self, source: str, now: dt.datetime) -> bool:
+        recent = [t for t in self._failures.get(source, []) if t > now - self.window]
+        return len(recent) >= self.max_failures
+
+    def count_failure(self, sources: Iterable[str], now: dt.datetime | None = None) -> None:
+        now = now or dt.datetime.now()
+        with self._lock:
+            for source in sources:
+                recent = [t for t in self._failures.pop(source, []) if t > now - self.window]
+                self._failures[source] = (recent + [now])[-self.max_failures:]  # the newest last
+            while len(self._failures) > self.max_sources:
+                self._failures.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+
+THROTTLE = Throttle(config.SIGN_IN_THROTTLE_FAILURES, config.SIGN_IN_THROTTLE_MINUTES)
 
 
 class AccountError(Exception):
@@ -57,7 +124,7 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
         if db.one(cursor, "SELECT count(*) FROM users WHERE username = ?", [username])[0]:
             raise AccountError(f"User {username} already exists.")
         cursor.execute("INSERT INTO users (username, password_hash, role, therapist_id) VALUES (?, ?, ?, ?)",
-                       [username, _hasher.hash(password), role, therapist_id if role == "therapist" else None])
+                       [username, hasher.hash(password), role, therapist_id if role == "therapist" else None])
         audit.record_on(cursor, by, "user_change", "user", username)
     return User(username, role, therapist_id if role == "therapist" else None)
 
@@ -72,7 +139,7 @@ def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str, b
     with db.account_write(con) as cursor:
         updated = cursor.execute(
             "UPDATE users SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ? RETURNING username",
-            [_hasher.hash(password), username]).fetchall()
+            [hasher.hash(password), username]).fetchall()
         if not updated:
             raise AccountError(f"No user {username}.")
         audit.record_on(cursor, by, "user_change", "user", username)
@@ -108,11 +175,15 @@ def has_users(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
-            now: dt.datetime | None = None) -> User | None:
+            now: dt.datetime | None = None, sources: Iterable[str] = ()) -> User | None:
     """The user when the password is right and the account is enabled and not locked, else None.
     Every attempt is audited; the fifth failure in a row locks the account for 15 minutes.
-    The reason for a refusal is not told (no hint whether the name exists)."""
+    `sources` name where the attempt comes from (the browser session, the client address): a
+    source the THROTTLE refuses is refused without a check, audited as a throttled failure, and
+    every failure counts against each source. The reason for a refusal is not told, and an
+    unknown name takes as long as a wrong password (no hint whether the name exists)."""
     now = now or dt.datetime.now()
+    sources = tuple(sources)
     cursor = con.cursor()
     try:
         row = cursor.execute(
@@ -120,22 +191,24 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
             [username]).fetchone()
     finally:
         cursor.close()
+    account = username if row is not None else None  # an unknown name may be a mistyped password: not kept
+    if THROTTLE.is_blocked(sources, now):
+        audit.record(con, account, "failed_sign_in", "throttled", account)
+        return None
     if row is None:
-        _hasher.hash(password)  # spend the same time as a real check, so names can't be probed by timing
+        _is_right(unknown_user_hash(), password)  # always False; spent so the time tells nothing
+        THROTTLE.count_failure(sources, now)
         audit.record(con, None, "failed_sign_in", "user", None)
         return None
     password_hash, role, therapist_id, is_disabled, locked_until = row
     is_locked = locked_until is not None and locked_until > now
-    is_right: bool
-    try:
-        is_right = _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        is_right = False
+    is_right = _is_right(password_hash, password)
     if is_right and not is_disabled and not is_locked:
         with db.account_write(con) as write:
             write.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?", [username])
             audit.record_on(write, username, "sign_in", "user", username)
         return User(username, role, therapist_id)
+    THROTTLE.count_failure(sources, now)
     if not is_right:
         with db.account_write(con) as write:
             write.execute(

@@ -87,6 +87,14 @@ IMPLAUSIBLE_JUMP_POINTS: float = 5.0
 MAX_IMPORT_BYTES_DEFAULT_MB: int = 50
 MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", str(MAX_IMPORT_BYTES_DEFAULT_MB))) * 1024 * 1024
 
+# Sign-in: one browser session or client address with this many failed sign-ins within the
+# minutes below is refused further tries on any account until the oldest is that old (on top of
+# the per-account lock in analytics/auth.py). A signed-in user idle for CLINIC_IDLE_MINUTES is
+# signed out: a tablet left on the desk does not stay open to the next person.
+SIGN_IN_THROTTLE_FAILURES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_FAILURES", "10"))
+SIGN_IN_THROTTLE_MINUTES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_MINUTES", "15"))
+IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
+
 # DuckDB memory for the dashboard process (imports from the command line are not limited).
 APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "1GB")
 

@@ -14,8 +14,10 @@ with switch:
     client_view = client_charts.client_view_toggle()
 
 if client_view:
-    # Turned to the client: no picker, no list, no other names; only the chosen course of care.
-    episode_id = client_charts.selected_episode()
+    # Turned to the client: no picker, no list, no other names; only the course of care chosen
+    # when client view began, until the therapist's password ends it.
+    client_charts.client_view_exit(con)
+    episode_id = client_charts.client_view_episode()
 else:
     heading.title("Client progress")
     guard.sample_data_notice(con)

@@ -18,6 +18,8 @@ if f.viewer_therapist is not None:  # a therapist records and opens courses unde
 st.title("Record a session")
 forms.show_flash()
 episode_id = client_charts.episode_picker(con, f)
+if episode_id:  # the picker offers only this user's clients; viewing one is audited once per session
+    guard.audit_once("view_client", "episode", episode_id)
 upcoming = records.next_visit(con, episode_id) if episode_id else None
 
 

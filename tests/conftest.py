@@ -119,3 +119,14 @@ def signed_in(at, role: str = "manager", therapist_id: str | None = None, userna
 
     at.session_state[signin.USER_KEY] = auth.User(username or role, role, therapist_id)
     return at
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_throttle():
+    """Every test starts with no failed sign-ins counted: the throttle lives in this process's
+    memory, and every AppTest shares one session id ("test session id")."""
+    from analytics import auth
+
+    auth.THROTTLE.clear()
+    yield
+    auth.THROTTLE.clear()

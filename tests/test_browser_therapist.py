@@ -5,7 +5,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from analytics import db, metrics
+from analytics import bootstrap, db, metrics
 from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, requires_chromium]
@@ -71,6 +71,25 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         assert_no_exception(page)
         screenshot(page, "therapist-client-view")
 
+        # Turning the switch off asks for the therapist's password; a wrong one keeps client view.
+        page.get_by_text("Client view", exact=True).click()
+        password = page.get_by_label("Your password")
+        password.wait_for(timeout=TIMEOUT)
+        password.fill("guessed by the client")
+        page.get_by_role("button", name="Leave client view").click()
+        page.get_by_text("Wrong password").wait_for(timeout=TIMEOUT)
+        assert page.get_by_label("Find a client").count() == 0
+        screenshot(page, "therapist-client-view-password")
+        page.get_by_label("Your password").fill(bootstrap.DEMO_PASSWORD)
+        page.get_by_role("button", name="Leave client view").click()
+        page.get_by_label("Find a client").wait_for(timeout=TIMEOUT)
+        assert_no_exception(page)
+
+        # A reload is a new browser session: signed out (README: no supported way to stay signed in).
+        page.reload()
+        page.get_by_role("textbox", name="User name").wait_for(timeout=TIMEOUT)
+        assert page.get_by_label("Find a client").count() == 0
+
     con = db.connect(writable_sample_db, read_only=True)  # the dashboard has stopped: the file is free
     try:
         stored = metrics.episode_progress(con, episode).set_index("visit_number")
@@ -78,8 +97,22 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
     finally:
         con.close()
     # Nothing identifying reached the server's log: no password, no client name.
-    from analytics import bootstrap
-
     log = (writable_sample_db.parent / "streamlit.log").read_text(errors="replace")
     assert bootstrap.DEMO_PASSWORD not in log
     assert client["name"] not in log
+
+
+def test_a_screen_left_in_client_view_signs_out_by_itself(writable_sample_db):
+    """With a twelve-second idle time (CLINIC_IDLE_MINUTES=0.2) and no click after the sign-in, the
+    open page looks at the idle time by itself and goes back to the sign-in form, saying why; the
+    client's name is gone from the screen."""
+    client = a_client(writable_sample_db)
+    with running_dashboard(writable_sample_db, {"CLINIC_IDLE_MINUTES": "0.2"}) as url, chromium_page() as page:
+        sign_in(page, f"{url}/client_progress?episode={client['episode_id']}&client_view=1")
+        page.get_by_role("heading", name=f"{client['name']}: your progress").wait_for(timeout=TIMEOUT)
+        page.get_by_text("signed out after 0.2 minutes without activity").wait_for(timeout=TIMEOUT)
+        page.get_by_role("textbox", name="User name").wait_for(timeout=TIMEOUT)
+        assert page.get_by_text(client["name"]).count() == 0
+        assert not page.locator('[data-testid="stSidebar"]').is_visible()  # nothing but the sign-in form
+        assert_no_exception(page)
+        screenshot(page, "therapist-idle-signed-out")

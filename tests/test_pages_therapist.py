@@ -11,7 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from analytics import db, metrics
+from analytics import bootstrap, db, metrics
 from conftest import signed_in
 
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
@@ -143,8 +143,11 @@ def test_client_view_hides_the_picker_and_every_other_client(app_db, sample_clie
     assert not [name for name in sample_client["others"] if name and name in shown]
     assert at.header and "Your pain before sessions" in at.header[0].value  # the larger type
     assert at.toggle(key="therapist_client_view").value is True
-    # Turning it off brings the picker back and takes the flag out of the address.
+    # Turning it off (with the therapist's password, tests/test_signin_hardening.py) brings the
+    # picker back and takes the flag out of the address.
     at.toggle(key="therapist_client_view").set_value(False).run()
+    at.text_input(key="client_view_password").input(bootstrap.DEMO_PASSWORD)
+    click(at, "Leave client view")
     assert "client_view" not in at.query_params and at.selectbox(key="therapist_episode_pick")
 
 

@@ -13,7 +13,6 @@ from analytics.filters import Filter
 from ui import charts, signin, text
 
 EPISODE_PARAM = "episode"
-CLIENT_VIEW_PARAM = "client_view"  # dashboard.py hides the navigation when it is "1"
 MAX_CHOICES = 200  # the picker lists this many matches; a search narrows the rest
 IMPROVED_COLOUR = charts.STATUS_COLOURS["completed"]
 RANGE_COLOUR = charts.STATUS_COLOURS["completed"]
@@ -22,6 +21,8 @@ _SELECTED = "_therapist_episode"     # the chosen episode, kept across the two p
 _LAST_URL = "_therapist_episode_url"  # the address value this picker last wrote
 _PICK = "therapist_episode_pick"
 _TOGGLE = "therapist_client_view"
+_LEAVING = "_client_view_leaving"   # the switch was turned off in client view: ask for the password
+_VIEWED = "_client_view_episode"    # the course of care client view shows
 # Client view: no sidebar at all, whatever else may draw there (a constant, no data in it).
 CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
                    " [data-testid='stSidebarNav'] {display: none;}</style>")
@@ -110,13 +111,15 @@ def _picked() -> None:
 
 
 def client_view_toggle() -> bool:
-    """The 'Client view' switch, kept in the address (?client_view=1) so dashboard.py can hide the
-    navigation too. In client view the sidebar is hidden as well."""
-    is_on = st.query_params.get(CLIENT_VIEW_PARAM) == "1"
+    """The 'Client view' switch. Turning it on hides the navigation (dashboard.py), the sidebar,
+    the picker and every other client, and fixes the course of care shown; turning it off only
+    asks for the signed-in user's password (client_view_exit). The state is the server's
+    (ui/signin.py), so a removed ?client_view=1 or a rewritten switch value changes nothing."""
+    is_on = signin.is_client_view()
     st.session_state[_TOGGLE] = is_on
     st.toggle("Client view", key=_TOGGLE, on_change=_flip_client_view,
               help="Turn the screen to the client: hides the client list, other clients' names and the menu, "
-                   "and makes the text larger.")
+                   "and makes the text larger. Turning it off asks for your password.")
     if is_on:
         st.markdown(CLIENT_VIEW_CSS, unsafe_allow_html=True)
     return is_on
@@ -124,9 +127,42 @@ def client_view_toggle() -> bool:
 
 def _flip_client_view() -> None:
     if st.session_state[_TOGGLE]:
-        st.query_params[CLIENT_VIEW_PARAM] = "1"
-    elif CLIENT_VIEW_PARAM in st.query_params:
-        del st.query_params[CLIENT_VIEW_PARAM]
+        if not signin.is_client_view():
+            st.session_state.pop(_VIEWED, None)  # show the course of care chosen now
+        signin.enter_client_view()
+    elif signin.is_client_view():
+        st.session_state[_LEAVING] = True
+
+
+def client_view_episode() -> str | None:
+    """The course of care client view shows: the one chosen when client view began. Neither the
+    address nor a rerun message can change it while client view lasts."""
+    if _VIEWED not in st.session_state:
+        st.session_state[_VIEWED] = selected_episode()
+    return st.session_state[_VIEWED]
+
+
+def client_view_exit(con) -> None:
+    """In client view, after the switch was turned off: the password form that ends it. A wrong
+    password is refused like a wrong sign-in (audited, counted toward the account's lock and the
+    throttle); "Stay in client view" puts the form away."""
+    if not st.session_state.get(_LEAVING):
+        return
+    with st.form("leave_client_view", clear_on_submit=True):
+        st.markdown("**Leaving client view** (for the therapist)")
+        password = st.text_input("Your password", type="password", key="client_view_password")
+        leave_column, stay_column = st.columns(2)
+        leave = leave_column.form_submit_button("Leave client view", type="primary")
+        stay = stay_column.form_submit_button("Stay in client view")
+    if leave and signin.leave_client_view(con, password):
+        st.session_state.pop(_LEAVING, None)
+        st.session_state.pop(_VIEWED, None)
+        st.rerun()
+    elif leave:
+        st.error(signin.refusal_message("password"))
+    elif stay:
+        st.session_state.pop(_LEAVING, None)
+        st.rerun()
 
 
 # ---------------------------------------------------------------------------------------------

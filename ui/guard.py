@@ -1,6 +1,17 @@
-"""The guard every page passes: the one cached database connection, kept behind sign-in, the
-metric cache keyed by data version, the sample-data notice and the audit trail of page events."""
+"""The guard every page passes: the one database connection of this server process, kept
+behind sign-in, the metric cache keyed by data version, the sample-data notice and the audit
+trail of page events.
+
+The connection and the metric cache are this module's own objects, not st.cache_resource or
+st.cache_data: Streamlit empties those for every browser session when any one session sends a
+`clear_cache` message (the app menu's "Clear cache", or a rewritten message from a session that
+has not even signed in), which would reopen the database and recompute every figure for all."""
 from __future__ import annotations
+
+import collections
+import copy
+import threading
+from typing import Any
 
 import duckdb
 import streamlit as st
@@ -8,26 +19,39 @@ import streamlit as st
 from analytics import audit, bootstrap, config, db, metrics
 from ui import signin
 
+METRIC_CACHE_ENTRIES = 512  # figures kept for the whole server; the least recently used go first
 
-@st.cache_resource(show_spinner="Opening the clinic database…")
+_connections: dict[str, duckdb.DuckDBPyConnection] = {}
+_connections_lock = threading.Lock()
+_metric_results: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+_metric_lock = threading.Lock()
+
+
 def open_connection(path: str) -> duckdb.DuckDBPyConnection:
-    """One connection per process; callers take a cursor per query (metrics do), so browser
-    sessions in different threads never share a cursor. An empty database is filled from the
-    committed sample clinic on first start."""
-    con = db.connect(path)
-    # DuckDB's working memory for the dashboard process; past it, DuckDB spills to disk. With
-    # 1 GB the app process stays near 1.5 GB at 10 M sessions (benchmarks/RESULTS.md).
-    con.execute("SET memory_limit = ?", [config.APP_MEMORY_LIMIT])
-    if db.is_empty(con):
-        bootstrap.load_committed_sample(con)
-    return con
+    """One connection per database file and process, opened on first use; callers take a cursor
+    per query (metrics do), so browser sessions in different threads never share a cursor. An
+    empty database is filled from the committed sample clinic on first start."""
+    with _connections_lock:  # two first visitors at once must not open (or fill) it twice
+        if path not in _connections:
+            con = db.connect(path)
+            # DuckDB's working memory for the dashboard process; past it, DuckDB spills to disk.
+            # With 1 GB the app process stays near 1.5 GB at 10 M sessions (benchmarks/RESULTS.md).
+            con.execute("SET memory_limit = ?", [config.APP_MEMORY_LIMIT])
+            if db.is_empty(con):
+                bootstrap.load_committed_sample(con)
+            _connections[path] = con
+        return _connections[path]
 
 
 def database() -> duckdb.DuckDBPyConnection:
     """The clinic database, or a readable error on the page and a stop. No sign-in check: only
     dashboard.py itself uses this directly."""
+    path = str(config.database_path())
     try:
-        return open_connection(str(config.database_path()))
+        if path in _connections:
+            return _connections[path]
+        with st.spinner("Opening the clinic database…"):  # the first visitor: may migrate or fill it
+            return open_connection(path)
     except db.DatabaseError as problem:
         st.error(str(problem))
         st.stop()
@@ -48,35 +72,45 @@ def connection() -> duckdb.DuckDBPyConnection:
     """The clinic database for a page, only for a signed-in user. Anyone else gets the sign-in
     form in place of the page; the address stays as it was, so after sign-in the page a bookmark
     pointed to opens with its filters."""
-    user = signin.current_user()
     con = database()
+    user = signin.signed_in_user(con)  # None too after CLINIC_IDLE_MINUTES without a rerun
     if user is None:
         signin.sign_in_form(con)
         st.stop()
-    if st.query_params.get("client_view") != "1":  # the screen turned to a client shows no account
+    if not signin.is_client_view():  # the screen turned to a client shows no account
         signin.sign_out_button(con, user)
+    signin.idle_watch()  # the screen clears itself after the idle time, click or not
     return con
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def _metric_result(function_name: str, path: str, data_version: int, args: tuple, kwargs: tuple):
-    # data_version is part of the key only: a write bumps it, so a figure computed before the
-    # write is never served after it.
-    return getattr(metrics, function_name)(open_connection(path), *args, **dict(kwargs))
 
 
 def metric(function, *args, **kwargs):
     """analytics.metrics.<function>(con, *args, **kwargs), computed once per filter and data
     version for every browser session of this server (the clinic pages recompute nothing on a
-    rerun, and two managers with the same filter share the work)."""
+    rerun, and two managers with the same filter share the work). Each caller gets its own copy,
+    so a page that changes the frame it got cannot change the cached figure."""
     path = str(config.database_path())
     version = db.data_version(database())
-    return _metric_result(function.__name__, path, version, args, tuple(sorted(kwargs.items())))
+    # data_version is part of the key: a write bumps it, so a figure computed before the write is
+    # never served after it (and the figures of older versions are dropped when a newer one comes).
+    key = (function.__name__, path, version, args, tuple(sorted(kwargs.items())))
+    with _metric_lock:
+        if key in _metric_results:
+            _metric_results.move_to_end(key)
+            return copy.deepcopy(_metric_results[key])
+    result = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside the lock
+    with _metric_lock:
+        for stale in [k for k in _metric_results if k[1] == path and k[2] < version]:
+            del _metric_results[stale]
+        _metric_results[key] = result
+        while len(_metric_results) > METRIC_CACHE_ENTRIES:
+            _metric_results.popitem(last=False)
+    return copy.deepcopy(result)
 
 
 def clear_metric_cache() -> None:
     """Forget every cached figure (for a test that changes a threshold in config)."""
-    _metric_result.clear()
+    with _metric_lock:
+        _metric_results.clear()
 
 
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:
