@@ -4,37 +4,47 @@ import streamlit as st
 from ui import guard, signin
 
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
-con = guard.database()  # a readable error before any page if the database cannot be opened
-user = signin.signed_in_user(con)  # None too after CLINIC_IDLE_MINUTES without a rerun
 
-client_progress = st.Page("app_pages/client_progress.py", title="Client progress", icon=":material/person_search:")
-pages = {
-    "Clinic": [
-        st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page("app_pages/courses.py", title="Courses", icon=":material/timeline:"),
-        st.Page("app_pages/conditions.py", title="Conditions", icon=":material/footprint:"),
-        st.Page("app_pages/therapists.py", title="Therapists", icon=":material/balance:"),
-        st.Page("app_pages/home_program.py", title="Home program", icon=":material/self_improvement:"),
-        st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/rule:"),
-    ],
-    "Therapist": [
-        client_progress,
-        st.Page("app_pages/record_session.py", title="Record a session", icon=":material/edit_note:"),
-    ],
-}
-if user is None or user.is_manager:
-    pages["Manage"] = [
-        st.Page("app_pages/import_data.py", title="Import visit logs", icon=":material/upload_file:"),
-        st.Page("app_pages/audit_log.py", title="Audit log", icon=":material/policy:"),
-    ]
 
-# Signed out, every page shows the sign-in form instead of itself (ui/guard.py) and the address
-# is left alone, so a bookmark opens where it points once signed in. The pages live in
-# app_pages/, not pages/: a folder named pages/ would switch on Streamlit's legacy multipage
-# mode, which runs a page file without this frame. Client view: the screen is turned to the
-# client, so no menu and no other page (an address or a rewritten message asking for another
-# page gets this one) until the therapist's password ends it (ui/signin.py).
-if user is not None and signin.is_client_view():
-    st.navigation([client_progress], position="hidden").run()
-else:
-    st.navigation(pages, position="hidden" if user is None else "sidebar").run()
+def run() -> None:
+    """Sign-in, the menu this user may open, and the page asked for."""
+    con = guard.database()  # a readable error before any page if the database cannot be opened
+    user = signin.signed_in_user(con)  # None too after CLINIC_IDLE_MINUTES without a rerun
+
+    client_progress = st.Page("app_pages/client_progress.py", title="Client progress", icon=":material/person_search:")
+    pages = {
+        "Clinic": [
+            st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+            st.Page("app_pages/courses.py", title="Courses", icon=":material/timeline:"),
+            st.Page("app_pages/conditions.py", title="Conditions", icon=":material/footprint:"),
+            st.Page("app_pages/therapists.py", title="Therapists", icon=":material/balance:"),
+            st.Page("app_pages/home_program.py", title="Home program", icon=":material/self_improvement:"),
+            st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/rule:"),
+        ],
+        "Therapist": [
+            client_progress,
+            st.Page("app_pages/record_session.py", title="Record a session", icon=":material/edit_note:"),
+        ],
+    }
+    if user is None or user.is_manager:
+        pages["Manage"] = [
+            st.Page("app_pages/import_data.py", title="Import visit logs", icon=":material/upload_file:"),
+            st.Page("app_pages/audit_log.py", title="Audit log", icon=":material/policy:"),
+        ]
+
+    # Signed out, every page shows the sign-in form instead of itself (ui/guard.py) and the address
+    # is left alone, so a bookmark opens where it points once signed in. The pages live in
+    # app_pages/, not pages/: a folder named pages/ would switch on Streamlit's legacy multipage
+    # mode, which runs a page file without this frame. Client view: the screen is turned to the
+    # client, so no menu and no other page (an address or a rewritten message asking for another
+    # page gets this one) until the therapist's password ends it (ui/signin.py).
+    if user is not None and signin.is_client_view():
+        st.navigation([client_progress], position="hidden").run()
+    else:
+        st.navigation(pages, position="hidden" if user is None else "sidebar").run()
+
+
+# A damaged database file ends any run, from the sign-in check on, with one message saying what
+# to do instead of a traceback (ui/guard.py).
+with guard.damage_told_plainly():
+    run()

@@ -38,6 +38,11 @@ class DatabaseError(Exception):
     """A database problem explained for a person: what is wrong with which file and what to do."""
 
 
+class DamagedDatabase(DatabaseError):
+    """The file is damaged (see DAMAGED): the message names the file and DuckDB's detail, for the
+    command line; pages show DAMAGED alone."""
+
+
 # What a person is told when DuckDB cannot read part of the file (a failed block checksum, a
 # truncated copy, a disk error): one message on every page and command, never a traceback.
 DAMAGED = ("The clinic database file is damaged: part of it cannot be read, so no figure from it can be "
@@ -78,7 +83,7 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
                 "Stop it, or point this command at a copy with --db."
             ) from None
         if is_damage(exc) and path.exists() and path.stat().st_size:
-            raise DatabaseError(f"{path}: {DAMAGED} ({_first_line(text)})") from None
+            raise DamagedDatabase(f"{path}: {DAMAGED} ({_first_line(text)})") from None
         raise DatabaseError(f"{path}: cannot open the database: {_first_line(text)}") from None
     except duckdb.Error as exc:
         raise DatabaseError(f"{path}: not a readable DuckDB database ({_first_line(str(exc))}).") from None
@@ -88,7 +93,7 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
     except duckdb.Error as exc:
         con.close()
         if is_damage(exc):
-            raise DatabaseError(f"{path}: {DAMAGED} ({_first_line(str(exc))})") from None
+            raise DamagedDatabase(f"{path}: {DAMAGED} ({_first_line(str(exc))})") from None
         raise
     except Exception:
         con.close()
@@ -115,7 +120,7 @@ def _check_not_truncated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     block_size = one(con, "SELECT block_size FROM pragma_database_size()")[0]
     needed = _HEADER_BYTES + (int(last_block) + 1) * int(block_size)
     if last_block >= 0 and path.stat().st_size < needed:
-        raise DatabaseError(f"{path}: {DAMAGED} (the file is {path.stat().st_size:,} bytes but its tables reach "
+        raise DamagedDatabase(f"{path}: {DAMAGED} (the file is {path.stat().st_size:,} bytes but its tables reach "
                             f"byte {needed:,}: it was cut off)")
 
 

@@ -54,16 +54,16 @@ def truncated(sample_db_path, tmp_path) -> Path:
     return copy
 
 
-def test_check_passes_a_sound_database(sample_db_path):
-    result = run_cli("check", "--db", sample_db_path)
+def test_check_passes_a_sound_database(writable_sample_db):
+    # A copy: the in-process pages of other tests may hold the shared sample open.
+    result = run_cli("check", "--db", writable_sample_db)
     assert result.returncode == 0, result.stderr
-    sessions = 0
-    con = db.connect(sample_db_path, read_only=True)
+    con = db.connect(writable_sample_db, read_only=True)
     try:
         sessions = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
     finally:
         con.close()
-    assert result.stdout == (f"{sample_db_path}: sound: every table read completely ({sessions} sessions); "
+    assert result.stdout == (f"{writable_sample_db}: sound: every table read completely ({sessions} sessions); "
                              "the fact tables agree with the base tables.\n")
 
 
@@ -98,3 +98,79 @@ def test_summary_on_a_file_with_a_damaged_table_exits_non_zero_with_the_message(
     if result.returncode == 0:  # the damaged block is in a table the summary does not read
         pytest.skip("the damaged block is not read by the summary")
     assert result.returncode == 2 and result.stderr.strip() == f"{damaged}: {db.DAMAGED}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages: the one message, never a traceback or a path
+
+PAGES = ["overview", "courses", "conditions", "therapists", "home_program", "data_quality", "client_progress",
+         "record_session", "import_data", "audit_log"]
+
+
+def damaged_in(source: Path, folder: Path, table: str) -> Path:
+    """damaged_copy, retried until the block that fails belongs to `table`."""
+    size = source.stat().st_size
+    for start in range(FIRST_BLOCK, size - BLOCK, BLOCK):
+        copy = folder / f"damaged-{table}-{start}.duckdb"
+        shutil.copy(source, copy)
+        with open(copy, "r+b") as handle:
+            handle.seek(start + 512)
+            handle.write(bytes(range(256)) * 8)
+        try:
+            con = db.connect(copy, read_only=True)
+        except db.DatabaseError:
+            copy.unlink()
+            continue
+        try:
+            problems = db.check(con)
+        finally:
+            con.close()
+        if any(problem.startswith(f"table {table} ") for problem in problems):
+            return copy
+        copy.unlink()
+    raise AssertionError(f"no block of the sample database holds {table} alone")
+
+
+def page_texts(at) -> str:
+    """Everything a page shows as text, to search for a path or a traceback."""
+    parts: list[str] = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader", "code", "text"):
+        parts.extend(str(element.value) for element in getattr(at, kind))
+    parts.extend(str(element.value) for element in at.exception)
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def damaged_facts(sample_db_path, tmp_path_factory) -> Path:
+    return damaged_in(sample_db_path, tmp_path_factory.mktemp("facts"), "episode_facts")
+
+
+def test_every_page_on_a_damaged_file_says_so_in_one_message(damaged_facts, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT, signed_in
+
+    monkeypatch.setenv("CLINIC_DB", str(damaged_facts))
+    told = 0
+    for page in PAGES:
+        at = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60))
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, page
+        shown = page_texts(at)
+        assert str(damaged_facts) not in shown and "Traceback" not in shown and "IOException" not in shown, page
+        if any(element.value == db.DAMAGED for element in at.error):
+            told += 1
+    # episode_facts feeds every clinic page and the client pages' pickers; the manager pages
+    # (import, audit log) need not touch it.
+    assert told >= 7
+
+
+def test_a_cut_off_file_shows_the_message_before_sign_in(truncated, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("CLINIC_DB", str(truncated))
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    assert [element.value for element in at.error] == [db.DAMAGED]
+    assert not at.exception and str(truncated) not in page_texts(at)

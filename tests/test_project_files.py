@@ -28,7 +28,7 @@ def test_the_server_config_hides_the_menu_and_table_exports_and_states_the_uploa
     from analytics import config
 
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
-    assert settings["client"] == {"toolbarMode": "minimal", "disableDataExport": True}
+    assert settings["client"] == {"toolbarMode": "minimal", "disableDataExport": True, "showErrorDetails": "none"}
     assert settings["browser"]["gatherUsageStats"] is False
     # The uploader refuses what the importer would refuse, and says the same number.
     default_mb = int(config.MAX_IMPORT_BYTES_DEFAULT_MB)

@@ -9,8 +9,10 @@ has not even signed in), which would reopen the database and recompute every fig
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -52,9 +54,25 @@ def database() -> duckdb.DuckDBPyConnection:
             return _connections[path]
         with st.spinner("Opening the clinic database…"):  # the first visitor: may migrate or fill it
             return open_connection(path)
-    except db.DatabaseError as problem:
-        st.error(str(problem))
+    except db.DamagedDatabase:
+        st.error(db.DAMAGED)  # DuckDB's detail names the file's path: the command line shows it
         st.stop()
+    except db.DatabaseError as problem:
+        st.error(str(problem).replace(path, "the clinic database file"))  # no server path on a page
+        st.stop()
+
+
+@contextlib.contextmanager
+def damage_told_plainly() -> Iterator[None]:
+    """Run a page so that a DuckDB error meaning the file is damaged (a failed block checksum, a
+    cut-off copy) ends it with db.DAMAGED, never a traceback or a server path; other errors
+    pass on unchanged."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        if not db.is_damage(exc):
+            raise
+        st.error(db.DAMAGED)
 
 
 def manager_connection() -> duckdb.DuckDBPyConnection:
