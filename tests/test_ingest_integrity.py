@@ -268,3 +268,18 @@ def test_status_counts_back_from_today_when_a_stored_session_is_dated_later(clin
     # latest session 2205 and every unfinished course "dropped"; counting from today keeps A active.
     store_visits(con, [visit("F", 1, "2205-01-06", 6, 4)])
     assert status()["A"] == "active" and status()["D"] == "dropped"
+
+
+def test_an_onset_after_a_stored_courses_first_visit_is_refused(con, tmp_path):
+    # S1's first visit, stored, is 2025-01-06: a later visit that brings an onset of 2025-01-10
+    # would date the pain after the treatment began.
+    path = write_csv(tmp_path / "later.csv", [visit("S1", 2, "2025-01-13", 5, 3, onset_date="2025-01-10")])
+    before = db.table_checksums(con)
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, [path], replace=True)  # even when overwriting the stored (blank) onset
+    assert failure.value.errors == [
+        f"{path}:2:onset_date: 2025-01-10 is after the course's first visit on 2025-01-06 (stored); the onset is "
+        "when the pain began, on or before the first visit"]
+    assert db.table_checksums(con) == before
+    path = write_csv(tmp_path / "fine.csv", [visit("S1", 2, "2025-01-13", 5, 3, onset_date="2025-01-06")])
+    assert visit_log.import_files(con, [path], replace=True).inserted == 1

@@ -313,7 +313,7 @@ class VisitLog:
             late = np.flatnonzero(self.has("onset_date") & self.has("episode_id") & (onset > first))
         self.bad["onset_date"][late] = True
         self.record(late, "onset_date",
-                    [f"{_date_text(onset[p])} is after the course's first visit on {_date_text(first[p])}; the onset "
+                    [f"{cells.date_text(onset[p])} is after the course's first visit on {cells.date_text(first[p])}; the onset "
                      "is when the pain began, on or before the first visit" for p in late], "onset_after_first_visit")
 
     def _check_duplicate_visits(self) -> None:
@@ -349,10 +349,6 @@ class VisitLog:
     def keyed(self) -> np.ndarray:
         """Rows that identify one session: valid episode and visit number, first of any copies."""
         return self.has("episode_id") & self.has("visit_number") & ~self.is_repeat
-
-
-def _date_text(day_number: float) -> str:
-    return (cells.EPOCH + dt.timedelta(days=int(day_number))).isoformat()
 
 
 def _disagreement_message(owner: str, entry: catalog.Column) -> Callable[[str, object, object, str], str]:

@@ -73,7 +73,9 @@ PLAN_SQL: dict[str, str] = {
         FROM visits
         WHERE session_date < previous_date AND (_pos IS NOT NULL OR previous_pos IS NOT NULL)""",
     "stored_episodes": f"""
-        SELECT episode_id, client_id, {_values(catalog.values_of("episodes"), lambda entry: "episodes")}
+        SELECT episode_id, client_id, {_values(catalog.values_of("episodes"), lambda entry: "episodes")},
+            (SELECT datediff('day', DATE '1970-01-01', min(s.session_date)) FROM sessions s
+             WHERE s.episode_id = episodes.episode_id) AS first_visit_day
         FROM episodes WHERE episode_id IN (SELECT id FROM import_ids)""",
     "stored_clients": """
         SELECT client_id, display_name AS client_name, clinic_id
@@ -213,6 +215,15 @@ def _compare_stored_episodes(cursor, log: VisitLog, plan: Plan, replace: bool) -
     stored, is_stored = _stored_lookup(cursor, log, "episode_id", PLAN_SQL["stored_episodes"])
     if not is_stored.any():
         return
+    # An onset after the stored course's first visit (the file's own first visit is checked
+    # with the file's rows).
+    first_visit = stored["first_visit_day"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        late = np.flatnonzero(is_stored & log.has("onset_date") & (log.values["onset_date"] > first_visit))
+    log.record(late, "onset_date",
+               [f"{cells.value_text('onset_date', log.values['onset_date'][p])} is after the course's first visit on "
+                f"{cells.value_text('onset_date', first_visit[p])} (stored); the onset is when the pain began, on or "
+                "before the first visit" for p in late], "onset_after_first_visit")
     client = stored["client_id"].to_numpy(dtype=object)
     moved = is_stored & log.has("client_id") & (client != log.values["client_id"])
     positions = np.flatnonzero(moved)
