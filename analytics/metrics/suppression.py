@@ -1,0 +1,59 @@
+"""Small-cell suppression: what a therapist may see of the clinic-wide figures.
+
+A manager sees every figure. A therapist (`Filter.viewer_therapist` set) sees a figure, chart
+point or table row only when the courses it is computed from include no other therapist's
+course (then it is all their own clients) or at least `config.MIN_CELL_COURSES` of them. Anything
+in between could single out a colleague's client (a one-day filter once showed one course's
+pain at every visit), so it is left out of the result altogether: not drawn, not in the table,
+not in the CSV. How many rows were left out travels with the frame as
+`frame.attrs[SUPPRESSED]`, so the page can say why.
+
+Every metric counts, per row, the courses that are not the viewer's with OTHERS_SQL (the
+`is_other` column of `chosen_episodes`, see query.episodes_cte) and hands its frame to
+suppress(); nothing else decides what is hidden."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from analytics import config
+from analytics.filters import Filter
+
+SUPPRESSED = "suppressed"
+"""The key in `frame.attrs` (and in headline()'s dict) holding how many rows were left out."""
+
+OTHERS = "others_courses"
+"""The column in which a metric's query counts the courses of a row that are not the viewer's."""
+
+
+def others_sql(alias: str = "e") -> str:
+    """An aggregate counting the distinct courses of a group that are not the viewer's, over
+    `chosen_episodes` rows called `alias` (for a manager: every course)."""
+    return f"count(DISTINCT {alias}.episode_id) FILTER (WHERE {alias}.is_other)"
+
+
+def hidden(f: Filter, others: pd.Series | float | int) -> pd.Series | bool:
+    """True where a cell resting on `others` courses of other therapists must be hidden from the
+    filter's viewer: more than none and fewer than config.MIN_CELL_COURSES. Never for a manager."""
+    if f.viewer_therapist is None:
+        return pd.Series(False, index=others.index) if isinstance(others, pd.Series) else False
+    return (others > 0) & (others < config.MIN_CELL_COURSES)
+
+
+def suppress(frame: pd.DataFrame, f: Filter, others: str | Sequence[str] = OTHERS) -> pd.DataFrame:
+    """`frame` without the rows a viewing therapist may not see (see the module's docstring):
+    a row goes when any of its `others` columns is hidden(). attrs[SUPPRESSED] adds up how many
+    rows went, here and in any earlier call on the same frame; 0 for a manager."""
+    columns = [others] if isinstance(others, str) else list(others)
+    gone = pd.Series(False, index=frame.index)
+    for column in columns:
+        gone |= pd.Series(hidden(f, frame[column].fillna(0)), index=frame.index, dtype=bool)
+    kept = frame[~gone].reset_index(drop=True)
+    kept.attrs[SUPPRESSED] = int(frame.attrs.get(SUPPRESSED, 0)) + int(gone.sum())
+    return kept
+
+
+def suppressed(frame: pd.DataFrame) -> int:
+    """How many rows suppress() left out of `frame` (0 when none, or never suppressed)."""
+    return int(frame.attrs.get(SUPPRESSED, 0))
