@@ -6,7 +6,7 @@ import duckdb
 import streamlit as st
 
 from analytics import audit, bootstrap, config, db, metrics
-from ui import signin
+from ui import signin, suppressed
 
 
 @st.cache_resource(show_spinner="Opening the clinic database…")
@@ -71,7 +71,9 @@ def metric(function, *args, **kwargs):
     rerun, and two managers with the same filter share the work)."""
     path = str(config.database_path())
     version = db.data_version(database())
-    return _metric_result(function.__name__, path, version, args, tuple(sorted(kwargs.items())))
+    result = _metric_result(function.__name__, path, version, args, tuple(sorted(kwargs.items())))
+    suppressed.notice(result)  # a therapist is told what small-cell suppression left out
+    return result
 
 
 def clear_metric_cache() -> None:

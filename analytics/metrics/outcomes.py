@@ -188,8 +188,8 @@ def condition_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     (baseline minus last pre-session pain), mean_change_pct (as a percentage of baseline, over
     baselines above 0), responders and responder_rate (last pre-session pain at least 2 points
     and 30 % below baseline); median_sessions (median highest visit number). For a viewing
-    therapist, a condition resting on 1-9 other therapists' courses is left out.
-    Columns: condition, episodes, mean_baseline_pain, episodes_with_followup, mean_change_points,
+    therapist, a condition resting on 1-9 other therapists' courses is left out (and when only
+    conditions nobody matched are left, no rows). Columns: condition, episodes, mean_baseline_pain, episodes_with_followup, mean_change_points,
     mean_change_pct, responders, responder_rate, median_sessions."""
     episodes, params = episodes_cte(f)
     conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
@@ -205,9 +205,10 @@ SELECT c.condition, count(e.episode_id) AS episodes, avg(e.baseline_pain) AS mea
 FROM conditions c LEFT JOIN chosen_episodes e ON e.condition = c.condition
 GROUP BY c.condition, c.position
 ORDER BY c.position""", params)
-    if frame["episodes"].sum() == 0:
+    frame = suppress(frame, f)
+    if frame["episodes"].sum() == 0:  # also when suppression left only conditions nobody matched
         frame = frame.iloc[0:0]
-    return documented_columns(suppress(frame, f), CONDITION_COLUMNS)
+    return documented_columns(frame, CONDITION_COLUMNS)
 
 
 HOME_PROGRAM_COLUMNS = (
