@@ -10,6 +10,7 @@ from analytics import db, records
 from analytics.records import EpisodeEntry, RecordRefused, SessionEntry
 from conftest import visit
 from test_access import app, sign_in  # noqa: F401  (the fixture is used by name)
+from ui import charts
 
 # E1: T1's client CE1. E2: T2's client CE2, whom T1 must never reach.
 MINE = [visit("E1", 1, "2025-01-06", 7, 5, client_name="Ada Dale"), visit("E1", 2, "2025-01-13", 6, 4)]
@@ -112,3 +113,104 @@ def test_the_record_page_offers_a_therapist_only_themselves(app):  # noqa: F811
     own_name = con.execute("SELECT name FROM therapists WHERE therapist_id = 'T01'").fetchone()[0]
     therapist_boxes = [box for box in at.selectbox if box.label == records.FIELD_LABELS["therapist_id"]]
     assert therapist_boxes and all(box.options == [own_name] for box in therapist_boxes)
+
+
+# --- Small-cell suppression: the clinic-wide pages as therapist1 (T01) sees them ------------------
+
+CLINIC_PAGES = ("overview", "courses", "conditions", "therapists", "home_program")
+ONE_DAY = {"from": "2024-12-07", "to": "2024-12-07"}  # one course of T02's began that day, and one of T01's
+NARROW = [
+    ONE_DAY,
+    {"condition": "heel_spur", "from": "2024-11-01", "to": "2024-11-30"},
+    {"course": "chronic", "from": "2024-11-01", "to": "2024-12-31"},
+    {"condition": "pronation"},  # wide enough: 17 of T02's and T03's courses of each type
+]
+WHERE = {"from": "start_date >= ?", "to": "start_date <= ?", "condition": "condition = ?", "course": "course_type = ?"}
+
+
+def open_page(at, page: str, address: dict[str, str]):
+    for param in ("from", "to", "condition", "course"):
+        at.query_params.pop(param, None)
+    for param, value in address.items():
+        at.query_params[param] = value
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def everything_on(at) -> str:
+    """All a person can read or download on the page: text, tiles, tables (the CSVs are made from
+    the same frames) and the data inside every chart."""
+    texts = [str(element.value) for kind in ("title", "header", "subheader", "markdown", "caption", "info",
+                                             "warning", "success") for element in at.get(kind)]
+    texts += [f"{tile.label} {tile.value}" for tile in at.metric]
+    texts += [table.value.to_csv() for table in at.dataframe]
+    texts += [chart.proto.spec for chart in at.get("plotly_chart")]
+    return "\n".join(texts)
+
+
+def others_by(con, address: dict[str, str], column: str) -> dict[str, tuple[int, int]]:
+    """Independently of the metrics: per value of `column`, (courses not T01's, all courses)."""
+    clauses = [WHERE[param] for param in address] or ["TRUE"]
+    rows = con.execute(f"SELECT {column}, count(*) FILTER (WHERE therapist_id <> 'T01'), count(*) FROM episode_facts "
+                       f"WHERE {' AND '.join(clauses)} GROUP BY 1", list(address.values())).fetchall()
+    return {value: (others, total) for value, others, total in rows}
+
+
+def visible(counts: dict[str, tuple[int, int]]) -> dict[str, int]:
+    return {value: total for value, (others, total) in counts.items() if others == 0 or others >= 10}
+
+
+def test_a_one_day_filter_shows_a_therapist_only_why_nothing_is_shown(app):  # noqa: F811
+    make, con = app
+    theirs = con.execute("SELECT e.episode_id, e.client_id, c.display_name FROM episode_facts e "
+                         "JOIN clients c USING (client_id) WHERE e.start_date = ? AND e.therapist_id <> 'T01'",
+                         [ONE_DAY["from"]]).fetchall()
+    assert len(theirs) == 1  # the course the issue found: n = 1, with every session's pain
+    episode, client, name = theirs[0]
+    at = sign_in(make(), "therapist1")
+    for page in ("courses", "overview", "therapists"):
+        open_page(at, page, ONE_DAY)
+        assert any("fewer than 10 other therapists' courses" in notice.value for notice in at.info), page
+        # Not a figure, chart, table or download left: nothing of that client's pain to read.
+        assert not at.metric and not at.get("plotly_chart") and not at.dataframe and not at.get("download_button"), page
+        assert not any("No courses of care match" in notice.value for notice in at.info)
+    for page in CLINIC_PAGES:
+        shown = everything_on(open_page(at, page, ONE_DAY))
+        assert client not in shown and episode not in shown and name not in shown, page
+
+
+@pytest.mark.parametrize("address", NARROW, ids=lambda address: "&".join(f"{k}={v}" for k, v in address.items()))
+def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_courses(app, address):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "therapist1")
+    # Courses: one row per course type; conditions: one per condition (with courses).
+    for page, column, shown_as in (("courses", "course_type", str), ("conditions", "condition", charts.label)):
+        open_page(at, page, address)
+        expected = {shown_as(value): total for value, total in visible(others_by(con, address, column)).items()}
+        tables = [table.value for table in at.dataframe if column in table.value.columns]
+        if not expected:
+            assert not tables and any("fewer than 10 other therapists' courses" in n.value for n in at.info), page
+            continue
+        shown = tables[0][tables[0]["episodes"] > 0]
+        assert dict(zip(shown[column], shown["episodes"])) == expected, page
+        # Every table on the page has its CSV download, made from the rows shown.
+        assert len(at.get("download_button")) == len(at.dataframe)
+    # Therapists: a colleague's row is shown only on ten or more finished courses, and never named.
+    open_page(at, "therapists", address)
+    colleagues = [n for (n,) in con.execute("SELECT name FROM therapists WHERE therapist_id <> 'T01'").fetchall()]
+    shown = everything_on(at)
+    assert not any(name in shown for name in colleagues)
+    for table in at.dataframe:
+        if "therapist_name" in table.value.columns:
+            rows = table.value[table.value["therapist_name"].str.startswith("Therapist ")]
+            assert (rows["episodes"].eq(0) | rows["episodes"].ge(10)).all()
+
+
+def test_a_manager_still_sees_the_one_day_course(app):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "manager")
+    open_page(at, "courses", ONE_DAY)
+    outcomes = next(table.value for table in at.dataframe if "course_type" in table.value.columns)
+    assert outcomes["episodes"].tolist() == [2]
+    assert at.get("plotly_chart") and not any("other therapists' courses" in n.value for n in at.info)
