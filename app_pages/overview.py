@@ -33,6 +33,9 @@ period = f"{f.start:%d %b %Y} – {f.end:%d %b %Y}" if f.start and f.end else No
 previous = f.previous_period()
 if has_previous and previous is not None:
     st.caption(f"Courses that began {period}; changes compare with {previous.start:%d %b %Y} – {previous.end:%d %b %Y}.")
+elif previous is not None and tiles.loc["episodes", "previous"] != tiles.loc["episodes", "previous"]:  # NaN: hidden
+    st.caption(f"Courses that began {period}. The period before rests on {suppressed.why()}, so there is "
+               "nothing to compare.")
 elif previous is not None:
     st.caption(f"Courses that began {period}. No courses began in the period before, so there is nothing to compare.")
 else:

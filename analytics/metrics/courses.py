@@ -47,7 +47,7 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
 WITH {episodes},
 relief AS (
     SELECT e.course_type, count(*) AS sessions_with_relief_scores,
-        avg(s.pain_pre - s.pain_post) AS mean_immediate_relief, {others_sql()} AS relief_others
+        avg(s.pain_pre - s.pain_post) AS mean_immediate_relief, {others_sql(f)} AS relief_others
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
     WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
     GROUP BY e.course_type
@@ -119,7 +119,8 @@ per_course AS (
         count(*) FILTER (WHERE is_other) AS course_others
     FROM chosen_episodes GROUP BY course_type),
 by_visit AS (
-    SELECT e.course_type, s.visit_number, avg(s.pain_pre) AS mean_pain, {others_sql()} AS visit_others
+    SELECT e.course_type, s.visit_number, avg(s.pain_pre) AS mean_pain,
+        {others_sql(f, once_per_course=True)} AS visit_others
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
     GROUP BY e.course_type, s.visit_number),
 visit_lists AS (
@@ -196,7 +197,8 @@ def immediate_relief(con, f: Filter = ALL) -> pd.DataFrame:
     frame = run(con, f"""
 WITH {episodes}
 SELECT e.course_type, s.visit_number, count(*) AS sessions, avg(s.pain_pre - s.pain_post) AS mean_relief,
-    stddev_samp(s.pain_pre - s.pain_post) AS sd, {others_sql()} AS {OTHERS}
+    stddev_samp(s.pain_pre - s.pain_post) AS sd,
+    {others_sql(f, once_per_course=True)} AS {OTHERS}
 FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
 WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
 GROUP BY e.course_type, s.visit_number ORDER BY e.course_type, s.visit_number""", params)

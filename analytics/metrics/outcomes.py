@@ -45,7 +45,7 @@ scores AS (
     WHERE p.pain IS NOT NULL {relative_only}
 )
 SELECT {', '.join(groups)}, visit_number, phase, count(*) AS n, avg(pain) AS mean,
-    median(pain) AS median, stddev_samp(pain) AS sd, {others_sql('scores')} AS {OTHERS}
+    median(pain) AS median, stddev_samp(pain) AS sd, {others_sql(f, 'scores', once_per_course=True)} AS {OTHERS}
 FROM scores
 GROUP BY {', '.join(groups)}, visit_number, phase
 ORDER BY {', '.join(groups)}, visit_number, phase = 'post'""", params)
@@ -201,7 +201,8 @@ SELECT c.condition, count(e.episode_id) AS episodes, avg(e.baseline_pain) AS mea
     avg(e.change_points) AS mean_change_points, avg(e.change_pct) AS mean_change_pct,
     count(*) FILTER (WHERE e.improved_at_last_visit) AS responders,
     avg(e.improved_at_last_visit::DOUBLE) AS responder_rate,
-    quantile_cont(e.visits, 0.5) AS median_sessions, {others_sql()} AS {OTHERS}
+    quantile_cont(e.visits, 0.5) AS median_sessions,
+    {others_sql(f, once_per_course=True)} AS {OTHERS}
 FROM conditions c LEFT JOIN chosen_episodes e ON e.condition = c.condition
 GROUP BY c.condition, c.position
 ORDER BY c.position""", params)
@@ -253,7 +254,7 @@ SELECT c.course_type, a.adherence_band, count(x.episode_id) AS episodes,
     avg(x.change_pct) AS mean_change_pct,
     avg(x.improved_at_last_visit::DOUBLE) AS responder_rate,
     count(x.improved_after_session2) AS episodes_reaching_visit3,
-    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2, {others_sql('x')} AS {OTHERS}
+    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2, {others_sql(f, 'x', once_per_course=True)} AS {OTHERS}
 FROM course_types c CROSS JOIN all_bands a
 LEFT JOIN banded x ON x.course_type = c.course_type AND x.adherence_band = a.adherence_band
 GROUP BY c.course_type, a.adherence_band, a.position
@@ -288,7 +289,7 @@ started AS (
     FROM chosen_episodes GROUP BY 1),
 held AS (
     SELECT date_trunc('month', s.session_date)::DATE AS month, count(*) AS sessions,
-        {others_sql()} AS others_held
+        {others_sql(f)} AS others_held
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id GROUP BY 1),
 months AS (
     SELECT unnest(range(min(month), max(month) + INTERVAL 1 MONTH, INTERVAL 1 MONTH))::DATE AS month

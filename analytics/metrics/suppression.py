@@ -8,7 +8,7 @@ pain at every visit), so it is left out of the result altogether: not drawn, not
 not in the CSV. How many rows were left out travels with the frame as
 `frame.attrs[SUPPRESSED]`, so the page can say why.
 
-Every metric counts, per row, the courses that are not the viewer's with OTHERS_SQL (the
+Every metric counts, per row, the courses that are not the viewer's with others_sql() (the
 `is_other` column of `chosen_episodes`, see query.episodes_cte) and hands its frame to
 suppress(); nothing else decides what is hidden."""
 from __future__ import annotations
@@ -27,9 +27,16 @@ OTHERS = "others_courses"
 """The column in which a metric's query counts the courses of a row that are not the viewer's."""
 
 
-def others_sql(alias: str = "e") -> str:
-    """An aggregate counting the distinct courses of a group that are not the viewer's, over
-    `chosen_episodes` rows called `alias` (for a manager: every course)."""
+def others_sql(f: Filter, alias: str = "e", once_per_course: bool = False) -> str:
+    """An aggregate counting the courses of a group that are not the viewer's, over rows called
+    `alias` carrying chosen_episodes' episode_id and is_other. With once_per_course (each course
+    is at most one row of a group: one row per course, or per course and visit number) a plain
+    count does, else a distinct count. For a manager nothing is hidden, so the SQL is just 0 and
+    costs nothing."""
+    if f.viewer_therapist is None:
+        return "0"
+    if once_per_course:
+        return f"count(*) FILTER (WHERE {alias}.is_other)"
     return f"count(DISTINCT {alias}.episode_id) FILTER (WHERE {alias}.is_other)"
 
 
