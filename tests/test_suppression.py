@@ -221,3 +221,32 @@ def test_a_database_made_before_the_letters_had_a_key_gets_one_when_opened(clini
         assert stored is not None and db.letter_key(con) == stored[0].encode()
     finally:
         con.close()
+
+
+# --- on the sample clinic: suppression only leaves rows out, never changes one ---------------------
+
+SAMPLE_FILTERS = [Filter(), Filter(conditions=("pronation",)), Filter(course_types=("chronic",)),
+                  Filter(start=pd.Timestamp("2024-11-01").date(), end=pd.Timestamp("2024-12-31").date())]
+FRAME_METRICS = [metrics.pain_trajectory, metrics.responder_curve, metrics.time_to_improvement,
+                 metrics.median_visits_to_improvement, metrics.condition_comparison, metrics.home_program_effect,
+                 metrics.monthly_trend, metrics.course_outcomes, metrics.sessions_attended, metrics.immediate_relief,
+                 metrics.kpis]
+
+
+@pytest.mark.parametrize("f", SAMPLE_FILTERS, ids=repr)
+@pytest.mark.parametrize("metric", FRAME_METRICS, ids=lambda metric: metric.__name__)
+def test_a_therapist_sees_some_of_the_managers_rows_unchanged(sample_db_path, metric, f):
+    con = db.connect(sample_db_path, read_only=True)
+    try:
+        manager = metric(con, f)
+        viewer = metric(con, f.replace(viewer_therapist="T01"))
+    finally:
+        con.close()
+    assert list(viewer.columns) == list(manager.columns)
+    assert len(viewer) <= len(manager)
+    # Every row the therapist sees is one of the manager's, value for value (kpis: previous and
+    # change may be emptied when only the period before is hidden).
+    compare = [c for c in manager.columns if metric is not metrics.kpis or c in ("metric", "value")]
+    as_text = lambda frame: set(frame[compare].astype(str).itertuples(index=False))  # noqa: E731
+    assert as_text(viewer) <= as_text(manager)
+    assert suppression.suppressed(viewer) >= len(manager) - len(viewer)
