@@ -46,6 +46,13 @@ def test_suppress_keeps_none_or_at_least_ten_others_and_counts_what_it_left_out(
     assert everything["cell"].tolist() == list("abcde") and suppression.suppressed(everything) == 0
 
 
+def test_a_curve_stops_at_its_first_hidden_point_even_when_a_later_one_is_the_viewers_own():
+    frame = pd.DataFrame({"course_type": ["acute"] * 4 + ["chronic"] * 2, suppression.OTHERS: [12, 10, 3, 0, 0, 0]})
+    shown = suppression.suppress_from_first(frame, VIEWER, "course_type")
+    assert shown[suppression.OTHERS].tolist() == [12, 10, 0, 0] and suppression.suppressed(shown) == 2
+    assert len(suppression.suppress_from_first(frame, ALL, "course_type")) == 6
+
+
 def test_the_threshold_is_read_from_config(monkeypatch):
     frame = pd.DataFrame({suppression.OTHERS: [4, 5]})
     monkeypatch.setattr(config, "MIN_CELL_COURSES", 5)
@@ -105,6 +112,9 @@ def test_the_improvement_curve_stops_where_fewer_than_ten_colleagues_courses_are
     assert metrics.time_to_improvement(con)["visit_number"].tolist() == [1, 2, 3, 4, 5]
     curve = metrics.time_to_improvement(con, VIEWER)
     assert curve["visit_number"].tolist() == [1, 2, 3] and suppression.suppressed(curve) == 2
+    # The responder curve stops at the same visit.
+    assert metrics.responder_curve(con)["at_risk"].tolist() == [12, 12, 12, 3, 3]
+    assert metrics.responder_curve(con, VIEWER)["at_risk"].tolist() == [12, 12, 12]
     # Nobody improved, so the median is "not reached"; beyond what the viewer may see it is hidden.
     assert np.isnan(metrics.median_visits_to_improvement(con)["median_visits"].iloc[0])
     medians = metrics.median_visits_to_improvement(con, VIEWER)

@@ -10,7 +10,7 @@ from analytics import config, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, group_columns, run
 from analytics.metrics.rule import ROUNDING_TOLERANCE
-from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, others_sql, suppress
+from analytics.metrics.suppression import OTHERS, SUPPRESSED, others_sql, suppress, suppress_from_first
 
 # ---------------------------------------------------------------------------------------------
 # Pain over the course
@@ -64,19 +64,23 @@ def responder_curve(con, f: Filter = ALL) -> pd.DataFrame:
     those that stopped early, so a drop-out counts as not improved), improved (of those, how many
     had improved at or before this visit), share (improved / episodes) and at_risk (of those,
     how many were still attending: their highest visit number is this visit or later). For a
-    viewing therapist, a course type resting on 1-9 other therapists' courses is left out.
+    viewing therapist, a course type's curve stops before the first visit at which 1-9 other
+    therapists' courses are still attending.
     Columns: course_type, visit_number, episodes, improved, share, at_risk."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes}, {FIRST_IMPROVEMENT_CTE},
 totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit,
-    count(*) FILTER (WHERE is_other) AS {OTHERS} FROM firsts GROUP BY course_type),
-grid AS (SELECT course_type, episodes, {OTHERS}, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
+    count(*) FILTER (WHERE is_other) AS others FROM firsts GROUP BY course_type),
+grid AS (SELECT course_type, episodes, others, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
 newly_improved AS (
     SELECT course_type, first_improved_visit AS visit_number, count(*) AS n
     FROM firsts WHERE first_improved_visit IS NOT NULL GROUP BY ALL),
-stopping AS (SELECT course_type, visits AS visit_number, count(*) AS n FROM firsts GROUP BY ALL)
-SELECT g.course_type, g.visit_number, g.episodes, g.{OTHERS},
+stopping AS (SELECT course_type, visits AS visit_number, count(*) AS n,
+    count(*) FILTER (WHERE is_other) AS others_n FROM firsts GROUP BY ALL)
+SELECT g.course_type, g.visit_number, g.episodes,
+    CAST(g.others - coalesce(sum(coalesce(st.others_n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS {OTHERS},
     CAST(sum(coalesce(i.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number) AS BIGINT) AS improved,
     CAST(g.episodes - coalesce(sum(coalesce(st.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS at_risk
@@ -85,7 +89,7 @@ LEFT JOIN newly_improved i ON i.course_type = g.course_type AND i.visit_number =
 LEFT JOIN stopping st ON st.course_type = g.course_type AND st.visit_number = g.visit_number
 ORDER BY g.course_type, g.visit_number""", params)
     frame["share"] = frame["improved"] / frame["episodes"]
-    return documented_columns(suppress(frame, f), RESPONDER_CURVE_COLUMNS)
+    return documented_columns(suppress_from_first(frame, f, "course_type"), RESPONDER_CURVE_COLUMNS)
 
 
 KAPLAN_MEIER_COLUMNS = ("course_type", "visit_number", "at_risk", "events", "survival", "ci_low", "ci_high")
@@ -125,11 +129,7 @@ def _curves(con, f: Filter) -> tuple[pd.DataFrame, pd.DataFrame]:
     curves = [_kaplan_meier(group).assign(course_type=course_type)
               for course_type, group in times.groupby("course_type", sort=True)]
     whole = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=[*KAPLAN_MEIER_COLUMNS, OTHERS])
-    stopped = pd.Series(hidden(f, whole[OTHERS]), index=whole.index).astype(int)
-    stopped = stopped.groupby(whole["course_type"]).cummax().astype(bool)
-    shown = whole[~stopped].reset_index(drop=True)
-    shown.attrs[SUPPRESSED] = int(stopped.sum())
-    return whole, shown
+    return whole, suppress_from_first(whole, f, "course_type")
 
 
 def time_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:

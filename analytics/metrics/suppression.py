@@ -64,3 +64,14 @@ def suppress(frame: pd.DataFrame, f: Filter, others: str | Sequence[str] = OTHER
 def suppressed(frame: pd.DataFrame) -> int:
     """How many rows suppress() left out of `frame` (0 when none, or never suppressed)."""
     return int(frame.attrs.get(SUPPRESSED, 0))
+
+
+def suppress_from_first(frame: pd.DataFrame, f: Filter, by: str, others: str = OTHERS) -> pd.DataFrame:
+    """For a curve whose every point builds on the points before it (Kaplan-Meier, a cumulative
+    count), ordered by visit within each `by` group: drop the first row suppress() would drop and
+    every later row of its group, so a later point cannot give away what a hidden one held."""
+    gone = pd.Series(hidden(f, frame[others].fillna(0)), index=frame.index, dtype=bool)
+    gone = gone.astype(int).groupby(frame[by]).cummax().astype(bool)
+    kept = frame[~gone].reset_index(drop=True)
+    kept.attrs[SUPPRESSED] = int(frame.attrs.get(SUPPRESSED, 0)) + int(gone.sum())
+    return kept
