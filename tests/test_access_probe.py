@@ -214,3 +214,13 @@ def test_a_manager_still_sees_the_one_day_course(app):  # noqa: F811
     outcomes = next(table.value for table in at.dataframe if "course_type" in table.value.columns)
     assert outcomes["episodes"].tolist() == [2]
     assert at.get("plotly_chart") and not any("other therapists' courses" in n.value for n in at.info)
+
+
+def test_the_data_quality_page_lists_a_therapists_own_courses_only(app):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "therapist1")
+    open_page(at, "data_quality", {})
+    listed = {episode for table in at.dataframe if "episode_id" in table.value.columns
+              for episode in table.value["episode_id"]}
+    own = {episode for (episode,) in con.execute("SELECT episode_id FROM episodes WHERE therapist_id = 'T01'").fetchall()}
+    assert listed and listed <= own
