@@ -97,8 +97,10 @@ def test_a_late_visit_resting_on_one_colleague_is_left_out_of_the_pain_by_visit(
     assert viewer["n"].to_dict() == {1: 13, 2: 13, 3: 13, 5: 2}
     assert viewer.loc[5, "mean"] == 3
     assert suppression.suppressed(metrics.pain_trajectory(con, VIEWER)) == 2  # visit 4 before and after
+    # Relief by visit adds up to the course type's relief (Courses page), so besides visit 4 one
+    # more visit goes: the first of those resting on the fewest others' courses (11 each).
     relief = metrics.immediate_relief(con, VIEWER)
-    assert relief["visit_number"].tolist() == [1, 2, 3, 5]
+    assert relief["visit_number"].tolist() == [2, 3, 5]
     # The command line's summary: the same visit is missing from the mean pain by visit.
     assert list(metrics.headline(con, VIEWER)["by_course"]["acute"]["mean_pain_by_visit"]) == [1, 2, 3, 5]
     assert metrics.headline(con, VIEWER)[suppression.SUPPRESSED] == 1
@@ -128,15 +130,22 @@ def test_a_median_reached_within_the_visible_curve_is_shown(clinic_db):
     assert medians["median_visits"].tolist() == [3.0] and suppression.suppressed(medians) == 0
 
 
-def test_conditions_and_the_home_program_hide_small_cells(clinic_db):
+def test_conditions_and_the_home_program_hide_small_cells_and_one_more_to_protect_them(clinic_db):
     con = clinic_db(courses("B", "T2", 10, condition="bunion", stretching_adherence_pct=90)
+                    + courses("P", "T2", 12, condition="pronation", stretching_adherence_pct=60)
                     + courses("H", "T2", 4, condition="heel_spur", stretching_adherence_pct=10)
                     + courses("M", "T1", 2, condition="heel_spur", stretching_adherence_pct=10))
     conditions = metrics.condition_comparison(con, VIEWER).set_index("condition")
-    assert "heel_spur" not in conditions.index and conditions.loc["bunion", "episodes"] == 10
-    assert len(conditions) == len(config.CONDITIONS) - 1 and suppression.suppressed(conditions) == 1
+    # Heel spur rests on 4 of T2's courses. The conditions add up to the whole selection (shown
+    # on the overview), so bunion, the next smallest, goes too: 28 courses minus pronation's 12
+    # gives only heel spur and bunion together, 14 others' courses.
+    assert "heel_spur" not in conditions.index and "bunion" not in conditions.index
+    assert conditions.loc["pronation", "episodes"] == 12 and suppression.suppressed(conditions) == 2
+    assert len(conditions) == len(config.CONDITIONS) - 2
+    # The same within the acute course type's adherence bands.
     effect = metrics.home_program_effect(con, VIEWER).set_index("adherence_band")
-    assert effect.loc["75-100 %", "episodes"] == 10 and "0-25 %" not in effect.index
+    assert effect.loc["50-75 %", "episodes"] == 12 and effect.loc["25-50 %", "episodes"] == 0
+    assert "0-25 %" not in effect.index and "75-100 %" not in effect.index
     assert len(metrics.home_program_effect(con)) == len(config.ADHERENCE_BANDS) + 1
     # Narrowed to heel spur alone, nothing is left to show, which is not "nothing matches".
     only = metrics.condition_comparison(con, Filter(conditions=("heel_spur",), viewer_therapist="T1"))
@@ -144,28 +153,41 @@ def test_conditions_and_the_home_program_hide_small_cells(clinic_db):
     assert metrics.condition_comparison(con, Filter(conditions=("heel_spur",)))["episodes"].sum() == 6
 
 
+def test_secondary_suppression_hides_the_fewest_others_until_the_hidden_rest_on_ten():
+    frame = pd.DataFrame({"group": ["a"] * 5 + ["b"] * 2, suppression.OTHERS: [3, 0, 12, 4, 20, 2, 0]})
+    # a: 3 and 4 are hidden (7 together, still too few), so 12, the next smallest, goes too; the
+    # viewer's own row (0) never helps. b: nothing else to hide, so the 2 stays hidden alone.
+    gone = suppression.hidden_rows(frame, VIEWER, partition=("group",))
+    assert gone.tolist() == [True, False, True, True, False, True, False]
+    assert suppression.hidden_rows(frame, VIEWER).tolist() == [True, False, False, True, False, True, False]
+    assert not suppression.hidden_rows(frame, ALL, partition=()).any()
+
+
 def test_sessions_attended_and_the_monthly_trend_hide_small_cells(clinic_db):
-    con = clinic_db(courses("O", "T2", 10) + courses("L", "T2", 2, visits=5))
+    con = clinic_db(courses("O", "T2", 10) + courses("F", "T2", 11, visits=4) + courses("L", "T2", 2, visits=5))
+    assert metrics.sessions_attended(con)[["visits", "episodes"]].values.tolist() == [[3, 10], [4, 11], [5, 2]]
+    # 5 sessions rests on 2 courses; 3 sessions, the next smallest, goes too (the course type's total is shown).
     attended = metrics.sessions_attended(con, VIEWER)
-    assert attended[["visits", "episodes"]].values.tolist() == [[3, 10]]
-    assert metrics.sessions_attended(con)[["visits", "episodes"]].values.tolist() == [[3, 10], [5, 2]]
-    assert metrics.monthly_trend(con, VIEWER)["episodes_started"].tolist() == [12]
-    # The same twelve courses, started in January, in February hold only the two long ones' sessions.
-    february = con.execute("SELECT count(*) FROM sessions WHERE month(session_date) = 2").fetchone()[0]
-    assert february and metrics.monthly_trend(con)["month"].dt.month.tolist() == [1, 2]
-    assert metrics.monthly_trend(con, VIEWER)["month"].dt.month.tolist() == [1]
+    assert attended[["visits", "episodes"]].values.tolist() == [[4, 11]]
+    # Courses started in January (10), February (12) and March (2), each within its month.
+    con = clinic_db(courses("J", "T2", 10, start="2025-01-06") + courses("F", "T2", 12, start="2025-02-03")
+                    + courses("M", "T2", 2, start="2025-03-03"))
+    assert metrics.monthly_trend(con)["episodes_started"].tolist() == [10, 12, 2]
+    trend = metrics.monthly_trend(con, VIEWER)
+    assert trend["month"].dt.month.tolist() == [2] and trend["episodes_started"].tolist() == [12]
 
 
 def test_a_colleagues_row_on_the_therapists_page_needs_ten_courses(clinic_db):
-    con = clinic_db(courses("M", "T1", 3) + courses("B", "T2", 12) + courses("C", "T3", 5))
+    con = clinic_db(courses("M", "T1", 3) + courses("B", "T2", 12) + courses("C", "T3", 5) + courses("D", "T4", 15))
     shown = metrics.therapist_comparison(con, VIEWER)
-    assert sorted(shown["episodes"].tolist()) == [3, 12] and suppression.suppressed(shown) == 1
+    # T3's 5 are hidden, and T2's 12 too: the funnel's clinic rate minus the rows shown would give T3's.
+    assert sorted(shown["episodes"].tolist()) == [3, 15] and suppression.suppressed(shown) == 2
     assert shown.loc[shown["is_viewer"], "therapist_id"].tolist() == ["T1"]
-    assert not ({"T2", "T3"} & set(shown["therapist_id"]))
+    assert not ({"T2", "T3", "T4"} & set(shown["therapist_id"]))
     funnel = metrics.funnel_limits(con, VIEWER)
-    assert sorted(funnel.therapists["episodes"].tolist()) == [3, 12]
-    # The manager sees all three with their ids.
-    assert sorted(metrics.therapist_comparison(con)["therapist_id"]) == ["T1", "T2", "T3"]
+    assert sorted(funnel.therapists["episodes"].tolist()) == [3, 15]
+    # The manager sees all four with their ids.
+    assert sorted(metrics.therapist_comparison(con)["therapist_id"]) == ["T1", "T2", "T3", "T4"]
 
 
 def test_the_therapists_page_is_hidden_when_all_colleagues_have_fewer_than_ten(clinic_db):

@@ -9,7 +9,7 @@ import pandas as pd
 from analytics import config, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import documented_columns, episodes_cte, plain_value, run
-from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, others_sql, suppress
+from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, hidden_rows, others_sql, suppress
 
 # ---------------------------------------------------------------------------------------------
 # Outcomes by course type
@@ -37,7 +37,8 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     responder_rate (responders / episodes_with_followup). Kept apart, because it is a different,
     short-term measure: mean_immediate_relief, the mean of pre minus post pain within a session
     over sessions_with_relief_scores (sessions with both scores). For a viewing therapist, a
-    course type resting on 1-9 other therapists' courses is left out.
+    course type resting on 1-9 other therapists' courses is left out, with the other one too
+    when the clinic's totals would give it away (suppression.py).
     Columns: course_type, episodes, median_sessions, below_range, within_range, above_range,
     completed, active, dropped, completed_share, active_share, dropped_share,
     episodes_with_followup, mean_change_points, mean_change_pct, responders, responder_rate,
@@ -73,7 +74,7 @@ SELECT o.*, o.completed / o.episodes AS completed_share, o.active / o.episodes A
     r.relief_others
 FROM outcomes o LEFT JOIN relief r ON r.course_type = o.course_type
 ORDER BY o.course_type""", params)
-    return documented_columns(suppress(frame, f, (OTHERS, "relief_others")), COURSE_OUTCOME_COLUMNS)
+    return documented_columns(suppress(frame, f, (OTHERS, "relief_others"), partition=()), COURSE_OUTCOME_COLUMNS)
 
 
 def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
@@ -87,8 +88,9 @@ def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
     session 2, among episodes with a baseline and that score: the immediate effect, not the
     lasting one); mean_pain_by_visit ({visit number: mean pre-session pain of all sessions with
     that visit number}). Rates and means are None when there is nothing to average. For a
-    viewing therapist, a course type resting on 1-9 other therapists' courses has every figure
-    None and no visits, and a visit resting on 1-9 of them is left out of mean_pain_by_visit."""
+    viewing therapist, a course type resting on 1-9 other therapists' courses (and the other
+    one with it, when the totals would give it away) has every figure None and no visits, and a
+    visit resting on 1-9 of them is left out of mean_pain_by_visit."""
     return _summary(con, f)["by_course"]
 
 
@@ -133,13 +135,15 @@ LEFT JOIN per_course c ON true
 LEFT JOIN visit_lists v ON v.course_type = c.course_type""", params)
     by_course = {}
     left_out = 0
+    hidden_courses = set(courses.loc[hidden_rows(courses.fillna({"course_others": 0}), f, "course_others", partition=()),
+                                     "course_type"])
     for course_type in config.COURSE_TYPES:
         figures: dict[str, Any] = {
             "episodes": 0, "median_visits": None, "mean_baseline_pain": None, "episodes_reaching_visit3": 0,
             "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None,
             "mean_pain_by_visit": {}}
         row = courses[courses["course_type"] == course_type]
-        if len(row) and hidden(f, int(row.iloc[0]["course_others"])):
+        if course_type in hidden_courses:
             figures = dict.fromkeys(figures) | {"mean_pain_by_visit": {}}
             left_out += 1
         elif len(row):
@@ -172,15 +176,15 @@ def sessions_attended(con, f: Filter = ALL) -> pd.DataFrame:
     highest visit number, as in course_outcomes' median_sessions), how many episodes ended
     there, with the recommended range (3-5 acute, 8-12 chronic) as min_sessions/max_sessions.
     Only numbers of sessions that occur are listed; for a viewing therapist, not those resting
-    on 1-9 other therapists' courses. Columns: course_type, visits, episodes, min_sessions,
-    max_sessions."""
+    on 1-9 other therapists' courses, with the next smallest too when the rest would give it
+    away (suppression.py). Columns: course_type, visits, episodes, min_sessions, max_sessions."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes}
 SELECT course_type, visits, count(*) AS episodes, any_value(min_sessions) AS min_sessions,
     any_value(max_sessions) AS max_sessions, count(*) FILTER (WHERE is_other) AS {OTHERS}
 FROM chosen_episodes GROUP BY course_type, visits ORDER BY course_type, visits""", params)
-    return documented_columns(suppress(frame, f), SESSIONS_ATTENDED_COLUMNS)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), SESSIONS_ATTENDED_COLUMNS)
 
 
 IMMEDIATE_RELIEF_COLUMNS = ("course_type", "visit_number", "sessions", "mean_relief", "ci_low", "ci_high")
@@ -191,7 +195,8 @@ def immediate_relief(con, f: Filter = ALL) -> pd.DataFrame:
     both scores. Per course type and visit number: sessions, mean_relief (points) and the
     t-based 95 % confidence interval of the mean (empty under 2 sessions). A short-term effect,
     shown apart from change over the course (which compares pre-session scores across visits).
-    For a viewing therapist, visits resting on 1-9 other therapists' courses are left out.
+    For a viewing therapist, visits resting on 1-9 other therapists' courses are left out,
+    with the next smallest too when the rest would give it away (suppression.py).
     Columns: course_type, visit_number, sessions, mean_relief, ci_low, ci_high."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
@@ -203,4 +208,4 @@ FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
 WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
 GROUP BY e.course_type, s.visit_number ORDER BY e.course_type, s.visit_number""", params)
     frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean_relief"], frame["sd"], frame["sessions"])
-    return documented_columns(suppress(frame, f), IMMEDIATE_RELIEF_COLUMNS)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), IMMEDIATE_RELIEF_COLUMNS)

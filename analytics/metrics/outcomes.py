@@ -28,7 +28,8 @@ def pain_trajectory(con, f: Filter = ALL, by: str | Sequence[str] = ("course_typ
     With relative=True every score is first expressed as a percentage of that episode's own
     baseline (visit-1 pre-session pain), so 60 means "at 60 % of where they started"; episodes
     whose baseline is 0 or missing cannot be expressed that way and are left out. For a viewing
-    therapist, points resting on 1-9 other therapists' courses are left out (suppression.py).
+    therapist, points resting on 1-9 other therapists' courses are left out, by condition with
+    the next smallest at that visit too when the rest would give it away (suppression.py).
     Columns: course_type[, condition], visit_number, phase, n, mean, median, ci_low, ci_high."""
     groups = group_columns(by)
     episodes, params = episodes_cte(f)
@@ -50,7 +51,9 @@ FROM scores
 GROUP BY {', '.join(groups)}, visit_number, phase
 ORDER BY {', '.join(groups)}, visit_number, phase = 'post'""", params)
     frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean"], frame["sd"], frame["n"])
-    return documented_columns(suppress(frame, f), [*groups, *TRAJECTORY_COLUMNS])
+    # By condition, a visit's points add up to the course type's point at that visit.
+    partition = [*(g for g in groups if g != "condition"), "visit_number", "phase"] if "condition" in groups else None
+    return documented_columns(suppress(frame, f, partition=partition), [*groups, *TRAJECTORY_COLUMNS])
 
 
 RESPONDER_CURVE_COLUMNS = ("course_type", "visit_number", "episodes", "improved", "share", "at_risk")
@@ -188,8 +191,10 @@ def condition_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     (baseline minus last pre-session pain), mean_change_pct (as a percentage of baseline, over
     baselines above 0), responders and responder_rate (last pre-session pain at least 2 points
     and 30 % below baseline); median_sessions (median highest visit number). For a viewing
-    therapist, a condition resting on 1-9 other therapists' courses is left out (and when only
-    conditions nobody matched are left, no rows). Columns: condition, episodes, mean_baseline_pain, episodes_with_followup, mean_change_points,
+    therapist, a condition resting on 1-9 other therapists' courses is left out, with the next
+    smallest too when the rest would give it away (and when only conditions nobody matched are
+    left, no rows; suppression.py).
+    Columns: condition, episodes, mean_baseline_pain, episodes_with_followup, mean_change_points,
     mean_change_pct, responders, responder_rate, median_sessions."""
     episodes, params = episodes_cte(f)
     conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
@@ -206,7 +211,7 @@ SELECT c.condition, count(e.episode_id) AS episodes, avg(e.baseline_pain) AS mea
 FROM conditions c LEFT JOIN chosen_episodes e ON e.condition = c.condition
 GROUP BY c.condition, c.position
 ORDER BY c.position""", params)
-    frame = suppress(frame, f)
+    frame = suppress(frame, f, partition=())  # the conditions add up to the whole selection
     if frame["episodes"].sum() == 0:  # also when suppression left only conditions nobody matched
         frame = frame.iloc[0:0]
     return documented_columns(frame, CONDITION_COLUMNS)
@@ -228,7 +233,8 @@ def home_program_effect(con, f: Filter = ALL) -> pd.DataFrame:
     least 2 points and 30 % below baseline); and over episodes_reaching_visit3 (a baseline and a
     visit-3 pre-session pain): responder_rate_after_session2. These are associations: clients who
     stretch may differ in other ways, so this does not prove stretching caused the difference.
-    For a viewing therapist, a band resting on 1-9 other therapists' courses is left out.
+    For a viewing therapist, a band resting on 1-9 other therapists' courses is left out,
+    with the next smallest too when the rest would give it away (suppression.py).
     Columns: course_type, adherence_band, episodes, mean_adherence_pct, episodes_with_followup,
     mean_change_pct, responder_rate, episodes_reaching_visit3, responder_rate_after_session2."""
     episodes, params = episodes_cte(f)
@@ -259,7 +265,7 @@ FROM course_types c CROSS JOIN all_bands a
 LEFT JOIN banded x ON x.course_type = c.course_type AND x.adherence_band = a.adherence_band
 GROUP BY c.course_type, a.adherence_band, a.position
 ORDER BY c.course_type, a.position""", params)
-    return documented_columns(suppress(frame, f), HOME_PROGRAM_COLUMNS)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), HOME_PROGRAM_COLUMNS)
 
 # ---------------------------------------------------------------------------------------------
 # Over time
@@ -276,7 +282,8 @@ def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
     (of the episodes started that month that have a baseline and a visit-3 pre-session pain, the
     share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline). For a
     viewing therapist, a month whose courses started or sessions held rest on 1-9 other
-    therapists' courses is left out. Columns: month (first day of the month), episodes_started, sessions,
+    therapists' courses is left out, with the next smallest too when the rest would give it
+    away (suppression.py). Columns: month (first day of the month), episodes_started, sessions,
     responder_rate_after_session2, episodes_reaching_visit3."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
@@ -301,4 +308,4 @@ FROM months m
 LEFT JOIN started st ON st.month = m.month
 LEFT JOIN held h ON h.month = m.month
 ORDER BY m.month""", params)
-    return documented_columns(suppress(frame, f, ("others_started", "others_held")), MONTHLY_COLUMNS)
+    return documented_columns(suppress(frame, f, ("others_started", "others_held"), partition=()), MONTHLY_COLUMNS)

@@ -5,8 +5,10 @@ point or table row only when the courses it is computed from include no other th
 course (then it is all their own clients) or at least `config.MIN_CELL_COURSES` of them. Anything
 in between could single out a colleague's client (a one-day filter once showed one course's
 pain at every visit), so it is left out of the result altogether: not drawn, not in the table,
-not in the CSV. How many rows were left out travels with the frame as
-`frame.attrs[SUPPRESSED]`, so the page can say why.
+not in the CSV. Where a metric's rows add up to a figure shown elsewhere (the conditions to the
+clinic's total), one more row goes when needed, so that the total minus the rows shown cannot
+give a hidden row away (secondary suppression, see hidden_rows). How many rows were left out
+travels with the frame as `frame.attrs[SUPPRESSED]`, so the page can say why.
 
 Every metric counts, per row, the courses that are not the viewer's with others_sql() (the
 `is_other` column of `chosen_episodes`, see query.episodes_cte) and hands its frame to
@@ -48,14 +50,39 @@ def hidden(f: Filter, others: pd.Series | float | int) -> pd.Series | bool:
     return (others > 0) & (others < config.MIN_CELL_COURSES)
 
 
-def suppress(frame: pd.DataFrame, f: Filter, others: str | Sequence[str] = OTHERS) -> pd.DataFrame:
-    """`frame` without the rows a viewing therapist may not see (see the module's docstring):
-    a row goes when any of its `others` columns is hidden(). attrs[SUPPRESSED] adds up how many
-    rows went, here and in any earlier call on the same frame; 0 for a manager."""
+def hidden_rows(frame: pd.DataFrame, f: Filter, others: str | Sequence[str] = OTHERS,
+                partition: Sequence[str] | None = None) -> pd.Series:
+    """Which rows of `frame` a viewing therapist may not see: those where any `others` column is
+    hidden() (primary suppression), and, when the rows within each `partition` group add up to
+    a figure shown elsewhere (conditions to the clinic's total, adherence bands to their course
+    type; () makes the whole frame one group), as many more as it takes (the fewest others'
+    courses first) for the hidden rows of a group to rest together on at least
+    config.MIN_CELL_COURSES others' courses; otherwise the shown total minus the shown rows would
+    give the one hidden row away (secondary suppression). All False for a manager."""
     columns = [others] if isinstance(others, str) else list(others)
     gone = pd.Series(False, index=frame.index)
+    if f.viewer_therapist is None:
+        return gone
     for column in columns:
-        gone |= pd.Series(hidden(f, frame[column].fillna(0)), index=frame.index, dtype=bool)
+        counts = frame[column].fillna(0)
+        mine = pd.Series(hidden(f, counts), index=frame.index, dtype=bool)
+        if partition is not None:
+            groups = frame.groupby(list(partition), sort=False).groups.values() if partition else [frame.index]
+            for rows in groups:
+                while 0 < counts[rows][mine[rows]].sum() < config.MIN_CELL_COURSES:
+                    candidates = counts[rows][~mine[rows] & (counts[rows] > 0)]
+                    if candidates.empty:
+                        break
+                    mine[candidates.idxmin()] = True
+        gone |= mine
+    return gone
+
+
+def suppress(frame: pd.DataFrame, f: Filter, others: str | Sequence[str] = OTHERS,
+             partition: Sequence[str] | None = None) -> pd.DataFrame:
+    """`frame` without the rows hidden_rows() finds (see the module's docstring). attrs[SUPPRESSED]
+    adds up how many rows went, here and in any earlier call on the same frame; 0 for a manager."""
+    gone = hidden_rows(frame, f, others, partition)
     kept = frame[~gone].reset_index(drop=True)
     kept.attrs[SUPPRESSED] = int(frame.attrs.get(SUPPRESSED, 0)) + int(gone.sum())
     return kept

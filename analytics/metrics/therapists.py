@@ -192,7 +192,8 @@ def _visible(table: pd.DataFrame, f: Filter) -> pd.DataFrame:
         kept = table.iloc[0:0].copy()
         kept.attrs[SUPPRESSED] = len(table)
         return kept
-    return suppress(table.assign(**{OTHERS: table["episodes"].where(~table["is_viewer"], 0)}), f)
+    # The rows add up to the clinic's rate on the funnel plot, so a second row may go too.
+    return suppress(table.assign(**{OTHERS: table["episodes"].where(~table["is_viewer"], 0)}), f, partition=())
 
 
 def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
@@ -209,9 +210,10 @@ def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     interval is above or below 0, else "as expected". model names the model used. When a
     therapist is viewing, colleagues appear as "Therapist A", "Therapist B", ... and is_viewer
     marks the viewer's own row; a colleague's row resting on 1-9 judged episodes is left out for
-    them, and every row when all colleagues together have 1-9 (suppression.py). Choosing
-    therapists in the filter picks the rows shown; the expected rates still come from every
-    therapist's episodes in the rest of the filter.
+    them (with the next smallest colleague too when the rest would give it away), and every row
+    when all colleagues together have 1-9 (suppression.py). Choosing therapists in the filter
+    picks the rows shown; the expected rates still come from every therapist's episodes in the
+    rest of the filter.
     Columns: therapist_id, therapist_name, is_viewer, episodes,
     responders, observed_rate, expected_rate, difference, ci_low, ci_high, judgement, model."""
     table, _ = _therapist_table(con, f)
