@@ -279,6 +279,7 @@ def test_a_therapist_sees_some_of_the_managers_rows_unchanged(sample_db_path, me
     # Every row the therapist sees is one of the manager's, value for value (kpis: previous and
     # change may be emptied when only the period before is hidden).
     compare = [c for c in manager.columns if metric is not metrics.kpis or c in ("metric", "value")]
-    as_text = lambda frame: set(frame[compare].astype(str).itertuples(index=False))  # noqa: E731
+    # Rounded: DuckDB's parallel sums may differ in the last bit from one run to the next.
+    as_text = lambda frame: set(frame[compare].round(9).astype(str).itertuples(index=False))  # noqa: E731
     assert as_text(viewer) <= as_text(manager)
     assert suppression.suppressed(viewer) >= len(manager) - len(viewer)
