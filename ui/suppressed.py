@@ -39,7 +39,7 @@ def notice(result: Any) -> None:
     if not hidden:
         return
     what = ("Not shown: these figures rest on" if everything_hidden(result) else
-            f"{hidden} {'figure' if hidden == 1 else 'figures'} not shown here: each rests on")
+            f"{hidden} {'figure' if hidden == 1 else 'figures'} not shown here: they rest on")
     st.info(f"{what} {why()}, which could point to a colleague's client (a figure built from 1 to "
-            f"{config.MIN_CELL_COURSES - 1} of them is neither shown nor exported). Widen the filters.",
-            icon=":material/visibility_off:")
+            f"{config.MIN_CELL_COURSES - 1} of them, or one that would give such a figure away, is neither "
+            "shown nor exported). Widen the filters.", icon=":material/visibility_off:")
