@@ -2,8 +2,11 @@
 the server side (analytics.records, whatever a browser sends) and through the real pages."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
+import numpy as np
 import pytest
 
 from analytics import db, records
@@ -230,3 +233,29 @@ def test_the_data_quality_page_lists_a_therapists_own_courses_only(app):  # noqa
               for episode in table.value["episode_id"]}
     own = {episode for (episode,) in con.execute("SELECT episode_id FROM episodes WHERE therapist_id = 'T01'").fetchall()}
     assert listed and listed <= own
+
+
+def test_unfiltered_a_therapist_gets_the_charts_without_the_late_visits_few_colleagues_reached(app):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "therapist1")
+    open_page(at, "courses", {})
+    assert len(at.get("plotly_chart")) == 5 and at.dataframe
+    notices = [n.value for n in at.info if "not shown here" in n.value]
+    assert notices and all("fewer than 10 other therapists' courses" in n for n in notices)
+    # Visit 14 of a chronic course: reached by 7 courses in all, so at most 7 of T02's and T03's.
+    late = con.execute("SELECT count(*) FILTER (WHERE e.therapist_id <> 'T01') FROM session_facts s "
+                       "JOIN episode_facts e USING (episode_id) WHERE e.course_type = 'chronic' AND s.visit_number = 14"
+                       ).fetchone()[0]
+    assert 0 < late < 10
+    assert last_chronic_visit_drawn(at) < 14
+    manager = open_page(sign_in(make(), "manager"), "courses", {})
+    assert last_chronic_visit_drawn(manager) == 14
+
+
+def last_chronic_visit_drawn(at) -> int:
+    """The highest visit number of the chronic lines on the Courses page's pain-by-visit chart."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    xs = [trace["x"] for trace in spec["data"] if str(trace.get("name", "")).startswith("Chronic")]
+    decoded = [np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else np.asarray(x)
+               for x in xs]
+    return int(max(values.max() for values in decoded))
