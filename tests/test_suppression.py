@@ -85,6 +85,20 @@ def test_a_course_type_is_shown_only_on_none_or_ten_others(clinic_db, own, other
     assert headline["by_course"]["acute"]["episodes"] == (own + others if shown else None)
 
 
+def test_one_small_course_type_takes_the_other_with_it_while_the_clinic_total_shows(clinic_db):
+    # 5 acute and 20 chronic courses of T2's: the overview's total of 25 is shown, so chronic alone
+    # would give acute away (25 - 20 = the 5 acute courses).
+    con = clinic_db(courses("A", "T2", 5) + courses("C", "T2", 20, course_type="chronic"))
+    assert metrics.course_outcomes(con, VIEWER).empty
+    assert suppression.suppressed(metrics.course_outcomes(con, VIEWER)) == 2
+    headline = metrics.headline(con, VIEWER)
+    assert headline["episodes"] == 25
+    assert headline["by_course"]["acute"]["episodes"] is None and headline["by_course"]["chronic"]["episodes"] is None
+    kpis = metrics.kpis(con, VIEWER).set_index("metric")
+    assert kpis.loc["episodes", "value"] == 25 and "median_sessions_acute" not in kpis.index
+    assert kpis.loc["median_sessions_chronic", "value"] == 3
+
+
 def test_a_late_visit_resting_on_one_colleague_is_left_out_of_the_pain_by_visit(clinic_db):
     # Eleven of T2's courses reach visit 3, one of them visit 4 (pain 2); two of T1's reach visit 5.
     con = clinic_db(courses("O", "T2", 10) + courses("L", "T2", 1, visits=4, pains=(9, 8, 7, 2))
