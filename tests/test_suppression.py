@@ -257,6 +257,17 @@ def test_letters_are_stable_for_a_database_and_do_not_follow_from_the_ids(clinic
         reopened.close()
 
 
+def test_a_colleague_keeps_their_letter_whatever_the_filter(clinic_db, monkeypatch):
+    monkeypatch.setattr(config, "MIN_CELL_COURSES", 1)
+    # T2..T8 as above in January; T8 alone also has a course in June.
+    con = clinic_db(LETTER_CLINIC + courses("June", "T8", 1, start="2025-06-02"))
+    everyone = metrics.therapist_comparison(con, VIEWER)
+    t8 = everyone.loc[everyone["episodes"] == 7 + 1, "therapist_id"].item()  # T8: 7 in January, 1 in June
+    june = metrics.therapist_comparison(con, Filter(start=pd.Timestamp("2025-06-01").date(), viewer_therapist="T1"))
+    # Alone in June, T8 is still not "Therapist A" unless that was their letter anyway.
+    assert june["therapist_id"].tolist() == [t8]
+
+
 def test_a_database_made_before_the_letters_had_a_key_gets_one_when_opened(clinic_db, tmp_path):
     con = clinic_db(LETTER_CLINIC)
     con.execute("DELETE FROM meta WHERE key = ?", [db.LETTER_KEY])

@@ -108,15 +108,16 @@ def letter_order(key: bytes, therapist_id: str) -> str:
     return hmac.new(key, therapist_id.encode(), hashlib.sha256).hexdigest()
 
 
-def _anonymise(frame: pd.DataFrame, viewer: str | None, key: bytes) -> pd.DataFrame:
+def _anonymise(frame: pd.DataFrame, viewer: str | None, key: bytes, everyone: list[str]) -> pd.DataFrame:
     """Mark the viewer's own row and, when a therapist is looking, replace colleagues' ids and
-    names by "Therapist A", "Therapist B", ... Letters follow letter_order, not the ids, so they
-    do not hint at who is who, and are the same on every visit to the same database."""
+    names by "Therapist A", "Therapist B", ... Letters follow letter_order over `everyone` (every
+    therapist stored, not only those the filter finds), not the ids, so they do not hint at who
+    is who, and a colleague keeps their letter on every visit and with every filter."""
     frame = frame.copy()
     frame["is_viewer"] = frame["therapist_id"] == viewer if viewer is not None else False
     if viewer is None:
         return frame.sort_values("therapist_id")
-    colleagues = sorted(frame.loc[~frame["is_viewer"], "therapist_id"],
+    colleagues = sorted((therapist for therapist in everyone if therapist != viewer),
                         key=lambda therapist: letter_order(key, therapist))
     labels = {therapist: f"Therapist {_letters(number)}" for number, therapist in enumerate(colleagues)}
     anonymous = ~frame["is_viewer"]
@@ -180,7 +181,8 @@ FROM marked GROUP BY ALL""", params)
     table["model"] = model
     total = judged["episodes"].sum()
     clinic_rate = float(judged["responders"].sum() / total) if total else np.nan
-    table = _anonymise(table.reset_index(drop=True), f.viewer_therapist, db.letter_key(con))
+    everyone = run(con, "SELECT therapist_id FROM therapists", {})["therapist_id"].tolist()
+    table = _anonymise(table.reset_index(drop=True), f.viewer_therapist, db.letter_key(con), everyone)
     table.attrs[OTHERS] = int(judged.loc[judged["therapist_id"] != f.viewer_therapist, "episodes"].sum())
     return table, clinic_rate
 
