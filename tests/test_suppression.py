@@ -137,6 +137,18 @@ def test_the_improvement_curve_stops_where_fewer_than_ten_colleagues_courses_are
     assert medians.empty and suppression.suppressed(medians) == 1
 
 
+def test_the_overviews_answer_says_the_median_is_hidden_not_unreached(clinic_db):
+    from ui import charts
+
+    flat = (8, 8, 8, 8, 8)
+    con = clinic_db(courses("S", "T2", 9, pains=flat) + courses("L", "T2", 3, visits=5, pains=flat))
+    answer = lambda f: charts.treatment_answer(  # noqa: E731
+        metrics.headline(con, f), metrics.course_outcomes(con, f).set_index("course_type"),
+        metrics.median_visits_to_improvement(con, f).set_index("course_type"))
+    assert "how soon half improved is hidden" in answer(VIEWER)
+    assert "fewer than half had improved by the last visit recorded" in answer(ALL)
+
+
 def test_a_median_reached_within_the_visible_curve_is_shown(clinic_db):
     # Twelve of T2's courses improve at visit 3 (8 -> 3); three of them go on to visit 5.
     con = clinic_db(courses("S", "T2", 9) + courses("L", "T2", 3, visits=5))
