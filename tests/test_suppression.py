@@ -12,6 +12,7 @@ from analytics import config, db, export, metrics
 from analytics.filters import ALL, Filter
 from analytics.metrics import suppression, therapists
 from conftest import visit
+from ui import charts
 
 VIEWER = Filter(viewer_therapist="T1")
 
@@ -138,8 +139,6 @@ def test_the_improvement_curve_stops_where_fewer_than_ten_colleagues_courses_are
 
 
 def test_the_overviews_answer_says_the_median_is_hidden_not_unreached(clinic_db):
-    from ui import charts
-
     flat = (8, 8, 8, 8, 8)
     con = clinic_db(courses("S", "T2", 9, pains=flat) + courses("L", "T2", 3, visits=5, pains=flat))
     answer = lambda f: charts.treatment_answer(  # noqa: E731
