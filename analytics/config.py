@@ -77,6 +77,10 @@ MIN_TYPICAL_COURSE_PEERS: int = 30
 # at the first visit with fewer: a band resting on one or two other clients would show their own
 # pain (small-cell suppression, as health statistics offices publish).
 MIN_TYPICAL_COURSE_PEERS_PER_VISIT: int = 10
+# A therapist (not a manager) sees a clinic-wide figure, chart point or table row only when it
+# rests on at least this many courses of other therapists, or on none (then it is all their own
+# clients): small-cell suppression, so a narrow filter cannot single out a colleague's client.
+MIN_CELL_COURSES: int = 10
 
 # A change of more than this many points between consecutive pre-session scores is flagged as
 # implausible in the data-quality report (typing errors such as 2 -> 9 -> 2).

@@ -3,6 +3,7 @@ migrates older files and wraps writes in all-or-nothing transactions."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ import duckdb
 
 SCHEMA_VERSION = 3
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
+# The meta row holding this database's random secret for the anonymised therapist letters.
+LETTER_KEY = "letter_key"
 
 # Migrations from version N to N+1, in order. Each runs in one transaction, followed by
 # schema.sql itself (every statement there is CREATE ... IF NOT EXISTS or a view), so a step that
@@ -188,6 +191,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path | str = "database",
         with transaction(con):
             con.execute(SCHEMA_SQL)
             con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')", [str(SCHEMA_VERSION)])
+            _add_letter_key(con)
         return
     if version > SCHEMA_VERSION:
         raise DatabaseError(
@@ -203,6 +207,29 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path | str = "database",
                 con.execute(SCHEMA_SQL)  # views are re-created against the migrated tables
                 refresh_facts(con)
                 con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(step + 1)])
+    if not read_only and con.execute("SELECT 1 FROM meta WHERE key = ?", [LETTER_KEY]).fetchone() is None:
+        with transaction(con):  # a file made before the letters had a key of their own
+            _add_letter_key(con)
+
+
+def _add_letter_key(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", [LETTER_KEY, secrets.token_hex(32)])
+
+
+_PROCESS_LETTER_KEY = secrets.token_hex(32)
+
+
+def letter_key(con: duckdb.DuckDBPyConnection) -> bytes:
+    """This database's secret for ordering the anonymised "Therapist A, B, ..." letters: random,
+    made once when the file is created (or first opened writable), so the letters stay the same
+    on every visit but cannot be worked out from the therapist ids. A file opened read-only that
+    never got one uses a random key of this process instead (letters then change on restart)."""
+    cursor = con.cursor()  # callers share the app's one connection across threads
+    try:
+        row = cursor.execute("SELECT value FROM meta WHERE key = ?", [LETTER_KEY]).fetchone()
+    finally:
+        cursor.close()
+    return (row[0] if row else _PROCESS_LETTER_KEY).encode()
 
 
 @contextlib.contextmanager

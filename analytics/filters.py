@@ -15,7 +15,8 @@ class Filter:
     - `clinics`, `therapists` (the episode's primary therapist), `conditions`, `course_types`,
       `severities`: the episode has one of the listed values.
     - `viewer_therapist`: set when a therapist (not a manager) is looking; client-level rows are
-      then limited to that therapist's own episodes.
+      then limited to that therapist's own episodes, and clinic-wide figures resting on 1-9 other
+      therapists' courses are left out (analytics/metrics/suppression.py).
     """
 
     start: dt.date | None = None

@@ -9,7 +9,7 @@ con, f = ui.clinic_page("Conditions")
 
 conditions = ui.metric(metrics.condition_comparison, f)
 if conditions.empty:
-    ui.nothing_matches()
+    ui.nothing_matches(result=conditions)
 
 SORTS = {"Courses": "episodes", "Improved (share)": "responder_rate", "Mean pain change (%)": "mean_change_pct",
          "Mean pain at first visit": "mean_baseline_pain", "Median sessions": "median_sessions"}

@@ -10,7 +10,7 @@ con, f = ui.clinic_page("Acute and chronic courses")
 
 outcomes = ui.metric(metrics.course_outcomes, f)
 if outcomes.empty:
-    ui.nothing_matches()
+    ui.nothing_matches(result=outcomes)
 
 st.header("Pain by visit")
 st.caption("Mean pain before the session (solid) and straight after it (dotted), with 95 % confidence bands. "

@@ -9,7 +9,7 @@ con, f = ui.clinic_page("Home stretching program")
 
 effect = ui.metric(metrics.home_program_effect, f)
 if effect.empty or effect["episodes"].sum() == 0:
-    ui.nothing_matches()
+    ui.nothing_matches(result=effect)
 
 st.caption("A course's adherence is the mean of the stretching adherence (%) recorded at its visits, "
            f"banded {words.adherence_bands()}. Courses with no adherence recorded are shown as \"not recorded\".")

@@ -4,18 +4,22 @@ import streamlit as st
 
 import ui
 from analytics import config, metrics
-from ui import charts, words
+from ui import charts, suppressed, words
 
 con, f = ui.clinic_page("Foot-pain clinic outcomes")
 
 tiles = ui.metric(metrics.kpis, f).set_index("metric")
-if tiles.empty:
-    ui.nothing_matches()
-has_previous = tiles["previous"].notna().any() and tiles.loc["episodes", "previous"] > 0
+if tiles.empty or "episodes" not in tiles.index:  # no episodes tile: suppression hid the whole selection
+    ui.nothing_matches(result=tiles)
+has_previous = "episodes" in tiles.index and tiles["previous"].notna().any() and tiles.loc["episodes", "previous"] > 0
 
 
 def tile(column, metric: str, label: str, kind: str = "count", delta_color: str = "normal", help: str | None = None):
-    """One st.metric: the value, and its change against the previous period when there is one."""
+    """One st.metric: the value, and its change against the previous period when there is one;
+    "hidden" when small-cell suppression left it out for a therapist."""
+    if metric not in tiles.index:
+        column.metric(label, "hidden", help=f"Rests on {suppressed.why()}.", border=True)
+        return
     value, change = tiles.loc[metric, "value"], tiles.loc[metric, "change"]
     shown = {"count": "{:,.0f}", "rate": "{:.0%}", "sessions": "{:g}"}[kind]
     delta = None
@@ -29,6 +33,9 @@ period = f"{f.start:%d %b %Y} – {f.end:%d %b %Y}" if f.start and f.end else No
 previous = f.previous_period()
 if has_previous and previous is not None:
     st.caption(f"Courses that began {period}; changes compare with {previous.start:%d %b %Y} – {previous.end:%d %b %Y}.")
+elif previous is not None and tiles.loc["episodes", "previous"] != tiles.loc["episodes", "previous"]:  # NaN: hidden
+    st.caption(f"Courses that began {period}. The period before rests on {suppressed.why()}, so there is "
+               "nothing to compare.")
 elif previous is not None:
     st.caption(f"Courses that began {period}. No courses began in the period before, so there is nothing to compare.")
 else:
@@ -45,9 +52,10 @@ for course, column in zip(("acute", "chronic"), st.columns(2)):
     with column:
         st.subheader(f"{course.capitalize()} courses ({low}-{high} sessions recommended)")
         improved, median = st.columns([3, 2])
+        reached = figures["by_course"][course]["episodes_reaching_visit3"]
         tile(improved, f"improved_after_session2_{course}", "Improved after the second session", "rate",
              help=f"Pain before {words.improvement_visit()} {words.improvement_rule()} below the first visit, among "
-                  f"the {int(figures['by_course'][course]['episodes_reaching_visit3']):,} courses that reached "
+                  f"the {'' if reached is None else f'{int(reached):,} '}courses that reached "
                   f"{words.improvement_visit()}.")
         tile(median, f"median_sessions_{course}", "Median sessions", "sessions", delta_color="off",
              help="Half of the courses lasted at most this many sessions (highest visit number).")

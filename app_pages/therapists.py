@@ -17,7 +17,7 @@ con, f = ui.clinic_page("Therapists, compared fairly")
 
 comparison = ui.metric(metrics.therapist_comparison, f)
 if comparison.empty or comparison["episodes"].sum() == 0:
-    ui.nothing_matches("No finished courses match these filters, so there is nothing to compare.")
+    ui.nothing_matches("No finished courses match these filters, so there is nothing to compare.", comparison)
 
 st.info(
     "**What \"adjusted\" means.** Some therapists see harder cases: more chronic pain, higher pain at the first "

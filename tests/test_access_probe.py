@@ -2,14 +2,18 @@
 the server side (analytics.records, whatever a browser sends) and through the real pages."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
+import numpy as np
 import pytest
 
 from analytics import db, records
 from analytics.records import EpisodeEntry, RecordRefused, SessionEntry
 from conftest import visit
 from test_access import app, sign_in  # noqa: F401  (the fixture is used by name)
+from ui import charts
 
 # E1: T1's client CE1. E2: T2's client CE2, whom T1 must never reach.
 MINE = [visit("E1", 1, "2025-01-06", 7, 5, client_name="Ada Dale"), visit("E1", 2, "2025-01-13", 6, 4)]
@@ -112,3 +116,146 @@ def test_the_record_page_offers_a_therapist_only_themselves(app):  # noqa: F811
     own_name = con.execute("SELECT name FROM therapists WHERE therapist_id = 'T01'").fetchone()[0]
     therapist_boxes = [box for box in at.selectbox if box.label == records.FIELD_LABELS["therapist_id"]]
     assert therapist_boxes and all(box.options == [own_name] for box in therapist_boxes)
+
+
+# --- Small-cell suppression: the clinic-wide pages as therapist1 (T01) sees them ------------------
+
+CLINIC_PAGES = ("overview", "courses", "conditions", "therapists", "home_program")
+ONE_DAY = {"from": "2024-12-07", "to": "2024-12-07"}  # one course of T02's began that day, and one of T01's
+NARROW = [
+    ONE_DAY,
+    {"condition": "heel_spur", "from": "2024-11-01", "to": "2024-11-30"},
+    {"course": "chronic", "from": "2024-11-01", "to": "2024-12-31"},
+    {"condition": "pronation"},  # wide enough: 17 of T02's and T03's courses of each type
+    {"from": "2024-11-01", "to": "2025-05-31"},  # seven months: some conditions shown, some hidden
+]
+WHERE = {"from": "start_date >= ?", "to": "start_date <= ?", "condition": "condition = ?", "course": "course_type = ?"}
+
+
+def open_page(at, page: str, address: dict[str, str]):
+    for param in ("from", "to", "condition", "course"):
+        at.query_params.pop(param, None)
+    for param, value in address.items():
+        at.query_params[param] = value
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def everything_on(at) -> str:
+    """All a person can read or download on the page: text, tiles, tables (the CSVs are made from
+    the same frames) and the data inside every chart."""
+    texts = [str(element.value) for kind in ("title", "header", "subheader", "markdown", "caption", "info",
+                                             "warning", "success") for element in at.get(kind)]
+    texts += [f"{tile.label} {tile.value}" for tile in at.metric]
+    texts += [table.value.to_csv() for table in at.dataframe]
+    texts += [chart.proto.spec for chart in at.get("plotly_chart")]
+    return "\n".join(texts)
+
+
+def others_by(con, address: dict[str, str], column: str) -> dict[str, tuple[int, int]]:
+    """Independently of the metrics: per value of `column`, (courses not T01's, all courses)."""
+    clauses = [WHERE[param] for param in address] or ["TRUE"]
+    rows = con.execute(f"SELECT {column}, count(*) FILTER (WHERE therapist_id <> 'T01'), count(*) FROM episode_facts "
+                       f"WHERE {' AND '.join(clauses)} GROUP BY 1", list(address.values())).fetchall()
+    return {value: (others, total) for value, others, total in rows}
+
+
+def test_a_one_day_filter_shows_a_therapist_only_why_nothing_is_shown(app):  # noqa: F811
+    make, con = app
+    theirs = con.execute("SELECT e.episode_id, e.client_id, c.display_name FROM episode_facts e "
+                         "JOIN clients c USING (client_id) WHERE e.start_date = ? AND e.therapist_id <> 'T01'",
+                         [ONE_DAY["from"]]).fetchall()
+    assert len(theirs) == 1  # the course the issue found: n = 1, with every session's pain
+    episode, client, name = theirs[0]
+    at = sign_in(make(), "therapist1")
+    for page in ("courses", "overview", "therapists"):
+        open_page(at, page, ONE_DAY)
+        assert any("fewer than 10 other therapists' courses" in notice.value for notice in at.info), page
+        # Not a figure, chart, table or download left: nothing of that client's pain to read.
+        assert not at.metric and not at.get("plotly_chart") and not at.dataframe and not at.get("download_button"), page
+        assert not any("No courses of care match" in notice.value for notice in at.info)
+    for page in CLINIC_PAGES:
+        shown = everything_on(open_page(at, page, ONE_DAY))
+        assert client not in shown and episode not in shown and name not in shown, page
+
+
+@pytest.mark.parametrize("address", NARROW, ids=lambda address: "&".join(f"{k}={v}" for k, v in address.items()))
+def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_courses(app, address):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "therapist1")
+    # Courses: one row per course type; conditions: one per condition (with courses).
+    for page, column, shown_as in (("courses", "course_type", str), ("conditions", "condition", charts.label)):
+        open_page(at, page, address)
+        counts = {shown_as(value): others_total for value, others_total in others_by(con, address, column).items()}
+        tables = [table.value for table in at.dataframe if column in table.value.columns]
+        if not tables:
+            assert any("fewer than 10 other therapists' courses" in n.value for n in at.info), page
+            assert any(0 < others < 10 for others, _ in counts.values()), page
+            continue
+        shown = tables[0][tables[0]["episodes"] > 0]
+        shown = dict(zip(shown[column], shown["episodes"]))
+        # Each row shown rests on none or at least 10 of T02's and T03's courses, with the right count.
+        assert shown and all(counts[value][1] == episodes and counts[value][0] in (0, *range(10, 10_000))
+                             for value, episodes in shown.items()), page
+        # Where the selection's total is shown (on the overview), the rows left out rest together
+        # on none or at least 10, so the total minus the rows shown gives no small row away.
+        hidden_others = sum(others for value, (others, _) in counts.items() if value not in shown)
+        if sum(others for others, _ in counts.values()) >= 10:
+            assert hidden_others == 0 or hidden_others >= 10, page
+        # Every table on the page has its CSV download, made from the rows shown.
+        assert len(at.get("download_button")) == len(at.dataframe)
+    # Therapists: a colleague's row is shown only on ten or more finished courses, and never named.
+    open_page(at, "therapists", address)
+    colleagues = [n for (n,) in con.execute("SELECT name FROM therapists WHERE therapist_id <> 'T01'").fetchall()]
+    shown = everything_on(at)
+    assert not any(name in shown for name in colleagues)
+    for table in at.dataframe:
+        if "therapist_name" in table.value.columns:
+            rows = table.value[table.value["therapist_name"].str.startswith("Therapist ")]
+            assert (rows["episodes"].eq(0) | rows["episodes"].ge(10)).all()
+
+
+def test_a_manager_still_sees_the_one_day_course(app):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "manager")
+    open_page(at, "courses", ONE_DAY)
+    outcomes = next(table.value for table in at.dataframe if "course_type" in table.value.columns)
+    assert outcomes["episodes"].tolist() == [2]
+    assert at.get("plotly_chart") and not any("other therapists' courses" in n.value for n in at.info)
+
+
+def test_the_data_quality_page_lists_a_therapists_own_courses_only(app):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "therapist1")
+    open_page(at, "data_quality", {})
+    listed = {episode for table in at.dataframe if "episode_id" in table.value.columns
+              for episode in table.value["episode_id"]}
+    own = {episode for (episode,) in con.execute("SELECT episode_id FROM episodes WHERE therapist_id = 'T01'").fetchall()}
+    assert listed and listed <= own
+
+
+def test_unfiltered_a_therapist_gets_the_charts_without_the_late_visits_few_colleagues_reached(app):  # noqa: F811
+    make, con = app
+    at = sign_in(make(), "therapist1")
+    open_page(at, "courses", {})
+    assert len(at.get("plotly_chart")) == 5 and at.dataframe
+    notices = [n.value for n in at.info if "not shown here" in n.value]
+    assert notices and all("fewer than 10 other therapists' courses" in n for n in notices)
+    # Visit 14 of a chronic course: reached by 7 courses in all, so at most 7 of T02's and T03's.
+    late = con.execute("SELECT count(*) FILTER (WHERE e.therapist_id <> 'T01') FROM session_facts s "
+                       "JOIN episode_facts e USING (episode_id) WHERE e.course_type = 'chronic' AND s.visit_number = 14"
+                       ).fetchone()[0]
+    assert 0 < late < 10
+    assert last_chronic_visit_drawn(at) < 14
+    manager = open_page(sign_in(make(), "manager"), "courses", {})
+    assert last_chronic_visit_drawn(manager) == 14
+
+
+def last_chronic_visit_drawn(at) -> int:
+    """The highest visit number of the chronic lines on the Courses page's pain-by-visit chart."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    xs = [trace["x"] for trace in spec["data"] if str(trace.get("name", "")).startswith("Chronic")]
+    decoded = [np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else np.asarray(x)
+               for x in xs]
+    return int(max(values.max() for values in decoded))

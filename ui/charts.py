@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from analytics import config
 from analytics import text as stored_text
+from analytics.metrics import suppression
 from ui import text, words
 
 # Okabe & Ito (2008), "Color Universal Design".
@@ -413,6 +414,8 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
         low, high = config.RECOMMENDED_SESSIONS[course]
         median = medians.loc[course, "median_visits"] if course in medians.index else None
         by_when = (f"half had improved by visit {median:.0f}" if median is not None and median == median
+                   else "how soon half improved is hidden (too few other therapists' courses)"
+                   if median is None and suppression.suppressed(medians)
                    else "fewer than half had improved by the last visit recorded")
         change = (f"pain before the session fell on average by {row['mean_change_points']:.1f} points out of 10"
                   f" ({row['mean_change_pct']:.0f} % of the first visit)"

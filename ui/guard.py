@@ -19,7 +19,7 @@ import duckdb
 import streamlit as st
 
 from analytics import audit, bootstrap, config, db, metrics
-from ui import signin
+from ui import signin, suppressed
 
 METRIC_CACHE_ENTRIES = 512  # figures kept for the whole server; the least recently used go first
 
@@ -112,17 +112,21 @@ def metric(function, *args, **kwargs):
     # never served after it (and the figures of older versions are dropped when a newer one comes).
     key = (function.__name__, path, version, args, tuple(sorted(kwargs.items())))
     with _metric_lock:
-        if key in _metric_results:
+        cached = key in _metric_results
+        if cached:
             _metric_results.move_to_end(key)
-            return copy.deepcopy(_metric_results[key])
-    result = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside the lock
-    with _metric_lock:
-        for stale in [k for k in _metric_results if k[1] == path and k[2] < version]:
-            del _metric_results[stale]
-        _metric_results[key] = result
-        while len(_metric_results) > METRIC_CACHE_ENTRIES:
-            _metric_results.popitem(last=False)
-    return copy.deepcopy(result)
+            result = copy.deepcopy(_metric_results[key])
+    if not cached:
+        computed = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside the lock
+        with _metric_lock:
+            for stale in [k for k in _metric_results if k[1] == path and k[2] < version]:
+                del _metric_results[stale]
+            _metric_results[key] = computed
+            while len(_metric_results) > METRIC_CACHE_ENTRIES:
+                _metric_results.popitem(last=False)
+        result = copy.deepcopy(computed)
+    suppressed.notice(result)  # a therapist is told what small-cell suppression left out
+    return result
 
 
 def clear_metric_cache() -> None:

@@ -3,13 +3,13 @@ sidebar filters, the title and the sample-data notice, in that order. The page's
 filter are kept for this run, so a download from the page is audited with them (ui/tables.py)."""
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import duckdb
 import streamlit as st
 
 from analytics.filters import Filter
-from ui import filters, guard
+from ui import filters, guard, suppressed
 
 _OPENED = "_page_opened"  # (title, the sidebar's filter or None) of the page this run draws
 
@@ -40,7 +40,10 @@ def opened() -> str:
     return f"{title} ({filters.describe(f) if f is not None else 'no filter'})"
 
 
-def nothing_matches(what: str = "No courses of care match these filters.") -> NoReturn:
-    """Say that the filters leave nothing to show, and how to widen them; the page ends here."""
-    st.info(f"{what} Widen the dates or clear a filter in the sidebar.")
+def nothing_matches(what: str = "No courses of care match these filters.", result: Any = None) -> NoReturn:
+    """Say that the filters leave nothing to show, and how to widen them; the page ends here.
+    When small-cell suppression left rows out of `result` (the metric found empty), ui.metric
+    has already said so, and saying "nothing matches" would be untrue."""
+    if not suppressed.count(result):
+        st.info(f"{what} Widen the dates or clear a filter in the sidebar.")
     st.stop()

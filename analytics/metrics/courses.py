@@ -9,6 +9,7 @@ import pandas as pd
 from analytics import config, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import documented_columns, episodes_cte, plain_value, run
+from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, hidden_rows, others_sql, suppress
 
 # ---------------------------------------------------------------------------------------------
 # Outcomes by course type
@@ -35,7 +36,9 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     above 0), responders (last pre-session pain at least 2 points and 30 % below baseline) and
     responder_rate (responders / episodes_with_followup). Kept apart, because it is a different,
     short-term measure: mean_immediate_relief, the mean of pre minus post pain within a session
-    over sessions_with_relief_scores (sessions with both scores).
+    over sessions_with_relief_scores (sessions with both scores). For a viewing therapist, a
+    course type resting on 1-9 other therapists' courses is left out, with the other one too
+    when the clinic's totals would give it away (suppression.py).
     Columns: course_type, episodes, median_sessions, below_range, within_range, above_range,
     completed, active, dropped, completed_share, active_share, dropped_share,
     episodes_with_followup, mean_change_points, mean_change_pct, responders, responder_rate,
@@ -45,7 +48,7 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
 WITH {episodes},
 relief AS (
     SELECT e.course_type, count(*) AS sessions_with_relief_scores,
-        avg(s.pain_pre - s.pain_post) AS mean_immediate_relief
+        avg(s.pain_pre - s.pain_post) AS mean_immediate_relief, {others_sql(f)} AS relief_others
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
     WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
     GROUP BY e.course_type
@@ -61,15 +64,17 @@ outcomes AS (
         count(*) FILTER (WHERE has_followup) AS episodes_with_followup,
         avg(change_points) AS mean_change_points, avg(change_pct) AS mean_change_pct,
         count(*) FILTER (WHERE improved_at_last_visit) AS responders,
-        avg(improved_at_last_visit::DOUBLE) AS responder_rate
+        avg(improved_at_last_visit::DOUBLE) AS responder_rate,
+        count(*) FILTER (WHERE is_other) AS {OTHERS}
     FROM chosen_episodes GROUP BY course_type
 )
 SELECT o.*, o.completed / o.episodes AS completed_share, o.active / o.episodes AS active_share,
     o.dropped / o.episodes AS dropped_share,
-    coalesce(r.sessions_with_relief_scores, 0) AS sessions_with_relief_scores, r.mean_immediate_relief
+    coalesce(r.sessions_with_relief_scores, 0) AS sessions_with_relief_scores, r.mean_immediate_relief,
+    r.relief_others
 FROM outcomes o LEFT JOIN relief r ON r.course_type = o.course_type
 ORDER BY o.course_type""", params)
-    return documented_columns(frame, COURSE_OUTCOME_COLUMNS)
+    return documented_columns(suppress(frame, f, (OTHERS, "relief_others"), partition=()), COURSE_OUTCOME_COLUMNS)
 
 
 def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
@@ -82,13 +87,18 @@ def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
     responder_rate_after_session2_immediate (the same rule on the pain reported straight after
     session 2, among episodes with a baseline and that score: the immediate effect, not the
     lasting one); mean_pain_by_visit ({visit number: mean pre-session pain of all sessions with
-    that visit number}). Rates and means are None when there is nothing to average."""
+    that visit number}). Rates and means are None when there is nothing to average. For a
+    viewing therapist, a course type resting on 1-9 other therapists' courses (and the other
+    one with it, when the totals would give it away) has every figure None and no visits, and a
+    visit resting on 1-9 of them is left out of mean_pain_by_visit."""
     return _summary(con, f)["by_course"]
 
 
 def headline(con, f: Filter = ALL) -> dict[str, Any]:
     """The whole `summary --json` document: episodes, sessions (recorded sessions of those
-    episodes), clients (distinct clients among them) and by_course (summary_by_course)."""
+    episodes), clients (distinct clients among them) and by_course (summary_by_course). For a
+    viewing therapist the totals are None when they rest on 1-9 other therapists' courses, and
+    "suppressed" says how many figures were left out (the key is there only then)."""
     return _summary(con, f)
 
 
@@ -100,43 +110,59 @@ def _summary(con, f: Filter) -> dict[str, Any]:
 WITH {episodes},
 totals AS (
     SELECT count(*) AS all_episodes, coalesce(sum(sessions), 0) AS all_sessions,
-        count(DISTINCT client_id) AS all_clients
+        count(DISTINCT client_id) AS all_clients, count(*) FILTER (WHERE is_other) AS all_others
     FROM chosen_episodes),
 per_course AS (
     SELECT course_type, count(*) AS episodes, quantile_cont(visits, 0.5) AS median_visits,
         avg(baseline_pain) AS mean_baseline_pain,
         count(improved_after_session2) AS episodes_reaching_visit3,
         avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2,
-        avg(improved_after_session2_immediate::DOUBLE) AS responder_rate_after_session2_immediate
+        avg(improved_after_session2_immediate::DOUBLE) AS responder_rate_after_session2_immediate,
+        count(*) FILTER (WHERE is_other) AS course_others
     FROM chosen_episodes GROUP BY course_type),
 by_visit AS (
-    SELECT e.course_type, s.visit_number, avg(s.pain_pre) AS mean_pain
+    SELECT e.course_type, s.visit_number, avg(s.pain_pre) AS mean_pain,
+        {others_sql(f, once_per_course=True)} AS visit_others
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
     GROUP BY e.course_type, s.visit_number),
 visit_lists AS (
     SELECT course_type, list(visit_number ORDER BY visit_number) AS visit_numbers,
-        list(mean_pain ORDER BY visit_number) AS mean_pains
+        list(mean_pain ORDER BY visit_number) AS mean_pains, list(visit_others ORDER BY visit_number) AS visit_others
     FROM by_visit GROUP BY course_type)
-SELECT t.*, c.*, v.visit_numbers, v.mean_pains
+SELECT t.*, c.*, v.visit_numbers, v.mean_pains, v.visit_others
 FROM totals t
 LEFT JOIN per_course c ON true
 LEFT JOIN visit_lists v ON v.course_type = c.course_type""", params)
     by_course = {}
+    left_out = 0
+    hidden_courses = set(courses.loc[hidden_rows(courses.fillna({"course_others": 0}), f, "course_others", partition=()),
+                                     "course_type"])
     for course_type in config.COURSE_TYPES:
         figures: dict[str, Any] = {
             "episodes": 0, "median_visits": None, "mean_baseline_pain": None, "episodes_reaching_visit3": 0,
             "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None,
             "mean_pain_by_visit": {}}
         row = courses[courses["course_type"] == course_type]
-        if len(row):
+        if course_type in hidden_courses:
+            figures = dict.fromkeys(figures) | {"mean_pain_by_visit": {}}
+            left_out += 1
+        elif len(row):
             row = row.iloc[0]
             figures.update({name: plain_value(row[name]) for name in figures if name != "mean_pain_by_visit"})
-            figures["mean_pain_by_visit"] = {int(visit): plain_value(pain)
-                                             for visit, pain in zip(row["visit_numbers"], row["mean_pains"])}
+            visits = zip(row["visit_numbers"], row["mean_pains"], row["visit_others"])
+            figures["mean_pain_by_visit"] = {int(visit): plain_value(pain) for visit, pain, others in visits
+                                             if not hidden(f, others)}
+            left_out += len(row["visit_numbers"]) - len(figures["mean_pain_by_visit"])
         by_course[course_type] = figures
     totals = courses.iloc[0]
-    return {"episodes": int(totals["all_episodes"]), "sessions": int(totals["all_sessions"]),
-            "clients": int(totals["all_clients"]), "by_course": by_course}
+    document: dict[str, Any] = {"episodes": int(totals["all_episodes"]), "sessions": int(totals["all_sessions"]),
+                                "clients": int(totals["all_clients"]), "by_course": by_course}
+    if f.viewer_therapist is not None:
+        if hidden(f, int(totals["all_others"])):
+            document.update(episodes=None, sessions=None, clients=None)
+            left_out += 1
+        document[SUPPRESSED] = left_out
+    return document
 
 # ---------------------------------------------------------------------------------------------
 # Sessions attended and relief on the table
@@ -149,15 +175,16 @@ def sessions_attended(con, f: Filter = ALL) -> pd.DataFrame:
     """How long courses lasted: per course type and number of sessions attended (the episode's
     highest visit number, as in course_outcomes' median_sessions), how many episodes ended
     there, with the recommended range (3-5 acute, 8-12 chronic) as min_sessions/max_sessions.
-    Only numbers of sessions that occur are listed. Columns: course_type, visits, episodes,
-    min_sessions, max_sessions."""
+    Only numbers of sessions that occur are listed; for a viewing therapist, not those resting
+    on 1-9 other therapists' courses, with the next smallest too when the rest would give it
+    away (suppression.py). Columns: course_type, visits, episodes, min_sessions, max_sessions."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes}
 SELECT course_type, visits, count(*) AS episodes, any_value(min_sessions) AS min_sessions,
-    any_value(max_sessions) AS max_sessions
+    any_value(max_sessions) AS max_sessions, count(*) FILTER (WHERE is_other) AS {OTHERS}
 FROM chosen_episodes GROUP BY course_type, visits ORDER BY course_type, visits""", params)
-    return documented_columns(frame, SESSIONS_ATTENDED_COLUMNS)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), SESSIONS_ATTENDED_COLUMNS)
 
 
 IMMEDIATE_RELIEF_COLUMNS = ("course_type", "visit_number", "sessions", "mean_relief", "ci_low", "ci_high")
@@ -168,14 +195,17 @@ def immediate_relief(con, f: Filter = ALL) -> pd.DataFrame:
     both scores. Per course type and visit number: sessions, mean_relief (points) and the
     t-based 95 % confidence interval of the mean (empty under 2 sessions). A short-term effect,
     shown apart from change over the course (which compares pre-session scores across visits).
+    For a viewing therapist, visits resting on 1-9 other therapists' courses are left out,
+    with the next smallest too when the rest would give it away (suppression.py).
     Columns: course_type, visit_number, sessions, mean_relief, ci_low, ci_high."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes}
 SELECT e.course_type, s.visit_number, count(*) AS sessions, avg(s.pain_pre - s.pain_post) AS mean_relief,
-    stddev_samp(s.pain_pre - s.pain_post) AS sd
+    stddev_samp(s.pain_pre - s.pain_post) AS sd,
+    {others_sql(f, once_per_course=True)} AS {OTHERS}
 FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
 WHERE s.pain_pre IS NOT NULL AND s.pain_post IS NOT NULL
 GROUP BY e.course_type, s.visit_number ORDER BY e.course_type, s.visit_number""", params)
     frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean_relief"], frame["sd"], frame["sessions"])
-    return documented_columns(frame, IMMEDIATE_RELIEF_COLUMNS)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), IMMEDIATE_RELIEF_COLUMNS)

@@ -10,6 +10,7 @@ from analytics import config, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, group_columns, run
 from analytics.metrics.rule import ROUNDING_TOLERANCE
+from analytics.metrics.suppression import OTHERS, SUPPRESSED, others_sql, suppress, suppress_from_first
 
 # ---------------------------------------------------------------------------------------------
 # Pain over the course
@@ -26,7 +27,9 @@ def pain_trajectory(con, f: Filter = ALL, by: str | Sequence[str] = ("course_typ
     Grouped by course type, or by course type and condition with by=("course_type", "condition").
     With relative=True every score is first expressed as a percentage of that episode's own
     baseline (visit-1 pre-session pain), so 60 means "at 60 % of where they started"; episodes
-    whose baseline is 0 or missing cannot be expressed that way and are left out.
+    whose baseline is 0 or missing cannot be expressed that way and are left out. For a viewing
+    therapist, points resting on 1-9 other therapists' courses are left out, by condition with
+    the next smallest at that visit too when the rest would give it away (suppression.py).
     Columns: course_type[, condition], visit_number, phase, n, mean, median, ci_low, ci_high."""
     groups = group_columns(by)
     episodes, params = episodes_cte(f)
@@ -36,19 +39,21 @@ def pain_trajectory(con, f: Filter = ALL, by: str | Sequence[str] = ("course_typ
     frame = run(con, f"""
 WITH {episodes},
 scores AS (
-    SELECT {group_list}, s.visit_number, p.phase, {score} AS pain
+    SELECT {group_list}, e.episode_id, e.is_other, s.visit_number, p.phase, {score} AS pain
     FROM chosen_episodes e
     JOIN session_facts s ON s.episode_id = e.episode_id
     CROSS JOIN LATERAL (VALUES ('pre', s.pain_pre), ('post', s.pain_post)) AS p(phase, pain)
     WHERE p.pain IS NOT NULL {relative_only}
 )
 SELECT {', '.join(groups)}, visit_number, phase, count(*) AS n, avg(pain) AS mean,
-    median(pain) AS median, stddev_samp(pain) AS sd
+    median(pain) AS median, stddev_samp(pain) AS sd, {others_sql(f, 'scores', once_per_course=True)} AS {OTHERS}
 FROM scores
 GROUP BY {', '.join(groups)}, visit_number, phase
 ORDER BY {', '.join(groups)}, visit_number, phase = 'post'""", params)
     frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean"], frame["sd"], frame["n"])
-    return documented_columns(frame, [*groups, *TRAJECTORY_COLUMNS])
+    # By condition, a visit's points add up to the course type's point at that visit.
+    partition = [*(g for g in groups if g != "condition"), "visit_number", "phase"] if "condition" in groups else None
+    return documented_columns(suppress(frame, f, partition=partition), [*groups, *TRAJECTORY_COLUMNS])
 
 
 RESPONDER_CURVE_COLUMNS = ("course_type", "visit_number", "episodes", "improved", "share", "at_risk")
@@ -61,18 +66,24 @@ def responder_curve(con, f: Filter = ALL) -> pd.DataFrame:
     visit number: episodes (the denominator: every episode with a baseline score, including
     those that stopped early, so a drop-out counts as not improved), improved (of those, how many
     had improved at or before this visit), share (improved / episodes) and at_risk (of those,
-    how many were still attending: their highest visit number is this visit or later).
+    how many were still attending: their highest visit number is this visit or later). For a
+    viewing therapist, a course type's curve stops before the first visit at which 1-9 other
+    therapists' courses are still attending.
     Columns: course_type, visit_number, episodes, improved, share, at_risk."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes}, {FIRST_IMPROVEMENT_CTE},
-totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit FROM firsts GROUP BY course_type),
-grid AS (SELECT course_type, episodes, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
+totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit,
+    count(*) FILTER (WHERE is_other) AS others FROM firsts GROUP BY course_type),
+grid AS (SELECT course_type, episodes, others, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
 newly_improved AS (
     SELECT course_type, first_improved_visit AS visit_number, count(*) AS n
     FROM firsts WHERE first_improved_visit IS NOT NULL GROUP BY ALL),
-stopping AS (SELECT course_type, visits AS visit_number, count(*) AS n FROM firsts GROUP BY ALL)
+stopping AS (SELECT course_type, visits AS visit_number, count(*) AS n,
+    count(*) FILTER (WHERE is_other) AS others_n FROM firsts GROUP BY ALL)
 SELECT g.course_type, g.visit_number, g.episodes,
+    CAST(g.others - coalesce(sum(coalesce(st.others_n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS {OTHERS},
     CAST(sum(coalesce(i.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number) AS BIGINT) AS improved,
     CAST(g.episodes - coalesce(sum(coalesce(st.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS at_risk
@@ -81,20 +92,22 @@ LEFT JOIN newly_improved i ON i.course_type = g.course_type AND i.visit_number =
 LEFT JOIN stopping st ON st.course_type = g.course_type AND st.visit_number = g.visit_number
 ORDER BY g.course_type, g.visit_number""", params)
     frame["share"] = frame["improved"] / frame["episodes"]
-    return documented_columns(frame, RESPONDER_CURVE_COLUMNS)
+    return documented_columns(suppress_from_first(frame, f, "course_type"), RESPONDER_CURVE_COLUMNS)
 
 
 KAPLAN_MEIER_COLUMNS = ("course_type", "visit_number", "at_risk", "events", "survival", "ci_low", "ci_high")
 
 
 def _improvement_times(con, f: Filter) -> pd.DataFrame:
-    """Per course type and visit number: how many episodes improved first there (events) and how
-    many stopped there without improving (censored). Tiny: a row per visit number."""
+    """Per course type and visit number: how many episodes improved first there (events), how
+    many stopped there without improving (censored) and how many of either were other
+    therapists' courses (others_leaving). Tiny: a row per visit number."""
     episodes, params = episodes_cte(f)
     return run(con, f"""
 WITH {episodes}, {FIRST_IMPROVEMENT_CTE}
 SELECT course_type, coalesce(first_improved_visit, visits) AS visit_number,
-    count(first_improved_visit) AS events, count(*) - count(first_improved_visit) AS censored
+    count(first_improved_visit) AS events, count(*) - count(first_improved_visit) AS censored,
+    count(*) FILTER (WHERE is_other) AS others_leaving
 FROM firsts GROUP BY ALL ORDER BY ALL""", params)
 
 
@@ -105,8 +118,21 @@ def _kaplan_meier(times: pd.DataFrame) -> pd.DataFrame:
     counts = times.set_index("visit_number").reindex(range(1, last + 1), fill_value=0)
     events = counts["events"].to_numpy()
     curve = stats.kaplan_meier(events, counts["censored"].to_numpy())
+    leaving = counts["others_leaving"].to_numpy()
     return pd.DataFrame({"visit_number": counts.index, "at_risk": curve["at_risk"].astype(int), "events": events,
-                         "survival": curve["survival"], "ci_low": curve["ci_low"], "ci_high": curve["ci_high"]})
+                         "survival": curve["survival"], "ci_low": curve["ci_low"], "ci_high": curve["ci_high"],
+                         OTHERS: leaving.sum() - np.cumsum(leaving) + leaving})
+
+
+def _curves(con, f: Filter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every course type's whole Kaplan-Meier curve, and the part of it a viewing therapist may
+    see: each step multiplies in the visits before it, so a curve stops at the first visit at
+    which 1-9 other therapists' courses are still followed (OTHERS: at risk there)."""
+    times = _improvement_times(con, f)
+    curves = [_kaplan_meier(group).assign(course_type=course_type)
+              for course_type, group in times.groupby("course_type", sort=True)]
+    whole = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=[*KAPLAN_MEIER_COLUMNS, OTHERS])
+    return whole, suppress_from_first(whole, f, "course_type")
 
 
 def time_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
@@ -116,13 +142,10 @@ def time_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
     (censored: we know only that it had not improved yet). Per course type and visit number:
     at_risk (episodes still followed at that visit and not yet improved), events (episodes
     improving first at that visit), survival (estimated share not yet improved after that visit)
-    and its 95 % confidence band ci_low-ci_high.
+    and its 95 % confidence band ci_low-ci_high. For a viewing therapist a curve stops before the
+    first visit at which 1-9 other therapists' courses are still followed.
     Columns: course_type, visit_number, at_risk, events, survival, ci_low, ci_high."""
-    times = _improvement_times(con, f)
-    curves = [_kaplan_meier(group).assign(course_type=course_type)
-              for course_type, group in times.groupby("course_type", sort=True)]
-    frame = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    return documented_columns(frame, KAPLAN_MEIER_COLUMNS)
+    return documented_columns(_curves(con, f)[1], KAPLAN_MEIER_COLUMNS)
 
 
 MEDIAN_VISITS_COLUMNS = ("course_type", "episodes", "events", "median_visits")
@@ -132,16 +155,24 @@ def median_visits_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
     """The visit by which half of the clients have meaningfully improved (the first visit where
     the Kaplan-Meier share not yet improved is 50 % or less), per course type; empty (NaN) when
     fewer than half have improved by the last visit observed. Also episodes (with a baseline)
-    and events (of those, how many improved). Columns: course_type, episodes, events, median_visits."""
-    curve = time_to_improvement(con, f)
+    and events (of those, how many improved). For a viewing therapist, a course type whose median
+    lies beyond the part of the curve they may see (time_to_improvement) is left out.
+    Columns: course_type, episodes, events, median_visits."""
+    whole, shown = _curves(con, f)
     rows = []
-    for course_type, group in curve.groupby("course_type", sort=True):
+    for course_type, group in whole.groupby("course_type", sort=True):
         # Products of fractions can land a hair above an exact 0.5; that still counts as half.
         reached = group.loc[group["survival"] <= 0.5 + ROUNDING_TOLERANCE, "visit_number"]
+        median = float(reached.iloc[0]) if len(reached) else np.nan
+        visible = shown.loc[shown["course_type"] == course_type, "visit_number"]
+        beyond = len(visible) < len(group) and not (median <= visible.max())
         rows.append({"course_type": course_type, "episodes": int(group["at_risk"].iloc[0]),
-                     "events": int(group["events"].sum()),
-                     "median_visits": float(reached.iloc[0]) if len(reached) else np.nan})
-    return documented_columns(pd.DataFrame(rows), MEDIAN_VISITS_COLUMNS)
+                     "events": int(group["events"].sum()), "median_visits": median, "beyond": int(beyond)})
+    frame = pd.DataFrame(rows, columns=[*MEDIAN_VISITS_COLUMNS, "beyond"])
+    # "beyond" is 1 exactly when the viewer may not see the median.
+    kept = frame[frame["beyond"] == 0].reset_index(drop=True)
+    kept.attrs[SUPPRESSED] = int(frame["beyond"].sum())
+    return documented_columns(kept, MEDIAN_VISITS_COLUMNS)
 
 # ---------------------------------------------------------------------------------------------
 # Conditions and the home program
@@ -159,7 +190,10 @@ def condition_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     with a baseline and a later pre-session pain (episodes_with_followup): mean_change_points
     (baseline minus last pre-session pain), mean_change_pct (as a percentage of baseline, over
     baselines above 0), responders and responder_rate (last pre-session pain at least 2 points
-    and 30 % below baseline); median_sessions (median highest visit number).
+    and 30 % below baseline); median_sessions (median highest visit number). For a viewing
+    therapist, a condition resting on 1-9 other therapists' courses is left out, with the next
+    smallest too when the rest would give it away (and when only conditions nobody matched are
+    left, no rows; suppression.py).
     Columns: condition, episodes, mean_baseline_pain, episodes_with_followup, mean_change_points,
     mean_change_pct, responders, responder_rate, median_sessions."""
     episodes, params = episodes_cte(f)
@@ -172,11 +206,13 @@ SELECT c.condition, count(e.episode_id) AS episodes, avg(e.baseline_pain) AS mea
     avg(e.change_points) AS mean_change_points, avg(e.change_pct) AS mean_change_pct,
     count(*) FILTER (WHERE e.improved_at_last_visit) AS responders,
     avg(e.improved_at_last_visit::DOUBLE) AS responder_rate,
-    quantile_cont(e.visits, 0.5) AS median_sessions
+    quantile_cont(e.visits, 0.5) AS median_sessions,
+    {others_sql(f, once_per_course=True)} AS {OTHERS}
 FROM conditions c LEFT JOIN chosen_episodes e ON e.condition = c.condition
 GROUP BY c.condition, c.position
 ORDER BY c.position""", params)
-    if frame["episodes"].sum() == 0:
+    frame = suppress(frame, f, partition=())  # the conditions add up to the whole selection
+    if frame["episodes"].sum() == 0:  # also when suppression left only conditions nobody matched
         frame = frame.iloc[0:0]
     return documented_columns(frame, CONDITION_COLUMNS)
 
@@ -197,6 +233,8 @@ def home_program_effect(con, f: Filter = ALL) -> pd.DataFrame:
     least 2 points and 30 % below baseline); and over episodes_reaching_visit3 (a baseline and a
     visit-3 pre-session pain): responder_rate_after_session2. These are associations: clients who
     stretch may differ in other ways, so this does not prove stretching caused the difference.
+    For a viewing therapist, a band resting on 1-9 other therapists' courses is left out,
+    with the next smallest too when the rest would give it away (suppression.py).
     Columns: course_type, adherence_band, episodes, mean_adherence_pct, episodes_with_followup,
     mean_change_pct, responder_rate, episodes_reaching_visit3, responder_rate_after_session2."""
     episodes, params = episodes_cte(f)
@@ -222,12 +260,12 @@ SELECT c.course_type, a.adherence_band, count(x.episode_id) AS episodes,
     avg(x.change_pct) AS mean_change_pct,
     avg(x.improved_at_last_visit::DOUBLE) AS responder_rate,
     count(x.improved_after_session2) AS episodes_reaching_visit3,
-    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2
+    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2, {others_sql(f, 'x', once_per_course=True)} AS {OTHERS}
 FROM course_types c CROSS JOIN all_bands a
 LEFT JOIN banded x ON x.course_type = c.course_type AND x.adherence_band = a.adherence_band
 GROUP BY c.course_type, a.adherence_band, a.position
 ORDER BY c.course_type, a.position""", params)
-    return documented_columns(frame, HOME_PROGRAM_COLUMNS)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), HOME_PROGRAM_COLUMNS)
 
 # ---------------------------------------------------------------------------------------------
 # Over time
@@ -242,8 +280,10 @@ def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
     (sessions of the filter's episodes held in the month, so a course begun in the period can add
     sessions to months after it); episodes_reaching_visit3 and responder_rate_after_session2
     (of the episodes started that month that have a baseline and a visit-3 pre-session pain, the
-    share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline).
-    Columns: month (first day of the month), episodes_started, sessions,
+    share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline). For a
+    viewing therapist, a month whose courses started or sessions held rest on 1-9 other
+    therapists' courses is left out, with the next smallest too when the rest would give it
+    away (suppression.py). Columns: month (first day of the month), episodes_started, sessions,
     responder_rate_after_session2, episodes_reaching_visit3."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
@@ -251,18 +291,21 @@ WITH {episodes},
 started AS (
     SELECT date_trunc('month', start_date)::DATE AS month, count(*) AS episodes_started,
         count(improved_after_session2) AS episodes_reaching_visit3,
-        avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2
+        avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2,
+        count(*) FILTER (WHERE is_other) AS others_started
     FROM chosen_episodes GROUP BY 1),
 held AS (
-    SELECT date_trunc('month', s.session_date)::DATE AS month, count(*) AS sessions
+    SELECT date_trunc('month', s.session_date)::DATE AS month, count(*) AS sessions,
+        {others_sql(f)} AS others_held
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id GROUP BY 1),
 months AS (
     SELECT unnest(range(min(month), max(month) + INTERVAL 1 MONTH, INTERVAL 1 MONTH))::DATE AS month
     FROM (SELECT month FROM started UNION ALL SELECT month FROM held))
 SELECT m.month, coalesce(st.episodes_started, 0) AS episodes_started, coalesce(h.sessions, 0) AS sessions,
-    st.responder_rate_after_session2, coalesce(st.episodes_reaching_visit3, 0) AS episodes_reaching_visit3
+    st.responder_rate_after_session2, coalesce(st.episodes_reaching_visit3, 0) AS episodes_reaching_visit3,
+    st.others_started, h.others_held
 FROM months m
 LEFT JOIN started st ON st.month = m.month
 LEFT JOIN held h ON h.month = m.month
 ORDER BY m.month""", params)
-    return documented_columns(frame, MONTHLY_COLUMNS)
+    return documented_columns(suppress(frame, f, ("others_started", "others_held"), partition=()), MONTHLY_COLUMNS)

@@ -60,12 +60,15 @@ def filter_sql(f: Filter, viewer: bool = False) -> tuple[str, dict[str, Any]]:
 
 def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None) -> tuple[str, dict[str, Any]]:
     """CTEs `recommended` and `chosen_episodes`: the filter's episode_facts rows plus the status
-    and outcome columns every metric shares, so each rule is written here once (not called
-    `episodes`, which would hide the table of that name); and `chosen_episodes_itt`, the same rows
-    with the intention-to-treat columns: eligible_itt (a baseline, and not an active course short
-    of visit 3) and improved_after_session2_itt (the rule met at visit 3; FALSE for an eligible
-    course without a visit-3 score, such as a drop-out; NULL when not eligible)."""
+    and outcome columns every metric shares, so each rule is written here once, and is_other
+    (the course is not the viewing therapist's; every course for a manager), which small-cell
+    suppression counts (not called `episodes`, which would hide the table of that name); and
+    `chosen_episodes_itt`, the same rows with the intention-to-treat columns: eligible_itt (a
+    baseline, and not an active course short of visit 3) and improved_after_session2_itt (the rule
+    met at visit 3; FALSE for an eligible course without a visit-3 score, such as a drop-out; NULL
+    when not eligible)."""
     where, params = filter_sql(f, viewer)
+    params["viewer_therapist"] = f.viewer_therapist
     if episode_id is not None:
         where += " AND e.episode_id = $episode_id"
         params["episode_id"] = episode_id
@@ -84,6 +87,7 @@ chosen_episodes AS (
         CASE WHEN e.visits < r.min_sessions THEN 'below'
              WHEN e.visits <= r.max_sessions THEN 'within'
              ELSE 'above' END AS sessions_vs_range,
+        e.therapist_id IS DISTINCT FROM CAST($viewer_therapist AS VARCHAR) AS is_other,
         {has_followup} AS has_followup,
         CASE WHEN {has_followup} THEN e.baseline_pain - e.last_pain_pre END AS change_points,
         CASE WHEN {has_followup} AND e.baseline_pain > 0
@@ -112,6 +116,7 @@ chosen_episodes_itt AS (
 FIRST_IMPROVEMENT_CTE = f"""
 firsts AS (
     SELECT e.episode_id, any_value(e.course_type) AS course_type, any_value(e.visits) AS visits,
+        any_value(e.is_other) AS is_other,
         min(s.visit_number) FILTER (WHERE {rule.improvement_sql('e.baseline_pain', 's.pain_pre')}) AS first_improved_visit
     FROM chosen_episodes e
     JOIN session_facts s ON s.episode_id = e.episode_id

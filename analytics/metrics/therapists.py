@@ -3,15 +3,17 @@ mix, and the funnel plot."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from analytics import config, stats
+from analytics import config, db, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import documented_columns, episodes_cte, run
+from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, suppress
 
 # A case-mix model fitted on too few finished episodes per coefficient describes noise: the
 # logistic model needs 10 per coefficient (the usual rule of thumb), the linear fallback 5;
@@ -100,16 +102,23 @@ def _expected_responders(cells: pd.DataFrame) -> tuple[np.ndarray, str]:
     return overall, "overall rate"
 
 
-def _anonymise(frame: pd.DataFrame, viewer: str | None) -> pd.DataFrame:
+def letter_order(key: bytes, therapist_id: str) -> str:
+    """Where a colleague comes in the anonymised lettering: a keyed hash (HMAC-SHA256) of the id
+    with this database's secret (db.letter_key), so the order cannot be recomputed from the ids."""
+    return hmac.new(key, therapist_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _anonymise(frame: pd.DataFrame, viewer: str | None, key: bytes, everyone: list[str]) -> pd.DataFrame:
     """Mark the viewer's own row and, when a therapist is looking, replace colleagues' ids and
-    names by "Therapist A", "Therapist B", ... Letters follow a hash of the id, not the id's
-    alphabetical order, so they do not hint at who is who."""
+    names by "Therapist A", "Therapist B", ... Letters follow letter_order over `everyone` (every
+    therapist stored, not only those the filter finds), not the ids, so they do not hint at who
+    is who, and a colleague keeps their letter on every visit and with every filter."""
     frame = frame.copy()
     frame["is_viewer"] = frame["therapist_id"] == viewer if viewer is not None else False
     if viewer is None:
         return frame.sort_values("therapist_id")
-    colleagues = sorted(frame.loc[~frame["is_viewer"], "therapist_id"],
-                        key=lambda therapist: hashlib.sha256(therapist.encode()).hexdigest())
+    colleagues = sorted((therapist for therapist in everyone if therapist != viewer),
+                        key=lambda therapist: letter_order(key, therapist))
     labels = {therapist: f"Therapist {_letters(number)}" for number, therapist in enumerate(colleagues)}
     anonymous = ~frame["is_viewer"]
     frame.loc[anonymous, "therapist_id"] = frame.loc[anonymous, "therapist_id"].map(labels)
@@ -129,7 +138,8 @@ def _letters(number: int) -> str:
 
 
 def _therapist_table(con, f: Filter) -> tuple[pd.DataFrame, float]:
-    """therapist_comparison's rows (before anonymising) and the clinic's observed rate."""
+    """therapist_comparison's rows (anonymised for a viewing therapist, before suppression) and
+    the clinic's observed rate; attrs[OTHERS] holds how many judged episodes are not the viewer's."""
     # The expected rate is what the clinic as a whole achieves with such clients, so the model is
     # fitted on every therapist's episodes in the filter, even when the filter picks therapists.
     episodes, params = episodes_cte(f.replace(therapists=(), viewer_therapist=None))
@@ -171,7 +181,21 @@ FROM marked GROUP BY ALL""", params)
     table["model"] = model
     total = judged["episodes"].sum()
     clinic_rate = float(judged["responders"].sum() / total) if total else np.nan
-    return table.reset_index(drop=True), clinic_rate
+    everyone = run(con, "SELECT therapist_id FROM therapists", {})["therapist_id"].tolist()
+    table = _anonymise(table.reset_index(drop=True), f.viewer_therapist, db.letter_key(con), everyone)
+    table.attrs[OTHERS] = int(judged.loc[judged["therapist_id"] != f.viewer_therapist, "episodes"].sum())
+    return table, clinic_rate
+
+
+def _visible(table: pd.DataFrame, f: Filter) -> pd.DataFrame:
+    """The rows a viewing therapist may see: none when the clinic's model and rate rest on 1-9
+    other therapists' judged episodes, else every row but a colleague's resting on 1-9."""
+    if hidden(f, table.attrs[OTHERS]):
+        kept = table.iloc[0:0].copy()
+        kept.attrs[SUPPRESSED] = len(table)
+        return kept
+    # The rows add up to the clinic's rate on the funnel plot, so a second row may go too.
+    return suppress(table.assign(**{OTHERS: table["episodes"].where(~table["is_viewer"], 0)}), f, partition=())
 
 
 def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
@@ -187,12 +211,15 @@ def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     judged episodes, otherwise "better than expected" or "worse than expected" when the whole
     interval is above or below 0, else "as expected". model names the model used. When a
     therapist is viewing, colleagues appear as "Therapist A", "Therapist B", ... and is_viewer
-    marks the viewer's own row. Choosing therapists in the filter picks the rows shown; the
-    expected rates still come from every therapist's episodes in the rest of the filter.
+    marks the viewer's own row; a colleague's row resting on 1-9 judged episodes is left out for
+    them (with the next smallest colleague too when the rest would give it away), and every row
+    when all colleagues together have 1-9 (suppression.py). Choosing therapists in the filter
+    picks the rows shown; the expected rates still come from every therapist's episodes in the
+    rest of the filter.
     Columns: therapist_id, therapist_name, is_viewer, episodes,
     responders, observed_rate, expected_rate, difference, ci_low, ci_high, judgement, model."""
     table, _ = _therapist_table(con, f)
-    return documented_columns(_anonymise(table, f.viewer_therapist), THERAPIST_COLUMNS)
+    return documented_columns(_visible(table, f), THERAPIST_COLUMNS)
 
 
 class Funnel(NamedTuple):
@@ -214,10 +241,13 @@ def funnel_limits(con, f: Filter = ALL) -> Funnel:
     many episodes would fall in 95 % and 99.8 % of the time by chance alone if they achieved the
     clinic rate (normal approximation to the binomial, clipped to 0-1); columns episodes,
     clinic_rate, lower_95, upper_95, lower_998, upper_998. therapists: one point per therapist
-    with judged episodes, anonymised for a viewing therapist as in therapist_comparison;
+    with judged episodes, anonymised and suppressed for a viewing therapist as in
+    therapist_comparison (clinic_rate is then NaN when every row is left out);
     columns therapist_id, therapist_name, is_viewer, episodes, rate."""
     table, clinic_rate = _therapist_table(con, f)
-    points = _anonymise(table, f.viewer_therapist)
+    if hidden(f, table.attrs[OTHERS]):
+        clinic_rate = np.nan
+    points = _visible(table, f)
     points = points[points["episodes"] > 0].rename(columns={"observed_rate": "rate"})
     counts = np.arange(1, int(points["episodes"].max()) + 1 if len(points) else 1)
     limits = pd.DataFrame({"episodes": counts, "clinic_rate": clinic_rate})
