@@ -1,9 +1,10 @@
 """Entry point: `streamlit run dashboard.py`. Sign-in first; then the pages this user may open."""
 import streamlit as st
 
-from ui import guard, signin
+from ui import downloads, guard, signin
 
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
+downloads.serve_downloads_once()  # a download's address works once, for the browser that clicked
 
 
 def run() -> None:
