@@ -107,24 +107,32 @@ def test_c_chart_limits_are_the_mean_plus_minus_three_root_mean():
     assert stats.c_chart_limits([1, 3])["lower"].tolist() == [0.0, 0.0]
 
 
-def test_monthly_control_charts_on_the_clinic(clinic):
+def test_monthly_control_charts_on_the_clinic_per_course_type(clinic):
     charts = metrics.monthly_control_charts(clinic)
-    by_measure = {measure: rows.set_index("month") for measure, rows in charts.groupby("measure")}
-    assert set(by_measure) == set(metrics.CONTROL_MEASURES)
-    improved = by_measure["improved_after_session2_itt"]
-    # p̄ = 3 of 11; January (n = 7): 0.2727 + 3 * sqrt(0.2727 * 0.7273 / 7) = 0.7777.
-    assert improved["n"].tolist() == [1, 7, 2, 1]
-    assert improved["centre"].iloc[0] == pytest.approx(3 / 11)
-    assert improved.loc[pd.Timestamp("2025-01-01"), "upper"] == pytest.approx(0.777720, abs=1e-6)
-    assert improved.loc[pd.Timestamp("2025-01-01"), "lower"] == 0.0
-    dropout = by_measure["dropout_rate"]
-    assert dropout["centre"].iloc[0] == 0.5  # 5 dropped of 10 finished
-    assert np.isnan(dropout["value"].iloc[3]) and np.isnan(dropout["upper"].iloc[3])  # March: none finished
-    new = by_measure["new_courses"]
-    # 1, 7, 2, 2 new courses: c̄ = 3, upper 3 + 3 * sqrt(3) = 8.196.
-    assert new["value"].tolist() == [1, 7, 2, 2]
-    assert new["upper"].iloc[0] == pytest.approx(3 + 3 * np.sqrt(3))
+    chart = {key: rows.set_index("month") for key, rows in charts.groupby(["course_type", "measure"])}
+    assert set(chart) == {(course, measure) for course in ("acute", "chronic") for measure in metrics.CONTROL_MEASURES}
+    january = pd.Timestamp("2025-01-01")
+    # Acute, all who started: Jan A1 and A3 improved of A1, A2, A3, A4, A7; Feb A5 (dropped) of 1;
+    # March only A6, still running short of visit 3: nobody to judge. p̄ = 2 / 6; January (n = 5):
+    # 1/3 + 3 * sqrt(1/3 * 2/3 / 5) = 0.9658.
+    improved = chart[("acute", "improved_after_session2_itt")]
+    assert improved["n"].tolist() == [5, 1, 0]
+    assert improved["centre"].iloc[0] == pytest.approx(1 / 3)
+    assert improved.loc[january, "upper"] == pytest.approx(0.965789, abs=1e-6)
+    assert improved.loc[january, "lower"] == 0.0
+    assert np.isnan(improved["value"].iloc[2]) and np.isnan(improved["upper"].iloc[2])
+    # Acute drop-outs: Jan A4 and A7 of 5 finished, Feb A5 of 1: p̄ = 3 / 6.
+    dropout = chart[("acute", "dropout_rate")]
+    assert dropout["value"].iloc[:2].tolist() == [0.4, 1.0] and dropout["centre"].iloc[0] == 0.5
+    # Chronic new courses: Dec C5, Jan C1 and C2, Feb C4, Mar C3: c̄ = 5 / 4, upper 1.25 + 3 * sqrt(1.25).
+    new = chart[("chronic", "new_courses")]
+    assert new["value"].tolist() == [1, 2, 1, 1]
+    assert new["upper"].iloc[0] == pytest.approx(1.25 + 3 * np.sqrt(1.25))
+    # Chronic, all who started: only C5 (December) improved at visit 3, of 5: p̄ = 0.2.
+    assert chart[("chronic", "improved_after_session2_itt")]["centre"].iloc[0] == pytest.approx(0.2)
     assert not charts["outside"].any()
+    # A course-type filter keeps only its own charts.
+    assert set(metrics.monthly_control_charts(clinic, Filter(course_types=("chronic",)))["course_type"]) == {"chronic"}
 
 
 def test_a_month_far_from_the_rest_is_marked_outside(clinic_db):
@@ -150,6 +158,7 @@ def test_the_control_charts_leave_out_a_month_resting_on_few_colleagues(clinic_d
     assert manager["month"].dt.month.unique().tolist() == [1, 2, 3]
     viewer = metrics.monthly_control_charts(con, VIEWER)
     assert viewer["month"].dt.month.unique().tolist() == [2] and suppression.suppressed(viewer) == 2
+    assert set(viewer["course_type"]) == {"acute"}
     assert viewer.loc[viewer["measure"] == "new_courses", "centre"].tolist() == [12.0]
 
 
@@ -173,7 +182,7 @@ def test_a_therapist_sees_only_rows_the_manager_sees_on_the_sample(sample_db_pat
         manager, viewer = metric(con, f), metric(con, f.replace(viewer_therapist="T01"))
     finally:
         con.close()
-    keys = ["course_type", "visit_number"] if metric is metrics.improvement_all_started else ["measure", "month"]
+    keys = ["course_type", "visit_number"] if metric is metrics.improvement_all_started else ["course_type", "measure", "month"]
     shown = viewer.merge(manager, on=keys, suffixes=("", "_manager"))
     assert len(shown) == len(viewer) <= len(manager)
     counts = ["episodes", "improved"] if metric is metrics.improvement_all_started else ["n"]

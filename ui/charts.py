@@ -129,9 +129,13 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
             if rows.empty:
                 continue
             name = f"{course.capitalize()}, {PHASE_NAMES[phase]}" if len(phases) > 1 else course.capitalize()
+            few = rows[rows["n"] < config.MIN_TRAJECTORY_COURSES]
+            rows = rows[rows["n"] >= config.MIN_TRAJECTORY_COURSES]
             if bands:
                 known = rows.dropna(subset=["ci_low", "ci_high"])
                 fig.add_traces(_band(known["visit_number"], known["ci_low"], known["ci_high"], COURSE_COLOURS[course], name))
+            if len(few):
+                fig.add_trace(_few_courses(few, course, phase, name))
             fig.add_trace(go.Scatter(
                 x=rows["visit_number"], y=rows["mean"], name=name, mode="lines+markers",
                 line={"color": COURSE_COLOURS[course], "dash": "solid" if phase == "pre" else "dot"},
@@ -154,6 +158,19 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
     n = _courses_n(trajectory[(trajectory["visit_number"] == 1) & (trajectory["phase"] == "pre")], "n")
     return _layout(fig, f"{title} ({n} courses)", VISIT_AXIS, PAIN_PRE_AXIS if phases == ("pre",) else PAIN_AXIS,
                    yaxis={"range": [0, 10]}, xaxis={"dtick": 1})
+
+
+def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.Scatter:
+    """Visits reached by fewer than config.MIN_TRAJECTORY_COURSES courses: faint markers off the
+    line, each with its n, so a handful of long courses is not read as the trend."""
+    return go.Scatter(
+        x=rows["visit_number"], y=rows["mean"], name=f"{name} (fewer than {config.MIN_TRAJECTORY_COURSES} courses)",
+        mode="markers", showlegend=False,
+        marker={"color": COURSE_COLOURS[course], "opacity": 0.35, "symbol": "circle" if phase == "pre" else "diamond-open"},
+        customdata=rows["n"].to_numpy(),
+        hovertemplate=(f"{name}<br>visit %{{x}}: mean pain %{{y:.1f}}<br>n = %{{customdata:,}} scores, too few "
+                       f"(under {config.MIN_TRAJECTORY_COURSES}) to draw as the line<extra></extra>"),
+    )
 
 
 def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame) -> go.Figure:
@@ -432,3 +449,67 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
     sentences.append("These are the outcomes of treated clients without an untreated comparison group, so some "
                      "of the improvement might have come anyway.")
     return " ".join(sentences)
+
+
+# --- Time to improvement among all who started, and control charts ---------------------------------
+
+def improvement_all_started(curve: pd.DataFrame) -> go.Figure:
+    """Share of all who started not yet improved by visit (metrics.improvement_all_started),
+    drop-outs counted as never improved, with its 95 % band; on the same axes as the
+    Kaplan-Meier chart, so the two can be read side by side."""
+    fig = go.Figure()
+    for course in _courses(curve):
+        rows = curve[curve["course_type"] == course]
+        colour = COURSE_COLOURS[course]
+        fig.add_traces(_band(rows["visit_number"], (1 - rows["ci_high"]) * 100, (1 - rows["ci_low"]) * 100, colour,
+                             course, shape="hv"))
+        fig.add_trace(go.Scatter(
+            x=rows["visit_number"], y=(1 - rows["share"]) * 100, name=course.capitalize(), mode="lines+markers",
+            line={"color": colour, "shape": "hv", "dash": "dash"},
+            customdata=np.column_stack([rows["episodes"], rows["improved"], (1 - rows["ci_high"]) * 100,
+                                        (1 - rows["ci_low"]) * 100, rows["still_running_left_out"]]),
+            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}} % not yet improved"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+                           "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
+                           "<br>%{customdata[4]:,} still running left out<extra></extra>"),
+        ))
+    fig.add_hline(y=50, line_dash="dot", line_color=MUTED)
+    first = curve[curve["visit_number"] == 1]
+    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in first.itertuples())
+    return _layout(fig, f"Drop-outs counted as never improved ({n} courses)", VISIT_AXIS,
+                   "Courses not yet improved (%)", yaxis={"range": [0, 102]}, xaxis={"dtick": 1})
+
+
+CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
+
+
+def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, n_name: str) -> go.Figure:
+    """One measure of metrics.monthly_control_charts by month: the months' values, the centre
+    line and the 3-sigma limits (stepped, as they change with each month's n), months outside
+    the limits marked. Rates are drawn in percent; `n_name` says what a month's n counts."""
+    rows = charts[charts["measure"] == measure]
+    scale = 1 if measure == "new_courses" else 100
+    shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f} %"
+    fig = go.Figure()
+    for side, name in (("upper", "Upper limit (3 sigma)"), ("lower", "Lower limit (3 sigma)")):
+        fig.add_trace(go.Scatter(
+            x=rows["month"], y=rows[side] * scale, mode="lines", name=name, showlegend=side == "upper",
+            legendgroup="limits", line={"color": MUTED, "dash": "dash", "shape": "hvh"},
+            hovertemplate=f"{name}: {shown}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=rows["month"], y=rows["centre"] * scale, mode="lines", name="Centre (all months)",
+                             line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=rows["month"], y=rows["value"] * scale, mode="lines+markers", name="Month",
+        line={"color": "#000000"}, marker={"size": 7},
+        customdata=np.column_stack([rows["n"], rows["lower"] * scale, rows["upper"] * scale]),
+        hovertemplate=(f"%{{x|%b %Y}}: {shown}<br>limits %{{customdata[1]:.0f}}-%{{customdata[2]:.0f}}"
+                       f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")))
+    outside = rows[rows["outside"].astype(bool)]
+    fig.add_trace(go.Scatter(
+        x=outside["month"], y=outside["value"] * scale, mode="markers", name="Outside the limits",
+        marker={"symbol": "x", "size": 13, "color": CONTROL_OUTSIDE, "line": {"width": 1}},
+        customdata=outside["n"].to_numpy(),
+        hovertemplate=f"%{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}<extra></extra>"))
+    n = int(rows["n"].sum())
+    return _layout(fig, f"{title} (n = {n:,} {n_name}, {int(outside['month'].size)} months outside the limits)",
+                   "Month of first visit", y_title, yaxis={"rangemode": "tozero"})

@@ -383,34 +383,43 @@ ORDER BY m.month""", params)
     return documented_columns(suppress(frame, f, others, partition=()), MONTHLY_COLUMNS)
 
 
-CONTROL_CHART_COLUMNS = ("measure", "month", "n", "value", "centre", "lower", "upper", "outside")
+CONTROL_CHART_COLUMNS = ("course_type", "measure", "month", "n", "value", "centre", "lower", "upper", "outside")
 CONTROL_MEASURES = ("improved_after_session2_itt", "dropout_rate", "new_courses")
 
 
 def monthly_control_charts(con, f: Filter = ALL) -> pd.DataFrame:
-    """Three control charts by month of first visit, from monthly_trend's months (so for a
-    viewing therapist without the months it leaves out). improved_after_session2_itt (a p-chart
-    of the share of all who started improved at visit 3, n = episodes_eligible_itt) and
-    dropout_rate (a p-chart of dropped / finished, n = episodes_finished): value is the month's
-    rate, centre p̄ the months' total successes over their total n, and lower-upper
-    p̄ -/+ 3 * sqrt(p̄ (1 - p̄) / n), clipped to 0-1, so the limits widen for months with few
-    courses; a month with n = 0 has no value and no limits. new_courses (a c-chart of
-    episodes_started, n = value = the month's count): centre the mean count c̄ and lower-upper
-    c̄ -/+ 3 * sqrt(c̄), at least 0. outside is True where value lies beyond a limit: a month to
-    look into, not proof that something changed.
-    Columns: measure, month, n, value, centre, lower, upper, outside."""
-    trend = monthly_trend(con, f)
-    charts = []
-    for measure, successes, trials in (("improved_after_session2_itt", "improved_itt", "episodes_eligible_itt"),
-                                       ("dropout_rate", "episodes_dropped", "episodes_finished")):
-        limits = stats.p_chart_limits(trend[successes], trend[trials])
-        charts.append(pd.DataFrame({"measure": measure, "month": trend["month"], "n": trend[trials],
-                                    "value": limits["rate"], "centre": limits["centre"], "lower": limits["lower"],
-                                    "upper": limits["upper"], "outside": limits["outside"]}))
-    limits = stats.c_chart_limits(trend["episodes_started"])
-    charts.append(pd.DataFrame({"measure": "new_courses", "month": trend["month"], "n": trend["episodes_started"],
-                                "value": trend["episodes_started"].astype(float), "centre": limits["centre"],
-                                "lower": limits["lower"], "upper": limits["upper"], "outside": limits["outside"]}))
-    frame = pd.concat(charts, ignore_index=True) if len(trend) else pd.DataFrame(columns=list(CONTROL_CHART_COLUMNS))
-    frame.attrs[SUPPRESSED] = suppressed_rows(trend)
+    """Three control charts per course type (acute and chronic apart, as their rates differ and
+    their mix changes from month to month), by month of first visit, from monthly_trend's months
+    for that course type (so for a viewing therapist without the months it leaves out).
+    improved_after_session2_itt (a p-chart of the share of all who started improved at visit 3,
+    n = episodes_eligible_itt) and dropout_rate (a p-chart of dropped / finished, n =
+    episodes_finished): value is the month's rate, centre p̄ the months' total successes over
+    their total n, and lower-upper p̄ -/+ 3 * sqrt(p̄ (1 - p̄) / n), clipped to 0-1, so the limits
+    widen for months with few courses; a month with n = 0 has no value and no limits.
+    new_courses (a c-chart of episodes_started, n = value = the month's count): centre the mean
+    count c̄ and lower-upper c̄ -/+ 3 * sqrt(c̄), at least 0. outside is True where value lies
+    beyond a limit: a month to look into, not proof that something changed.
+    Columns: course_type, measure, month, n, value, centre, lower, upper, outside."""
+    charts, hidden = [], 0
+    for course_type in config.COURSE_TYPES:
+        if f.course_types and course_type not in f.course_types:
+            continue
+        trend = monthly_trend(con, f.replace(course_types=(course_type,)))
+        hidden += suppressed_rows(trend)
+        if trend.empty:
+            continue
+        for measure, successes, trials in (("improved_after_session2_itt", "improved_itt", "episodes_eligible_itt"),
+                                           ("dropout_rate", "episodes_dropped", "episodes_finished")):
+            limits = stats.p_chart_limits(trend[successes], trend[trials])
+            charts.append(pd.DataFrame({"course_type": course_type, "measure": measure, "month": trend["month"],
+                                        "n": trend[trials], "value": limits["rate"], "centre": limits["centre"],
+                                        "lower": limits["lower"], "upper": limits["upper"],
+                                        "outside": limits["outside"]}))
+        limits = stats.c_chart_limits(trend["episodes_started"])
+        charts.append(pd.DataFrame({"course_type": course_type, "measure": "new_courses", "month": trend["month"],
+                                    "n": trend["episodes_started"], "value": trend["episodes_started"].astype(float),
+                                    "centre": limits["centre"], "lower": limits["lower"], "upper": limits["upper"],
+                                    "outside": limits["outside"]}))
+    frame = pd.concat(charts, ignore_index=True) if charts else pd.DataFrame(columns=list(CONTROL_CHART_COLUMNS))
+    frame.attrs[SUPPRESSED] = hidden
     return documented_columns(frame, CONTROL_CHART_COLUMNS)
