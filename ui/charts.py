@@ -484,32 +484,46 @@ CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
 
 
 def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, n_name: str) -> go.Figure:
-    """One measure of metrics.monthly_control_charts by month: the months' values, the centre
-    line and the 3-sigma limits (stepped, as they change with each month's n), months outside
-    the limits marked. Rates are drawn in percent; `n_name` says what a month's n counts."""
+    """One measure of metrics.monthly_control_charts by month, a panel per course type: the
+    months' values, the centre line and the 3-sigma limits (stepped, as they change with each
+    month's n), months outside the limits marked. Rates are drawn in percent; `n_name` says what
+    a month's n counts."""
     rows = charts[charts["measure"] == measure]
+    courses = _courses(rows)
     scale = 1 if measure == "new_courses" else 100
     shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f} %"
-    fig = go.Figure()
-    for side, name in (("upper", "Upper limit (3 sigma)"), ("lower", "Lower limit (3 sigma)")):
+    fig = make_subplots(rows=1, cols=max(1, len(courses)), shared_yaxes=True, subplot_titles=[
+        f"{course.capitalize()} (n = {int(rows.loc[rows['course_type'] == course, 'n'].sum()):,} {n_name})"
+        for course in courses])
+    outside_months = 0
+    for position, course in enumerate(courses, start=1):
+        panel = rows[rows["course_type"] == course]
+        first = position == 1
+        for side, name in (("upper", "Limits (3 sigma)"), ("lower", "Limits (3 sigma)")):
+            fig.add_trace(go.Scatter(
+                x=panel["month"], y=panel[side] * scale, mode="lines", name=name, legendgroup="limits",
+                showlegend=first and side == "upper", line={"color": MUTED, "dash": "dash", "shape": "hvh"},
+                hovertemplate=f"{side} limit: {shown}<extra></extra>"), row=1, col=position)
         fig.add_trace(go.Scatter(
-            x=rows["month"], y=rows[side] * scale, mode="lines", name=name, showlegend=side == "upper",
-            legendgroup="limits", line={"color": MUTED, "dash": "dash", "shape": "hvh"},
-            hovertemplate=f"{name}: {shown}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=rows["month"], y=rows["centre"] * scale, mode="lines", name="Centre (all months)",
-                             line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"))
-    fig.add_trace(go.Scatter(
-        x=rows["month"], y=rows["value"] * scale, mode="lines+markers", name="Month",
-        line={"color": "#000000"}, marker={"size": 7},
-        customdata=np.column_stack([rows["n"], rows["lower"] * scale, rows["upper"] * scale]),
-        hovertemplate=(f"%{{x|%b %Y}}: {shown}<br>limits %{{customdata[1]:.0f}}-%{{customdata[2]:.0f}}"
-                       f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")))
-    outside = rows[rows["outside"].astype(bool)]
-    fig.add_trace(go.Scatter(
-        x=outside["month"], y=outside["value"] * scale, mode="markers", name="Outside the limits",
-        marker={"symbol": "x", "size": 13, "color": CONTROL_OUTSIDE, "line": {"width": 1}},
-        customdata=outside["n"].to_numpy(),
-        hovertemplate=f"%{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}<extra></extra>"))
-    n = int(rows["n"].sum())
-    return _layout(fig, f"{title} (n = {n:,} {n_name}, {int(outside['month'].size)} months outside the limits)",
-                   "Month of first visit", y_title, yaxis={"rangemode": "tozero"})
+            x=panel["month"], y=panel["centre"] * scale, mode="lines", name="Centre (all months)", legendgroup="centre",
+            showlegend=first, line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"), row=1, col=position)
+        fig.add_trace(go.Scatter(
+            x=panel["month"], y=panel["value"] * scale, mode="lines+markers", name=course.capitalize(),
+            line={"color": COURSE_COLOURS[course]}, marker={"size": 7},
+            customdata=np.column_stack([panel["n"], panel["lower"] * scale, panel["upper"] * scale]),
+            hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}<br>limits %{{customdata[1]:.0f}}-%{{customdata[2]:.0f}}"
+                           f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")), row=1, col=position)
+        outside = panel[panel["outside"].astype(bool)]
+        outside_months += len(outside)
+        fig.add_trace(go.Scatter(
+            x=outside["month"], y=outside["value"] * scale, mode="markers", name="Outside the limits",
+            legendgroup="outside", showlegend=first,
+            marker={"symbol": "x", "size": 13, "color": CONTROL_OUTSIDE, "line": {"width": 1}},
+            customdata=outside["n"].to_numpy(),
+            hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}"
+                           "<extra></extra>")), row=1, col=position)
+    fig.update_yaxes(rangemode="tozero")
+    fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {outside_months} months outside the limits)",
+                  "Month of first visit", "")
+    fig.update_yaxes(title_text=y_title, col=1)
+    return fig
