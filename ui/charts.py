@@ -118,10 +118,12 @@ def _courses_n(frame: pd.DataFrame, column: str) -> str:
 
 # --- Pain over the course ---------------------------------------------------------------------
 
-def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = False,
+def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = True,
                     title: str = "Pain before each session") -> go.Figure:
-    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame), the
-    recommended ranges shaded and visit 3 before the session, "after session 2", marked."""
+    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame) with its 95 %
+    band, the recommended ranges shaded and visit 3 before the session, "after session 2",
+    marked. The line and band go only through visits reached by config.MIN_TRAJECTORY_COURSES
+    courses or more; the rest are faint markers with their n."""
     fig = go.Figure()
     for course in _courses(trajectory):
         for phase in phases:
