@@ -30,11 +30,9 @@ for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
                   help=f"Kaplan-Meier median over {row.episodes:,} courses with a first-visit score; "
                        f"{row.events:,} improved meaningfully ({words.improvement_rule()} below the first visit).",
                   border=True)
-kaplan_meier, all_started = st.columns(2)
-kaplan_meier.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians),
-                          width="stretch", key="courses_km")
-all_started.plotly_chart(charts.improvement_all_started(ui.metric(metrics.improvement_all_started, f)),
-                         width="stretch", key="courses_all_started")
+st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians,
+                                          ui.metric(metrics.improvement_all_started, f)),
+                width="stretch", key="courses_km")
 st.caption("Two readings of the same courses. Left, Kaplan-Meier: a course that stops before improving counts as "
            "not yet improved while it attends and then leaves the calculation (censored), which assumes that the "
            "clients who stopped would have improved like those who stayed; it is the better-looking reading when "

@@ -42,11 +42,15 @@ def values(trace: dict, axis: str = "y") -> list:
 def test_courses_page_shows_kaplan_meier_beside_all_who_started(app_db, sample_con):
     at = run_page("courses")
     curve = metrics.improvement_all_started(sample_con)
-    chart = by_title(at, "Drop-outs counted as never improved")
-    acute = next(trace for trace in chart["data"] if trace.get("name") == "Acute")
+    chart = by_title(at, "Time to meaningful improvement, two readings")
+    acute = next(trace for trace in chart["data"] if trace.get("name") == "Acute, all who started")
     expected = ((1 - curve.loc[curve["course_type"] == "acute", "share"]) * 100).tolist()
     assert values(acute) == pytest.approx(expected)
-    assert acute["line"]["dash"] == "dash"
+    assert acute["xaxis"] == "x2"  # the right-hand panel, beside Kaplan-Meier on the left
+    kaplan_meier = next(trace for trace in chart["data"] if trace.get("name", "").startswith("Acute (half improved"))
+    assert kaplan_meier.get("xaxis", "x") == "x"
+    panels = [annotation["text"] for annotation in chart["layout"]["annotations"]]
+    assert panels[:2] == ["Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"]
     # 390 acute courses are judged by visit 3 (11 still running left out), 70 % improved; Kaplan-Meier
     # says 77 % (it assumes the drop-outs would have done as well as those who stayed).
     row = curve[(curve["course_type"] == "acute") & (curve["visit_number"] == 3)].iloc[0]

@@ -175,34 +175,6 @@ def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.S
     )
 
 
-def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame) -> go.Figure:
-    """Kaplan-Meier: share of courses not yet meaningfully improved by visit, with its 95 % band
-    and the median visit marked."""
-    fig = go.Figure()
-    for course in _courses(curve):
-        rows = curve[curve["course_type"] == course]
-        colour = COURSE_COLOURS[course]
-        median = medians.loc[medians["course_type"] == course, "median_visits"]
-        median = float(median.iloc[0]) if len(median) and pd.notna(median.iloc[0]) else None
-        name = course.capitalize() + (f" (half improved by visit {median:.0f})" if median is not None
-                                      else " (half not yet improved)")
-        fig.add_traces(_band(rows["visit_number"], rows["ci_low"] * 100, rows["ci_high"] * 100, colour, course, shape="hv"))
-        fig.add_trace(go.Scatter(
-            x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers",
-            line={"color": colour, "shape": "hv"},
-            customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
-            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
-                           "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
-        ))
-        if median is not None:
-            fig.add_vline(x=median, line_dash="dash", line_color=colour)
-    fig.add_hline(y=50, line_dash="dot", line_color=MUTED)
-    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
-    return _layout(fig, f"Time to meaningful improvement ({n} courses)", VISIT_AXIS,
-                   "Courses not yet improved (%)", yaxis={"range": [0, 102]}, xaxis={"dtick": 1})
-
-
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
     """How many sessions courses lasted (highest visit number), acute and chronic side by side,
     the recommended range shaded."""
@@ -455,31 +427,54 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
 
 # --- Time to improvement among all who started, and control charts ---------------------------------
 
-def improvement_all_started(curve: pd.DataFrame) -> go.Figure:
-    """Share of all who started not yet improved by visit (metrics.improvement_all_started),
-    drop-outs counted as never improved, with its 95 % band; on the same axes as the
-    Kaplan-Meier chart, so the two can be read side by side."""
-    fig = go.Figure()
-    for course in _courses(curve):
-        rows = curve[curve["course_type"] == course]
+def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started: pd.DataFrame) -> go.Figure:
+    """Time to meaningful improvement read two ways, side by side on the same axes: left the
+    Kaplan-Meier share not yet improved (metrics.time_to_improvement, drop-outs censored) with
+    its 95 % band and the median visit marked; right the share of all who started not yet
+    improved (metrics.improvement_all_started, drop-outs counted as never improved) with its
+    95 % band."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=[
+        "Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"])
+    for course in _courses(pd.concat([curve[["course_type"]], all_started[["course_type"]]])):
         colour = COURSE_COLOURS[course]
-        fig.add_traces(_band(rows["visit_number"], (1 - rows["ci_high"]) * 100, (1 - rows["ci_low"]) * 100, colour,
-                             course, shape="hv"))
+        rows = curve[curve["course_type"] == course]
+        median = medians.loc[medians["course_type"] == course, "median_visits"]
+        median = float(median.iloc[0]) if len(median) and pd.notna(median.iloc[0]) else None
+        name = course.capitalize() + (f" (half improved by visit {median:.0f})" if median is not None
+                                      else " (half not yet improved)")
+        fig.add_traces(_band(rows["visit_number"], rows["ci_low"] * 100, rows["ci_high"] * 100, colour, course,
+                             shape="hv"), rows=1, cols=1)
         fig.add_trace(go.Scatter(
-            x=rows["visit_number"], y=(1 - rows["share"]) * 100, name=course.capitalize(), mode="lines+markers",
-            line={"color": colour, "shape": "hv", "dash": "dash"},
-            customdata=np.column_stack([rows["episodes"], rows["improved"], (1 - rows["ci_high"]) * 100,
-                                        (1 - rows["ci_low"]) * 100, rows["still_running_left_out"]]),
-            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}} % not yet improved"
+            x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers", legendgroup=course,
+            line={"color": colour, "shape": "hv"},
+            customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
+            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved (Kaplan-Meier)"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+                           "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
+        ), row=1, col=1)
+        if median is not None:
+            fig.add_vline(x=median, line_dash="dash", line_color=colour, row=1, col=1)
+        started = all_started[all_started["course_type"] == course]
+        fig.add_traces(_band(started["visit_number"], (1 - started["ci_high"]) * 100, (1 - started["ci_low"]) * 100,
+                             colour, course, shape="hv"), rows=1, cols=2)
+        fig.add_trace(go.Scatter(
+            x=started["visit_number"], y=(1 - started["share"]) * 100, name=f"{course.capitalize()}, all who started",
+            mode="lines+markers", legendgroup=course, showlegend=False, line={"color": colour, "shape": "hv"},
+            customdata=np.column_stack([started["episodes"], started["improved"], (1 - started["ci_high"]) * 100,
+                                        (1 - started["ci_low"]) * 100, started["still_running_left_out"]]),
+            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}} % of all who started not yet improved"
                            "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
                            "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
                            "<br>%{customdata[4]:,} still running left out<extra></extra>"),
-        ))
-    fig.add_hline(y=50, line_dash="dot", line_color=MUTED)
-    first = curve[curve["visit_number"] == 1]
-    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in first.itertuples())
-    return _layout(fig, f"Drop-outs counted as never improved ({n} courses)", VISIT_AXIS,
-                   "Courses not yet improved (%)", yaxis={"range": [0, 102]}, xaxis={"dtick": 1})
+        ), row=1, col=2)
+    for col in (1, 2):
+        fig.add_hline(y=50, line_dash="dot", line_color=MUTED, row=1, col=col)
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(range=[0, 102])
+    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
+    fig = _layout(fig, f"Time to meaningful improvement, two readings ({n} courses)", VISIT_AXIS, "")
+    fig.update_yaxes(title_text="Courses not yet improved (%)", col=1)
+    return fig
 
 
 CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
