@@ -39,4 +39,5 @@ st.caption("Courses begun each month, against their monthly mean -/+ 3 times its
            "the edges of the data may be part months.")
 
 st.header("The figures")
-tables.table(control, "monthly control charts")
+tables.table(control.assign(month=control["month"].dt.strftime("%Y-%m")), "monthly control charts",
+             caption="Rates as fractions of 1; n is the courses judged (improvement), finished (drop-out) or begun.")
