@@ -520,7 +520,8 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
             hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}"
                            "<extra></extra>")), row=1, col=position)
     fig.update_yaxes(rangemode="tozero")
-    fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {outside_months} months outside the limits)",
+    months = "1 month" if outside_months == 1 else f"{outside_months} months"
+    fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {months} outside the limits)",
                   "Month of first visit", "")
     fig.update_yaxes(title_text=y_title, col=1)
     return fig
