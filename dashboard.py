@@ -20,6 +20,7 @@ def run() -> None:
             st.Page("app_pages/conditions.py", title="Conditions", icon=":material/footprint:"),
             st.Page("app_pages/therapists.py", title="Therapists", icon=":material/balance:"),
             st.Page("app_pages/home_program.py", title="Home program", icon=":material/self_improvement:"),
+            st.Page("app_pages/trend.py", title="Trend", icon=":material/monitoring:"),
             st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/rule:"),
         ],
         "Therapist": [
