@@ -106,6 +106,11 @@ IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
 # DuckDB memory for the dashboard process (imports from the command line are not limited).
 APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "1GB")
 
+# The clinic as the client's take-home report names it: its name and how to reach it (a phone
+# number, an address), set per clinic; blank contact lines are left out.
+CLINIC_NAME: str = os.environ.get("CLINIC_NAME", "Foot-pain clinic")
+CLINIC_CONTACT: str = os.environ.get("CLINIC_CONTACT", "")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA_DIR = REPO_ROOT / "sample_data"
 DEFAULT_DB_PATH = REPO_ROOT / "data" / "clinic.duckdb"

@@ -89,7 +89,9 @@ def default_notes(condition: str) -> str:
 class ReportContent:
     """What goes on the page. `progress` is metrics.episode_progress's frame, `typical`
     metrics.typical_course's (may be empty), `recommended` the course type's session range and
-    `peers` whom the typical band is drawn from (client.peer_description)."""
+    `peers` whom the typical band is drawn from (client.peer_description); the therapist's name,
+    the next appointment (when the therapist gives one) and the clinic's name and contact
+    (config.CLINIC_NAME, CLINIC_CONTACT) head the page."""
 
     client_name: str
     course_type: str
@@ -102,18 +104,28 @@ class ReportContent:
     improved_at_visit: int | None
     peers: str
     generated_on: dt.date
+    therapist: str | None = None
+    next_appointment: dt.date | None = None
+    clinic_name: str = dataclasses.field(default_factory=lambda: config.CLINIC_NAME)
+    clinic_contact: str = dataclasses.field(default_factory=lambda: config.CLINIC_CONTACT)
+
+
+# Parts of an emoji that are not a picture of their own: skin-tone modifiers, joiners, variation
+# selectors, combining marks. Dropped, so "👍🏽" is one replaced character, not two.
+_EMOJI_PARTS = ("Sk", "Mn", "Cf")
 
 
 def latin1_text(text: str) -> str:
     """Text the core PDF fonts can draw: Latin-1 characters as they are, accented letters
-    outside Latin-1 without their accent (ř -> r), emoji and other symbols dropped, anything else '?'."""
+    outside Latin-1 without their accent (ř -> r), anything else (emoji, other scripts) a visible
+    '?', so a name never silently loses a character."""
     out = []
     for char in unicodedata.normalize("NFC", text):
         if ord(char) < 256:
             out.append(char)
             continue
-        if unicodedata.category(char) in ("So", "Sk", "Cs", "Co", "Cn", "Mn", "Cf"):
-            continue  # emoji, skin-tone modifiers, joiners, variation selectors
+        if unicodedata.category(char) in _EMOJI_PARTS:
+            continue
         base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
         out.append(base if base and all(ord(c) < 256 for c in base) else "?")
     return _tidy_spaces("".join(out))
@@ -139,14 +151,21 @@ class _Report(FPDF):
             self._font = font
 
     def text_for_font(self, text: str) -> str:
-        """`text` with only the characters the chosen font can draw (emoji are dropped), without
-        bidirectional controls or other invisible characters; line breaks are kept."""
+        """`text` as the chosen font can draw it: a character it has no glyph for (an emoji, a
+        script it lacks) becomes a visible □, never silently nothing; no bidirectional controls
+        or other invisible characters; line breaks are kept."""
         text = stored_text.visible(text, keep_newlines=True)
         if self._font is None:
             return latin1_text(text)
-        kept = "".join(char for char in unicodedata.normalize("NFC", text)
-                       if char in "\n\t" or ord(char) in self._font.cmap)
-        return _tidy_spaces(kept)
+        cmap = self._font.cmap
+        missing = "□" if ord("□") in cmap else "?"
+        out: list[str] = []
+        for char in unicodedata.normalize("NFC", text):
+            if char in "\n\t" or ord(char) in cmap:
+                out.append(char)
+            elif unicodedata.category(char) not in _EMOJI_PARTS and out[-1:] != [missing]:
+                out.append(missing)  # one mark for a run, such as a family emoji's people
+        return _tidy_spaces("".join(out))
 
     def write_font(self, size: float, bold: bool = False) -> None:
         # DejaVu is added in one style only; bold is drawn as the regular face, a bit larger.
@@ -177,6 +196,12 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
     pdf.write_font(11)
     pdf.set_text_color(*GREY)
     pdf.multi_cell(width, 5.5, text(content.episode_line), align="L", new_x="LMARGIN", new_y="NEXT")
+    details = [f"Therapist: {stored_text.label(content.therapist, MAX_NAME_CHARS)}" if content.therapist else "",
+               visit_dates_line(content.progress),
+               f"Next appointment: {content.next_appointment:%A %d %B %Y}" if content.next_appointment else ""]
+    for line in filter(None, details):
+        pdf.multi_cell(width, 5.5, _at_most_lines(pdf, width, 5.5, text(line), 2), align="L",
+                       new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_text_color(*INK)
     pdf.write_font(12)
@@ -195,12 +220,18 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
         notes = notes[:MAX_NOTES_CHARS - 1].rstrip() + "…"
     lines = pdf.multi_cell(width, 5.5, text(notes), align="L", dry_run=True, output="LINES")
     assert isinstance(lines, list)  # output="LINES" returns the wrapped lines only
-    room = int((pdf.h - 25 - pdf.get_y()) // 5.5)
+    room = int((pdf.h - 31 - pdf.get_y()) // 5.5)  # above the clinic's line and the footnote
     if len(lines) > room:  # one page, always: keep the lines that fit
         lines = lines[:max(room - 1, 0)] + ["…" if pdf.font_family_name == "DejaVu" else "..."]
     pdf.multi_cell(width, 5.5, "\n".join(lines), align="L", new_x="LMARGIN", new_y="NEXT")
 
-    pdf.set_y(pdf.h - 20)
+    pdf.set_y(pdf.h - 26)
+    pdf.write_font(10, bold=True)
+    pdf.set_text_color(*INK)
+    clinic = " · ".join(part for part in (stored_text.one_line(content.clinic_name),
+                                          stored_text.one_line(content.clinic_contact)) if part)
+    pdf.multi_cell(width, 5, _at_most_lines(pdf, width, 5, text(clinic), 1), align="L",
+                   new_x="LMARGIN", new_y="NEXT")
     pdf.write_font(8)
     pdf.set_text_color(*GREY)
     pdf.multi_cell(width, 4, text(f"Made on {content.generated_on:%d %B %Y}. The shaded band: {content.peers}. "
@@ -222,15 +253,24 @@ def _at_most_lines(pdf: _Report, width: float, line_height: float, text: str, mo
     return "\n".join([*lines[:most - 1], last.rstrip() + ellipsis])
 
 
+def chart_last_visit(content: ReportContent) -> int:
+    """The last visit the report's chart shows, as the screen's (ui/client_charts.pain_chart): the
+    client's last visit or the end of the recommended range, and the typical band up to one
+    visit past the range (the few long courses say little)."""
+    high = content.recommended[1]
+    last_visit = int(content.progress["visit_number"].max()) if len(content.progress) else 1
+    x_max = max(last_visit, high, 2)
+    if len(content.typical):
+        x_max = max(x_max, min(int(content.typical["visit_number"].max()), max(last_visit, high + 1)))
+    return x_max
+
+
 def _draw_chart(pdf: _Report, content: ReportContent, left: float, top: float, width: float, height: float) -> None:
     """Pain before (line) and after (open circles) each session by visit, the typical course
     band behind it, the recommended session range shaded and the visit of the first clear change."""
     progress, typical = content.progress, content.typical
     low, high = content.recommended
-    last_visit = int(progress["visit_number"].max()) if len(progress) else 1
-    x_max = max(last_visit, high, 2)
-    if len(typical):
-        x_max = max(x_max, min(int(typical["visit_number"].max()), high + 2))
+    x_max = chart_last_visit(content)
     plot_left, plot_top = left + 12, top + 4
     plot_width, plot_height = width - 14, height - 22
 
@@ -373,10 +413,25 @@ def episode_line(summary: dict, progress: pd.DataFrame) -> str:
 
 
 
-def report_content(view: EpisodeView, notes: str, generated_on: dt.date) -> ReportContent:
-    """The report's content for an episode as the client progress page shows it."""
+def visit_dates_line(progress: pd.DataFrame) -> str:
+    """'Visits: 6 Jan, 13 Jan and 20 Jan 2025' (each year once), '' with no visits."""
+    dates = sorted(pd.to_datetime(progress["session_date"]).dt.date.unique()) if len(progress) else []
+    if not dates:
+        return ""
+    shown = []
+    for number, date in enumerate(dates):
+        last_of_year = number == len(dates) - 1 or dates[number + 1].year != date.year
+        shown.append(f"{date.day} {date:%b}" + (f" {date.year}" if last_of_year else ""))
+    listed = ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
+    return f"{'Visit' if len(dates) == 1 else 'Visits'}: {listed}"
+
+
+def report_content(view: EpisodeView, notes: str, generated_on: dt.date, therapist: str | None = None,
+                   next_appointment: dt.date | None = None) -> ReportContent:
+    """The report's content for an episode as the client progress page shows it, with the
+    therapist's name and the next appointment when given."""
     summary = view.summary
-    return ReportContent(
+    return ReportContent(therapist=therapist, next_appointment=next_appointment,
         client_name=view.client_name or summary["client_id"], course_type=summary["course_type"],
         episode_line=episode_line(summary, view.progress), summary=view.sentence, notes=notes,
         progress=view.progress, typical=view.typical,

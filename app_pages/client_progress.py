@@ -4,7 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
-from analytics import client, config, report
+from analytics import client, config, records, report
 from ui import client_charts, guard, tables, text, words
 
 con = guard.connection()
@@ -58,7 +58,10 @@ for column, (kind, figure) in zip(st.columns(max(len(small), 1)), small):
 st.subheader("Report for the client", anchor=False)
 notes = st.text_area("Home stretching plan", value=report.default_notes(summary["condition"]), height=160,
                      key=f"stretching_notes_{episode_id}", max_chars=report.MAX_NOTES_CHARS)
-content = report.report_content(view, notes, dt.date.today())
+next_appointment = st.date_input("Next appointment (printed on the report)", value=None, format="YYYY-MM-DD",
+                                 min_value=dt.date.today(), key=f"next_appointment_{episode_id}")
+therapist = records.therapists(con).get(summary["therapist_id"]) or summary["therapist_id"]
+content = report.report_content(view, notes, dt.date.today(), therapist=therapist, next_appointment=next_appointment)
 st.download_button("Download the report (PDF)",  # made and audited on click
                    tables.audited_download(lambda: report.progress_report_pdf(content), "report_download", "episode",
                                            episode_id),

@@ -206,7 +206,8 @@ def test_a_unicode_font_is_found_here_or_the_core_font_is_used():
 
 
 def test_latin1_text():
-    assert report.latin1_text("Zoë Ødegård 🦶") == "Zoë Ødegård"
+    # Issue #15: an emoji is replaced visibly, no longer dropped.
+    assert report.latin1_text("Zoë Ødegård 🦶") == "Zoë Ødegård ?"
     assert report.latin1_text("Dvořák – Łódź") == "Dvorák ? ?ódz"
     assert report.latin1_text("line 1\nline 2") == "line 1\nline 2"
 
@@ -262,3 +263,42 @@ def test_the_summary_judges_a_clear_change_by_the_rule_in_config(monkeypatch):
     assert "you did after your second, although the pain has come back since." in client.progress_sentence(
         summary(), SECOND)
     assert client.clear_change_meaning() == "A clear change means pain at least 5 points and 30 % lower than at the first session."
+
+
+@pytest.mark.parametrize("font", ["auto", None], ids=["unicode font", "core font"])
+def test_the_report_names_the_clinic_the_therapist_the_visit_dates_and_the_next_appointment(font, monkeypatch):
+    monkeypatch.setattr(config, "CLINIC_NAME", "Calf & Heel Clinic")
+    monkeypatch.setattr(config, "CLINIC_CONTACT", "0161 496 0000, 12 High Street")
+    content = report_content(therapist="Rosa Lind", next_appointment=dt.date(2025, 2, 3))
+    pages, text = pdf_text(report.progress_report_pdf(content, font_path=font))
+    flat = " ".join(text.split())
+    assert pages == 1
+    for expected in ("Therapist: Rosa Lind", "Visits: 6 Jan, 13 Jan, 20 Jan and 27 Jan 2025",
+                     "Next appointment: Monday 03 February 2025", "Calf & Heel Clinic", "0161 496 0000, 12 High Street"):
+        assert expected in flat, expected
+    plain = pdf_text(report.progress_report_pdf(report_content(), font_path=font))[1]
+    assert "Therapist:" not in plain and "Next appointment" not in plain  # left out when not given
+
+
+def test_visit_dates_name_each_year_once():
+    progress = pd.DataFrame({"session_date": pd.to_datetime(["2024-12-23", "2024-12-30", "2025-01-06"])})
+    assert report.visit_dates_line(progress) == "Visits: 23 Dec, 30 Dec 2024 and 6 Jan 2025"
+    assert report.visit_dates_line(progress.iloc[:1]) == "Visit: 23 Dec 2024"
+    assert report.visit_dates_line(progress.iloc[:0]) == ""
+
+
+def test_an_emoji_the_font_cannot_draw_is_replaced_visibly():
+    pages, text = pdf_text(report.progress_report_pdf(report_content(name="Zoë 🦶👍🏽 Ødegård"), font_path="auto"))
+    font = report.find_font()
+    mark = "□" if font is not None else "?"
+    assert pages == 1 and f"Your progress: Zoë {mark} Ødegård" in text
+
+
+def test_the_reports_chart_ends_where_the_screen_does():
+    # Acute 3-5 and four visits: the screen draws the band to visit 6 (one past the range), the
+    # report used to draw it to 7 when the typical course went that far.
+    typical = pd.DataFrame({"visit_number": list(range(1, 15)), "peers": 40, "peer_group": "condition",
+                            "p25_pain": 3.0, "p50_pain": 4.0, "p75_pain": 5.0})
+    assert report.chart_last_visit(report_content(typical=typical)) == 6
+    assert report.chart_last_visit(report_content(typical=typical.iloc[:4])) == 5  # the range's end
+    assert report.progress_report_pdf(report_content(typical=typical)).startswith(b"%PDF")
