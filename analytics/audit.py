@@ -11,6 +11,44 @@ ACTIONS = ("sign_in", "failed_sign_in", "sign_out", "view_client", "record", "co
            "export", "report_download", "user_change")
 
 
+# Each action in plain words, for the Audit log page and its filter.
+ACTION_WORDS: dict[str, str] = {
+    "sign_in": "Signed in", "failed_sign_in": "Sign-in refused", "sign_out": "Signed out",
+    "view_client": "Viewed a client", "record": "Recorded", "correct": "Corrected a value",
+    "import": "Imported", "export": "Downloaded a table", "report_download": "Downloaded a report",
+    "user_change": "Changed an account",
+}
+
+
+def describe(action: str, target_type: str | None, target_id: str | None) -> str:
+    """One event in plain words, with the ids it names (never a name or a score):
+    'Recorded a session of course E00012', 'Refused an import: 3 problem(s) in visits.csv'."""
+    target = target_id or ""
+    if action == "sign_in":
+        return "Signed in" if target_type != "episode" else f"Left client view of course {target}"
+    if action == "failed_sign_in":
+        if target_type == "throttled":
+            return "Sign-in refused: too many failed attempts from this browser or address"
+        return f"Sign-in refused for the account {target}" if target else "Sign-in refused"
+    if action == "sign_out":
+        return "Signed out after 30 idle minutes" if target_type == "idle" else "Signed out"
+    if action == "view_client":
+        return f"Viewed the course of care {target}"
+    if action == "record":
+        return f"Recorded a session of course {target}" if target_type == "episode" else f"Recorded {target}"
+    if action == "correct":
+        return f"Corrected a value of session {target}"
+    if action == "import":
+        return f"Refused an import: {target}" if target_type == "refused" else f"Imported {target} new sessions"
+    if action == "export":
+        return f"Downloaded the table {target}"
+    if action == "report_download":
+        return f"Downloaded the progress report of course {target}"
+    if action == "user_change":
+        return f"Changed the account {target}"
+    return f"{action} {target_type or ''} {target}".strip()
+
+
 def record(con: duckdb.DuckDBPyConnection, username: str | None, action: str,
            target_type: str | None = None, target_id: str | None = None) -> None:
     """Append one event. This module only ever inserts into audit_log; nothing updates or

@@ -14,7 +14,7 @@ st.caption("Every sign-in (and failed attempt), client view, recorded or correct
 left, middle, right = st.columns(3)
 period = left.date_input("Between", value=(dt.date.today() - dt.timedelta(days=30), dt.date.today()), key="audit_period")
 username = middle.text_input("User", key="audit_user").strip()
-actions = right.multiselect("Actions", audit.ACTIONS, key="audit_actions")
+actions = right.multiselect("Actions", audit.ACTIONS, key="audit_actions", format_func=audit.ACTION_WORDS.get)
 start, end = (period if isinstance(period, tuple) and len(period) == 2 else (None, None))
 
 events = audit.entries(con, start=start, end=end, username=username or None, actions=tuple(actions))
@@ -22,4 +22,8 @@ if events.empty:
     st.info("No events match.")
     st.stop()
 st.metric("Events", f"{len(events):,}")
-tables.table(events, "audit log")
+# Who did what to which course, when: in words, with the ids (the codes stay in the database).
+shown = events.assign(
+    what=[audit.describe(*row) for row in events[["action", "target_type", "target_id"]].itertuples(index=False)],
+    action=events["action"].map(lambda action: audit.ACTION_WORDS.get(action, action)))
+tables.table(shown[["logged_at", "username", "action", "what"]], "audit log")

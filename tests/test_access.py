@@ -137,7 +137,10 @@ def test_a_manager_reads_the_audit_log(app):
     at.switch_page("app_pages/audit_log.py").run()
     assert not at.exception
     assert "Audit log" in [t.value for t in at.title]
-    assert at.dataframe and "sign_in" in set(at.dataframe[0].value["action"])
+    # Issue #15: the page says what happened in words, not codes (sign_in).
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["logged_at", "username", "action", "what"]
+    assert "Signed in" in set(table["action"]) and "sign_in" not in set(table["action"])
 
 
 def test_no_password_score_or_name_reaches_the_log(app, caplog):
@@ -260,3 +263,23 @@ def test_an_upload_over_the_size_limit_is_refused_by_the_reader(app, monkeypatch
     assert not at.exception
     assert "big.csv: the file is" in " ".join(c.value for c in at.code) and "import limit" in " ".join(c.value for c in at.code)
     assert db.table_checksums(con) == before
+
+
+@pytest.mark.parametrize("action, target_type, target_id, words", [
+    ("sign_in", "user", "maria", "Signed in"),
+    ("failed_sign_in", "user", "maria", "Sign-in refused for the account maria"),
+    ("failed_sign_in", "throttled", None, "Sign-in refused: too many failed attempts from this browser or address"),
+    ("sign_out", "idle", "maria", "Signed out after 30 idle minutes"),
+    ("view_client", "episode", "E00012", "Viewed the course of care E00012"),
+    ("record", "episode", "E00012", "Recorded a session of course E00012"),
+    ("correct", "session", "812", "Corrected a value of session 812"),
+    ("import", "sessions", "5", "Imported 5 new sessions"),
+    ("import", "refused", "3 problem(s) in visits.csv", "Refused an import: 3 problem(s) in visits.csv"),
+    ("report_download", "episode", "E00012", "Downloaded the progress report of course E00012"),
+    ("user_change", "user", "maria", "Changed the account maria"),
+])
+def test_every_audit_event_reads_in_plain_words(action, target_type, target_id, words):
+    from analytics import audit
+
+    assert audit.describe(action, target_type, target_id) == words
+    assert action in audit.ACTION_WORDS and set(audit.ACTION_WORDS) == set(audit.ACTIONS)

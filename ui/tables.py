@@ -17,6 +17,10 @@ from ui import guard, page, signin
 # Headings and formats for the metric columns the pages show; anything else is shown as is.
 PERCENT = {"format": "percent"}
 COLUMNS: dict[str, tuple[str, dict]] = {
+    "logged_at": ("When", {"format": "YYYY-MM-DD HH:mm"}),  # the audit log's columns
+    "username": ("Who", {}),
+    "action": ("Action", {}),
+    "what": ("What happened", {}),
     "course_type": ("Course type", {}),
     "condition": ("Condition", {}),
     "episodes": ("Courses", {}),
@@ -68,7 +72,9 @@ def _column_config(frame: pd.DataFrame) -> dict:
             heading, options = catalog.label(column), {}
         else:
             continue
-        if pd.api.types.is_numeric_dtype(frame[column]):
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            config[column] = st.column_config.DatetimeColumn(heading, **options)
+        elif pd.api.types.is_numeric_dtype(frame[column]):
             config[column] = st.column_config.NumberColumn(heading, **options)
         else:
             config[column] = st.column_config.TextColumn(heading)
