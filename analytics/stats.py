@@ -223,3 +223,39 @@ def observed_minus_expected(observed: ArrayLike, expected: ArrayLike, variance: 
         difference = observed / cases - expected / cases
         half_width = z * np.sqrt(variance) / cases
     return difference, difference - half_width, difference + half_width
+
+
+def difference_limits(variance: float, trials: ArrayLike,
+                      confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Funnel-plot control limits for an observed minus expected difference: the range a unit
+    with `trials` cases falls in by chance alone if it does exactly as expected.
+
+    Parameters
+    ----------
+    variance : float
+        The variance of one case's outcome around its expectation, averaged over all cases
+        (for a share: the mean of p_i (1 - p_i)).
+    trials : array_like
+        Numbers of cases to draw the limits at.
+    confidence : float, default 0.95
+        Coverage of the limits (0.95 and 0.998 on our funnel plots).
+
+    Returns
+    -------
+    low, high : ndarray
+        -/+ z * sqrt(variance / trials).
+
+    Notes
+    -----
+    The same normal approximation as observed_minus_expected's interval, with the clinic's mean
+    variance per case in place of a unit's own, so that the limits are one smooth funnel.
+
+    References
+    ----------
+    Spiegelhalter DJ (2005), Statistics in Medicine 24:1185-1202, section 3.
+    """
+    trials = np.asarray(trials, dtype=float)
+    z = normal_quantile(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = z * np.sqrt(variance / trials)
+    return -spread, spread

@@ -57,10 +57,18 @@ from analytics.metrics.rule import ROUNDING_TOLERANCE, Rule, improvement_sql
 from analytics.metrics.therapists import (
     FUNNEL_LIMIT_COLUMNS,
     FUNNEL_POINT_COLUMNS,
+    OUTCOME_COLUMNS,
+    OUTCOME_LIMIT_COLUMNS,
+    PRIMARY_OUTCOME,
     THERAPIST_COLUMNS,
+    THERAPIST_OUTCOMES,
+    VERDICTS,
     Funnel,
+    Outcome,
+    TherapistOutcome,
     funnel_limits,
     therapist_comparison,
+    therapist_outcome,
 )
 
 # The modules whose public functions taking `con` first are the metrics (docs/metrics.md
@@ -71,7 +79,8 @@ __all__ = [
     "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_COLUMNS", "COURSE_OUTCOME_COLUMNS",
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
     "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
-    "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS", "MONTHLY_COLUMNS", "NOT_RECORDED",
+    "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "OUTCOME_COLUMNS", "OUTCOME_LIMIT_COLUMNS", "PRIMARY_OUTCOME",
+    "THERAPIST_OUTCOMES", "VERDICTS", "Outcome", "TherapistOutcome", "therapist_outcome", "MEDIAN_VISITS_COLUMNS", "MONTHLY_COLUMNS", "NOT_RECORDED",
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
     "client", "client_episodes", "condition_comparison", "course_outcomes", "courses", "data_quality",
