@@ -69,6 +69,7 @@ from analytics.metrics.therapists import (
     funnel_limits,
     therapist_comparison,
     therapist_outcome,
+    therapist_summary,
 )
 
 # The modules whose public functions taking `con` first are the metrics (docs/metrics.md
@@ -80,7 +81,7 @@ __all__ = [
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
     "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
     "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "OUTCOME_COLUMNS", "OUTCOME_LIMIT_COLUMNS", "PRIMARY_OUTCOME",
-    "THERAPIST_OUTCOMES", "VERDICTS", "Outcome", "TherapistOutcome", "therapist_outcome", "MEDIAN_VISITS_COLUMNS", "MONTHLY_COLUMNS", "NOT_RECORDED",
+    "THERAPIST_OUTCOMES", "VERDICTS", "Outcome", "TherapistOutcome", "therapist_outcome", "therapist_summary", "MEDIAN_VISITS_COLUMNS", "MONTHLY_COLUMNS", "NOT_RECORDED",
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
     "client", "client_episodes", "condition_comparison", "course_outcomes", "courses", "data_quality",

@@ -12,7 +12,15 @@ import pandas as pd
 
 from analytics import config, db, stats
 from analytics.filters import ALL, Filter
-from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, own_cursor, query, run
+from analytics.metrics.query import (
+    FIRST_IMPROVEMENT_CTE,
+    documented_columns,
+    episodes_cte,
+    own_cursor,
+    plain_value,
+    query,
+    run,
+)
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, suppress
 
 # A case-mix model fitted on too few finished episodes per coefficient describes noise: the
@@ -438,3 +446,16 @@ def _judged(table: pd.DataFrame, spec: Outcome, model: str) -> pd.DataFrame:
         "inside the limits")
     table["model"] = model
     return table
+
+
+def therapist_summary(con, f: Filter = ALL) -> dict[str, dict]:
+    """The command line's `therapists` figures: for each therapist id (anonymised for a viewing
+    therapist as in therapist_outcome), the primary outcome of therapist_outcome:
+    episodes_judged, observed, expected, difference, ci_low, ci_high (fractions; None with no
+    courses judged) and verdict, exactly one of "better than expected", "as expected", "worse
+    than expected", "too few to judge"."""
+    rows = therapist_outcome(con, f).therapists.sort_values("therapist_id")
+    return {row.therapist_id: {
+        "episodes_judged": int(row.episodes), **{name: plain_value(getattr(row, name)) for name in (
+            "observed", "expected", "difference", "ci_low", "ci_high")},
+        "verdict": row.verdict} for row in rows.itertuples()}
