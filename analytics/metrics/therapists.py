@@ -302,7 +302,7 @@ VERDICTS = ("better than expected", "as expected", "worse than expected", "too f
 
 OUTCOME_COLUMNS = (
     "therapist_id", "therapist_name", "is_viewer", "episodes", "observed", "expected", "difference",
-    "ci_low", "ci_high", "z", "funnel_position", "verdict", "model")
+    "ci_low", "ci_high", "z", "funnel_position", "judgement", "model")
 OUTCOME_LIMIT_COLUMNS = ("episodes", "lower_95", "upper_95", "lower_998", "upper_998")
 FUNNEL_POSITIONS = ("above the 99.8 % limit", "above the 95 % limit", "inside the limits",
                     "below the 95 % limit", "below the 99.8 % limit", "too few to judge")
@@ -371,7 +371,7 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     ci_low-ci_high, difference ± 1.96·√(Σ p(1−p))/n for a share (Σ of the residual variance
     for a continuous measure), z (the difference in standard errors), funnel_position ("above"
     or "below the 95 %" or "the 99.8 % limit", "inside the limits", "too few to judge"), and
-    verdict: "too few to judge" under 10 courses, otherwise, when the whole interval is above
+    judgement: "too few to judge" under 10 courses, otherwise, when the whole interval is above
     0, "better than expected" for the primary outcome ("more drop-outs", "slower", "more
     sessions than expected" for the others), below 0 "worse than expected" ("fewer drop-outs",
     "faster", "fewer sessions than expected"), else "as expected"; model names the model used.
@@ -425,7 +425,7 @@ GROUP BY c.therapist_id""", params)
 
 
 def _judged(table: pd.DataFrame, spec: Outcome, model: str) -> pd.DataFrame:
-    """Observed, expected, difference and its interval, z, funnel position and verdict per row of
+    """Observed, expected, difference and its interval, z, funnel position and judgement per row of
     per-therapist sums (episodes, total, expected_total, variance)."""
     table = table.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -436,7 +436,7 @@ def _judged(table: pd.DataFrame, spec: Outcome, model: str) -> pd.DataFrame:
     table["difference"], table["ci_low"], table["ci_high"] = stats.observed_minus_expected(
         table["total"], table["expected_total"], table["variance"], table["episodes"])
     too_few = table["episodes"] < config.MIN_EPISODES_TO_JUDGE
-    table["verdict"] = np.select([too_few, table["ci_low"] > 0, table["ci_high"] < 0],
+    table["judgement"] = np.select([too_few, table["ci_low"] > 0, table["ci_high"] < 0],
                                  ["too few to judge", spec.above, spec.below], "as expected")
     z95, z998 = stats.normal_quantile(0.95), stats.normal_quantile(0.998)
     z = table["z"]
@@ -452,10 +452,10 @@ def therapist_summary(con, f: Filter = ALL) -> dict[str, dict]:
     """The command line's `therapists` figures: for each therapist id (anonymised for a viewing
     therapist as in therapist_outcome), the primary outcome of therapist_outcome:
     episodes_judged, observed, expected, difference, ci_low, ci_high (fractions; None with no
-    courses judged) and verdict, exactly one of "better than expected", "as expected", "worse
+    courses judged) and verdict (the judgement), exactly one of "better than expected", "as expected", "worse
     than expected", "too few to judge"."""
     rows = therapist_outcome(con, f).therapists.sort_values("therapist_id")
     return {row.therapist_id: {
         "episodes_judged": int(row.episodes), **{name: plain_value(getattr(row, name)) for name in (
             "observed", "expected", "difference", "ci_low", "ci_high")},
-        "verdict": row.verdict} for row in rows.itertuples()}
+        "verdict": row.judgement} for row in rows.itertuples()}
