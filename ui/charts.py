@@ -284,11 +284,13 @@ MAX_THERAPIST_ROWS = 30
 THERAPIST_ROW_PX = 26
 
 
-def therapist_label(therapist_id: str, therapist_name: str) -> str:
-    """How a therapist is named on a chart: the name and, when it differs, the id (names repeat
-    in a chain; ids do not)."""
-    name = stored_text.label("" if pd.isna(therapist_name) else therapist_name, text.LABEL_CHARS)
-    return name if therapist_name == therapist_id else f"{name} ({stored_text.label(therapist_id, text.LABEL_CHARS)})"
+def therapist_labels(rows: pd.DataFrame, limit: int) -> list[str]:
+    """How therapists are named on a chart: the name shortened to `limit`, followed by the id
+    where two shown therapists share that label (names repeat in a chain; ids do not)."""
+    names = pd.Series(_names(rows["therapist_name"], limit), index=rows.index)
+    repeated = names.duplicated(keep=False) & (rows["therapist_name"] != rows["therapist_id"])
+    ids = [stored_text.label(therapist, limit) for therapist in rows["therapist_id"]]
+    return [f"{name} ({therapist})" if twice else name for name, therapist, twice in zip(names, ids, repeated)]
 
 
 def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate", unit: str = "share",
@@ -303,9 +305,8 @@ def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate"
     fig = go.Figure()
     judged = shown["judgement"] != "too few to judge"
     points = shown[judged]
-    labels = [therapist_label(i, n) for i, n in zip(shown["therapist_id"], shown["therapist_name"])]
-    hover_names = [stored_text.label(f"{n} ({i})" if n != i else i, text.HOVER_CHARS)
-                   for i, n in zip(shown["therapist_id"], shown["therapist_name"])]
+    labels = therapist_labels(shown, text.LABEL_CHARS)
+    hover_names = therapist_labels(shown, text.HOVER_CHARS)
     fig.add_trace(go.Scatter(
         x=points["difference"] * scale, y=position[judged.to_numpy()], mode="markers", name="Observed − expected",
         # A therapist signed in sees only their own position marked (metrics anonymise the rest).
@@ -313,8 +314,9 @@ def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate"
         error_x={"type": "data", "symmetric": False, "array": ((points["ci_high"] - points["difference"]) * scale).to_numpy(),
                  "arrayminus": ((points["difference"] - points["ci_low"]) * scale).to_numpy(), "color": NEUTRAL},
         customdata=np.column_stack([points["episodes"], points["observed"] * scale, points["expected"] * scale,
-                                    points["judgement"], np.asarray(hover_names, dtype=object)[judged.to_numpy()]]),
-        hovertemplate=(f"%{{customdata[4]}}: %{{x:+.1f}} {axis} (%{{customdata[3]}})<br>observed %{{customdata[1]:.1f}},"
+                                    points["judgement"], np.asarray(hover_names, dtype=object)[judged.to_numpy()],
+                                    [stored_text.label(therapist, text.HOVER_CHARS) for therapist in points["therapist_id"]]]),
+        hovertemplate=(f"%{{customdata[4]}} (id %{{customdata[5]}}): %{{x:+.1f}} {axis} (%{{customdata[3]}})<br>observed %{{customdata[1]:.1f}},"
                        f" expected %{{customdata[2]:.1f}}<br>n = %{{customdata[0]:,}} {courses}<extra></extra>"),
     ))
     too_few = shown[~judged]
@@ -361,7 +363,7 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
                 hovertemplate=f"{name}: %{{y:+.1f}} at n = %{{x:,}}<extra></extra>",
             ))
     outside = points["funnel_position"].str.startswith(("above", "below")).to_numpy()
-    names = [therapist_label(i, n) for i, n in zip(points["therapist_id"], points["therapist_name"])]
+    names = therapist_labels(points, text.LABEL_CHARS)
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["difference"] * scale, mode="markers+text", name="Therapists",
         text=np.where(points["is_viewer"], "You", np.where(outside, np.asarray(names, dtype=object), "")),
@@ -369,12 +371,10 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
         marker={"size": np.where(points["is_viewer"], 14, 9),
                 "color": np.where(points["is_viewer"], VIEWER, np.where(outside, "#CC79A7", NEUTRAL))},
         customdata=np.column_stack([
-            np.where(points["is_viewer"], "You", np.asarray(
-                [stored_text.label(f"{n} ({i})" if n != i else i, text.HOVER_CHARS)
-                 for i, n in zip(points["therapist_id"], points["therapist_name"])], dtype=object)),
-            points["funnel_position"]]),
-        hovertemplate=(f"%{{customdata[0]}}: %{{y:+.1f}} {axis}<br>%{{customdata[1]}}<br>n = %{{x:,}} {courses}"
-                       "<extra></extra>"),
+            np.where(points["is_viewer"], "You", np.asarray(therapist_labels(points, text.HOVER_CHARS), dtype=object)),
+            points["funnel_position"], [stored_text.label(therapist, text.HOVER_CHARS) for therapist in points["therapist_id"]]]),
+        hovertemplate=(f"%{{customdata[0]}} (id %{{customdata[2]}}): %{{y:+.1f}} {axis}<br>%{{customdata[1]}}<br>"
+                       f"n = %{{x:,}} {courses}<extra></extra>"),
     ))
     n = int(points["episodes"].sum())
     return _layout(fig, f"Funnel plot: {measure.lower()}, observed − expected (n = {n:,} {courses})",
