@@ -247,3 +247,28 @@ def test_the_planted_therapist_differences_are_recovered_where_a_raw_comparison_
         "SELECT therapist_id, avg(CASE WHEN course_type = 'chronic' THEN 1 ELSE 0 END) FROM episodes GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert chronic[0][1] > max(chronic[1][1], chronic[2][1])
+
+
+# --- the fits, against statsmodels ------------------------------------------------------------
+
+def test_logistic_and_weighted_least_squares_fits_match_statsmodels():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    design = np.column_stack([np.ones(300), rng.normal(size=(300, 4)), rng.integers(0, 2, 300)])
+    trials = rng.integers(1, 40, 300).astype(float)
+    chance = 1 / (1 + np.exp(-(design @ np.array([0.2, 0.8, -0.5, 0.1, 0.0, -1.0]))))
+    successes = rng.binomial(trials.astype(int), chance).astype(float)
+    fitted, converged = stats.logistic_fit(design, successes, trials)
+    reference = sm.GLM(np.column_stack([successes, trials - successes]), design, family=sm.families.Binomial()).fit()
+    assert converged and np.allclose(fitted, reference.predict(design), atol=1e-9)
+    values = successes / trials
+    wls = sm.WLS(values, design, weights=trials).fit()
+    assert np.allclose(stats.weighted_least_squares(design, values, trials), wls.fittedvalues, atol=1e-9)
+
+
+def test_logistic_fit_reports_separation():
+    # Baseline 9 always improves, baseline 4 never: the slope runs off to infinity.
+    design = np.column_stack([np.ones(2), [9.0, 4.0]])
+    _, converged = stats.logistic_fit(design, np.array([12.0, 0.0]), np.array([12.0, 12.0]))
+    assert not converged

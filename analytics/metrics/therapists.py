@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -78,35 +77,24 @@ def _expected_responders(cells: pd.DataFrame) -> tuple[np.ndarray, str]:
     overall = np.full(len(cells), successes.sum() / total if total else np.nan)
     if total == 0 or successes.sum() in (0, total):
         return overall, "overall rate"
-    # statsmodels takes over a second to import; only this model needs it, so the command line
-    # and the other pages don't pay for it.
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning, PerfectSeparationWarning
-
-    design = _case_mix(cells)
+    design = _case_mix(cells).to_numpy()
     if total >= MIN_EPISODES_PER_TERM_LOGISTIC * design.shape[1]:
-        try:
-            with warnings.catch_warnings():
-                # Separation or no convergence: the fit is not usable. (Its RuntimeWarnings about the
-                # dispersion of grouped counts do not matter: only the predictions are used.)
-                warnings.simplefilter("ignore", RuntimeWarning)
-                for trouble in (PerfectSeparationWarning, ConvergenceWarning, HessianInversionWarning):
-                    warnings.simplefilter("error", trouble)
-                fit = sm.GLM(np.column_stack([successes, trials - successes]), design,
-                             family=sm.families.Binomial()).fit()
-                expected = np.asarray(fit.predict(design))
-            if fit.converged and np.isfinite(expected).all():
-                return expected, "logistic"
-        except Exception:  # noqa: BLE001 - any failure to fit means "use the simpler model"
-            pass
+        with np.errstate(all="ignore"):
+            try:
+                expected, converged = stats.logistic_fit(design, successes, trials)
+            except np.linalg.LinAlgError:
+                converged = False
+        # Separation or no convergence: the fit is not usable.
+        if converged and np.isfinite(expected).all():
+            return expected, "logistic"
     if total >= MIN_EPISODES_PER_TERM_LINEAR * design.shape[1]:
-        try:
-            fit = sm.WLS(successes / trials, design, weights=trials).fit()
-            expected = np.clip(np.asarray(fit.predict(design)), 0.0, 1.0)
-            if np.isfinite(expected).all():
-                return expected, "linear"
-        except Exception:  # noqa: BLE001 - as above
-            pass
+        with np.errstate(all="ignore"):
+            try:
+                expected = np.clip(stats.weighted_least_squares(design, successes / trials, trials), 0.0, 1.0)
+            except np.linalg.LinAlgError:
+                expected = np.full(len(cells), np.nan)
+        if np.isfinite(expected).all():
+            return expected, "linear"
     return overall, "overall rate"
 
 
@@ -328,9 +316,8 @@ def _expected_means(cells: pd.DataFrame) -> tuple[np.ndarray, float, str]:
     expected, terms, model = np.full(len(cells), mean), 1, "overall mean"
     design = _case_mix(cells) if courses else None
     if design is not None and courses >= MIN_EPISODES_PER_TERM_LINEAR * design.shape[1]:
-        weighted = design.to_numpy() * np.sqrt(n)[:, None]
-        coefficients, *_ = np.linalg.lstsq(weighted, total / np.sqrt(n), rcond=None)
-        expected, terms, model = design.to_numpy() @ coefficients, design.shape[1], "linear"
+        expected = stats.weighted_least_squares(design.to_numpy(), total / n, n)
+        terms, model = design.shape[1], "linear"
     # Squared distance of every course from its cell's expected value, from the cell's sums.
     residual = (squares - 2 * expected * total + n * expected**2).sum()
     variance = float(residual / (courses - terms)) if courses > terms else np.nan
