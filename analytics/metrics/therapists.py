@@ -55,12 +55,15 @@ def _case_mix(cells: pd.DataFrame) -> pd.DataFrame:
     design["baseline_pain"] = cells["baseline_pain"].astype(float)
     design["prior_injuries"] = cells["prior_injuries"].astype(float)
     design["prior_injuries_missing"] = cells["prior_injuries_missing"].astype(float)
-    # rank(X[:, S]) == rank(R[:, S]) for X = QR, and R is only columns x columns: cheap to test.
-    triangle = np.asarray(np.linalg.qr(design.to_numpy(), mode="r"))
-    tolerance = 1e-7 * np.linalg.norm(triangle, 2)
+    # rank(X[:, S]) == rank(X[:, S]' X[:, S]), and X'X is only columns x columns: cheap to test
+    # (summed by einsum, not BLAS, whose threads stall on a busy machine; see stats.logistic_fit).
+    values = design.to_numpy()
+    gram = np.einsum("ij,ik->jk", values, values)
+    tolerance = 1e-14 * np.linalg.norm(gram, 2)  # (1e-7 of the largest singular value of X)^2
     kept: list[int] = []
     for position in range(design.shape[1]):
-        if np.linalg.matrix_rank(triangle[:, [*kept, position]], tol=tolerance) == len(kept) + 1:
+        chosen = [*kept, position]
+        if np.linalg.matrix_rank(gram[np.ix_(chosen, chosen)], tol=tolerance, hermitian=True) == len(chosen):
             kept.append(position)
     return design.iloc[:, kept]
 
