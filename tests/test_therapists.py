@@ -177,6 +177,7 @@ def test_a_viewing_therapist_sees_letters_and_nothing_resting_on_few_colleagues(
     small = clinic_db([*courses("A", "T1", 8, 12), *courses("B", "T2", 2, 5)])
     result = metrics.therapist_outcome(small, Filter(viewer_therapist="T1"))
     assert result.therapists.empty and result.limits.empty
+    assert metrics.suppression.suppressed(result.therapists) == 2  # the page says why (ui/suppressed.py)
 
 
 def test_therapists_with_one_name_stay_apart(clinic_db):
