@@ -201,8 +201,8 @@ def test_summary_json_has_the_therapists_key(clinic_db, tmp_path, capsys):
                                                                "too few to judge"]
 
 
-def test_summary_json_on_the_committed_sample(sample_db_path, capsys):
-    assert cli.main(["summary", "--db", str(sample_db_path), "--json"]) == 0
+def test_summary_json_on_the_committed_sample(writable_sample_db, capsys):
+    assert cli.main(["summary", "--db", str(writable_sample_db), "--json"]) == 0
     therapists = json.loads(capsys.readouterr().out)["therapists"]
     assert list(therapists) == ["T01", "T02", "T03"]
     assert {row["verdict"] for row in therapists.values()} <= set(metrics.VERDICTS)
