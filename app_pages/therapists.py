@@ -24,7 +24,7 @@ COURSES = {metrics.PRIMARY_OUTCOME: "courses that started", "dropped_before_visi
 MEANS = {"observed": "observed_mean", "expected": "expected_mean", "difference": "difference_mean",
          "ci_low": "ci_low_mean", "ci_high": "ci_high_mean"}
 
-con, f = ui.clinic_page("Therapists, judged on the clinic's promise")
+con, f = ui.clinic_page("Therapists, compared fairly")
 
 measure = st.segmented_control("Judged on", list(MEASURES), format_func=lambda name: MEASURES[name],
                                default=metrics.PRIMARY_OUTCOME, key="therapist_measure") or metrics.PRIMARY_OUTCOME
@@ -76,12 +76,12 @@ if search:
     found = (rows["therapist_id"].str.contains(search, case=False, regex=False)
              | rows["therapist_name"].str.contains(search, case=False, regex=False).fillna(False))
     rows = rows[found]
-columns = ["therapist_id", "therapist_name", "episodes", "observed", "expected", "difference", "ci_low", "ci_high",
+columns = ["therapist_name", "therapist_id", "episodes", "observed", "expected", "difference", "ci_low", "ci_high",
            *(["funnel_position"] if "funnel_position" in rows else []), "judgement"]
 rows = rows[columns]
 if unit != "share":
     rows = rows.rename(columns=MEANS)
-tables.table(rows, f"therapists {measure}",
+tables.table(rows, "therapist comparison",
              caption=f"{len(rows):,} of {len(comparison):,} therapists"
                      f"{'' if measure == LAST_VISIT else ', those outside the funnel’s limits first'}, then by name: "
                      "the difference and its interval are what to read, not the order.")
