@@ -76,8 +76,9 @@ if search:
     found = (rows["therapist_id"].str.contains(search, case=False, regex=False)
              | rows["therapist_name"].str.contains(search, case=False, regex=False).fillna(False))
     rows = rows[found]
-columns = ["therapist_name", "therapist_id", "episodes", "observed", "expected", "difference", "ci_low", "ci_high",
-           *(["funnel_position"] if "funnel_position" in rows else []), "judgement"]
+# The judgement next to the name, so it stays in view on a narrow screen.
+columns = ["therapist_name", "therapist_id", "episodes", "judgement", "observed", "expected", "difference", "ci_low",
+           "ci_high", *(["funnel_position"] if "funnel_position" in rows else [])]
 rows = rows[columns]
 if unit != "share":
     rows = rows.rename(columns=MEANS)

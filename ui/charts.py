@@ -349,8 +349,13 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
     only points outside the 95 % limits (and the viewer's own) carry their name. Its height is
     fixed, however many therapists there are."""
     scale, axis = (100, "percentage points") if unit == "share" else (1, unit)
-    limits, rows = result.limits, result.therapists
+    rows = result.therapists
     points = rows[rows["judgement"] != "too few to judge"]
+    # Lines from the fewest courses judged; the height fits the points and the funnel at the smallest
+    # of them, not the limits' runaway at 1 course.
+    limits = result.limits[result.limits["episodes"] >= config.MIN_EPISODES_TO_JUDGE]
+    smallest = limits[limits["episodes"] >= (points["episodes"].min() if len(points) else 0)].head(1)
+    reach = max([*(points["difference"].abs() * scale), *(smallest["upper_998"] * scale), 0]) * 1.15 or 1.0
     if len(limits) > 400:  # smooth lines: a few hundred log-spaced counts draw them exactly enough
         limits = limits.iloc[np.unique(np.geomspace(1, len(limits), 400).round().astype(int) - 1)]
     fig = go.Figure()
@@ -378,7 +383,8 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
     ))
     n = int(points["episodes"].sum())
     return _layout(fig, f"Funnel plot: {measure.lower()}, observed − expected (n = {n:,} {courses})",
-                   f"{courses.capitalize()} judged (n)", f"Observed − expected ({axis})", height=FUNNEL_HEIGHT_PX)
+                   f"{courses.capitalize()} judged (n)", f"Observed − expected ({axis})", height=FUNNEL_HEIGHT_PX,
+                   yaxis={"range": [-reach, reach]})
 
 
 def funnel(funnel_limits) -> go.Figure:
