@@ -70,6 +70,16 @@ def test_a_chain_of_1000_therapists_keeps_the_figures_bounded_and_never_merges_n
     assert len(json.dumps(funnel.to_plotly_json(), default=str)) < 2_000_000
 
 
+def test_a_therapist_in_a_chain_always_sees_their_own_row():
+    rows = chain_result().therapists
+    rows["is_viewer"] = rows["therapist_id"] == "T0999"  # inside the limits, far down the list
+    assert rows.index[rows["is_viewer"]][0] > charts.MAX_THERAPIST_ROWS
+    intervals = charts.therapist_adjusted(rows)
+    assert len(intervals.layout.yaxis.ticktext) == charts.MAX_THERAPIST_ROWS
+    assert "T0999" in {hover[5] for hover in intervals.data[0].customdata}
+    assert charts.VIEWER in list(intervals.data[0].marker.color)
+
+
 def run_therapists_page() -> AppTest:
     at = AppTest.from_file(DASHBOARD, default_timeout=120)
     at.session_state[_signin.USER_KEY] = auth.User("manager", "manager", None)

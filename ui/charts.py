@@ -297,10 +297,14 @@ def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate"
                        courses: str = "finished courses") -> go.Figure:
     """Observed minus expected per therapist (metrics.therapist_outcome's rows, or
     therapist_comparison's with observed/expected named so) with its 95 % interval, one row per
-    therapist id in the frame's order, at most MAX_THERAPIST_ROWS; therapists with too few
+    therapist id in the frame's order, at most MAX_THERAPIST_ROWS (the viewer's own always among
+    them); therapists with too few
     courses are shown as such, without a point. A share is drawn in percentage points."""
     scale, axis = (100, "percentage points") if unit == "share" else (1, unit)
-    shown = comparison.head(MAX_THERAPIST_ROWS).reset_index(drop=True)
+    shown = comparison.head(MAX_THERAPIST_ROWS)
+    if comparison["is_viewer"].any() and not shown["is_viewer"].any():  # a therapist always sees their own row
+        shown = pd.concat([shown.head(MAX_THERAPIST_ROWS - 1), comparison[comparison["is_viewer"]]])
+    shown = shown.reset_index(drop=True)
     position = np.arange(len(shown))  # by position, so two therapists of one name never merge
     fig = go.Figure()
     judged = shown["judgement"] != "too few to judge"
