@@ -65,6 +65,8 @@ def cmd_summary(args) -> int:
     con = db.connect(config.database_path(args.db), read_only=True)
     try:
         figures = json_ready(metrics.headline(con))
+        # therapists.<therapist_id>: judged on the clinic's promise (metrics.therapist_outcome).
+        figures["therapists"] = json_ready(metrics.therapist_summary(con))
     finally:
         con.close()
     if args.json:

@@ -14,7 +14,7 @@ st.caption("Every sign-in (and failed attempt), client view, recorded or correct
 left, middle, right = st.columns(3)
 period = left.date_input("Between", value=(dt.date.today() - dt.timedelta(days=30), dt.date.today()), key="audit_period")
 username = middle.text_input("User", key="audit_user").strip()
-actions = right.multiselect("Actions", audit.ACTIONS, key="audit_actions", format_func=audit.ACTION_WORDS.get)
+actions = right.multiselect("Actions", audit.ACTIONS, key="audit_actions", format_func=lambda action: audit.ACTION_WORDS.get(action, action))
 start, end = (period if isinstance(period, tuple) and len(period) == 2 else (None, None))
 
 events = audit.entries(con, start=start, end=end, username=username or None, actions=tuple(actions))

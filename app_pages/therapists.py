@@ -1,5 +1,6 @@
-"""Therapists, compared fairly: each one's results against what the clinic achieves with the same
-kind of clients, and a funnel plot that shows how much spread chance alone produces."""
+"""Therapists, judged on the clinic's promise: each one's results against what the clinic achieves
+with the same kind of clients, a funnel plot that shows how much spread chance alone produces,
+and a table to find anyone in, however many therapists there are."""
 import streamlit as st
 
 import ui
@@ -8,40 +9,80 @@ from ui import charts, tables, words
 
 MODELS = {
     "logistic": "a logistic regression on baseline pain, course type, condition, severity and prior injuries",
-    "linear": "a linear model on baseline pain, course type, condition, severity and prior injuries; too few "
-              "courses for a logistic regression",
+    "linear": "a linear model on baseline pain, course type, condition, severity and prior injuries",
     "overall rate": "too few courses to model the case mix, so this is simply the clinic's overall rate",
+    "overall mean": "too few courses to model the case mix, so this is simply the clinic's overall mean",
 }
+LAST_VISIT = "improved_at_last_visit"
+MEASURES = {**{name: outcome.label for name, outcome in metrics.THERAPIST_OUTCOMES.items()},
+            LAST_VISIT: "Improved by the last visit (finished courses)"}
+# What each measure counts, for the explanation and the charts' n.
+COURSES = {metrics.PRIMARY_OUTCOME: "courses that started", "dropped_before_visit3": "finished courses",
+           "visits_to_improvement": "finished courses that improved", "sessions_used": "completed courses",
+           LAST_VISIT: "finished courses"}
+# A continuous measure's columns get their own headings (the shares' are percentages).
+MEANS = {"observed": "observed_mean", "expected": "expected_mean", "difference": "difference_mean",
+         "ci_low": "ci_low_mean", "ci_high": "ci_high_mean"}
 
 con, f = ui.clinic_page("Therapists, compared fairly")
 
-comparison = ui.metric(metrics.therapist_comparison, f)
+measure = st.segmented_control("Judged on", list(MEASURES), format_func=lambda name: MEASURES[name],
+                               default=metrics.PRIMARY_OUTCOME, key="therapist_measure") or metrics.PRIMARY_OUTCOME
+if measure == LAST_VISIT:  # today's measure, kept for comparison: finished courses, last pre-session pain
+    comparison = ui.metric(metrics.therapist_comparison, f).rename(
+        columns={"observed_rate": "observed", "expected_rate": "expected"}).sort_values("therapist_name")
+    unit = "share"
+else:
+    result = ui.metric(metrics.therapist_outcome, f, outcome=measure)
+    comparison, unit = result.therapists, metrics.THERAPIST_OUTCOMES[measure].unit
 if comparison.empty or comparison["episodes"].sum() == 0:
-    ui.nothing_matches("No finished courses match these filters, so there is nothing to compare.", comparison)
+    ui.nothing_matches(f"No {COURSES[measure]} match these filters, so there is nothing to compare.", comparison)
 
 st.info(
     "**What \"adjusted\" means.** Some therapists see harder cases: more chronic pain, higher pain at the first "
-    "visit, more severe complaints or more old injuries. A raw ranking would punish them for it. So each finished "
-    "course is given the chance of improving that the clinic as a whole achieves with clients like that one "
+    "visit, more severe complaints or more old injuries. A raw ranking would punish them for it. So each of the "
+    f"{COURSES[measure]} is given what the clinic as a whole achieves with clients like that one "
     f"({MODELS.get(comparison['model'].iloc[0], comparison['model'].iloc[0])}), and a therapist's **expected** "
-    "rate is the average of those chances over their own clients. "
-    "The chart shows **observed minus expected**: to the right of 0 is better than expected for that case mix, "
-    "to the left worse. Only when the whole 95 % interval is on one side is the difference more than chance. "
-    f"Therapists with fewer than {config.MIN_EPISODES_TO_JUDGE} finished courses are shown as too few to judge.",
+    "figure is the average over their own clients. The clinic's promise is improvement after the second session "
+    f"(pain before visit 3 {words.improvement_rule()} below the first visit), counted for everyone who started: "
+    "a client who dropped out before visit 3 counts as not improved. "
+    "The charts show **observed minus expected**: only when the whole 95 % interval is on one side of 0 is the "
+    f"difference more than chance. Therapists with fewer than {config.MIN_EPISODES_TO_JUDGE} courses are shown as "
+    "too few to judge.",
     icon=":material/balance:")
 
-st.plotly_chart(charts.therapist_adjusted(comparison), width="stretch", key="therapists_adjusted")
+label = MEASURES[measure]
+st.plotly_chart(charts.therapist_adjusted(comparison, label, unit, COURSES[measure]), width="stretch",
+                key="therapists_adjusted")
 
 st.header("Funnel plot")
-st.caption("Each dot is a therapist's share of finished courses that improved meaningfully (last pain before a "
-           f"session {words.improvement_rule()} below the first visit). The funnel shows where a therapist with that "
-           "many courses would fall by chance alone at the clinic's rate: 95 % of the time inside the dashed lines, "
-           "99.8 % inside the dotted ones. Dots inside the funnel are not different from the clinic; raw rates are not "
-           "adjusted for case mix here, so read the chart above first.")
-st.plotly_chart(charts.funnel(ui.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")
+if measure == LAST_VISIT:
+    st.caption("Each dot is a therapist's share of finished courses that improved meaningfully (last pain before a "
+               f"session {words.improvement_rule()} below the first visit), not adjusted for case mix. The funnel shows "
+               "where a therapist with that many courses would fall by chance alone at the clinic's rate: 95 % of the "
+               "time inside the dashed lines, 99.8 % inside the dotted ones.")
+    st.plotly_chart(charts.funnel(ui.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")
+else:
+    st.caption("Each dot is a therapist: observed minus expected against how many courses it rests on. Chance alone "
+               "keeps a therapist who does exactly as expected inside the dashed lines 95 % of the time and inside "
+               "the dotted ones 99.8 % of the time; the funnel narrows as courses add up. Dots outside are named.")
+    st.plotly_chart(charts.outcome_funnel(result, label, unit, COURSES[measure]), width="stretch",
+                    key="therapists_funnel")
 
 st.header("The figures")
-tables.table(comparison.sort_values("therapist_name"), "therapist comparison",
-              columns=["therapist_name", "episodes", "responders", "observed_rate", "expected_rate", "difference",
-                       "ci_low", "ci_high", "judgement"],
-              caption="Listed by name, not ranked: the difference and its interval are what to read.")
+search = st.text_input("Find a therapist (id or name)", key="therapist_search").strip()
+rows = comparison
+if search:
+    found = (rows["therapist_id"].str.contains(search, case=False, regex=False)
+             | rows["therapist_name"].str.contains(search, case=False, regex=False).fillna(False))
+    rows = rows[found]
+# The judgement next to the name, so it stays in view on a narrow screen.
+columns = ["therapist_name", "therapist_id", "episodes", "judgement", "observed", "expected", "difference", "ci_low",
+           "ci_high", *(["funnel_position"] if "funnel_position" in rows else [])]
+rows = rows[columns]
+if unit != "share":
+    rows = rows.rename(columns=MEANS)
+tables.table(rows, "therapist comparison",
+             caption=f"{len(rows):,} of {len(comparison):,} therapists"
+                     f"{'' if measure == LAST_VISIT else ', those outside the funnel’s limits first'}, then by name: "
+                     "the difference and its interval are what to read, not the order.")

@@ -71,6 +71,7 @@ def test_summary_json_equals_the_metric_functions(tmp_path):
     con = db.connect(database, read_only=True)
     try:
         expected = json.loads(json.dumps(_jsonable(metrics.headline(con))))
+        expected["therapists"] = json.loads(json.dumps(_jsonable(metrics.therapist_summary(con))))
     finally:
         con.close()
     assert printed == expected

@@ -249,8 +249,16 @@ def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db
     at = run_page("therapists")
     comparison = metrics.therapist_comparison(sample_con)
     table = at.dataframe[0].value
-    assert table["therapist_name"].tolist() == sorted(comparison["therapist_name"])  # by name, not ranked
+    # Judged on the clinic's promise: those outside the funnel's 95 % limits first, each group by
+    # name, not ranked by the difference (T03 Sol Linden and T01 Thea Grove are outside).
+    outside = table["funnel_position"] != "inside the limits"
+    assert table["therapist_name"].tolist() == sorted(table.loc[outside, "therapist_name"]) + sorted(
+        table.loc[~outside, "therapist_name"])
+    assert sorted(table["therapist_name"]) == sorted(comparison["therapist_name"])
     assert "difference" in table.columns and "judgement" in table.columns
+    # Today's measure (the last visit of finished courses) is listed by name, as before.
+    at.segmented_control(key="therapist_measure").set_value("improved_at_last_visit").run()
+    assert at.dataframe[0].value["therapist_name"].tolist() == sorted(comparison["therapist_name"])
     assert any("adjusted" in note.value for note in at.info)
 
 

@@ -269,37 +269,117 @@ def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], colu
 
 # --- Therapists ---------------------------------------------------------------------------------
 
-def therapist_adjusted(comparison: pd.DataFrame) -> go.Figure:
-    """Observed minus expected responder rate per therapist with its 95 % interval; therapists
-    with too few finished courses are shown as such, without a point."""
+# A chart of therapists' intervals lists at most this many (those outside the limits first; the
+# table below it has everyone), so a chain of 1,000 therapists does not make a 60,000 px figure.
+MAX_THERAPIST_ROWS = 30
+THERAPIST_ROW_PX = 26
+
+
+def therapist_labels(rows: pd.DataFrame, limit: int) -> list[str]:
+    """How therapists are named on a chart: the name shortened to `limit`, followed by the id
+    where two shown therapists share that label (names repeat in a chain; ids do not)."""
+    names = pd.Series(_names(rows["therapist_name"], limit), index=rows.index)
+    repeated = names.duplicated(keep=False) & (rows["therapist_name"] != rows["therapist_id"])
+    ids = [stored_text.label(therapist, limit) for therapist in rows["therapist_id"]]
+    return [f"{name} ({therapist})" if twice else name for name, therapist, twice in zip(names, ids, repeated)]
+
+
+def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate", unit: str = "share",
+                       courses: str = "finished courses") -> go.Figure:
+    """Observed minus expected per therapist (metrics.therapist_outcome's rows, or
+    therapist_comparison's with observed/expected named so) with its 95 % interval, one row per
+    therapist id in the frame's order, at most MAX_THERAPIST_ROWS (the viewer's own always among
+    them); therapists with too few
+    courses are shown as such, without a point. A share is drawn in percentage points."""
+    scale, axis = (100, "percentage points") if unit == "share" else (1, unit)
+    shown = comparison.head(MAX_THERAPIST_ROWS)
+    if comparison["is_viewer"].any() and not shown["is_viewer"].any():  # a therapist always sees their own row
+        shown = pd.concat([shown.head(MAX_THERAPIST_ROWS - 1), comparison[comparison["is_viewer"]]])
+    shown = shown.reset_index(drop=True)
+    position = np.arange(len(shown))  # by position, so two therapists of one name never merge
     fig = go.Figure()
-    table = comparison.sort_values("therapist_name", ascending=False)
-    judged = table[table["judgement"] != "too few to judge"]
+    judged = shown["judgement"] != "too few to judge"
+    points = shown[judged]
+    labels = therapist_labels(shown, text.LABEL_CHARS)
+    hover_names = therapist_labels(shown, text.HOVER_CHARS)
     fig.add_trace(go.Scatter(
-        x=judged["difference"] * 100, y=_names(judged["therapist_name"], text.LABEL_CHARS), mode="markers",
-        name="Observed − expected",
+        x=points["difference"] * scale, y=position[judged.to_numpy()], mode="markers", name="Observed − expected",
         # A therapist signed in sees only their own position marked (metrics anonymise the rest).
-        marker={"size": np.where(judged["is_viewer"], 15, 11), "color": np.where(judged["is_viewer"], VIEWER, NEUTRAL)},
-        error_x={"type": "data", "symmetric": False, "array": ((judged["ci_high"] - judged["difference"]) * 100).to_numpy(),
-                 "arrayminus": ((judged["difference"] - judged["ci_low"]) * 100).to_numpy(), "color": NEUTRAL},
-        customdata=np.column_stack([judged["episodes"], judged["observed_rate"] * 100, judged["expected_rate"] * 100,
-                                    judged["judgement"], _names(judged["therapist_name"], text.HOVER_CHARS)]),
-        hovertemplate=("%{customdata[4]}: %{x:+.1f} points (%{customdata[3]})<br>observed %{customdata[1]:.0f} %,"
-                       " expected %{customdata[2]:.0f} %<br>n = %{customdata[0]:,} finished courses<extra></extra>"),
+        marker={"size": np.where(points["is_viewer"], 15, 11), "color": np.where(points["is_viewer"], VIEWER, NEUTRAL)},
+        error_x={"type": "data", "symmetric": False, "array": ((points["ci_high"] - points["difference"]) * scale).to_numpy(),
+                 "arrayminus": ((points["difference"] - points["ci_low"]) * scale).to_numpy(), "color": NEUTRAL},
+        customdata=np.column_stack([points["episodes"], points["observed"] * scale, points["expected"] * scale,
+                                    points["judgement"], np.asarray(hover_names, dtype=object)[judged.to_numpy()],
+                                    [stored_text.label(therapist, text.HOVER_CHARS) for therapist in points["therapist_id"]]]),
+        hovertemplate=(f"%{{customdata[4]}} (id %{{customdata[5]}}): %{{x:+.1f}} {axis} (%{{customdata[3]}})<br>observed %{{customdata[1]:.1f}},"
+                       f" expected %{{customdata[2]:.1f}}<br>n = %{{customdata[0]:,}} {courses}<extra></extra>"),
     ))
-    too_few = table[table["judgement"] == "too few to judge"]
+    too_few = shown[~judged]
     if len(too_few):
         fig.add_trace(go.Scatter(
-            x=[0] * len(too_few), y=_names(too_few["therapist_name"], text.LABEL_CHARS), mode="text",
-            name="Too few to judge", text=[f"too few to judge (n = {n})" for n in too_few["episodes"]],
-            textfont={"color": MUTED}, customdata=_names(too_few["therapist_name"], text.HOVER_CHARS),
+            x=[0] * len(too_few), y=position[(~judged).to_numpy()], mode="text", name="Too few to judge",
+            text=[f"too few to judge (n = {n})" for n in too_few["episodes"]], textfont={"color": MUTED},
+            customdata=np.asarray(hover_names, dtype=object)[(~judged).to_numpy()],
             hovertemplate="%{customdata}: %{text}<extra></extra>",
         ))
     fig.add_vline(x=0, line_color=MUTED, line_dash="dash")
     n = int(comparison["episodes"].sum())
-    return _layout(fig, f"Responder rate against the case-mix expectation (n = {n:,} finished courses)",
-                   "Observed − expected responder rate (percentage points)", "",
-                   height=max(300, 60 * len(table) + 150), showlegend=False)
+    listed = "" if len(comparison) <= MAX_THERAPIST_ROWS else \
+        f"; {len(shown)} of {len(comparison):,} therapists, those outside the limits first"
+    return _layout(fig, f"{measure} against the case-mix expectation (n = {n:,} {courses}{listed})",
+                   f"Observed − expected ({axis})", "",
+                   height=max(300, THERAPIST_ROW_PX * len(shown) + 170), showlegend=False,
+                   yaxis={"tickmode": "array", "tickvals": position.tolist(), "ticktext": labels,
+                          "autorange": "reversed"})
+
+
+# A funnel names only the therapists outside its 95 % limits (and "You"); the rest are in the hover.
+FUNNEL_HEIGHT_PX = 520
+
+
+def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
+                   courses: str = "courses") -> go.Figure:
+    """Observed minus expected against the number of courses judged, one point per therapist id,
+    inside the 95 % and 99.8 % limits chance alone gives around 0 (metrics.therapist_outcome);
+    only points outside the 95 % limits (and the viewer's own) carry their name. Its height is
+    fixed, however many therapists there are."""
+    scale, axis = (100, "percentage points") if unit == "share" else (1, unit)
+    rows = result.therapists
+    points = rows[rows["judgement"] != "too few to judge"]
+    # Lines from the fewest courses judged; the height fits the points and the funnel at the smallest
+    # of them, not the limits' runaway at 1 course.
+    limits = result.limits[result.limits["episodes"] >= config.MIN_EPISODES_TO_JUDGE]
+    smallest = limits[limits["episodes"] >= (points["episodes"].min() if len(points) else 0)].head(1)
+    reach = max([*(points["difference"].abs() * scale), *(smallest["upper_998"] * scale), 0]) * 1.15 or 1.0
+    if len(limits) > 400:  # smooth lines: a few hundred log-spaced counts draw them exactly enough
+        limits = limits.iloc[np.unique(np.geomspace(1, len(limits), 400).round().astype(int) - 1)]
+    fig = go.Figure()
+    for level, dash in (("998", "dot"), ("95", "dash")):
+        name = "99.8 % limits" if level == "998" else "95 % limits"
+        for side in ("lower", "upper"):
+            fig.add_trace(go.Scatter(
+                x=limits["episodes"], y=limits[f"{side}_{level}"] * scale, mode="lines", name=name,
+                legendgroup=level, showlegend=side == "upper", line={"color": MUTED, "dash": dash},
+                hovertemplate=f"{name}: %{{y:+.1f}} at n = %{{x:,}}<extra></extra>",
+            ))
+    outside = points["funnel_position"].str.startswith(("above", "below")).to_numpy()
+    names = therapist_labels(points, text.LABEL_CHARS)
+    fig.add_trace(go.Scatter(
+        x=points["episodes"], y=points["difference"] * scale, mode="markers+text", name="Therapists",
+        text=np.where(points["is_viewer"], "You", np.where(outside, np.asarray(names, dtype=object), "")),
+        textposition="top center",
+        marker={"size": np.where(points["is_viewer"], 14, 9),
+                "color": np.where(points["is_viewer"], VIEWER, np.where(outside, "#CC79A7", NEUTRAL))},
+        customdata=np.column_stack([
+            np.where(points["is_viewer"], "You", np.asarray(therapist_labels(points, text.HOVER_CHARS), dtype=object)),
+            points["funnel_position"], [stored_text.label(therapist, text.HOVER_CHARS) for therapist in points["therapist_id"]]]),
+        hovertemplate=(f"%{{customdata[0]}} (id %{{customdata[2]}}): %{{y:+.1f}} {axis}<br>%{{customdata[1]}}<br>"
+                       f"n = %{{x:,}} {courses}<extra></extra>"),
+    ))
+    n = int(points["episodes"].sum())
+    return _layout(fig, f"Funnel plot: {measure.lower()}, observed − expected (n = {n:,} {courses})",
+                   f"{courses.capitalize()} judged (n)", f"Observed − expected ({axis})", height=FUNNEL_HEIGHT_PX,
+                   yaxis={"range": [-reach, reach]})
 
 
 def funnel(funnel_limits) -> go.Figure:

@@ -62,10 +62,20 @@ from analytics.metrics.rule import ROUNDING_TOLERANCE, Rule, improvement_sql
 from analytics.metrics.therapists import (
     FUNNEL_LIMIT_COLUMNS,
     FUNNEL_POINT_COLUMNS,
+    FUNNEL_POSITIONS,
+    OUTCOME_COLUMNS,
+    OUTCOME_LIMIT_COLUMNS,
+    PRIMARY_OUTCOME,
     THERAPIST_COLUMNS,
+    THERAPIST_OUTCOMES,
+    VERDICTS,
     Funnel,
+    Outcome,
+    TherapistOutcome,
     funnel_limits,
     therapist_comparison,
+    therapist_outcome,
+    therapist_summary,
 )
 
 # The modules whose public functions taking `con` first are the metrics (docs/metrics.md
@@ -75,8 +85,11 @@ TOPICS = (outcomes, courses, therapists, quality, client, overview)
 __all__ = [
     "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_COLUMNS", "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS",
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
-    "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS", "IMPROVEMENT_ALL_STARTED_COLUMNS",
-    "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS", "MONTHLY_COLUMNS", "NOT_RECORDED",
+    "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
+    "IMPROVEMENT_ALL_STARTED_COLUMNS", "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS",
+    "MONTHLY_COLUMNS", "NOT_RECORDED", "FUNNEL_POSITIONS", "OUTCOME_COLUMNS", "OUTCOME_LIMIT_COLUMNS",
+    "PRIMARY_OUTCOME", "THERAPIST_OUTCOMES", "VERDICTS", "Outcome", "TherapistOutcome", "therapist_outcome",
+    "therapist_summary",
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
     "client", "client_episodes", "condition_comparison", "course_outcomes", "courses", "data_quality",

@@ -1,0 +1,109 @@
+"""The therapists page at chain scale and under AppTest: a chain of 1,000 therapists sharing 59
+names keeps both figures' heights bounded and never merges two therapists of one name; the page
+judges on the clinic's promise by default, offers the other measures, and finds a therapist by
+id or name."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from analytics import auth, metrics
+from ui import charts
+from ui import signin as _signin
+
+DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
+CHAIN = 1000
+
+
+def chain_result() -> metrics.TherapistOutcome:
+    """A made-up chain of 1,000 therapists whose names repeat (59 of them), 20-400 courses each;
+    every 50th therapist is far above expectation."""
+    rng = np.random.default_rng(7)
+    episodes = rng.integers(20, 400, CHAIN)
+    difference = rng.normal(0, 0.02, CHAIN)
+    difference[::50] = 0.3
+    half = 1.959964 * 0.5 / np.sqrt(episodes)
+    z = difference / (0.5 / np.sqrt(episodes))
+    position = np.select([z > 3.090232, z > 1.959964, z < -3.090232, z < -1.959964],
+                         [metrics.FUNNEL_POSITIONS[0], metrics.FUNNEL_POSITIONS[1], metrics.FUNNEL_POSITIONS[4],
+                          metrics.FUNNEL_POSITIONS[3]], "inside the limits")
+    rows = pd.DataFrame({
+        "therapist_id": [f"T{number:04d}" for number in range(CHAIN)],
+        "therapist_name": [f"Kai Alder {number % 59}" for number in range(CHAIN)], "is_viewer": False,
+        "episodes": episodes, "observed": 0.5 + difference, "expected": 0.5, "difference": difference,
+        "ci_low": difference - half, "ci_high": difference + half, "z": z, "funnel_position": position,
+        "judgement": np.where(difference - half > 0, "better than expected", "as expected"), "model": "logistic"})
+    order = rows["funnel_position"].map(metrics.therapists.OUTSIDE_FIRST).fillna(2)
+    rows = rows.assign(order=order).sort_values(["order", "therapist_name", "therapist_id"]).drop(columns="order")
+    counts = np.arange(1, episodes.max() + 1)
+    spread = 0.5 / np.sqrt(counts)
+    limits = pd.DataFrame({"episodes": counts, "lower_95": -1.96 * spread, "upper_95": 1.96 * spread,
+                           "lower_998": -3.09 * spread, "upper_998": 3.09 * spread})
+    return metrics.TherapistOutcome(rows.reset_index(drop=True), limits)
+
+
+def test_a_chain_of_1000_therapists_keeps_the_figures_bounded_and_never_merges_names():
+    result = chain_result()
+    intervals = charts.therapist_adjusted(result.therapists)
+    # At most MAX_THERAPIST_ROWS rows, one position and one tick per therapist; a name shown twice
+    # carries the id ("Kai Alder 0 (T0000)"), so no two therapists merge or look alike.
+    ticks = intervals.layout.yaxis.ticktext
+    assert len(ticks) == charts.MAX_THERAPIST_ROWS == len(set(ticks)) == len(set(intervals.data[0].y))
+    with_id = [tick for tick in ticks if tick.endswith(")")]
+    assert "Kai Alder 0 (T0000)" in with_id
+    assert all(sum(other.startswith(tick.split(" (")[0] + " (") for other in with_id) >= 2 for tick in with_id)
+    assert intervals.layout.height <= charts.MAX_THERAPIST_ROWS * charts.THERAPIST_ROW_PX + 170 < 1000
+    # The rows shown are those outside the limits first: all 20 far-above therapists are listed.
+    far_above = set(result.therapists.loc[result.therapists["funnel_position"] != "inside the limits", "therapist_id"])
+    assert far_above <= {hover[5] for hover in intervals.data[0].customdata}
+    assert "30 of 1,000 therapists" in intervals.layout.title.text
+    # The funnel has every therapist as its own point, at a fixed height, and names only those outside.
+    funnel = charts.outcome_funnel(result)
+    points = funnel.data[-1]
+    assert len(points.x) == CHAIN and funnel.layout.height == charts.FUNNEL_HEIGHT_PX
+    assert len({hover[2] for hover in points.customdata}) == CHAIN  # each hover names its own id
+    assert sum(bool(label) for label in points.text) == len(far_above)
+    assert len(json.dumps(funnel.to_plotly_json(), default=str)) < 2_000_000
+
+
+def test_a_therapist_in_a_chain_always_sees_their_own_row():
+    rows = chain_result().therapists
+    rows["is_viewer"] = rows["therapist_id"] == "T0999"  # inside the limits, far down the list
+    assert rows.index[rows["is_viewer"]][0] > charts.MAX_THERAPIST_ROWS
+    intervals = charts.therapist_adjusted(rows)
+    assert len(intervals.layout.yaxis.ticktext) == charts.MAX_THERAPIST_ROWS
+    assert "T0999" in {hover[5] for hover in intervals.data[0].customdata}
+    assert charts.VIEWER in list(intervals.data[0].marker.color)
+
+
+def run_therapists_page() -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=120)
+    at.session_state[_signin.USER_KEY] = auth.User("manager", "manager", None)
+    at.run()
+    at.switch_page("app_pages/therapists.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_page_judges_on_the_promise_and_finds_a_therapist(app_db):
+    at = run_therapists_page()
+    table = at.dataframe[0].value
+    assert table["therapist_id"].tolist() == ["T03", "T01", "T02"]  # T03 and T01 outside the 95 % limits
+    assert table.set_index("therapist_id").loc["T01", "judgement"] == "better than expected"
+    assert json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["title"]["text"].startswith(
+        "Funnel plot: improved after the second session")
+    at.text_input(key="therapist_search").set_value("grove").run()
+    assert at.dataframe[0].value["therapist_id"].tolist() == ["T01"]
+    at.text_input(key="therapist_search").set_value("T02").run()
+    assert at.dataframe[0].value["therapist_name"].tolist() == ["Rowan Kettle"]
+    at.text_input(key="therapist_search").set_value("").run()
+    for measure, heading in (("dropped_before_visit3", "observed"), ("visits_to_improvement", "observed_mean"),
+                             ("sessions_used", "observed_mean")):
+        at.segmented_control(key="therapist_measure").set_value(measure).run()
+        assert not at.exception
+        shown = at.dataframe[0].value
+        assert heading in shown.columns and len(shown) == 3
