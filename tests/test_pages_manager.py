@@ -17,6 +17,7 @@ from analytics import auth, db, metrics
 from analytics.filters import Filter
 from ui import charts as _charts
 from ui import signin as _signin
+from ui import tables
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
@@ -304,3 +305,30 @@ def test_acute_and_chronic_keep_their_colours_on_every_chart(app_db):
                 if name.lower().startswith(course) and "95 % CI" not in name:
                     used = trace.get("line", {}).get("color") or trace.get("marker", {}).get("color")
                     assert used == colour, (figure["layout"]["title"]["text"], name)
+
+
+def test_a_download_is_named_after_the_page_the_filter_and_the_day_and_rounded_as_shown(app_db):
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import datetime as dt
+
+        import streamlit as st
+
+        from analytics.filters import Filter
+        from ui import page
+
+        st.session_state[page._OPENED] = ("Acute and chronic courses",
+                                          Filter(start=dt.date(2025, 1, 1), course_types=("acute",)))
+        st.text(page.download_name("course-outcomes"))
+        st.session_state[page._OPENED] = ("Audit log", None)
+        st.text(page.download_name("audit-log"))
+
+    at = AppTest.from_function(script).run()
+    today = dt.date.today().isoformat()
+    assert [element.value for element in at.text] == [
+        f"acute-and-chronic-courses_course-outcomes_from-2025-01-01_course-acute_{today}.csv",
+        f"audit-log_{today}.csv"]
+    frame = pd.DataFrame({"responder_rate": [0.8941176470588236], "mean_change_points": [2.3456], "episodes": [17]})
+    rounded = tables.rounded_as_shown(frame)
+    assert rounded.iloc[0].tolist() == [0.894, 2.3, 17]

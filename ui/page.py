@@ -3,6 +3,8 @@ sidebar filters, the title and the sample-data notice, in that order. The page's
 filter are kept for this run, so a download from the page is audited with them (ui/tables.py)."""
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any, NoReturn
 
 import duckdb
@@ -38,6 +40,18 @@ def opened() -> str:
     export's audit row says it came from, e.g. 'Acute and chronic courses (course=acute)'."""
     title, f = st.session_state.get(_OPENED, ("", None))
     return f"{title} ({filters.describe(f) if f is not None else 'no filter'})"
+
+
+def download_name(what: str, suffix: str = "csv") -> str:
+    """A download's file name from the page, what it holds, the filter and today's date, ids
+    only: 'courses_course-outcomes_course-acute_from-2025-01-01_2026-12-02.csv'."""
+    title, f = st.session_state.get(_OPENED, ("", None))
+    described = filters.describe(f) if f is not None else "no filter"
+    parts = [title, what, "" if described == "no filter" else described, dt.date.today().isoformat()]
+    slugs = [re.sub(r"[^a-z0-9_]+", "-", part.lower().replace("&", "_").replace("=", "-")).strip("-_")
+             for part in parts]
+    name = "_".join(slug for slug in dict.fromkeys(slugs) if slug)
+    return f"{name[:150]}.{suffix}"
 
 
 def nothing_matches(what: str = "No courses of care match these filters.", result: Any = None) -> NoReturn:

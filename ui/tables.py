@@ -128,7 +128,28 @@ def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, capt
         st.dataframe(_on_one_line(shown), hide_index=True, column_config=_column_config(shown))
     if caption:
         st.caption(caption)
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    st.download_button(f"Download {name} (CSV)", file_name=f"{slug}.csv", mime="text/csv", key=f"download_{slug}",
-                       icon=":material/download:",
-                       data=audited_download(lambda: export.csv_bytes(shown), "export", "table", f"{slug}: {page.opened()}"))
+    slug = _slug(name)
+    st.download_button(f"Download {name} (CSV)", file_name=page.download_name(slug), mime="text/csv",
+                       key=f"download_{slug}", icon=":material/download:",
+                       data=audited_download(lambda: export.csv_bytes(rounded_as_shown(shown)), "export", "table",
+                                             f"{slug}: {page.opened()}"))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# Decimals a download keeps, by the table's format for the column: shares as fractions to a
+# tenth of a percent, the printf formats as shown, any other decimal number to 2 places.
+_DECIMALS = {"percent": 3, "%.1f": 1, "%.0f %%": 0, "%.0f": 0}
+
+
+def rounded_as_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every decimal column rounded as the table shows it (a CSV should not carry
+    0.8941176470588236 for a share the page shows as 89.4 %)."""
+    rounded = frame.copy()
+    for column in rounded.columns:
+        if pd.api.types.is_float_dtype(rounded[column]):
+            options = COLUMNS.get(column, ("", {}))[1]
+            rounded[column] = rounded[column].round(_DECIMALS.get(options.get("format", ""), 2))
+    return rounded
