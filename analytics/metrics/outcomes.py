@@ -8,7 +8,7 @@ import pandas as pd
 
 from analytics import config, stats
 from analytics.filters import ALL, Filter
-from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, group_columns, run
+from analytics.metrics.query import documented_columns, episodes_cte, first_improvement_cte, group_columns, run
 from analytics.metrics.rule import ROUNDING_TOLERANCE
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, others_sql, suppress, suppress_from_first
 
@@ -72,7 +72,7 @@ def responder_curve(con, f: Filter = ALL) -> pd.DataFrame:
     Columns: course_type, visit_number, episodes, improved, share, at_risk."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
-WITH {episodes}, {FIRST_IMPROVEMENT_CTE},
+WITH {episodes}, {first_improvement_cte(f)},
 totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit,
     count(*) FILTER (WHERE is_other) AS others FROM firsts GROUP BY course_type),
 grid AS (SELECT course_type, episodes, others, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
@@ -104,7 +104,7 @@ def _improvement_times(con, f: Filter) -> pd.DataFrame:
     therapists' courses (others_leaving). Tiny: a row per visit number."""
     episodes, params = episodes_cte(f)
     return run(con, f"""
-WITH {episodes}, {FIRST_IMPROVEMENT_CTE}
+WITH {episodes}, {first_improvement_cte(f)}
 SELECT course_type, coalesce(first_improved_visit, visits) AS visit_number,
     count(first_improved_visit) AS events, count(*) - count(first_improved_visit) AS censored,
     count(*) FILTER (WHERE is_other) AS others_leaving

@@ -103,17 +103,29 @@ def psfs() -> Rule:
     return Rule("psfs", points=config.MCID_PSFS_POINTS, higher_is_better=True)
 
 
-def for_scale(scale: str) -> Rule:
-    """The rule for a scale by name: 'pain' or 'psfs'."""
-    rules = {"pain": pain, "psfs": psfs}
-    if scale not in rules:
-        raise ValueError(f"scale must be 'pain' or 'psfs', not {scale!r}")
-    return rules[scale]()
+def for_scale(scale: str, name: str | None = None) -> Rule:
+    """The rule for a scale by name: 'pain' (the named pain rule `name`, None for the default)
+    or 'psfs'."""
+    if scale == "pain":
+        return pain(name)
+    if scale == "psfs":
+        return psfs()
+    raise ValueError(f"scale must be 'pain' or 'psfs', not {scale!r}")
 
 
-def improvement_sql(baseline: str, score: str, scale: str = "pain") -> str:
+def improvement_sql(baseline: str, score: str, scale: str = "pain", name: str | None = None) -> str:
     """SQL that is TRUE when `score` is a meaningful improvement on `baseline`, NULL when either
-    is missing. Pain (0-10, lower is better): a drop of at least 2 points AND at least 30 % of
-    the baseline (the default rule, points-and-percent). PSFS (0-10, higher is better): a rise of
-    at least 2 points. `baseline` and `score` are SQL expressions written in this module, never user input."""
-    return for_scale(scale).sql(baseline, score)
+    is missing. Pain (0-10, lower is better): the named rule `name` (pain(); None is the default,
+    points-and-percent: a drop of at least 2 points AND at least 30 % of the baseline); its
+    thresholds are the parameters pain(name).params(), which the query must be given. PSFS
+    (0-10, higher is better): a rise of at least 2 points. `baseline` and `score` are SQL
+    expressions written in this module, never user input."""
+    return for_scale(scale, name).sql(baseline, score)
+
+
+def describe(name: str | None = None) -> dict[str, Any]:
+    """The named pain rule as `summary --json` prints it: {"name", "points", "fraction",
+    "combine"} (points or fraction None when the rule does not ask for it)."""
+    chosen = pain(name)
+    return {"name": config.DEFAULT_PAIN_RULE if name is None else name, "points": chosen.points,
+            "fraction": chosen.fraction, "combine": chosen.combine}
