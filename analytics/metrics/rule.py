@@ -16,7 +16,8 @@ ROUNDING_TOLERANCE = 1e-9
 class Rule:
     """A meaningful change on a 0-10 score against its baseline: a change of at least `points`
     and/or at least `fraction` of the baseline (`combine` says which: "and" needs both, "or"
-    either; a field left None is not asked). `higher_is_better` is False for pain (a drop is
+    either; a field left None is not asked). The fraction asks for a change above nothing too, so
+    a baseline of 0 (no pain to lose) is never "improved by 30 %". `higher_is_better` is False for pain (a drop is
     better) and True for function scores such as PSFS. `key` names the rule's SQL parameters
     ($<key>_points, $<key>_fraction), so several rules can travel in one query."""
 
@@ -50,7 +51,7 @@ class Rule:
         if self.points is not None:
             tests.append(f"{change} >= ${self.key}_points - $tolerance")
         if self.fraction is not None:
-            tests.append(f"{change} >= ${self.key}_fraction * ({baseline}) - $tolerance")
+            tests.append(f"({change} >= ${self.key}_fraction * ({baseline}) - $tolerance AND {change} > $tolerance)")
         return "(" + f" {self.combine.upper()} ".join(tests) + ")"
 
     def is_met(self, baseline: float | None, score: float | None) -> bool | None:
@@ -62,7 +63,7 @@ class Rule:
         if self.points is not None:
             tests.append(change >= self.points - ROUNDING_TOLERANCE)
         if self.fraction is not None:
-            tests.append(change >= self.fraction * baseline - ROUNDING_TOLERANCE)
+            tests.append(change >= self.fraction * baseline - ROUNDING_TOLERANCE and change > ROUNDING_TOLERANCE)
         return all(tests) if self.combine == "and" else any(tests)
 
     def words(self) -> str:
