@@ -805,3 +805,28 @@ def test_intention_to_treat_columns_count_drop_outs_and_leave_out_courses_still_
     assert rows == {"DROPPED": ("dropped", True, False), "IMPROVED": ("completed", True, True),
                     "NOBASE": ("completed", False, None), "RUNNING": ("active", False, None),
                     "RUNNING3": ("active", True, False)}
+
+
+def test_condition_by_course_keeps_acute_and_chronic_apart_with_wilson_intervals(clinic):
+    table = by_key(metrics.condition_by_course(clinic), "course_type", "condition")
+    assert list(table.reset_index().columns) == list(metrics.CONDITION_BY_COURSE_COLUMNS)
+    assert len(table) == 2 * len(config.CONDITIONS)  # both course types, every condition
+    plantar = table.loc[("acute", "plantar_fasciitis")]
+    # A1-A4 all started (A4 dropped after visit 1); improved at visit 3: A1, A3. Last visit: A1, A3 of
+    # A1-A3 (A4 has no later score).
+    assert plantar[["episodes", "episodes_eligible_itt", "improved_itt"]].tolist() == [4, 4, 2]
+    assert plantar["responder_rate_after_session2_itt"] == 0.5
+    # Wilson for 2 of 4: centre 0.5, half-width 1.96 * sqrt(0.0625 + 0.060025) / 1.9604 = 0.34997.
+    assert (plantar["itt_ci_low"], plantar["itt_ci_high"]) == (pytest.approx(0.15003, abs=1e-4),
+                                                             pytest.approx(0.84997, abs=1e-4))
+    assert (plantar["episodes_with_followup"], plantar["responders"]) == (3, 2)
+    heel = table.loc[("acute", "heel_spur")]
+    # A5 dropped at visit 2 (not improved at visit 3); A6 is active at 2 visits, not judged yet.
+    assert heel[["episodes", "episodes_eligible_itt", "improved_itt"]].tolist() == [2, 1, 0]
+    assert heel["responder_rate_after_session2_itt"] == 0.0
+    # Chronic plantar fasciitis is C5 alone (5 -> 3 at visit 3): apart from the acute courses.
+    assert table.loc[("chronic", "plantar_fasciitis"), ["episodes", "improved_itt"]].tolist() == [1, 1]
+    nobody = table.loc[("acute", "bunion")]
+    assert nobody["episodes"] == 0 and np.isnan(nobody["responder_rate_after_session2_itt"])
+    assert np.isnan(nobody["itt_ci_low"])
+    assert metrics.condition_by_course(clinic, Filter(start=dt.date(2030, 1, 1))).empty

@@ -231,17 +231,39 @@ def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app
     assert any(title.startswith("Time to meaningful improvement") for title in titles)
 
 
+POOLED = 1  # the pooled conditions table follows the one by course type
+
+
 def test_conditions_page_sorts_table_and_small_multiples(app_db, sample_con):
     at = run_page("conditions")
     by_episodes = metrics.condition_comparison(sample_con).sort_values("episodes", ascending=False)
-    assert at.dataframe[0].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
+    assert at.dataframe[POOLED].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
     at.selectbox(key="conditions_sort").set_value("Median sessions").run()
     at.toggle(key="conditions_descending").set_value(False).run()
-    values = at.dataframe[0].value["median_sessions"].tolist()
+    values = at.dataframe[POOLED].value["median_sessions"].tolist()
     assert values == sorted(values)
     panels = [a["text"] for a in figures(at)[0]["layout"]["annotations"]]
-    first = at.dataframe[0].value["condition"].iloc[0]
+    first = at.dataframe[POOLED].value["condition"].iloc[0]
     assert panels[0].startswith(first)
+    # The table by course type follows the same order.
+    assert at.dataframe[0].value["condition"].iloc[0] == first
+
+
+def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_intervals(app_db, sample_con):
+    at = run_page("conditions")
+    wide = at.dataframe[0].value.set_index("condition")
+    by_course = metrics.condition_by_course(sample_con).set_index(["course_type", "condition"])
+    flat = by_course.loc[("acute", "flat_feet")]
+    row = wide.loc[_charts.label("flat_feet")]
+    assert row["Acute: courses started"] == flat["episodes_eligible_itt"]
+    assert row["Acute: improved after the 2nd session (all who started)"] == pytest.approx(
+        flat["responder_rate_after_session2_itt"])
+    assert row["Acute: 95 % interval"] == f"{flat['itt_ci_low']:.0%} – {flat['itt_ci_high']:.0%}"
+    assert row["Chronic: courses started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
+    # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
+    assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
+    caption = " ".join(c.value for c in at.caption)
+    assert "the points-and-percent rule" in caption and "95 % Wilson interval" in caption
 
 
 def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db, sample_con):

@@ -101,16 +101,19 @@ def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, caption: str | None = None,
-          max_rows_shown: int | None = None) -> None:
+          max_rows_shown: int | None = None, column_config: dict | None = None) -> None:
     """Show `frame` (only `columns`, if given) as a sortable table with a CSV download of the
     same rows and columns. `name` titles the download and makes its widget key unique. The
-    download is audited as an export with the page and its filter (ui.page.opened)."""
+    download is audited as an export with the page and its filter (ui.page.opened).
+    `column_config` (st.column_config objects by column) adds to or replaces the headings and
+    formats of COLUMNS, e.g. to pin the key column."""
     shown = frame[columns] if columns else frame
+    config = _column_config(shown) | (column_config or {})
     if max_rows_shown is not None and len(shown) > max_rows_shown:
         st.caption(f"Showing the first {max_rows_shown:,} of {len(shown):,} rows; the download has them all.")
-        st.dataframe(_on_one_line(shown.head(max_rows_shown)), hide_index=True, column_config=_column_config(shown))
+        st.dataframe(_on_one_line(shown.head(max_rows_shown)), hide_index=True, column_config=config)
     else:
-        st.dataframe(_on_one_line(shown), hide_index=True, column_config=_column_config(shown))
+        st.dataframe(_on_one_line(shown), hide_index=True, column_config=config)
     if caption:
         st.caption(caption)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
