@@ -150,13 +150,71 @@ def test_overview_numbers_for_the_sample_clinic(app_db):
 def test_overview_compares_with_the_previous_period_only_when_a_date_range_is_set(app_db, sample_con):
     without = run_page("overview")
     assert all(not tile.delta for tile in without.metric)
-    params, f = VIEWS["acute plantar fasciitis in 2025"]
+    # The second half of 2025 against the first: hundreds of courses in each.
+    params, f = {"from": "2025-07-01", "to": "2025-12-31"}, Filter(start=dt.date(2025, 7, 1), end=dt.date(2025, 12, 31))
     with_range = run_page("overview", params)
     before = metrics.headline(sample_con, f.previous_period())
     now = metrics.headline(sample_con, f)
+    assert before["episodes"] >= 20
     deltas = {tile.label: tile.delta for tile in with_range.metric}
     assert deltas["Courses of care"] == f"{now['episodes'] - before['episodes']:+,}"
     assert deltas["Clients"] == f"{now['clients'] - before['clients']:+,}"
+    # n for both periods under every tile.
+    captions = [c.value for c in with_range.caption]
+    assert f"of {now['episodes']:,} courses; period before: {before['episodes']:,} of {before['episodes']:,}" in captions
+
+
+def test_overview_shows_no_change_against_a_period_of_fewer_than_20_courses(app_db, sample_con):
+    # Acute plantar fasciitis in 2025 against 2024, when the sample clinic had just opened: 5 courses.
+    params, f = VIEWS["acute plantar fasciitis in 2025"]
+    at = run_page("overview", params)
+    before = metrics.headline(sample_con, f.previous_period())
+    assert 0 < before["episodes"] < 20
+    assert all(not tile.delta for tile in at.metric)
+    captions = " ".join(c.value for c in at.caption)
+    assert "at least 20 courses" in captions
+    assert f"period before: {before['episodes']} of {before['episodes']} (under 20: no change shown)" in captions
+
+
+def test_overview_shows_all_who_started_beside_those_reaching_visit_3_and_the_immediate_rate(app_db, sample_con):
+    at = run_page("overview")
+    shown = metric_values(at)
+    summary = metrics.headline(sample_con)["by_course"]
+    # Issue 13's independent recomputation: acute 270 of 390 who started, 77 % of those reaching visit 3.
+    assert shown["Improved after the 2nd session (all who started)"] == [
+        f"{summary[c]['responder_rate_after_session2_itt']:.0%}" for c in ("acute", "chronic")]
+    assert shown["Improved after the 2nd session (all who started)"][0] == f"{270 / 390:.0%}"
+    assert shown["Improved straight after session 2"] == [
+        f"{summary[c]['responder_rate_after_session2_immediate']:.0%}" for c in ("acute", "chronic")]
+    captions = [c.value for c in at.caption]
+    assert "of 390 who started" in captions and f"of {summary['acute']['episodes_reaching_visit3']} reaching visit 3" in captions
+    tiles = metrics.kpis(sample_con).set_index("metric")["value"]
+    assert shown["Drop-out rate"] == [f"{tiles[m]:.0%}" for m in ("dropout_rate_acute", "dropout_rate_chronic", "dropout_rate")]
+    helps = " ".join(tile.help or "" for tile in at.metric)
+    assert "(the points-and-percent rule)" in helps
+
+
+def test_the_improvement_rule_is_chosen_in_the_sidebar_and_kept_in_the_address(app_db, sample_con):
+    at = run_page("overview")
+    assert "rule" not in at.query_params  # the default is not written
+    at.selectbox(key="filter_rule").set_value("points-or-percent").run()
+    assert at.query_params["rule"] == "points-or-percent"
+    either = metrics.headline(sample_con, Filter(rule="points-or-percent"))["by_course"]
+    assert metric_values(at)["Improved after the second session"] == [
+        f"{either[c]['responder_rate_after_session2']:.0%}" for c in ("acute", "chronic")]
+    assert metric_values(at)["Improved after the second session"][1] == "48%"  # 47.6 %, against 31 % by default
+    helps = " ".join(tile.help or "" for tile in at.metric)
+    assert "at least 2 points or 30 % below the first visit (the points-or-percent rule)" in helps
+    # Kept across pages and by a bookmark.
+    at.switch_page("app_pages/conditions.py").run()
+    assert at.query_params["rule"] == "points-or-percent"
+    assert "the points-or-percent rule" in " ".join(c.value for c in at.caption)
+    bookmarked = run_page("courses", {"rule": "percent-50"})
+    assert bookmarked.selectbox(key="filter_rule").value == "percent-50"
+    # An unknown name is ignored with a warning listing the rules.
+    wrong = run_page("overview", {"rule": "half"})
+    assert any("points-and-percent, points-or-percent, percent-30, percent-50" in w.value for w in wrong.warning)
+    assert metric_values(wrong)["Improved after the second session"] == ["77%", "31%"]
 
 
 def test_overview_answers_does_treatment_work_in_plain_text(app_db):
