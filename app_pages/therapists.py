@@ -34,7 +34,7 @@ st.plotly_chart(charts.therapist_adjusted(comparison), width="stretch", key="the
 
 st.header("Funnel plot")
 st.caption("Each dot is a therapist's share of finished courses that improved meaningfully (last pain before a "
-           f"session {words.improvement_rule()} below the first visit). The funnel shows where a therapist with that "
+           f"session {words.improvement_rule(f)} below the first visit, {words.rule_name(f)}). The funnel shows where a therapist with that "
            "many courses would fall by chance alone at the clinic's rate: 95 % of the time inside the dashed lines, "
            "99.8 % inside the dotted ones. Dots inside the funnel are not different from the clinic; raw rates are not "
            "adjusted for case mix here, so read the chart above first.")
