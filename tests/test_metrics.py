@@ -830,3 +830,36 @@ def test_condition_by_course_keeps_acute_and_chronic_apart_with_wilson_intervals
     assert nobody["episodes"] == 0 and np.isnan(nobody["responder_rate_after_session2_itt"])
     assert np.isnan(nobody["itt_ci_low"])
     assert metrics.condition_by_course(clinic, Filter(start=dt.date(2030, 1, 1))).empty
+
+
+def test_intention_to_treat_by_hand_a_drop_out_an_active_course_and_no_baseline(clinic_db):
+    con = clinic_db([
+        # No visit-1 pre-session pain: nothing to judge against, never eligible.
+        *course("N1", weekly("2025-01-06", 3), [None, 6, 3], [5, 4, 2]),
+        # Dropped after visit 2 (8 -> 4 there, but no visit 3): eligible, not improved.
+        *course("D1", weekly("2025-01-07", 2), [8, 4], [6, 3]),
+        # Active (last visit on the latest date) with 2 visits: not known yet, not eligible.
+        *course("R1", ["2025-03-21", "2025-03-28"], [7, 6], [6, 5]),
+        # Completed and improved at visit 3 (8 -> 5: 3 points, 37.5 %).
+        *course("K1", weekly("2025-01-08", 3), [8, 6, 5], [6, 5, 4]),
+        # Completed, but no pre-session pain at visit 3: eligible, not improved.
+        *course("K2", weekly("2025-01-09", 3), [6, 5, None], [5, 4, 3]),
+        # Chronic, active with 3 visits: eligible, improved at visit 3 (6 -> 3).
+        *course("R2", ["2025-03-14", "2025-03-21", "2025-03-28"], [6, 5, 3], [5, 4, 2], course_type="chronic"),
+    ])
+    acute = metrics.summary_by_course(con)["acute"]
+    assert (acute["episodes"], acute["episodes_eligible_itt"]) == (5, 3)  # D1, K1, K2
+    assert acute["responder_rate_after_session2_itt"] == pytest.approx(1 / 3)  # K1
+    assert (acute["episodes_reaching_visit3"], acute["responder_rate_after_session2"]) == (1, 1.0)  # K1 alone
+    chronic = metrics.summary_by_course(con)["chronic"]
+    assert (chronic["episodes_eligible_itt"], chronic["responder_rate_after_session2_itt"]) == (1, 1.0)
+    tiles = by_key(metrics.kpis(con), "metric")
+    assert tiles.loc["improved_after_session2_itt_acute", ["value", "n"]].tolist() == [pytest.approx(1 / 3), 3]
+    assert tiles.loc["improved_after_session2_acute", ["value", "n"]].tolist() == [1.0, 1]
+    # Drop-out rate over finished courses: D1 of N1, D1, K1, K2 (R1 is still running).
+    assert tiles.loc["dropout_rate_acute", ["value", "n"]].tolist() == [0.25, 4]
+    plantar = by_key(metrics.condition_by_course(con), "course_type", "condition").loc[("acute", "plantar_fasciitis")]
+    assert plantar[["episodes_eligible_itt", "improved_itt"]].tolist() == [3, 1]
+    # D1's 50 % drop at visit 2 is not a visit-3 score under any rule.
+    assert metrics.summary_by_course(con, Filter(rule="percent-30"))["acute"]["responder_rate_after_session2_itt"] == \
+        pytest.approx(1 / 3)
