@@ -31,19 +31,22 @@ def interval(low: float, high: float) -> str:
 
 
 def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """One row per condition (in `order`), each course type's n, rate and interval beside it."""
+    """One row per condition (in `order`): first each course type's rate for all who started, with
+    its n and interval, side by side; then the same for the last visit."""
     wide = pd.DataFrame({"condition": order})
-    for course in config.COURSE_TYPES:
-        rows = frame[frame["course_type"] == course].set_index("condition").reindex(order)
-        name = course.capitalize()
-        wide[f"{name}: courses started"] = rows["episodes_eligible_itt"].to_numpy()
-        wide[f"{name}: improved after the 2nd session (all who started)"] = \
-            rows["responder_rate_after_session2_itt"].to_numpy()
-        wide[f"{name}: 95 % interval"] = [interval(lo, hi) for lo, hi in zip(rows["itt_ci_low"], rows["itt_ci_high"])]
-        wide[f"{name}: courses with a later score"] = rows["episodes_with_followup"].to_numpy()
-        wide[f"{name}: improved by the last visit"] = rows["responder_rate"].to_numpy()
-        wide[f"{name}: 95 % interval (last visit)"] = [
-            interval(lo, hi) for lo, hi in zip(rows["responder_ci_low"], rows["responder_ci_high"])]
+    rows = {course: frame[frame["course_type"] == course].set_index("condition").reindex(order)
+            for course in config.COURSE_TYPES}
+    for n, rate, low, high, what in (
+            ("episodes_eligible_itt", "responder_rate_after_session2_itt", "itt_ci_low", "itt_ci_high",
+             "improved after session 2"),
+            ("episodes_with_followup", "responder_rate", "responder_ci_low", "responder_ci_high",
+             "improved by the last visit")):
+        for course, shown in rows.items():
+            name = course.capitalize()
+            wide[f"{name}: {'started' if n == 'episodes_eligible_itt' else 'with a later score'}"] = shown[n].to_numpy()
+            wide[f"{name}: {what} (%)"] = 100 * shown[rate].to_numpy()
+            wide[f"{name}: 95 % interval{'' if n == 'episodes_eligible_itt' else ' (last visit)'}"] = [
+                interval(lo, hi) for lo, hi in zip(shown[low], shown[high])]
     wide["condition"] = wide["condition"].map(charts.label)
     return wide
 
@@ -52,7 +55,7 @@ wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(b
 rates = [column for column in wide.columns if "improved" in column]
 tables.table(wide, "conditions by course type", column_config={
     "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
-    **{column: st.column_config.NumberColumn(column, format="percent") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
+    **{column: st.column_config.NumberColumn(column, format="%.0f %%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
            f"{words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every course with a "
            f"first-visit score except one still running short of {words.improvement_visit()}; a course that stopped "
            "before it counts as not improved. Improved by the last visit: the same rule on the last pain before a "

@@ -313,11 +313,14 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
     by_course = metrics.condition_by_course(sample_con).set_index(["course_type", "condition"])
     flat = by_course.loc[("acute", "flat_feet")]
     row = wide.loc[_charts.label("flat_feet")]
-    assert row["Acute: courses started"] == flat["episodes_eligible_itt"]
-    assert row["Acute: improved after the 2nd session (all who started)"] == pytest.approx(
-        flat["responder_rate_after_session2_itt"])
+    assert row["Acute: started"] == flat["episodes_eligible_itt"]
+    assert row["Acute: improved after session 2 (%)"] == pytest.approx(100 * flat["responder_rate_after_session2_itt"])
     assert row["Acute: 95 % interval"] == f"{flat['itt_ci_low']:.0%} – {flat['itt_ci_high']:.0%}"
-    assert row["Chronic: courses started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
+    assert row["Chronic: started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
+    # Acute and chronic side by side first, the last-visit rates after them.
+    assert list(wide.columns[:6]) == [
+        "Acute: started", "Acute: improved after session 2 (%)", "Acute: 95 % interval",
+        "Chronic: started", "Chronic: improved after session 2 (%)", "Chronic: 95 % interval"]
     # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
     assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
     caption = " ".join(c.value for c in at.caption)
