@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import auth, db, metrics
 from analytics.filters import Filter
+from conftest import signed_in
 from ui import charts as _charts
 from ui import signin as _signin
 
@@ -378,3 +379,15 @@ def test_acute_and_chronic_keep_their_colours_on_every_chart(app_db):
                 if name.lower().startswith(course) and "95 % CI" not in name:
                     used = trace.get("line", {}).get("color") or trace.get("marker", {}).get("color")
                     assert used == colour, (figure["layout"]["title"]["text"], name)
+
+
+def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, sample_con):
+    at = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120), "therapist", "T01")
+    at.query_params["rule"] = "percent-50"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="filter_rule").value == "percent-50"
+    half = metrics.kpis(sample_con, Filter(rule="percent-50", viewer_therapist="T01")).set_index("metric")
+    shown = metric_values(at)["Improved after the 2nd session (all who started)"]
+    assert shown == [f"{half.loc[f'improved_after_session2_itt_{c}', 'value']:.0%}" for c in ("acute", "chronic")]
+    assert "(the percent-50 rule)" in " ".join(tile.help or "" for tile in at.metric)
