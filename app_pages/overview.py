@@ -35,7 +35,7 @@ def tile(column, metric: str, label: str, kind: str = "count", delta_color: str 
     n = f"{among} {int(row['n']):,} {of}"
     if has_previous and row["previous_n"] == row["previous_n"]:
         before = "n/a" if row["previous"] != row["previous"] else shown.format(row["previous"])
-        n += f"; period before: {before} of {int(row['previous_n']):,}"
+        n += f"; period before: {before} {among} {int(row['previous_n']):,}"
         if not row["compared"]:
             n += f" (under {FEWEST}: no change shown)"
     column.caption(n)
