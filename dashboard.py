@@ -1,9 +1,10 @@
 """Entry point: `streamlit run dashboard.py`. Sign-in first; then the pages this user may open."""
 import streamlit as st
 
-from ui import guard, signin
+from ui import downloads, guard, signin
 
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
+downloads.serve_downloads_once()  # a download's address works once, for the browser that clicked
 
 
 def run() -> None:
@@ -19,6 +20,7 @@ def run() -> None:
             st.Page("app_pages/conditions.py", title="Conditions", icon=":material/footprint:"),
             st.Page("app_pages/therapists.py", title="Therapists", icon=":material/balance:"),
             st.Page("app_pages/home_program.py", title="Home program", icon=":material/self_improvement:"),
+            st.Page("app_pages/trend.py", title="Trend", icon=":material/monitoring:"),
             st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/rule:"),
         ],
         "Therapist": [

@@ -138,6 +138,8 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
         yours = None
     elif typical is not None and typical.sessions and sessions_so_far < typical.sessions:
         yours = f"you are not there yet, which is usual after {_sessions(sessions_so_far)}"
+    elif change < 0:  # the first sentence already asks to tell the therapist: once is enough
+        yours = "you have not felt one yet"
     else:
         yours = "you have not felt one yet, so it is worth talking with your therapist about your plan"
 

@@ -77,6 +77,10 @@ MIN_TYPICAL_COURSE_PEERS: int = 30
 # at the first visit with fewer: a band resting on one or two other clients would show their own
 # pain (small-cell suppression, as health statistics offices publish).
 MIN_TYPICAL_COURSE_PEERS_PER_VISIT: int = 10
+# Pain by visit is drawn as the line only where it rests on at least this many courses; a visit
+# reached by fewer (the long tail of a few courses running past the recommended range) is shown
+# as a faint marker with its n, so a rise carried by a handful of clients is not read as a trend.
+MIN_TRAJECTORY_COURSES: int = 20
 # A therapist (not a manager) sees a clinic-wide figure, chart point or table row only when it
 # rests on at least this many courses of other therapists, or on none (then it is all their own
 # clients): small-cell suppression, so a narrow filter cannot single out a colleague's client.

@@ -223,3 +223,78 @@ def observed_minus_expected(observed: ArrayLike, expected: ArrayLike, variance: 
         difference = observed / cases - expected / cases
         half_width = z * np.sqrt(variance) / cases
     return difference, difference - half_width, difference + half_width
+
+
+def p_chart_limits(successes: ArrayLike, trials: ArrayLike, sigmas: float = 3.0) -> dict[str, np.ndarray]:
+    """Shewhart p-chart: a centre line and control limits for a rate measured in periods of
+    different sizes.
+
+    Parameters
+    ----------
+    successes : array_like
+        Successes in each period (for us: courses improved, or courses dropped out, per month).
+    trials : array_like
+        Trials in each period (courses judged that month); a period with 0 gets no limits.
+    sigmas : float, default 3.0
+        Width of the limits in standard errors (Shewhart's three-sigma limits).
+
+    Returns
+    -------
+    dict of ndarray
+        rate (successes / trials), centre (p̄ = total successes / total trials, the same in every
+        period), lower and upper (p̄ -/+ sigmas * sqrt(p̄ (1 - p̄) / trials), clipped to 0-1) and
+        outside (True where the rate lies beyond a limit).
+
+    Notes
+    -----
+    The limits widen for small periods: a month of 9 courses may swing far from p̄ by chance, a
+    month of 90 may not. A point outside them is a signal worth looking into, not proof.
+
+    References
+    ----------
+    Montgomery DC (2009), Introduction to Statistical Quality Control, 6th ed., section 7.3
+    (control charts for fraction nonconforming with variable sample size). Mohammed MA,
+    Worthington P, Woodall WH (2008), "Plotting basic control charts", Qual Saf Health Care
+    17:137-145.
+    """
+    successes, trials = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    total = trials.sum()
+    centre = successes.sum() / total if total > 0 else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(trials > 0, successes / trials, np.nan)
+        spread = np.where(trials > 0, sigmas * np.sqrt(centre * (1 - centre) / trials), np.nan)
+    lower, upper = np.clip(centre - spread, 0.0, 1.0), np.clip(centre + spread, 0.0, 1.0)
+    return {"rate": rate, "centre": np.full(trials.shape, centre), "lower": lower, "upper": upper,
+            "outside": (rate < lower) | (rate > upper)}
+
+
+def c_chart_limits(counts: ArrayLike, sigmas: float = 3.0) -> dict[str, np.ndarray]:
+    """Shewhart c-chart: a centre line and control limits for counts per period.
+
+    Parameters
+    ----------
+    counts : array_like
+        The count in each period (for us: new courses per month).
+    sigmas : float, default 3.0
+        Width of the limits in standard deviations.
+
+    Returns
+    -------
+    dict of ndarray
+        centre (the mean count c̄), lower (c̄ - sigmas * sqrt(c̄), at least 0), upper
+        (c̄ + sigmas * sqrt(c̄)) and outside (True where a count lies beyond a limit).
+
+    Notes
+    -----
+    The count is taken as Poisson, whose variance equals its mean.
+
+    References
+    ----------
+    Montgomery DC (2009), Introduction to Statistical Quality Control, 6th ed., section 7.3.
+    """
+    counts = np.asarray(counts, dtype=float)
+    centre = counts.mean() if counts.size else np.nan
+    spread = sigmas * np.sqrt(centre)
+    lower, upper = max(centre - spread, 0.0), centre + spread
+    return {"centre": np.full(counts.shape, centre), "lower": np.full(counts.shape, lower),
+            "upper": np.full(counts.shape, upper), "outside": (counts < lower) | (counts > upper)}

@@ -3,7 +3,7 @@ how they end, and the relief felt within a session."""
 import streamlit as st
 
 import ui
-from analytics import metrics
+from analytics import config, metrics
 from ui import charts, tables, words
 
 con, f = ui.clinic_page("Acute and chronic courses")
@@ -15,7 +15,9 @@ if outcomes.empty:
 st.header("Pain by visit")
 st.caption("Mean pain before the session (solid) and straight after it (dotted), with 95 % confidence bands. "
            "The shaded spans are the recommended course lengths; the star marks "
-           f"{words.improvement_visit()} before the session, the lasting effect of the first two sessions.")
+           f"{words.improvement_visit()} before the session, the lasting effect of the first two sessions. "
+           f"A visit reached by fewer than {config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line "
+           "(its n is in the hover): a few long courses are not a trend.")
 trajectory = ui.metric(metrics.pain_trajectory, f)
 st.plotly_chart(charts.pain_trajectory(trajectory, phases=("pre", "post"), bands=True, title="Pain by visit"),
                 width="stretch", key="courses_trajectory")
@@ -28,10 +30,16 @@ for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
                   help=f"Kaplan-Meier median over {row.episodes:,} courses with a first-visit score; "
                        f"{row.events:,} improved meaningfully ({words.improvement_rule(f)} below the first visit, {words.rule_name(f)}).",
                   border=True)
-st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians), width="stretch",
-                key="courses_km")
-st.caption("Courses that stop before improving count as not yet improved for as long as they were followed "
-           "and then leave the calculation (they are censored), so drop-outs do not make the curve look better.")
+st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians,
+                                          ui.metric(metrics.improvement_all_started, f)),
+                width="stretch", key="courses_km")
+st.caption("Two readings of the same courses. Left, Kaplan-Meier: a course that stops before improving counts as "
+           "not yet improved while it attends and then leaves the calculation (censored), which assumes that the "
+           "clients who stopped would have improved like those who stayed; it is the better-looking reading when "
+           "drop-outs do worse. Right, all who started: a course that stops before improving counts as never "
+           "improved at every later visit, which assumes nobody improved after leaving; a course still running "
+           "that has not improved yet is left out of the visits it has not reached. The truth lies between the "
+           "two; a wide gap means drop-outs matter.")
 
 st.header("How long courses last and how they end")
 st.plotly_chart(charts.sessions_attended(ui.metric(metrics.sessions_attended, f)), width="stretch", key="courses_sessions")

@@ -28,13 +28,17 @@ def client_kind_changed(returning_client: str) -> None:
     st.session_state["episode:client_id"] = records.next_id(con, "clients", "C") if is_new else returning_client
 
 
-today, opening, correcting = st.tabs(["Today's session", "New course of care", "Correct a stored visit"])
+# The open tab is kept across reruns (a save reruns the page): the person stays where they were.
+today, opening, correcting = st.tabs(["Today's session", "New course of care", "Correct a stored visit"],
+                                     key="record_session_tab", on_change="rerun")
 
 with today:
     if upcoming is None:
         st.info("Choose a client's course of care above to record today's session.")
     else:
-        form, prefix = f"session:{episode_id}", f"session:{episode_id}:"
+        # The widgets' keys name the visit: after a save the next visit's form is a new one, so
+        # the browser shows its defaults, not the scores just saved (a kept key keeps its value).
+        form, prefix = f"session:{episode_id}", f"session:{episode_id}:{upcoming['visit_number']}:"
         with st.form("record_session_form"):
             forms.errors(form)
             number_column, therapist_column = st.columns([1, 2])
@@ -80,17 +84,21 @@ with correcting:
                                             key="correction_field") or records.CORRECTABLE[0]
         row = stored.set_index("visit_number").loc[visit_number]
         current = records.as_text(row[field])
-        value_key = f"correction_value:{episode_id}:{visit_number}:{field}"
+        # Each accepted correction gives the next form new keys, so the browser clears the value
+        # and reason just saved instead of showing them again (ui/forms.py counts the rounds).
+        done = forms.corrections_saved()
+        value_key = f"correction_value:{episode_id}:{visit_number}:{field}:{done}"
+        reason_key = f"correction_reason:{done}"
         form = value_key
         with st.form("correction_form"):
             forms.errors(form)
             st.text_input(f"New value ({label[field].lower()}, stored: {text.markdown(current) or 'not recorded'})", value=current,
                           key=value_key, help="Leave empty to clear an optional value.")
             forms.errors(form, field)
-            st.text_input(label["reason"], key="correction_reason", placeholder="for example: typing error")
+            st.text_input(label["reason"], key=reason_key, placeholder="for example: typing error")
             forms.errors(form, "reason")
             st.form_submit_button("Save correction", on_click=forms.save_correction,
-                                  args=(con, form, int(row["session_id"]), field, value_key))
+                                  args=(con, form, int(row["session_id"]), field, value_key, reason_key))
         st.subheader("Corrections to this course of care", anchor=False)
         history = records.correction_history(con, episode_id)
         if history.empty:

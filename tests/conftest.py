@@ -1,6 +1,7 @@
 """Shared fixtures: real DuckDB files in tmp_path, filled from small visit logs written in tests."""
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,3 +131,13 @@ def fresh_sign_in_throttle():
     auth.THROTTLE.clear()
     yield
     auth.THROTTLE.clear()
+
+
+def session_widget(at, episode: str, field: str):
+    """The Record-a-session form's widget for `field` of `episode`'s next visit (its keys are
+    session:<episode>:<visit>:<field>, so each visit's form is a new one)."""
+    pattern = re.compile(rf"session:{re.escape(episode)}:\d+:{re.escape(field)}")
+    widgets = at.date_input if field == "session_date" else at.number_input
+    found = [widget for widget in widgets if widget.key and pattern.fullmatch(widget.key)]
+    assert len(found) == 1, [widget.key for widget in widgets]
+    return found[0]

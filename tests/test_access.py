@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import bootstrap, db, metrics
+from conftest import session_widget
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
@@ -68,8 +69,8 @@ def test_a_scripted_visit_leaves_exactly_its_audit_rows(app):
     at.run()  # a rerun of the same client is not a second view
     at.switch_page("app_pages/record_session.py").run()
     assert not at.exception
-    at.number_input(key=f"session:{episode}:pain_pre").set_value(3)
-    at.number_input(key=f"session:{episode}:pain_post").set_value(2)
+    session_widget(at, episode, "pain_pre").set_value(3)
+    session_widget(at, episode, "pain_post").set_value(2)
     next(b for b in at.button if b.label == "Save session").click().run()
     assert not at.exception and at.success
     assert audit_rows(con, before) == [

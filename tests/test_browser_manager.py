@@ -16,6 +16,7 @@ PAGES = {
     "Conditions": ("Conditions", 1),
     "Therapists": ("Therapists, compared fairly", 2),
     "Home program": ("Home stretching program", 2),
+    "Trend": ("Trend by month", 3),
     "Data quality": ("Data quality", 1),
 }
 TIMEOUT = 60_000

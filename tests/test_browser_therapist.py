@@ -46,6 +46,10 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         page.get_by_text(f"Visit {next_visit} saved.").wait_for(timeout=TIMEOUT)
         wait_until_idle(page)
         assert_no_exception(page)
+        # The browser shows the next visit's empty form, not the scores just saved.
+        form = page.locator('[data-testid="stForm"]').first
+        assert form.get_by_label("Visit number", exact=True).input_value() == str(next_visit + 1)
+        assert form.get_by_label("Pain before the session", exact=True).input_value() == ""
         screenshot(page, "therapist-record-session")
 
         sign_in(page, f"{url}/client_progress?episode={episode}")

@@ -216,7 +216,7 @@ def test_describe_gives_the_filter_in_address_form_ids_only():
 # The pages
 
 
-@pytest.mark.parametrize("page", ["overview", "courses", "conditions", "therapists", "home_program", "data_quality"])
+@pytest.mark.parametrize("page", ["overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality"])
 def test_every_clinic_page_shows_hostile_names_as_text(app, page):
     assert_plain_everywhere(run(page))
 

@@ -20,8 +20,9 @@ from ui import charts as _charts
 from ui import signin as _signin
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
-PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "data_quality")
-CHARTS_PER_PAGE = {"overview": 1, "courses": 5, "conditions": 1, "therapists": 2, "home_program": 2, "data_quality": 1}
+PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
+CHARTS_PER_PAGE = {"overview": 1, "courses": 5, "conditions": 1, "therapists": 2, "home_program": 2, "trend": 3,
+                   "data_quality": 1}
 
 # Address parameters -> the Filter the sidebar must build from them.
 VIEWS: dict[str, tuple[dict, Filter]] = {

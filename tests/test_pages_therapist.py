@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics import bootstrap, db, metrics
-from conftest import signed_in
+from conftest import session_widget, signed_in
 
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 PROGRESS, RECORD = str(PAGES / "client_progress.py"), str(PAGES / "record_session.py")
@@ -184,10 +184,8 @@ def writable_app(writable_sample_db, monkeypatch):
 
 
 def fill_session(at: AppTest, episode: str, **values) -> AppTest:
-    prefix = f"session:{episode}:"
     for field, value in values.items():
-        widget = at.date_input(key=prefix + field) if field == "session_date" else at.number_input(key=prefix + field)
-        widget.set_value(value)
+        session_widget(at, episode, field).set_value(value)
     return at
 
 
@@ -196,9 +194,9 @@ def test_recording_a_session_shows_it_in_the_chart_and_stores_it(writable_app, s
     visits = len(sample_client["progress"])
     version = db.data_version(con)
     at = run(RECORD, episode=episode)
-    assert at.number_input(key=f"session:{episode}:visit_number").value == visits + 1  # the next visit
-    assert at.date_input(key=f"session:{episode}:session_date").value == dt.date.today()
-    assert at.number_input(key=f"session:{episode}:sore_spot_min").value == 45
+    assert session_widget(at, episode, "visit_number").value == visits + 1  # the next visit
+    assert session_widget(at, episode, "session_date").value == dt.date.today()
+    assert session_widget(at, episode, "sore_spot_min").value == 45
     fill_session(at, episode, pain_pre=1.5, pain_post=0.5, psfs_pre=8, stretching_adherence_pct=86)
     click(at, "Save session")
     assert [s.value for s in at.success] == [f"Visit {visits + 1} saved."]
@@ -209,8 +207,8 @@ def test_recording_a_session_shows_it_in_the_chart_and_stores_it(writable_app, s
     assert db.data_version(con) == version + 1
     # The chart on the same page already has it, and the form moved on to the next visit.
     assert figure(at, "record_pain_chart")["data"] and trace(figure(at, "record_pain_chart"), "Pain before the session")["y"][-1] == 1.5
-    assert at.number_input(key=f"session:{episode}:visit_number").value == visits + 2
-    assert at.number_input(key=f"session:{episode}:pain_pre").value is None
+    assert session_widget(at, episode, "visit_number").value == visits + 2
+    assert session_widget(at, episode, "pain_pre").value is None
     progress_page = run(PROGRESS, episode=episode)
     assert trace(figure(progress_page, "client_pain_chart"), "Pain before the session")["x"][-1] == visits + 1
 
@@ -250,7 +248,7 @@ def test_opening_a_course_of_care_for_a_new_client(writable_app):
     assert (summary["client_id"], summary["condition"], summary["course_type"], summary["baseline"]) == (
         new_client, "heel_spur", "chronic", 8)
     # The picker now shows the new course, ready for its second visit.
-    assert at.number_input(key=f"session:{new_episode}:visit_number").value == 2
+    assert session_widget(at, new_episode, "visit_number").value == 2
 
 
 def test_a_correction_is_stored_and_appears_in_the_history(writable_app, sample_client):
@@ -262,8 +260,8 @@ def test_a_correction_is_stored_and_appears_in_the_history(writable_app, sample_
     at.selectbox(key="correction_field").set_value("pain_pre").run()
     old = sample_client["progress"]["pain_pre"].iloc[0]
     new = 10 if old != 10 else 9
-    at.text_input(key=f"correction_value:{episode}:1:pain_pre").set_value(str(new))
-    at.text_input(key="correction_reason").set_value("typed the wrong score")
+    at.text_input(key=f"correction_value:{episode}:1:pain_pre:0").set_value(str(new))
+    at.text_input(key="correction_reason:0").set_value("typed the wrong score")
     click(at, "Save correction")
     assert at.success and not at.error
     history = at.dataframe[0].value
@@ -275,13 +273,44 @@ def test_a_correction_is_stored_and_appears_in_the_history(writable_app, sample_
     assert metrics.episode_summary(con, episode)["baseline"] == new
 
 
+def test_after_a_save_the_person_stays_on_their_tab_with_a_fresh_form(writable_app, sample_client):
+    # Issue #15: the browser keeps a widget's value while its key lives, so each visit's form and
+    # each correction round get keys of their own; the open tab is kept across the save's rerun.
+    episode = sample_client["episode_id"]
+    visits = len(sample_client["progress"])
+    at = run(RECORD, episode=episode)
+    at.text_input(key="therapist_client_search").set_value(sample_client["client_id"]).run()
+    first_form = session_widget(at, episode, "pain_pre").key
+    fill_session(at, episode, pain_pre=4, pain_post=3)
+    click(at, "Save session")
+    assert [s.value for s in at.success] == [f"Visit {visits + 1} saved."]
+    assert session_widget(at, episode, "pain_pre").key != first_form  # a new form: nothing carried over
+    assert session_widget(at, episode, "visit_number").value == visits + 2
+    assert session_widget(at, episode, "pain_pre").value is None
+    assert at.text_input(key="therapist_client_search").value == sample_client["client_id"]
+
+    at.session_state["record_session_tab"] = "Correct a stored visit"
+    at.run()
+    at.selectbox(key=f"correction_visit:{episode}").set_value(1).run()
+    at.selectbox(key="correction_field").set_value("pain_pre").run()
+    at.text_input(key=f"correction_value:{episode}:1:pain_pre:0").set_value("9")
+    at.text_input(key="correction_reason:0").set_value("typed the wrong score")
+    click(at, "Save correction")
+    assert at.success and not at.error
+    assert at.session_state["record_session_tab"] == "Correct a stored visit"
+    # The next correction starts empty: new keys, the stored value as the default, no reason.
+    assert at.text_input(key="correction_reason:1").value == ""
+    assert at.text_input(key=f"correction_value:{episode}:1:pain_pre:1").value == "9"
+    assert at.text_input(key="therapist_client_search").value == sample_client["client_id"]
+
+
 def test_a_correction_without_a_reason_is_refused(writable_app, sample_client):
     con, episode = writable_app, sample_client["episode_id"]
     before = db.table_checksums(con)
     at = run(RECORD, episode=episode)
     field = at.selectbox(key="correction_field").value
     visit = at.selectbox(key=f"correction_visit:{episode}").value
-    at.text_input(key=f"correction_value:{episode}:{visit}:{field}").set_value("2000-01-01")
+    at.text_input(key=f"correction_value:{episode}:{visit}:{field}:0").set_value("2000-01-01")
     click(at, "Save correction")
     assert any("give a reason" in error.value for error in at.error)
     assert db.table_checksums(con) == before

@@ -72,12 +72,11 @@ SECOND = TypicalImprovement(visit=3, episodes=120, peer_group="condition")
      "Your pain before sessions is 7 out of 10, the same as at your first session. Typically, people with acute "
      "plantar fasciitis feel a clear change after their second session; you are not there yet, which is usual "
      "after one session."),
-    # Pain went up, 5 -> 7.
+    # Pain went up, 5 -> 7: asked once to tell the therapist (issue #15: it used to say so twice).
     (dict(baseline=5.0, latest_pain=7.0, change_points=-2.0, change_pct=-40.0, improved_at_visit=None), SECOND,
      "Your pain before sessions went from 5 to 7, 2 points higher than at your first session. Please tell your "
      "therapist, so you can look at the plan together. Typically, people with acute plantar fasciitis feel a "
-     "clear change after their second session; you have not felt one yet, so it is worth talking with your "
-     "therapist about your plan."),
+     "clear change after their second session; you have not felt one yet."),
     # A clear change at visit 2 that has since worn off (8 -> 5 at visit 2, now 7).
     (dict(baseline=8.0, latest_pain=7.0, change_points=1.0, change_pct=12.5, improved_at_visit=2), SECOND,
      "Your pain before sessions went from 8 to 7, a 12 % drop. Typically, people with acute plantar fasciitis feel "

@@ -118,10 +118,12 @@ def _courses_n(frame: pd.DataFrame, column: str) -> str:
 
 # --- Pain over the course ---------------------------------------------------------------------
 
-def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = False,
+def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = True,
                     title: str = "Pain before each session") -> go.Figure:
-    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame), the
-    recommended ranges shaded and visit 3 before the session, "after session 2", marked."""
+    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame) with its 95 %
+    band, the recommended ranges shaded and visit 3 before the session, "after session 2",
+    marked. The line and band go only through visits reached by config.MIN_TRAJECTORY_COURSES
+    courses or more; the rest are faint markers with their n."""
     fig = go.Figure()
     for course in _courses(trajectory):
         for phase in phases:
@@ -129,9 +131,13 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
             if rows.empty:
                 continue
             name = f"{course.capitalize()}, {PHASE_NAMES[phase]}" if len(phases) > 1 else course.capitalize()
+            few = rows[rows["n"] < config.MIN_TRAJECTORY_COURSES]
+            rows = rows[rows["n"] >= config.MIN_TRAJECTORY_COURSES]
             if bands:
                 known = rows.dropna(subset=["ci_low", "ci_high"])
                 fig.add_traces(_band(known["visit_number"], known["ci_low"], known["ci_high"], COURSE_COLOURS[course], name))
+            if len(few):
+                fig.add_trace(_few_courses(few, course, phase, name))
             fig.add_trace(go.Scatter(
                 x=rows["visit_number"], y=rows["mean"], name=name, mode="lines+markers",
                 line={"color": COURSE_COLOURS[course], "dash": "solid" if phase == "pre" else "dot"},
@@ -156,32 +162,17 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
                    yaxis={"range": [0, 10]}, xaxis={"dtick": 1})
 
 
-def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame) -> go.Figure:
-    """Kaplan-Meier: share of courses not yet meaningfully improved by visit, with its 95 % band
-    and the median visit marked."""
-    fig = go.Figure()
-    for course in _courses(curve):
-        rows = curve[curve["course_type"] == course]
-        colour = COURSE_COLOURS[course]
-        median = medians.loc[medians["course_type"] == course, "median_visits"]
-        median = float(median.iloc[0]) if len(median) and pd.notna(median.iloc[0]) else None
-        name = course.capitalize() + (f" (half improved by visit {median:.0f})" if median is not None
-                                      else " (half not yet improved)")
-        fig.add_traces(_band(rows["visit_number"], rows["ci_low"] * 100, rows["ci_high"] * 100, colour, course, shape="hv"))
-        fig.add_trace(go.Scatter(
-            x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers",
-            line={"color": colour, "shape": "hv"},
-            customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
-            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
-                           "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
-        ))
-        if median is not None:
-            fig.add_vline(x=median, line_dash="dash", line_color=colour)
-    fig.add_hline(y=50, line_dash="dot", line_color=MUTED)
-    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
-    return _layout(fig, f"Time to meaningful improvement ({n} courses)", VISIT_AXIS,
-                   "Courses not yet improved (%)", yaxis={"range": [0, 102]}, xaxis={"dtick": 1})
+def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.Scatter:
+    """Visits reached by fewer than config.MIN_TRAJECTORY_COURSES courses: faint markers off the
+    line, each with its n, so a handful of long courses is not read as the trend."""
+    return go.Scatter(
+        x=rows["visit_number"], y=rows["mean"], name=f"{name} (fewer than {config.MIN_TRAJECTORY_COURSES} courses)",
+        mode="markers", showlegend=False,
+        marker={"color": COURSE_COLOURS[course], "opacity": 0.35, "symbol": "circle" if phase == "pre" else "diamond-open"},
+        customdata=rows["n"].to_numpy(),
+        hovertemplate=(f"{name}<br>visit %{{x}}: mean pain %{{y:.1f}}<br>n = %{{customdata:,}} scores, too few "
+                       f"(under {config.MIN_TRAJECTORY_COURSES}) to draw as the line<extra></extra>"),
+    )
 
 
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
@@ -436,3 +427,105 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
     sentences.append("These are the outcomes of treated clients without an untreated comparison group, so some "
                      "of the improvement might have come anyway.")
     return " ".join(sentences)
+
+
+# --- Time to improvement among all who started, and control charts ---------------------------------
+
+def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started: pd.DataFrame) -> go.Figure:
+    """Time to meaningful improvement read two ways, side by side on the same axes: left the
+    Kaplan-Meier share not yet improved (metrics.time_to_improvement, drop-outs censored) with
+    its 95 % band and the median visit marked; right the share of all who started not yet
+    improved (metrics.improvement_all_started, drop-outs counted as never improved) with its
+    95 % band."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=[
+        "Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"])
+    for course in _courses(pd.concat([curve[["course_type"]], all_started[["course_type"]]])):
+        colour = COURSE_COLOURS[course]
+        rows = curve[curve["course_type"] == course]
+        median = medians.loc[medians["course_type"] == course, "median_visits"]
+        median = float(median.iloc[0]) if len(median) and pd.notna(median.iloc[0]) else None
+        name = course.capitalize() + (f" (half improved by visit {median:.0f})" if median is not None
+                                      else " (half not yet improved)")
+        fig.add_traces(_band(rows["visit_number"], rows["ci_low"] * 100, rows["ci_high"] * 100, colour, course,
+                             shape="hv"), rows=1, cols=1)
+        fig.add_trace(go.Scatter(
+            x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers", legendgroup=course,
+            line={"color": colour, "shape": "hv"},
+            customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
+            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved (Kaplan-Meier)"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+                           "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
+        ), row=1, col=1)
+        if median is not None:
+            fig.add_vline(x=median, line_dash="dash", line_color=colour, row=1, col=1)
+        started = all_started[all_started["course_type"] == course]
+        fig.add_traces(_band(started["visit_number"], (1 - started["ci_high"]) * 100, (1 - started["ci_low"]) * 100,
+                             colour, course, shape="hv"), rows=1, cols=2)
+        fig.add_trace(go.Scatter(
+            x=started["visit_number"], y=(1 - started["share"]) * 100, name=f"{course.capitalize()}, all who started",
+            mode="lines+markers", legendgroup=course, showlegend=False, line={"color": colour, "shape": "hv"},
+            customdata=np.column_stack([started["episodes"], started["improved"], (1 - started["ci_high"]) * 100,
+                                        (1 - started["ci_low"]) * 100, started["still_running_left_out"]]),
+            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}} % of all who started not yet improved"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+                           "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
+                           "<br>%{customdata[4]:,} still running left out<extra></extra>"),
+        ), row=1, col=2)
+    for col in (1, 2):
+        fig.add_hline(y=50, line_dash="dot", line_color=MUTED, row=1, col=col)
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(range=[0, 102])
+    n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
+    fig = _layout(fig, f"Time to meaningful improvement, two readings ({n} courses)", VISIT_AXIS, "")
+    fig.update_yaxes(title_text="Courses not yet improved (%)", col=1)
+    return fig
+
+
+CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
+
+
+def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, n_name: str) -> go.Figure:
+    """One measure of metrics.monthly_control_charts by month, a panel per course type: the
+    months' values, the centre line and the 3-sigma limits (stepped, as they change with each
+    month's n), months outside the limits marked. Rates are drawn in percent; `n_name` says what
+    a month's n counts."""
+    rows = charts[charts["measure"] == measure]
+    courses = _courses(rows)
+    scale = 1 if measure == "new_courses" else 100
+    shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f} %"
+    fig = make_subplots(rows=1, cols=max(1, len(courses)), shared_yaxes=True, subplot_titles=[
+        f"{course.capitalize()} (n = {int(rows.loc[rows['course_type'] == course, 'n'].sum()):,} {n_name})"
+        for course in courses])
+    outside_months = 0
+    for position, course in enumerate(courses, start=1):
+        panel = rows[rows["course_type"] == course]
+        first = position == 1
+        for side, name in (("upper", "Limits (3 sigma)"), ("lower", "Limits (3 sigma)")):
+            fig.add_trace(go.Scatter(
+                x=panel["month"], y=panel[side] * scale, mode="lines", name=name, legendgroup="limits",
+                showlegend=first and side == "upper", line={"color": MUTED, "dash": "dash", "shape": "hvh"},
+                hovertemplate=f"{side} limit: {shown}<extra></extra>"), row=1, col=position)
+        fig.add_trace(go.Scatter(
+            x=panel["month"], y=panel["centre"] * scale, mode="lines", name="Centre (all months)", legendgroup="centre",
+            showlegend=first, line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"), row=1, col=position)
+        fig.add_trace(go.Scatter(
+            x=panel["month"], y=panel["value"] * scale, mode="lines+markers", name=course.capitalize(),
+            line={"color": COURSE_COLOURS[course]}, marker={"size": 7},
+            customdata=np.column_stack([panel["n"], panel["lower"] * scale, panel["upper"] * scale]),
+            hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}<br>limits %{{customdata[1]:.0f}}-%{{customdata[2]:.0f}}"
+                           f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")), row=1, col=position)
+        outside = panel[panel["outside"].astype(bool)]
+        outside_months += len(outside)
+        fig.add_trace(go.Scatter(
+            x=outside["month"], y=outside["value"] * scale, mode="markers", name="Outside the limits",
+            legendgroup="outside", showlegend=first,
+            marker={"symbol": "x", "size": 13, "color": CONTROL_OUTSIDE, "line": {"width": 1}},
+            customdata=outside["n"].to_numpy(),
+            hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}"
+                           "<extra></extra>")), row=1, col=position)
+    fig.update_yaxes(rangemode="tozero")
+    months = "1 month" if outside_months == 1 else f"{outside_months} months"
+    fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {months} outside the limits)",
+                  "Month of first visit", "")
+    fig.update_yaxes(title_text=y_title, col=1)
+    return fig

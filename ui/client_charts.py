@@ -220,10 +220,13 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
                                  textfont={"color": IMPROVED_COLOUR}, name="First clear change", legendrank=5,
                                  hovertemplate="Visit %{x}: first clear change<extra></extra>"))
     font = 18 if large else 14
+    # traceorder "normal": with a filled band Plotly would reverse the legend, listing the client's
+    # own pain last; their pain before the session comes first.
     fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=520 if large else 460,
-                      legend={"orientation": "h", "y": -0.2}, margin={"t": 70}, hovermode="closest")
-    fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1)
-    fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2)
+                      legend={"orientation": "h", "y": -0.2, "traceorder": "normal"}, margin={"t": 70},
+                      hovermode="closest")
+    fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1, tickfont={"size": font})
+    fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2, tickfont={"size": font})
     return text.inert_figure(fig)
 
 
@@ -243,14 +246,25 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
             fig.add_trace(go.Scatter(x=rows["visit_number"].tolist(), y=_values(rows[column]), mode="lines+markers",
                                      line={"color": colour, **style}, name=name))
         _small_layout(fig, title, axis, large)
+        if prefix == "psfs":  # the whole 0-10 scale: a narrow axis would exaggerate a change
+            fig.update_yaxes(range=[0, 10.5], dtick=2)
         figures.append((prefix, text.inert_figure(fig)))
     weeks = progress.dropna(subset=["stretching_adherence_pct"])
     if len(weeks):
+        # Every bar says its share, so 0 % (a bar of no height) reads differently from a week
+        # not recorded, which is marked as such (no home program before the first visit).
         fig = go.Figure(go.Bar(x=weeks["visit_number"].tolist(), y=_values(weeks["stretching_adherence_pct"]),
-                               marker_color=colour, name="stretching",
+                               marker_color=colour, name="stretching", texttemplate="%{y:.0f} %",
+                               textposition="outside", cliponaxis=False,
                                hovertemplate="Week before visit %{x}: stretched on %{y:.0f} % of days<extra></extra>"))
+        missing = [int(visit) for visit in progress["visit_number"]
+                   if visit > 1 and visit not in set(weeks["visit_number"])]
+        if missing:
+            fig.add_trace(go.Scatter(x=missing, y=[6] * len(missing), mode="text", text=["not recorded"] * len(missing),
+                                     textfont={"color": charts.MUTED}, name="not recorded", showlegend=False,
+                                     hovertemplate="Week before visit %{x}: not recorded<extra></extra>"))
         _small_layout(fig, "Home stretching", "Days stretched (%)", large, x_title="Week before visit")
-        fig.update_yaxes(range=[0, 100])
+        fig.update_yaxes(range=[0, 112])
         figures.append(("stretching", text.inert_figure(fig)))
     return figures
 
@@ -258,5 +272,6 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
 def _small_layout(fig: go.Figure, title: str, y_title: str, large: bool, x_title: str = "Visit") -> None:
     fig.update_layout(title={"text": title}, font={"size": 16 if large else 12}, height=320,
                       legend={"orientation": "h", "y": -0.3}, margin={"t": 50})
-    fig.update_xaxes(title_text=x_title, dtick=1)
-    fig.update_yaxes(title_text=y_title)
+    tick = {"size": 16 if large else 12}  # the client reads the numbers too
+    fig.update_xaxes(title_text=x_title, dtick=1, tickfont=tick)
+    fig.update_yaxes(title_text=y_title, tickfont=tick)

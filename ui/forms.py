@@ -178,15 +178,25 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
     flash(f"Course of care {new_episode} opened with its first visit.")
 
 
-def save_correction(con: duckdb.DuckDBPyConnection, form: str, session_id: int, field: str, value_key: str) -> None:
+_CORRECTIONS_SAVED = "_corrections_saved"
+
+
+def corrections_saved() -> int:
+    """How many corrections this browser session has saved: part of the correction form's keys."""
+    return int(st.session_state.get(_CORRECTIONS_SAVED, 0))
+
+
+def save_correction(con: duckdb.DuckDBPyConnection, form: str, session_id: int, field: str, value_key: str,
+                    reason_key: str) -> None:
     try:
         records.correct_value(con, session_id, field, st.session_state[value_key],
-                              st.session_state.get("correction_reason", ""), by=client_charts.who(),
+                              st.session_state.get(reason_key, ""), by=client_charts.who(),
                               viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
         return
     _accept()
-    st.session_state.pop("correction_reason", None)
+    st.session_state.pop(reason_key, None)
     st.session_state.pop(value_key, None)
+    st.session_state[_CORRECTIONS_SAVED] = corrections_saved() + 1  # the next form starts empty
     flash(f"{LABEL[field]} corrected; the old value is kept in the history below.")

@@ -30,7 +30,10 @@ from analytics.metrics.courses import (
 from analytics.metrics.outcomes import (
     CONDITION_BY_COURSE_COLUMNS,
     CONDITION_COLUMNS,
+    CONTROL_CHART_COLUMNS,
+    CONTROL_MEASURES,
     HOME_PROGRAM_COLUMNS,
+    IMPROVEMENT_ALL_STARTED_COLUMNS,
     KAPLAN_MEIER_COLUMNS,
     MEDIAN_VISITS_COLUMNS,
     MONTHLY_COLUMNS,
@@ -39,7 +42,9 @@ from analytics.metrics.outcomes import (
     condition_by_course,
     condition_comparison,
     home_program_effect,
+    improvement_all_started,
     median_visits_to_improvement,
+    monthly_control_charts,
     monthly_trend,
     pain_trajectory,
     responder_curve,
@@ -70,16 +75,17 @@ from analytics.metrics.therapists import (
 TOPICS = (outcomes, courses, therapists, quality, client, overview)
 
 __all__ = [
-    "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_BY_COURSE_COLUMNS", "CONDITION_COLUMNS", "COURSE_OUTCOME_COLUMNS",
+    "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_BY_COURSE_COLUMNS", "CONDITION_COLUMNS",
+    "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS",
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
-    "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
+    "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS", "IMPROVEMENT_ALL_STARTED_COLUMNS",
     "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS", "MONTHLY_COLUMNS", "NOT_RECORDED",
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
     "client", "client_episodes", "condition_by_course", "condition_comparison", "course_outcomes", "courses", "data_quality",
     "data_quality_details", "episode_progress", "episode_summary", "funnel_limits", "headline",
-    "home_program_effect", "immediate_relief", "improvement_sql", "kpis", "median_visits_to_improvement",
-    "monthly_trend", "outcomes", "overview", "pain_trajectory", "quality", "query", "responder_curve", "rule",
+    "home_program_effect", "immediate_relief", "improvement_all_started", "improvement_sql", "kpis", "median_visits_to_improvement",
+    "monthly_control_charts", "monthly_trend", "outcomes", "overview", "pain_trajectory", "quality", "query", "responder_curve", "rule",
     "sessions_attended", "summary_by_course", "therapist_comparison", "therapists", "time_to_improvement",
     "typical_course",
 ]

@@ -11,6 +11,7 @@ from analytics.filters import ALL, Filter
 from analytics.metrics.query import documented_columns, episodes_cte, first_improvement_cte, group_columns, run
 from analytics.metrics.rule import ROUNDING_TOLERANCE
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, others_sql, suppress, suppress_from_first
+from analytics.metrics.suppression import suppressed as suppressed_rows
 
 # ---------------------------------------------------------------------------------------------
 # Pain over the course
@@ -146,6 +147,59 @@ def time_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
     first visit at which 1-9 other therapists' courses are still followed.
     Columns: course_type, visit_number, at_risk, events, survival, ci_low, ci_high."""
     return documented_columns(_curves(con, f)[1], KAPLAN_MEIER_COLUMNS)
+
+
+IMPROVEMENT_ALL_STARTED_COLUMNS = (
+    "course_type", "visit_number", "episodes", "improved", "share", "ci_low", "ci_high", "still_running_left_out")
+
+
+def improvement_all_started(con, f: Filter = ALL) -> pd.DataFrame:
+    """How many of all the courses that started have meaningfully improved by each visit,
+    counting a drop-out as never improved (the other way to read time to improvement, beside
+    Kaplan-Meier, which assumes the courses that stopped would have improved like those that
+    stayed). A course improves at the first visit whose pre-session pain is at least 2 points
+    and 30 % below its baseline and counts as improved from then on, whether or not it came back.
+    Per course type and visit number k: episodes (the denominator: every course with a baseline,
+    except one still active that has not improved and has not yet reached visit k: its answer at
+    k is not known, so it is left out rather than counted as not improved), improved (of those,
+    how many had improved at or before visit k), share (improved / episodes) with its 95 % Wilson
+    interval ci_low-ci_high, and still_running_left_out (the active courses left out at visit k).
+    For a viewing therapist, a course type's curve stops before the first visit at which 1-9
+    other therapists' courses are counted.
+    Columns: course_type, visit_number, episodes, improved, share, ci_low, ci_high,
+    still_running_left_out."""
+    episodes, params = episodes_cte(f)
+    frame = run(con, f"""
+WITH {episodes}, {first_improvement_cte(f)},
+started AS (
+    SELECT x.*, x.first_improved_visit IS NULL AND e.status = 'active' AS is_running_unimproved
+    FROM firsts x JOIN chosen_episodes e ON e.episode_id = x.episode_id),
+totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit,
+    count(*) FILTER (WHERE is_other) AS others FROM started GROUP BY course_type),
+grid AS (SELECT course_type, episodes, others, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
+newly_improved AS (
+    SELECT course_type, first_improved_visit AS visit_number, count(*) AS n
+    FROM started WHERE first_improved_visit IS NOT NULL GROUP BY ALL),
+-- A running course not yet improved leaves the denominator after its last visit so far.
+running AS (SELECT course_type, visits AS visit_number, count(*) AS n,
+    count(*) FILTER (WHERE is_other) AS others_n FROM started WHERE is_running_unimproved GROUP BY ALL),
+counted AS (
+    SELECT g.course_type, g.visit_number, g.episodes, g.others,
+        coalesce(sum(coalesce(r.n, 0)) OVER earlier, 0) AS left_out,
+        coalesce(sum(coalesce(r.others_n, 0)) OVER earlier, 0) AS others_left_out,
+        sum(coalesce(i.n, 0)) OVER (PARTITION BY g.course_type ORDER BY g.visit_number) AS improved
+    FROM grid g
+    LEFT JOIN newly_improved i ON i.course_type = g.course_type AND i.visit_number = g.visit_number
+    LEFT JOIN running r ON r.course_type = g.course_type AND r.visit_number = g.visit_number
+    WINDOW earlier AS (PARTITION BY g.course_type ORDER BY g.visit_number
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+SELECT course_type, visit_number, CAST(episodes - left_out AS BIGINT) AS episodes,
+    CAST(improved AS BIGINT) AS improved, CAST(left_out AS BIGINT) AS still_running_left_out,
+    CAST(others - others_left_out AS BIGINT) AS {OTHERS}
+FROM counted ORDER BY course_type, visit_number""", params)
+    frame["share"] = frame["improved"] / frame["episodes"]
+    frame["ci_low"], frame["ci_high"] = stats.wilson_interval(frame["improved"], frame["episodes"])
+    return documented_columns(suppress_from_first(frame, f, "course_type"), IMPROVEMENT_ALL_STARTED_COLUMNS)
 
 
 MEDIAN_VISITS_COLUMNS = ("course_type", "episodes", "events", "median_visits")
@@ -319,7 +373,9 @@ ORDER BY c.course_type, a.position""", params)
 # Over time
 # ---------------------------------------------------------------------------------------------
 
-MONTHLY_COLUMNS = ("month", "episodes_started", "sessions", "responder_rate_after_session2", "episodes_reaching_visit3")
+MONTHLY_COLUMNS = ("month", "episodes_started", "sessions", "responder_rate_after_session2", "episodes_reaching_visit3",
+                   "episodes_eligible_itt", "improved_itt", "responder_rate_after_session2_itt",
+                   "episodes_finished", "episodes_dropped", "dropout_rate")
 
 
 def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
@@ -328,11 +384,16 @@ def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
     (sessions of the filter's episodes held in the month, so a course begun in the period can add
     sessions to months after it); episodes_reaching_visit3 and responder_rate_after_session2
     (of the episodes started that month that have a baseline and a visit-3 pre-session pain, the
-    share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline). For a
-    viewing therapist, a month whose courses started or sessions held rest on 1-9 other
-    therapists' courses is left out, with the next smallest too when the rest would give it
-    away (suppression.py). Columns: month (first day of the month), episodes_started, sessions,
-    responder_rate_after_session2, episodes_reaching_visit3."""
+    share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline); the same
+    for all who started: episodes_eligible_itt (a baseline, and not still active short of visit
+    3), improved_itt and responder_rate_after_session2_itt (a drop-out before visit 3 counts as
+    not improved); episodes_finished (completed or dropped), episodes_dropped and dropout_rate
+    (dropped / finished) of the episodes started that month. For a viewing therapist, a month
+    whose courses started, sessions held, courses judged or courses finished rest on 1-9 other
+    therapists' courses is left out, with the next smallest too when the rest would give it away
+    (suppression.py). Columns: month (first day of the month), episodes_started, sessions,
+    responder_rate_after_session2, episodes_reaching_visit3, episodes_eligible_itt, improved_itt,
+    responder_rate_after_session2_itt, episodes_finished, episodes_dropped, dropout_rate."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes},
@@ -340,8 +401,14 @@ started AS (
     SELECT date_trunc('month', start_date)::DATE AS month, count(*) AS episodes_started,
         count(improved_after_session2) AS episodes_reaching_visit3,
         avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2,
-        count(*) FILTER (WHERE is_other) AS others_started
-    FROM chosen_episodes GROUP BY 1),
+        count(*) FILTER (WHERE eligible_itt) AS episodes_eligible_itt,
+        count(*) FILTER (WHERE improved_after_session2_itt) AS improved_itt,
+        count(*) FILTER (WHERE status <> 'active') AS episodes_finished,
+        count(*) FILTER (WHERE status = 'dropped') AS episodes_dropped,
+        count(*) FILTER (WHERE is_other) AS others_started,
+        count(*) FILTER (WHERE is_other AND eligible_itt) AS others_judged,
+        count(*) FILTER (WHERE is_other AND status <> 'active') AS others_finished
+    FROM chosen_episodes_itt GROUP BY 1),
 held AS (
     SELECT date_trunc('month', s.session_date)::DATE AS month, count(*) AS sessions,
         {others_sql(f)} AS others_held
@@ -351,9 +418,56 @@ months AS (
     FROM (SELECT month FROM started UNION ALL SELECT month FROM held))
 SELECT m.month, coalesce(st.episodes_started, 0) AS episodes_started, coalesce(h.sessions, 0) AS sessions,
     st.responder_rate_after_session2, coalesce(st.episodes_reaching_visit3, 0) AS episodes_reaching_visit3,
-    st.others_started, h.others_held
+    coalesce(st.episodes_eligible_itt, 0) AS episodes_eligible_itt, coalesce(st.improved_itt, 0) AS improved_itt,
+    st.improved_itt / nullif(st.episodes_eligible_itt, 0) AS responder_rate_after_session2_itt,
+    coalesce(st.episodes_finished, 0) AS episodes_finished, coalesce(st.episodes_dropped, 0) AS episodes_dropped,
+    st.episodes_dropped / nullif(st.episodes_finished, 0) AS dropout_rate,
+    st.others_started, h.others_held, st.others_judged, st.others_finished
 FROM months m
 LEFT JOIN started st ON st.month = m.month
 LEFT JOIN held h ON h.month = m.month
 ORDER BY m.month""", params)
-    return documented_columns(suppress(frame, f, ("others_started", "others_held"), partition=()), MONTHLY_COLUMNS)
+    others = ("others_started", "others_held", "others_judged", "others_finished")
+    return documented_columns(suppress(frame, f, others, partition=()), MONTHLY_COLUMNS)
+
+
+CONTROL_CHART_COLUMNS = ("course_type", "measure", "month", "n", "value", "centre", "lower", "upper", "outside")
+CONTROL_MEASURES = ("improved_after_session2_itt", "dropout_rate", "new_courses")
+
+
+def monthly_control_charts(con, f: Filter = ALL) -> pd.DataFrame:
+    """Three control charts per course type (acute and chronic apart, as their rates differ and
+    their mix changes from month to month), by month of first visit, from monthly_trend's months
+    for that course type (so for a viewing therapist without the months it leaves out).
+    improved_after_session2_itt (a p-chart of the share of all who started improved at visit 3,
+    n = episodes_eligible_itt) and dropout_rate (a p-chart of dropped / finished, n =
+    episodes_finished): value is the month's rate, centre p̄ the months' total successes over
+    their total n, and lower-upper p̄ -/+ 3 * sqrt(p̄ (1 - p̄) / n), clipped to 0-1, so the limits
+    widen for months with few courses; a month with n = 0 has no value and no limits.
+    new_courses (a c-chart of episodes_started, n = value = the month's count): centre the mean
+    count c̄ and lower-upper c̄ -/+ 3 * sqrt(c̄), at least 0. outside is True where value lies
+    beyond a limit: a month to look into, not proof that something changed.
+    Columns: course_type, measure, month, n, value, centre, lower, upper, outside."""
+    charts, hidden = [], 0
+    for course_type in config.COURSE_TYPES:
+        if f.course_types and course_type not in f.course_types:
+            continue
+        trend = monthly_trend(con, f.replace(course_types=(course_type,)))
+        hidden += suppressed_rows(trend)
+        if trend.empty:
+            continue
+        for measure, successes, trials in (("improved_after_session2_itt", "improved_itt", "episodes_eligible_itt"),
+                                           ("dropout_rate", "episodes_dropped", "episodes_finished")):
+            limits = stats.p_chart_limits(trend[successes], trend[trials])
+            charts.append(pd.DataFrame({"course_type": course_type, "measure": measure, "month": trend["month"],
+                                        "n": trend[trials], "value": limits["rate"], "centre": limits["centre"],
+                                        "lower": limits["lower"], "upper": limits["upper"],
+                                        "outside": limits["outside"]}))
+        limits = stats.c_chart_limits(trend["episodes_started"])
+        charts.append(pd.DataFrame({"course_type": course_type, "measure": "new_courses", "month": trend["month"],
+                                    "n": trend["episodes_started"], "value": trend["episodes_started"].astype(float),
+                                    "centre": limits["centre"], "lower": limits["lower"], "upper": limits["upper"],
+                                    "outside": limits["outside"]}))
+    frame = pd.concat(charts, ignore_index=True) if charts else pd.DataFrame(columns=list(CONTROL_CHART_COLUMNS))
+    frame.attrs[SUPPRESSED] = hidden
+    return documented_columns(frame, CONTROL_CHART_COLUMNS)
