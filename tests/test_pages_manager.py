@@ -392,3 +392,11 @@ def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, s
     shown = metric_values(at)["Improved after the 2nd session (all who started)"]
     assert shown == [f"{half.loc[f'improved_after_session2_itt_{c}', 'value']:.0%}" for c in ("acute", "chronic")]
     assert "(the percent-50 rule)" in " ".join(tile.help or "" for tile in at.metric)
+
+
+@pytest.mark.parametrize("page", ["courses", "trend", "therapists"])
+def test_every_caption_that_states_the_rule_names_the_chosen_one(app_db, page):
+    at = run_page(page, {"rule": "percent-50"})
+    words = " ".join([c.value for c in at.caption] + [tile.help or "" for tile in at.metric])
+    assert "at least 50 % below the first visit" in words and "the percent-50 rule" in words
+    assert "2 points and 30 %" not in words
