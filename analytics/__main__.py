@@ -61,24 +61,33 @@ def cmd_import(args) -> int:
 
 def cmd_summary(args) -> int:
     from analytics import metrics
+    from analytics.filters import Filter
 
+    if args.rule is not None and args.rule not in config.PAIN_RULES:
+        print(f"--rule {args.rule}: no such rule; the rules are {', '.join(metrics.rule.pain_rule_names())}.",
+              file=sys.stderr)
+        return 2
     con = db.connect(config.database_path(args.db), read_only=True)
     try:
-        figures = json_ready(metrics.headline(con))
+        figures = json_ready(metrics.headline(con, Filter(rule=args.rule)))
         # therapists.<therapist_id>: judged on the clinic's promise (metrics.therapist_outcome).
-        figures["therapists"] = json_ready(metrics.therapist_summary(con))
+        figures["therapists"] = json_ready(metrics.therapist_summary(con, Filter(rule=args.rule)))
     finally:
         con.close()
     if args.json:
         print(json.dumps(figures, indent=2, sort_keys=False))
         return 0
     print(f"episodes {figures['episodes']}, sessions {figures['sessions']}, clients {figures['clients']}")
+    chosen = metrics.rule.pain(args.rule)
+    print(f"improved = pain at least {chosen.words()} below the first visit (rule {figures['rule']['name']})")
     for course, row in figures["by_course"].items():
-        rate = row["responder_rate_after_session2"]
+        rate, itt = row["responder_rate_after_session2"], row["responder_rate_after_session2_itt"]
         rate_text = "n/a" if rate is None else f"{rate:.0%}"
+        itt_text = "n/a" if itt is None else f"{itt:.0%}"
         print(f"{course:8} episodes {row['episodes']:>6}  median visits {row['median_visits']}  "
               f"mean baseline {row['mean_baseline_pain'] if row['mean_baseline_pain'] is None else round(row['mean_baseline_pain'], 1)}  "
-              f"improved after session 2: {rate_text} of {row['episodes_reaching_visit3']}")
+              f"improved after session 2: {rate_text} of {row['episodes_reaching_visit3']} reaching visit 3, "
+              f"{itt_text} of {row['episodes_eligible_itt']} who started")
     return 0
 
 
@@ -162,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
     summary_cmd = commands.add_parser("summary", help="headline figures")
     summary_cmd.add_argument("--db", help="database file")
     summary_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    summary_cmd.add_argument("--rule", metavar="NAME",
+                             help=f"the improvement rule: {', '.join(config.PAIN_RULES)} (default {config.DEFAULT_PAIN_RULE})")
     summary_cmd.set_defaults(run=cmd_summary)
     check_cmd = commands.add_parser("check", help="read the whole database and check the fact tables; exit 1 if damaged")
     check_cmd.add_argument("--db", help="database file")

@@ -86,6 +86,10 @@ MIN_TRAJECTORY_COURSES: int = 20
 # clients): small-cell suppression, so a narrow filter cannot single out a colleague's client.
 MIN_CELL_COURSES: int = 10
 
+# The overview shows a change against the previous period only when the earlier figure rests on
+# at least this many courses; fewer, and a change of "+78.9 points" may be one client.
+MIN_COMPARISON_COURSES: int = 20
+
 # A change of more than this many points between consecutive pre-session scores is flagged as
 # implausible in the data-quality report (typing errors such as 2 -> 9 -> 2).
 IMPLAUSIBLE_JUMP_POINTS: float = 5.0

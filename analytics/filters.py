@@ -17,6 +17,9 @@ class Filter:
     - `viewer_therapist`: set when a therapist (not a manager) is looking; client-level rows are
       then limited to that therapist's own episodes, and clinic-wide figures resting on 1-9 other
       therapists' courses are left out (analytics/metrics/suppression.py).
+    - `rule`: the name of the pain improvement rule every "improved" figure uses (one of
+      config.PAIN_RULES; None is config.DEFAULT_PAIN_RULE, see analytics/metrics/rule.py). It
+      selects no episodes; it changes what counts as improved.
     """
 
     start: dt.date | None = None
@@ -27,6 +30,7 @@ class Filter:
     course_types: tuple[str, ...] = ()
     severities: tuple[str, ...] = ()
     viewer_therapist: str | None = None
+    rule: str | None = None
 
     def where(self, alias: str = "e") -> tuple[str, list[Any]]:
         """SQL conditions on an `episode_facts` row called `alias`, and their parameters.

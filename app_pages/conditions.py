@@ -1,8 +1,10 @@
-"""Conditions: how each of the nine complaints responds, as a table and as small multiples."""
+"""Conditions: how each of the nine complaints responds within acute and within chronic courses
+(side by side, each rate with its n and 95 % interval), the pooled table, and small multiples."""
+import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import metrics
+from analytics import config, metrics
 from ui import charts, tables, words
 
 con, f = ui.clinic_page("Conditions")
@@ -14,13 +16,58 @@ if conditions.empty:
 SORTS = {"Courses": "episodes", "Improved (share)": "responder_rate", "Mean pain change (%)": "mean_change_pct",
          "Mean pain at first visit": "mean_baseline_pain", "Median sessions": "median_sessions"}
 order, direction = st.columns([3, 1])
-sort_by = order.selectbox("Order conditions by", list(SORTS), key="conditions_sort")
+sort_by = order.selectbox("Order conditions by", list(SORTS), key="conditions_sort",
+                          help="Orders the pooled table below, and the conditions in the table by course type "
+                               "and in the panels the same way.")
 descending = direction.toggle("Highest first", value=True, key="conditions_descending")
 conditions = conditions.sort_values(SORTS[sort_by], ascending=not descending, na_position="last")
 
+st.header("Within acute and within chronic courses")
+by_course = ui.metric(metrics.condition_by_course, f)
+
+
+def interval(low: float, high: float) -> str:
+    return "" if low != low else f"{low:.0%} – {high:.0%}"
+
+
+def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """One row per condition (in `order`): first each course type's rate for all who started, with
+    its n and interval, side by side; then the same for the last visit."""
+    wide = pd.DataFrame({"condition": order})
+    rows = {course: frame[frame["course_type"] == course].set_index("condition").reindex(order)
+            for course in config.COURSE_TYPES}
+    for n, rate, low, high, what in (
+            ("episodes_eligible_itt", "responder_rate_after_session2_itt", "itt_ci_low", "itt_ci_high",
+             "improved after session 2"),
+            ("episodes_with_followup", "responder_rate", "responder_ci_low", "responder_ci_high",
+             "improved by the last visit")):
+        for course, shown in rows.items():
+            name = course.capitalize()
+            wide[f"{name}: {'started' if n == 'episodes_eligible_itt' else 'with a later score'}"] = shown[n].to_numpy()
+            wide[f"{name}: {what} (%)"] = 100 * shown[rate].to_numpy()
+            wide[f"{name}: 95 % interval{'' if n == 'episodes_eligible_itt' else ' (last visit)'}"] = [
+                interval(lo, hi) for lo, hi in zip(shown[low], shown[high])]
+    wide["condition"] = wide["condition"].map(charts.label)
+    return wide
+
+
+wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(by_course["condition"])])
+rates = [column for column in wide.columns if "improved" in column]
+tables.table(wide, "conditions by course type", column_config={
+    "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
+    **{column: st.column_config.NumberColumn(column, format="%.0f %%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
+           f"{words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every course with a "
+           f"first-visit score except one still running short of {words.improvement_visit()}; a course that stopped "
+           "before it counts as not improved. Improved by the last visit: the same rule on the last pain before a "
+           "session, among courses with a later score. Each rate with its number of courses and a 95 % Wilson "
+           "interval: a wide interval means too few courses to tell conditions apart. Click a heading to sort."))
+
+st.header("Both course types pooled")
 tables.table(conditions.assign(condition=conditions["condition"].map(charts.label)), "conditions",
-              caption=f"Improved: last pain before a session {words.improvement_rule()} below the first visit, among "
-                      "courses with a later score. Click a column heading to sort the table itself.")
+             caption=f"Improved: last pain before a session {words.improvement_rule(f)} below the first visit "
+                     f"({words.rule_name(f)}), among courses with a later score. Pooled figures mix acute and "
+                     "chronic courses in proportions that differ by condition: compare conditions in the table "
+                     "above. Click a column heading to sort the table itself.")
 
 st.header("Pain by visit for each condition")
 st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out.")

@@ -28,7 +28,7 @@ for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
     column.metric(f"{row.course_type.capitalize()}: half improved by visit",
                   "not reached" if row.median_visits != row.median_visits else f"{row.median_visits:.0f}",
                   help=f"Kaplan-Meier median over {row.episodes:,} courses with a first-visit score; "
-                       f"{row.events:,} improved meaningfully ({words.improvement_rule()} below the first visit).",
+                       f"{row.events:,} improved meaningfully ({words.improvement_rule(f)} below the first visit, {words.rule_name(f)}).",
                   border=True)
 st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians,
                                           ui.metric(metrics.improvement_all_started, f)),

@@ -44,7 +44,8 @@ st.info(
     f"{COURSES[measure]} is given what the clinic as a whole achieves with clients like that one "
     f"({MODELS.get(comparison['model'].iloc[0], comparison['model'].iloc[0])}), and a therapist's **expected** "
     "figure is the average over their own clients. The clinic's promise is improvement after the second session "
-    f"(pain before visit 3 {words.improvement_rule()} below the first visit), counted for everyone who started: "
+    f"(pain before visit 3 {words.improvement_rule(f)} below the first visit, {words.rule_name(f)}), counted for "
+    "everyone who started: "
     "a client who dropped out before visit 3 counts as not improved. "
     "The charts show **observed minus expected**: only when the whole 95 % interval is on one side of 0 is the "
     f"difference more than chance. Therapists with fewer than {config.MIN_EPISODES_TO_JUDGE} courses are shown as "
@@ -54,11 +55,13 @@ st.info(
 label = MEASURES[measure]
 st.plotly_chart(charts.therapist_adjusted(comparison, label, unit, COURSES[measure]), width="stretch",
                 key="therapists_adjusted")
+st.caption(f"A meaningful improvement: pain {words.improvement_rule(f)} below the first visit ({words.rule_name(f)}; "
+           "choose another rule in the sidebar).")
 
 st.header("Funnel plot")
 if measure == LAST_VISIT:
     st.caption("Each dot is a therapist's share of finished courses that improved meaningfully (last pain before a "
-               f"session {words.improvement_rule()} below the first visit), not adjusted for case mix. The funnel shows "
+               f"session {words.improvement_rule(f)} below the first visit, {words.rule_name(f)}), not adjusted for case mix. The funnel shows "
                "where a therapist with that many courses would fall by chance alone at the clinic's rate: 95 % of the "
                "time inside the dashed lines, 99.8 % inside the dotted ones.")
     st.plotly_chart(charts.funnel(ui.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")

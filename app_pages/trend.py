@@ -21,7 +21,7 @@ st.caption("Each point is the courses whose first visit fell in that month. The 
 st.header("Improved after the second session, all who started")
 st.plotly_chart(charts.control_chart(control, "improved_after_session2_itt", "Improved after the second session",
                                      "Improved at visit 3 (%)", "courses judged"), width="stretch", key="trend_improved")
-st.caption(f"Pain before {words.improvement_visit()} {words.improvement_rule()} below the first visit, among every "
+st.caption(f"Pain before {words.improvement_visit()} {words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every "
            "course with a first-visit score; a drop-out before that visit counts as not improved, and a course "
            "still running short of it is not judged yet (p-chart).")
 

@@ -146,6 +146,7 @@ def episode_outcomes(tables: Tables, f: Filter) -> tuple[pd.DataFrame, pd.DataFr
     episodes["status"] = np.select([episodes["visits"] >= low, is_recent], ["completed", "active"], "dropped")
     episodes["sessions_vs_range"] = np.select([episodes["visits"] < low, episodes["visits"] <= high],
                                               ["below", "within"], "above")
+    episodes["finished_below"] = (episodes["sessions_vs_range"] == "below") & (episodes["status"] != "active")
     has_followup = episodes["baseline_pain"].notna() & (episodes["last_pre_visit"] > 1)
     episodes["has_followup"] = has_followup
     episodes["change_points"] = (episodes["baseline_pain"] - episodes["last_pain_pre"]).where(has_followup)
@@ -154,6 +155,10 @@ def episode_outcomes(tables: Tables, f: Filter) -> tuple[pd.DataFrame, pd.DataFr
     episodes["improved_at_last_visit"] = improved(episodes["baseline_pain"], episodes["last_pain_pre"]).where(has_followup)
     episodes["improved_after_session2"] = improved(episodes["baseline_pain"], episodes["pain_pre_v3"])
     episodes["improved_after_session2_immediate"] = improved(episodes["baseline_pain"], episodes["pain_post_v2"])
+    # Intention to treat: a baseline, and not an active course short of visit 3; no visit-3 score is "not improved".
+    eligible = episodes["baseline_pain"].notna() & ~((episodes["status"] == "active") & (episodes["visits"] < 3))
+    episodes["eligible_itt"] = eligible
+    episodes["improved_after_session2_itt"] = episodes["improved_after_session2"].fillna(0).where(eligible)
     facts = facts.loc[facts["episode_id"].isin(episodes["episode_id"])]
     return facts, episodes
 
@@ -191,7 +196,14 @@ def summary_by_course(tables: Tables, f: Filter = ALL) -> dict[str, dict[str, An
         mean_baseline_pain=("baseline_pain", "mean"),
         episodes_reaching_visit3=("improved_after_session2", "count"),
         responder_rate_after_session2=("improved_after_session2", "mean"),
-        responder_rate_after_session2_immediate=("improved_after_session2_immediate", "mean"))
+        responder_rate_after_session2_immediate=("improved_after_session2_immediate", "mean"),
+        episodes_eligible_itt=("eligible_itt", "sum"),
+        responder_rate_after_session2_itt=("improved_after_session2_itt", "mean"))
+    by_condition = episodes.groupby(["course_type", "condition"]).agg(
+        episodes=("episode_id", "size"), episodes_reaching_visit3=("improved_after_session2", "count"),
+        responder_rate_after_session2=("improved_after_session2", "mean"),
+        episodes_eligible_itt=("eligible_itt", "sum"),
+        responder_rate_after_session2_itt=("improved_after_session2_itt", "mean"))
     by_visit = facts.groupby(["course_type", "visit_number"])["pain_pre"].mean()
     summary = {}
     for course in config.COURSE_TYPES:
@@ -200,9 +212,16 @@ def summary_by_course(tables: Tables, f: Filter = ALL) -> dict[str, dict[str, An
             values = {name: _plain(row[name]) for name in courses.columns}
             values["episodes"] = int(row["episodes"])
             values["episodes_reaching_visit3"] = int(row["episodes_reaching_visit3"])
+            values["episodes_eligible_itt"] = int(row["episodes_eligible_itt"])
         else:
             values = {"episodes": 0, "median_visits": None, "mean_baseline_pain": None, "episodes_reaching_visit3": 0,
-                      "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None}
+                      "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None,
+                      "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None}
+        empty = dict.fromkeys(by_condition.columns)
+        values["by_condition"] = {condition: {name: _plain(value) for name, value in by_condition.loc[(course, condition)].items()}
+                                  if (course, condition) in by_condition.index
+                                  else empty | {"episodes": 0, "episodes_reaching_visit3": 0, "episodes_eligible_itt": 0}
+                                  for condition in config.CONDITIONS}
         visits = by_visit.loc[course] if course in by_visit.index.get_level_values(0) else pd.Series(dtype=float)
         values["mean_pain_by_visit"] = {int(v): _plain(p) for v, p in visits.items()}
         summary[course] = values
@@ -213,7 +232,7 @@ def course_outcomes(tables: Tables, f: Filter = ALL) -> pd.DataFrame:
     """Acute against chronic: length, status, change over the course and relief within a session."""
     facts, episodes = episode_outcomes(tables, f)
     grouped = episodes.assign(
-        below=episodes["sessions_vs_range"] == "below", within=episodes["sessions_vs_range"] == "within",
+        below=episodes["finished_below"], within=episodes["sessions_vs_range"] == "within",
         above=episodes["sessions_vs_range"] == "above", completed=episodes["status"] == "completed",
         active=episodes["status"] == "active", dropped=episodes["status"] == "dropped",
         responder=episodes["improved_at_last_visit"] == 1,
@@ -227,6 +246,8 @@ def course_outcomes(tables: Tables, f: Filter = ALL) -> pd.DataFrame:
         responder_rate=("improved_at_last_visit", "mean"))
     for status in ("completed", "active", "dropped"):
         frame[f"{status}_share"] = frame[status] / frame["episodes"]
+    frame["finished"] = frame["completed"] + frame["dropped"]
+    frame["dropout_rate"] = frame["dropped"] / frame["finished"].where(frame["finished"] > 0)
     both = facts.dropna(subset=["pain_pre", "pain_post"])
     relief = (both["pain_pre"] - both["pain_post"]).groupby(both["course_type"]).agg(["size", "mean"])
     frame["sessions_with_relief_scores"] = relief["size"].reindex(frame.index).fillna(0).astype(int)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from analytics import db, metrics
+from analytics import config, db, metrics
 from conftest import ROOT
 
 HAND_WRITTEN_LOG = """client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post
@@ -169,3 +169,82 @@ def test_users_commands_create_list_disable_and_never_print_the_password(tmp_pat
     assert wrong.returncode == 2 and "No therapist with id T9" in wrong.stderr
     for result in (added, therapist, listed and run_cli("users", "list", "--db", database)):
         assert "a long enough secret" not in result.stdout + result.stderr
+
+
+def test_summary_json_has_intention_to_treat_by_condition_and_the_rule(tmp_path, hand_log):
+    database = tmp_path / "clinic.duckdb"
+    assert run_cli("import", hand_log, "--db", database).returncode == 0
+    summary = json.loads(run_cli("summary", "--db", database, "--json").stdout)
+    assert summary["rule"] == {"name": "points-and-percent", "points": 2.0, "fraction": 0.3, "combine": "and"}
+    acute, chronic = summary["by_course"]["acute"], summary["by_course"]["chronic"]
+    # E1 and E2 both started and reached visit 3; E1 improved: 1 of 2.
+    assert (acute["episodes_eligible_itt"], acute["responder_rate_after_session2_itt"]) == (2, 0.5)
+    # E3 had its first visit 13 days before the latest session: active with 1 visit, not judged yet.
+    assert (chronic["episodes_eligible_itt"], chronic["responder_rate_after_session2_itt"]) == (0, None)
+    assert acute["by_condition"]["plantar_fasciitis"] == {
+        "episodes": 1, "episodes_reaching_visit3": 1, "responder_rate_after_session2": 1.0,
+        "episodes_eligible_itt": 1, "responder_rate_after_session2_itt": 1.0}
+    assert acute["by_condition"]["heel_spur"] == {
+        "episodes": 1, "episodes_reaching_visit3": 1, "responder_rate_after_session2": 0.0,
+        "episodes_eligible_itt": 1, "responder_rate_after_session2_itt": 0.0}
+    assert chronic["by_condition"]["shin_splints"] == {
+        "episodes": 1, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
+        "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None}
+    assert chronic["by_condition"]["bunion"] == {
+        "episodes": 0, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
+        "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None}
+
+    # E1's drop of 4 (50 %) meets even percent-50; E2's 1 (17 %) meets none.
+    half = json.loads(run_cli("summary", "--db", database, "--json", "--rule", "percent-50").stdout)
+    assert half["rule"] == {"name": "percent-50", "points": None, "fraction": 0.5, "combine": "and"}
+    assert half["by_course"]["acute"]["responder_rate_after_session2"] == 0.5
+    text = run_cli("summary", "--db", database, "--rule", "percent-50")
+    assert "at least 50 % below the first visit (rule percent-50)" in text.stdout
+    assert "50% of 2 reaching visit 3, 50% of 2 who started" in text.stdout
+
+
+def test_summary_refuses_an_unknown_rule_and_lists_the_names(tmp_path, hand_log):
+    database = tmp_path / "clinic.duckdb"
+    assert run_cli("import", hand_log, "--db", database).returncode == 0
+    refused = run_cli("summary", "--db", database, "--rule", "half")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "points-and-percent, points-or-percent, percent-30, percent-50" in refused.stderr
+
+
+CONDITION_KEYS = {"episodes", "episodes_reaching_visit3", "responder_rate_after_session2", "episodes_eligible_itt",
+                  "responder_rate_after_session2_itt"}
+
+
+def test_summary_json_contract_on_the_committed_sample(tmp_path):
+    database = tmp_path / "clinic.duckdb"
+    assert run_cli("import", ROOT / "sample_data" / "visits.csv", "--db", database).returncode == 0
+    summary = json.loads(run_cli("summary", "--db", database, "--json").stdout)
+    # The keys that were there stay; the new ones are added.
+    assert {"episodes", "sessions", "clients", "by_course", "rule"} <= set(summary)
+    assert summary["rule"] == {"name": "points-and-percent", "points": 2.0, "fraction": 0.3, "combine": "and"}
+    for course in ("acute", "chronic"):
+        row = summary["by_course"][course]
+        assert {"episodes", "median_visits", "mean_baseline_pain", "episodes_reaching_visit3",
+                "responder_rate_after_session2", "responder_rate_after_session2_immediate", "mean_pain_by_visit",
+                "episodes_eligible_itt", "responder_rate_after_session2_itt", "by_condition"} == set(row)
+        assert set(row["by_condition"]) == set(config.CONDITIONS)
+        for figures in row["by_condition"].values():
+            assert set(figures) == CONDITION_KEYS
+            for rate in ("responder_rate_after_session2", "responder_rate_after_session2_itt"):
+                assert figures[rate] is None or 0 <= figures[rate] <= 1
+        # The conditions add up to their course type.
+        for count in ("episodes", "episodes_reaching_visit3", "episodes_eligible_itt"):
+            assert sum(figures[count] for figures in row["by_condition"].values()) == row[count]
+        # Everyone reaching visit 3 is eligible, and more are: drop-outs count, as not improved.
+        assert row["episodes_reaching_visit3"] < row["episodes_eligible_itt"] <= row["episodes"]
+        assert row["responder_rate_after_session2_itt"] < row["responder_rate_after_session2"]
+    # The figures issue 13 recomputed independently on this sample: acute 270 of 390 who started
+    # (69 %) against 77 % of those reaching visit 3; the chronic headline 31.5 % under the default
+    # rule and 47.6 % under points-or-percent.
+    acute = summary["by_course"]["acute"]
+    assert acute["episodes_eligible_itt"] == 390
+    assert acute["responder_rate_after_session2_itt"] == pytest.approx(270 / 390)
+    assert round(acute["responder_rate_after_session2"], 2) == 0.77
+    assert round(summary["by_course"]["chronic"]["responder_rate_after_session2"], 3) == 0.315
+    either = json.loads(run_cli("summary", "--db", database, "--json", "--rule", "points-or-percent").stdout)
+    assert round(either["by_course"]["chronic"]["responder_rate_after_session2"], 3) == 0.476

@@ -226,11 +226,14 @@ def test_kaplan_meier_matches_lifelines(clinic, course_type):
 def test_course_outcomes(clinic):
     outcomes = by_key(metrics.course_outcomes(clinic), "course_type")
     acute, chronic = outcomes.loc["acute"], outcomes.loc["chronic"]
-    # Acute highest visits 4, 3, 3, 1, 2, 2, 2 -> median 2; below A4-A7, within A1-A3.
-    assert acute[["episodes", "median_sessions", "below_range", "within_range", "above_range"]].tolist() == [7, 2, 4, 3, 0]
+    # Acute highest visits 4, 3, 3, 1, 2, 2, 2 -> median 2; below A4, A5, A7 (A6 is still
+    # active: it may yet reach the minimum, so it is not "below"), within A1-A3.
+    assert acute[["episodes", "median_sessions", "below_range", "within_range", "above_range"]].tolist() == [7, 2, 3, 3, 0]
     # Completed A1-A3; active A6 (last visit 2025-03-28); dropped A4, A5, A7.
     assert acute[["completed", "active", "dropped"]].tolist() == [3, 1, 3]
     assert acute["dropped_share"] == pytest.approx(3 / 7)
+    # Drop-out rate over finished courses (not the active A6): 3 of 6.
+    assert (acute["finished"], acute["dropout_rate"]) == (6, 0.5)
     # Follow-up: A1, A2, A3, A5, A6 (A4 seen once; A7's only later visit has no pre score).
     # Change 4 + 1 + 2.1 + 3 + 0 = 10.1 / 5; % 50 + 25 + 30 + 33.3 + 0 = 138.3 / 5; responders A1, A3, A5.
     assert acute["episodes_with_followup"] == 5
@@ -240,9 +243,11 @@ def test_course_outcomes(clinic):
     # Immediate relief apart: 15 sessions with both scores, relief adding up to 19.9.
     assert acute["sessions_with_relief_scores"] == 15
     assert acute["mean_immediate_relief"] == pytest.approx(19.9 / 15)
-    # Chronic highest visits 8, 5, 3, 3, 13 -> median 5; C5's 13 is above 8-12, C1's 8 within.
-    assert chronic[["episodes", "median_sessions", "below_range", "within_range", "above_range"]].tolist() == [5, 5, 3, 1, 1]
+    # Chronic highest visits 8, 5, 3, 3, 13 -> median 5; C5's 13 is above 8-12, C1's 8 within;
+    # below C2 and C4 (C3 is active).
+    assert chronic[["episodes", "median_sessions", "below_range", "within_range", "above_range"]].tolist() == [5, 5, 2, 1, 1]
     assert chronic[["completed", "active", "dropped"]].tolist() == [2, 1, 2]
+    assert (chronic["finished"], chronic["dropout_rate"]) == (4, 0.5)  # C2, C4 of C1, C2, C4, C5
     # Change 4 + 3 + 0 + 0 + 2 = 9 / 5; % over baselines above 0: 57.14 + 50 + 0 + 40 = 147.14 / 4.
     assert chronic["mean_change_points"] == pytest.approx(1.8)
     assert chronic["mean_change_pct"] == pytest.approx((400 / 7 + 50 + 0 + 40) / 4)
@@ -256,7 +261,7 @@ def test_summary_by_course_is_the_cli_json(clinic):
     # 12 episodes, 48 sessions, 11 clients (A2 and C4 are one client).
     assert (summary["episodes"], summary["sessions"], summary["clients"]) == (12, 48, 11)
     acute, chronic = summary["by_course"]["acute"], summary["by_course"]["chronic"]
-    assert acute == {
+    assert {name: acute[name] for name in acute if name not in ITT_KEYS} == {
         "episodes": 7,
         "median_visits": 2.0,                   # 1, 2, 2, 2, 3, 3, 4
         "mean_baseline_pain": pytest.approx(45 / 7),  # 8 + 4 + 7 + 6 + 9 + 5 + 6
@@ -276,6 +281,54 @@ def test_summary_by_course_is_the_cli_json(clinic):
     assert chronic["mean_pain_by_visit"][2] == pytest.approx(17 / 5)  # 7 + 5 + 2 + 0 + 3
     assert chronic["mean_pain_by_visit"][4] == pytest.approx(11 / 3)  # C1 5, C2 3, C5 3
     assert chronic["mean_pain_by_visit"][13] == 3.0
+    assert summary["rule"] == {"name": "points-and-percent", "points": 2.0, "fraction": 0.3, "combine": "and"}
+    # Intention to treat: acute A1-A5, A7 (A6 is active at 2 visits); improved at visit 3 A1, A3.
+    assert (acute["episodes_eligible_itt"], acute["responder_rate_after_session2_itt"]) == (6, pytest.approx(1 / 3))
+    # Chronic: all five (C3 is active but has 3 visits); only C5 improved; C2 has no visit 3: not improved.
+    assert (chronic["episodes_eligible_itt"], chronic["responder_rate_after_session2_itt"]) == (5, pytest.approx(0.2))
+    nobody = {"episodes": 0, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
+              "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None}
+    assert acute["by_condition"] == {
+        # A1-A4: A1, A3 of the three reaching visit 3; of four who started (A4 dropped at visit 1).
+        "plantar_fasciitis": {"episodes": 4, "episodes_reaching_visit3": 3,
+                              "responder_rate_after_session2": pytest.approx(2 / 3), "episodes_eligible_itt": 4,
+                              "responder_rate_after_session2_itt": 0.5},
+        # A5 dropped at visit 2 (not improved); A6 is active at 2 visits (not yet eligible).
+        "heel_spur": {"episodes": 2, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
+                      "episodes_eligible_itt": 1, "responder_rate_after_session2_itt": 0.0},
+        "pronation": {"episodes": 1, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
+                      "episodes_eligible_itt": 1, "responder_rate_after_session2_itt": 0.0},  # A7
+        **{condition: nobody for condition in config.CONDITIONS
+           if condition not in ("plantar_fasciitis", "heel_spur", "pronation")}}
+    assert chronic["by_condition"]["bunion"] == {  # C1 reached visit 3 (7 -> 6, no); C2 did not: not improved
+        "episodes": 2, "episodes_reaching_visit3": 1, "responder_rate_after_session2": 0.0,
+        "episodes_eligible_itt": 2, "responder_rate_after_session2_itt": 0.0}
+    assert chronic["by_condition"]["plantar_fasciitis"]["responder_rate_after_session2_itt"] == 1.0  # C5
+
+
+ITT_KEYS = ("episodes_eligible_itt", "responder_rate_after_session2_itt", "by_condition")
+
+
+def test_each_rule_changes_the_headline_as_worked_by_hand(clinic):
+    # Visit-3 pre against baseline, among A1 (8 -> 5: 3 points, 37.5 %), A2 (4 -> 3: 1 point, 25 %),
+    # A3 (7 -> 4.9: 2.1 points, 30 %); chronic C1 (7 -> 6: 1, 14 %), C3 (8 -> 8), C4 (0 -> 0),
+    # C5 (5 -> 3: 2 points, 40 %).
+    expected = {"points-and-percent": (2 / 3, 1 / 4), "points-or-percent": (2 / 3, 1 / 4),
+                "percent-30": (2 / 3, 1 / 4), "percent-50": (0, 0)}
+    for name, (acute, chronic) in expected.items():
+        summary = metrics.headline(clinic, Filter(rule=name))
+        assert summary["rule"]["name"] == name
+        by_course = summary["by_course"]
+        assert by_course["acute"]["responder_rate_after_session2"] == pytest.approx(acute), name
+        assert by_course["chronic"]["responder_rate_after_session2"] == pytest.approx(chronic), name
+    # At the last visit the rules part: A2 4 -> 3 (25 %), C2 6 -> 3 (50 %), C1 7 -> 3 (57 %), A5 9 -> 6
+    # (33 %), A1 8 -> 4 (50 %), A3 7 -> 4.9 (30 %), C5 5 -> 3 (40 %), A6 5 -> 5, C3 8 -> 8, C4 0 -> 0.
+    # percent-50: A1, C1, C2; points-or-percent adds nothing over points-and-percent here.
+    half = metrics.course_outcomes(clinic, Filter(rule="percent-50")).set_index("course_type")
+    assert half.loc["acute", "responders"] == 1  # A1
+    assert half.loc["chronic", "responders"] == 2  # C1, C2
+    default = metrics.course_outcomes(clinic, Filter(rule="points-and-percent")).set_index("course_type")
+    assert default.loc["acute", "responders"] == 3  # A1, A3, A5
 
 
 def test_summary_has_both_courses_when_one_is_empty(clinic):
@@ -283,7 +336,10 @@ def test_summary_has_both_courses_when_one_is_empty(clinic):
     assert summary["by_course"]["chronic"] == {
         "episodes": 0, "median_visits": None, "mean_baseline_pain": None, "episodes_reaching_visit3": 0,
         "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None,
-        "mean_pain_by_visit": {}}
+        "mean_pain_by_visit": {}, "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None,
+        "by_condition": {condition: {"episodes": 0, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
+                                     "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None}
+                         for condition in config.CONDITIONS}}
     # Nobody improving is a rate of 0.0, not None: C3 reached visit 3 without improving.
     assert metrics.summary_by_course(clinic, Filter(conditions=("tendonitis",)))["chronic"]["responder_rate_after_session2"] == 0.0
 
@@ -576,8 +632,22 @@ def test_kpis_without_a_period(clinic):
         "improved_after_session2_acute": 2 / 3, "improved_after_session2_chronic": 0.25,
         "median_sessions_acute": 2, "median_sessions_chronic": 5,
         # Not active: 10 (A6, C3 are). Completed A1, A2, A3, C1, C5; dropped A4, A5, A7, C2, C4.
-        "completion_rate": 0.5, "dropout_rate": 0.5})
+        "completion_rate": 0.5, "dropout_rate": 0.5,
+        # All who started: acute A1-A5, A7 (A6 is active at 2 visits); improved at visit 3 A1, A3.
+        # Chronic C1-C5 (C3 is active but reached visit 3); improved C5 only (C2 has no visit-3 score).
+        "improved_after_session2_itt_acute": 2 / 6, "improved_after_session2_itt_chronic": 1 / 5,
+        # Straight after session 2: acute A1, A5, A7 of A1, A3, A5, A6, A7; chronic C2, C3, C5 of all five.
+        "improved_after_session2_immediate_acute": 3 / 5, "improved_after_session2_immediate_chronic": 3 / 5,
+        # Dropped / finished per course type: acute A4, A5, A7 of 6; chronic C2, C4 of 4.
+        "dropout_rate_acute": 0.5, "dropout_rate_chronic": 0.5})
     assert tiles["previous"].isna().all() and tiles["change"].isna().all()
+    assert tiles["n"].to_dict() == {
+        "clients": 12, "episodes": 12, "sessions": 12, "improved_after_session2_acute": 3,
+        "improved_after_session2_itt_acute": 6, "improved_after_session2_immediate_acute": 5,
+        "median_sessions_acute": 7, "dropout_rate_acute": 6, "improved_after_session2_chronic": 4,
+        "improved_after_session2_itt_chronic": 5, "improved_after_session2_immediate_chronic": 5,
+        "median_sessions_chronic": 5, "dropout_rate_chronic": 4, "completion_rate": 10, "dropout_rate": 10}
+    assert not tiles["compared"].any()
 
 
 def test_kpis_compare_with_the_previous_period(clinic):
@@ -586,6 +656,9 @@ def test_kpis_compare_with_the_previous_period(clinic):
     # February starts: A5, C4 (5 sessions, both dropped). The 28 days before (Jan 4-31): A1, A2,
     # A3, A4, A7, C1, C2 (25 sessions; completed A1, A2, A3, C1, dropped A4, A7, C2).
     assert tiles.loc["episodes", ["value", "previous", "change"]].tolist() == [2, 7, -5]
+    # n for both periods; 7 earlier courses are fewer than config.MIN_COMPARISON_COURSES (20),
+    # so no change is to be shown.
+    assert tiles.loc["episodes", ["n", "previous_n", "compared"]].tolist() == [2, 7, False]
     assert tiles.loc["sessions", ["value", "previous"]].tolist() == [5, 25]
     assert tiles.loc["completion_rate", ["value", "previous"]].tolist() == pytest.approx([0, 4 / 7])
     # No February acute episode reached visit 3: no value, so no change either.
@@ -732,3 +805,61 @@ def test_intention_to_treat_columns_count_drop_outs_and_leave_out_courses_still_
     assert rows == {"DROPPED": ("dropped", True, False), "IMPROVED": ("completed", True, True),
                     "NOBASE": ("completed", False, None), "RUNNING": ("active", False, None),
                     "RUNNING3": ("active", True, False)}
+
+
+def test_condition_by_course_keeps_acute_and_chronic_apart_with_wilson_intervals(clinic):
+    table = by_key(metrics.condition_by_course(clinic), "course_type", "condition")
+    assert list(table.reset_index().columns) == list(metrics.CONDITION_BY_COURSE_COLUMNS)
+    assert len(table) == 2 * len(config.CONDITIONS)  # both course types, every condition
+    plantar = table.loc[("acute", "plantar_fasciitis")]
+    # A1-A4 all started (A4 dropped after visit 1); improved at visit 3: A1, A3. Last visit: A1, A3 of
+    # A1-A3 (A4 has no later score).
+    assert plantar[["episodes", "episodes_eligible_itt", "improved_itt"]].tolist() == [4, 4, 2]
+    assert plantar["responder_rate_after_session2_itt"] == 0.5
+    # Wilson for 2 of 4: centre 0.5, half-width 1.96 * sqrt(0.0625 + 0.060025) / 1.9604 = 0.34997.
+    assert (plantar["itt_ci_low"], plantar["itt_ci_high"]) == (pytest.approx(0.15003, abs=1e-4),
+                                                             pytest.approx(0.84997, abs=1e-4))
+    assert (plantar["episodes_with_followup"], plantar["responders"]) == (3, 2)
+    heel = table.loc[("acute", "heel_spur")]
+    # A5 dropped at visit 2 (not improved at visit 3); A6 is active at 2 visits, not judged yet.
+    assert heel[["episodes", "episodes_eligible_itt", "improved_itt"]].tolist() == [2, 1, 0]
+    assert heel["responder_rate_after_session2_itt"] == 0.0
+    # Chronic plantar fasciitis is C5 alone (5 -> 3 at visit 3): apart from the acute courses.
+    assert table.loc[("chronic", "plantar_fasciitis"), ["episodes", "improved_itt"]].tolist() == [1, 1]
+    nobody = table.loc[("acute", "bunion")]
+    assert nobody["episodes"] == 0 and np.isnan(nobody["responder_rate_after_session2_itt"])
+    assert np.isnan(nobody["itt_ci_low"])
+    assert metrics.condition_by_course(clinic, Filter(start=dt.date(2030, 1, 1))).empty
+
+
+def test_intention_to_treat_by_hand_a_drop_out_an_active_course_and_no_baseline(clinic_db):
+    con = clinic_db([
+        # No visit-1 pre-session pain: nothing to judge against, never eligible.
+        *course("N1", weekly("2025-01-06", 3), [None, 6, 3], [5, 4, 2]),
+        # Dropped after visit 2 (8 -> 4 there, but no visit 3): eligible, not improved.
+        *course("D1", weekly("2025-01-07", 2), [8, 4], [6, 3]),
+        # Active (last visit on the latest date) with 2 visits: not known yet, not eligible.
+        *course("R1", ["2025-03-21", "2025-03-28"], [7, 6], [6, 5]),
+        # Completed and improved at visit 3 (8 -> 5: 3 points, 37.5 %).
+        *course("K1", weekly("2025-01-08", 3), [8, 6, 5], [6, 5, 4]),
+        # Completed, but no pre-session pain at visit 3: eligible, not improved.
+        *course("K2", weekly("2025-01-09", 3), [6, 5, None], [5, 4, 3]),
+        # Chronic, active with 3 visits: eligible, improved at visit 3 (6 -> 3).
+        *course("R2", ["2025-03-14", "2025-03-21", "2025-03-28"], [6, 5, 3], [5, 4, 2], course_type="chronic"),
+    ])
+    acute = metrics.summary_by_course(con)["acute"]
+    assert (acute["episodes"], acute["episodes_eligible_itt"]) == (5, 3)  # D1, K1, K2
+    assert acute["responder_rate_after_session2_itt"] == pytest.approx(1 / 3)  # K1
+    assert (acute["episodes_reaching_visit3"], acute["responder_rate_after_session2"]) == (1, 1.0)  # K1 alone
+    chronic = metrics.summary_by_course(con)["chronic"]
+    assert (chronic["episodes_eligible_itt"], chronic["responder_rate_after_session2_itt"]) == (1, 1.0)
+    tiles = by_key(metrics.kpis(con), "metric")
+    assert tiles.loc["improved_after_session2_itt_acute", ["value", "n"]].tolist() == [pytest.approx(1 / 3), 3]
+    assert tiles.loc["improved_after_session2_acute", ["value", "n"]].tolist() == [1.0, 1]
+    # Drop-out rate over finished courses: D1 of N1, D1, K1, K2 (R1 is still running).
+    assert tiles.loc["dropout_rate_acute", ["value", "n"]].tolist() == [0.25, 4]
+    plantar = by_key(metrics.condition_by_course(con), "course_type", "condition").loc[("acute", "plantar_fasciitis")]
+    assert plantar[["episodes_eligible_itt", "improved_itt"]].tolist() == [3, 1]
+    # D1's 50 % drop at visit 2 is not a visit-3 score under any rule.
+    assert metrics.summary_by_course(con, Filter(rule="percent-30"))["acute"]["responder_rate_after_session2_itt"] == \
+        pytest.approx(1 / 3)

@@ -146,7 +146,11 @@ def test_metric_invariants(rows):
         for column in ("completed_share", "active_share", "dropped_share", "responder_rate"):
             assert within_unit(outcomes[column])
         assert np.allclose(outcomes[["completed_share", "active_share", "dropped_share"]].sum(axis=1), 1)
-        assert (outcomes[["below_range", "within_range", "above_range"]].sum(axis=1) == outcomes["episodes"]).all()
+        # An active course is not "below" yet: it is counted once, as active.
+        assert (outcomes[["below_range", "within_range", "above_range", "active"]].sum(axis=1)
+                == outcomes["episodes"]).all()
+        assert np.allclose(outcomes["dropout_rate"], outcomes["dropped"] / (outcomes["completed"] + outcomes["dropped"]),
+                           equal_nan=True)  # NaN with no finished course
         assert (outcomes["episodes_with_followup"] <= outcomes["episodes"]).all()
         conditions = metrics.condition_comparison(con, ALL)
         assert within_unit(conditions["responder_rate"]) and conditions["episodes"].sum() == len(episodes)

@@ -207,6 +207,9 @@ def test_describe_gives_the_filter_in_address_form_ids_only():
                viewer_therapist="T05")
     assert filters.describe(f) == "from=2024-12-07&to=2024-12-31&therapist=T02&course=acute"
     assert filters.describe(Filter()) == "no filter"
+    # The rule is written as the address writes it: not when it is the default.
+    assert filters.describe(f.replace(rule="percent-30")).endswith("&course=acute&rule=percent-30")
+    assert filters.describe(Filter(rule="points-and-percent")) == "no filter"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import auth, db, metrics
 from analytics.filters import Filter
+from conftest import signed_in
 from ui import charts as _charts
 from ui import signin as _signin
 from ui import tables
@@ -152,13 +153,71 @@ def test_overview_numbers_for_the_sample_clinic(app_db):
 def test_overview_compares_with_the_previous_period_only_when_a_date_range_is_set(app_db, sample_con):
     without = run_page("overview")
     assert all(not tile.delta for tile in without.metric)
-    params, f = VIEWS["acute plantar fasciitis in 2025"]
+    # The second half of 2025 against the first: hundreds of courses in each.
+    params, f = {"from": "2025-07-01", "to": "2025-12-31"}, Filter(start=dt.date(2025, 7, 1), end=dt.date(2025, 12, 31))
     with_range = run_page("overview", params)
     before = metrics.headline(sample_con, f.previous_period())
     now = metrics.headline(sample_con, f)
+    assert before["episodes"] >= 20
     deltas = {tile.label: tile.delta for tile in with_range.metric}
     assert deltas["Courses of care"] == f"{now['episodes'] - before['episodes']:+,}"
     assert deltas["Clients"] == f"{now['clients'] - before['clients']:+,}"
+    # n for both periods under every tile.
+    captions = [c.value for c in with_range.caption]
+    assert f"of {now['episodes']:,} courses; period before: {before['episodes']:,} of {before['episodes']:,}" in captions
+
+
+def test_overview_shows_no_change_against_a_period_of_fewer_than_20_courses(app_db, sample_con):
+    # Acute plantar fasciitis in 2025 against 2024, when the sample clinic had just opened: 5 courses.
+    params, f = VIEWS["acute plantar fasciitis in 2025"]
+    at = run_page("overview", params)
+    before = metrics.headline(sample_con, f.previous_period())
+    assert 0 < before["episodes"] < 20
+    assert all(not tile.delta for tile in at.metric)
+    captions = " ".join(c.value for c in at.caption)
+    assert "at least 20 courses" in captions
+    assert f"period before: {before['episodes']} of {before['episodes']} (under 20: no change shown)" in captions
+
+
+def test_overview_shows_all_who_started_beside_those_reaching_visit_3_and_the_immediate_rate(app_db, sample_con):
+    at = run_page("overview")
+    shown = metric_values(at)
+    summary = metrics.headline(sample_con)["by_course"]
+    # Issue 13's independent recomputation: acute 270 of 390 who started, 77 % of those reaching visit 3.
+    assert shown["Improved after the 2nd session (all who started)"] == [
+        f"{summary[c]['responder_rate_after_session2_itt']:.0%}" for c in ("acute", "chronic")]
+    assert shown["Improved after the 2nd session (all who started)"][0] == f"{270 / 390:.0%}"
+    assert shown["Improved straight after session 2"] == [
+        f"{summary[c]['responder_rate_after_session2_immediate']:.0%}" for c in ("acute", "chronic")]
+    captions = [c.value for c in at.caption]
+    assert "of 390 who started" in captions and f"of {summary['acute']['episodes_reaching_visit3']} reaching visit 3" in captions
+    tiles = metrics.kpis(sample_con).set_index("metric")["value"]
+    assert shown["Drop-out rate"] == [f"{tiles[m]:.0%}" for m in ("dropout_rate_acute", "dropout_rate_chronic", "dropout_rate")]
+    helps = " ".join(tile.help or "" for tile in at.metric)
+    assert "(the points-and-percent rule)" in helps
+
+
+def test_the_improvement_rule_is_chosen_in_the_sidebar_and_kept_in_the_address(app_db, sample_con):
+    at = run_page("overview")
+    assert "rule" not in at.query_params  # the default is not written
+    at.selectbox(key="filter_rule").set_value("points-or-percent").run()
+    assert at.query_params["rule"] == "points-or-percent"
+    either = metrics.headline(sample_con, Filter(rule="points-or-percent"))["by_course"]
+    assert metric_values(at)["Improved after the second session"] == [
+        f"{either[c]['responder_rate_after_session2']:.0%}" for c in ("acute", "chronic")]
+    assert metric_values(at)["Improved after the second session"][1] == "48%"  # 47.6 %, against 31 % by default
+    helps = " ".join(tile.help or "" for tile in at.metric)
+    assert "at least 2 points or 30 % below the first visit (the points-or-percent rule)" in helps
+    # Kept across pages and by a bookmark.
+    at.switch_page("app_pages/conditions.py").run()
+    assert at.query_params["rule"] == "points-or-percent"
+    assert "the points-or-percent rule" in " ".join(c.value for c in at.caption)
+    bookmarked = run_page("courses", {"rule": "percent-50"})
+    assert bookmarked.selectbox(key="filter_rule").value == "percent-50"
+    # An unknown name is ignored with a warning listing the rules.
+    wrong = run_page("overview", {"rule": "half"})
+    assert any("points-and-percent, points-or-percent, percent-30, percent-50" in w.value for w in wrong.warning)
+    assert metric_values(wrong)["Improved after the second session"] == ["77%", "31%"]
 
 
 def test_overview_answers_does_treatment_work_in_plain_text(app_db):
@@ -233,17 +292,42 @@ def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app
     assert any(title.startswith("Time to meaningful improvement") for title in titles)
 
 
+POOLED = 1  # the pooled conditions table follows the one by course type
+
+
 def test_conditions_page_sorts_table_and_small_multiples(app_db, sample_con):
     at = run_page("conditions")
     by_episodes = metrics.condition_comparison(sample_con).sort_values("episodes", ascending=False)
-    assert at.dataframe[0].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
+    assert at.dataframe[POOLED].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
     at.selectbox(key="conditions_sort").set_value("Median sessions").run()
     at.toggle(key="conditions_descending").set_value(False).run()
-    values = at.dataframe[0].value["median_sessions"].tolist()
+    values = at.dataframe[POOLED].value["median_sessions"].tolist()
     assert values == sorted(values)
     panels = [a["text"] for a in figures(at)[0]["layout"]["annotations"]]
-    first = at.dataframe[0].value["condition"].iloc[0]
+    first = at.dataframe[POOLED].value["condition"].iloc[0]
     assert panels[0].startswith(first)
+    # The table by course type follows the same order.
+    assert at.dataframe[0].value["condition"].iloc[0] == first
+
+
+def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_intervals(app_db, sample_con):
+    at = run_page("conditions")
+    wide = at.dataframe[0].value.set_index("condition")
+    by_course = metrics.condition_by_course(sample_con).set_index(["course_type", "condition"])
+    flat = by_course.loc[("acute", "flat_feet")]
+    row = wide.loc[_charts.label("flat_feet")]
+    assert row["Acute: started"] == flat["episodes_eligible_itt"]
+    assert row["Acute: improved after session 2 (%)"] == pytest.approx(100 * flat["responder_rate_after_session2_itt"])
+    assert row["Acute: 95 % interval"] == f"{flat['itt_ci_low']:.0%} – {flat['itt_ci_high']:.0%}"
+    assert row["Chronic: started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
+    # Acute and chronic side by side first, the last-visit rates after them.
+    assert list(wide.columns[:6]) == [
+        "Acute: started", "Acute: improved after session 2 (%)", "Acute: 95 % interval",
+        "Chronic: started", "Chronic: improved after session 2 (%)", "Chronic: 95 % interval"]
+    # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
+    assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
+    caption = " ".join(c.value for c in at.caption)
+    assert "the points-and-percent rule" in caption and "95 % Wilson interval" in caption
 
 
 def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db, sample_con):
@@ -332,3 +416,23 @@ def test_a_download_is_named_after_the_page_the_filter_and_the_day_and_rounded_a
     frame = pd.DataFrame({"responder_rate": [0.8941176470588236], "mean_change_points": [2.3456], "episodes": [17]})
     rounded = tables.rounded_as_shown(frame)
     assert rounded.iloc[0].tolist() == [0.894, 2.3, 17]
+
+
+def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, sample_con):
+    at = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120), "therapist", "T01")
+    at.query_params["rule"] = "percent-50"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="filter_rule").value == "percent-50"
+    half = metrics.kpis(sample_con, Filter(rule="percent-50", viewer_therapist="T01")).set_index("metric")
+    shown = metric_values(at)["Improved after the 2nd session (all who started)"]
+    assert shown == [f"{half.loc[f'improved_after_session2_itt_{c}', 'value']:.0%}" for c in ("acute", "chronic")]
+    assert "(the percent-50 rule)" in " ".join(tile.help or "" for tile in at.metric)
+
+
+@pytest.mark.parametrize("page", ["courses", "trend", "therapists"])
+def test_every_caption_that_states_the_rule_names_the_chosen_one(app_db, page):
+    at = run_page(page, {"rule": "percent-50"})
+    words = " ".join([c.value for c in at.caption] + [tile.help or "" for tile in at.metric])
+    assert "at least 50 % below the first visit" in words and "the percent-50 rule" in words
+    assert "2 points and 30 %" not in words

@@ -21,6 +21,9 @@ from analytics.metrics import rule
         ("percent-50", 10, 6, False),
         # baseline 10 -> 5: drop 5 (50 %) exactly on the threshold counts
         ("percent-50", 10, 5, True),
+        # baseline 0 -> 0: no pain to lose is never a 30 % drop
+        ("percent-30", 0, 0, False),
+        ("points-or-percent", 0, 0, False),
     ],
 )
 def test_named_rule(name, baseline, score, expected):

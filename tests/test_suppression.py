@@ -298,7 +298,7 @@ SAMPLE_FILTERS = [Filter(), Filter(conditions=("pronation",)), Filter(course_typ
 FRAME_METRICS = [metrics.pain_trajectory, metrics.responder_curve, metrics.time_to_improvement,
                  metrics.median_visits_to_improvement, metrics.condition_comparison, metrics.home_program_effect,
                  metrics.monthly_trend, metrics.course_outcomes, metrics.sessions_attended, metrics.immediate_relief,
-                 metrics.kpis]
+                 metrics.kpis, metrics.condition_by_course]
 
 
 @pytest.mark.parametrize("f", SAMPLE_FILTERS, ids=repr)
@@ -319,3 +319,24 @@ def test_a_therapist_sees_some_of_the_managers_rows_unchanged(sample_db_path, me
     as_text = lambda frame: set(frame[compare].round(9).astype(str).itertuples(index=False))  # noqa: E731
     assert as_text(viewer) <= as_text(manager)
     assert suppression.suppressed(viewer) >= len(manager) - len(viewer)
+
+
+def test_the_summary_by_condition_hides_a_condition_on_few_colleagues_courses_and_one_more(clinic_db):
+    # Acute: 12 of T2's plantar fasciitis courses, 4 of T2's heel spur, 3 of the viewer's own pronation.
+    con = clinic_db(courses("P", "T2", 12) + courses("H", "T2", 4, condition="heel_spur")
+                    + courses("M", "T1", 3, condition="pronation"))
+    by_condition = metrics.headline(con, VIEWER)["by_course"]["acute"]["by_condition"]
+    # Heel spur rests on 4 colleagues' courses: hidden; the acute total (19) is shown, so plantar
+    # fasciitis goes too (19 - 3 would give heel spur away).
+    hidden = dict.fromkeys(("episodes", "episodes_reaching_visit3", "responder_rate_after_session2",
+                            "episodes_eligible_itt", "responder_rate_after_session2_itt"))
+    assert by_condition["heel_spur"] == hidden and by_condition["plantar_fasciitis"] == hidden
+    assert by_condition["pronation"]["episodes_eligible_itt"] == 3  # the viewer's own
+    assert metrics.headline(con, VIEWER)[suppression.SUPPRESSED] == 2
+    manager = metrics.headline(con)["by_course"]["acute"]
+    assert manager["by_condition"]["heel_spur"]["episodes_eligible_itt"] == 4 and manager["episodes_eligible_itt"] == 19
+    # The clinic-wide tiles rest on 16 colleagues' courses: shown, with all who started.
+    tiles = metrics.kpis(con, VIEWER).set_index("metric")
+    assert tiles.loc["improved_after_session2_itt_acute", ["value", "n"]].tolist() == [1.0, 19]
+    wide = metrics.condition_by_course(con, VIEWER)
+    assert wide["condition"].tolist() == [c for c in config.CONDITIONS if c not in ("plantar_fasciitis", "heel_spur")]

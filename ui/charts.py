@@ -476,12 +476,16 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
     verdict = ("Yes, for most clients." if rate >= 0.5 else
                "For some clients." if rate >= 0.3 else "Not clearly.")
     sentences = [f"{verdict} Of the {followed:,} courses with a pain score after the first visit, {rate:.0%} "
-                 f"ended with pain {words.improvement_rule()} below where they started."]
+                 f"ended with pain {words.improvement_rule(headline['rule']['name'])} below where they started "
+                 f"({words.rule_name(headline['rule']['name'])})."]
     for course in config.COURSE_TYPES:
         if course not in outcomes.index or headline["by_course"][course]["episodes"] == 0:
             continue
         row, summary = outcomes.loc[course], headline["by_course"][course]
-        after_two = summary["responder_rate_after_session2"]
+        after_two, itt = summary["responder_rate_after_session2"], summary["responder_rate_after_session2_itt"]
+        started = "" if summary["episodes_eligible_itt"] is None else (
+            f" ({_share(itt)} of the {int(summary['episodes_eligible_itt']):,} who started, counting those who "
+            "stopped before as not improved)")
         low, high = config.RECOMMENDED_SESSIONS[course]
         median = medians.loc[course, "median_visits"] if course in medians.index else None
         by_when = (f"half had improved by visit {median:.0f}" if median is not None and median == median
@@ -494,7 +498,7 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
         sentences.append(
             f"{course.capitalize()} courses ({low}-{high} sessions recommended, median {row['median_sessions']:g} attended): "
             f"{_share(after_two)} of the {int(summary['episodes_reaching_visit3']):,} that reached a third visit had improved "
-            f"after the second session, {by_when}, and {change}.")
+            f"after the second session{started}, {by_when}, and {change}.")
     relief = outcomes["mean_immediate_relief"].dropna()
     if len(relief):
         amounts = " and ".join(f"{points:.1f} points ({course})" for course, points in relief.items())

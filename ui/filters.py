@@ -1,6 +1,7 @@
 """The filter sidebar every manager page shares. Its state lives in the address bar
-(`?course=acute&condition=plantar_fasciitis&from=2025-01-01&to=2025-12-31`), so a filtered view
-can be bookmarked and sent to a colleague."""
+(`?course=acute&condition=plantar_fasciitis&from=2025-01-01&to=2025-12-31&rule=points-or-percent`), so a
+filtered view can be bookmarked and sent to a colleague. The improvement rule is chosen here too
+(`rule=`, left out of the address when it is the default)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +12,10 @@ from typing import Any
 import duckdb
 import streamlit as st
 
-from analytics import options
+from analytics import config, options
 from analytics import text as stored_text
 from analytics.filters import Filter
+from analytics.metrics import rule as rules
 from ui import charts, signin, text
 
 # Address parameter -> (Filter field, widget label). Lists may repeat the parameter
@@ -26,7 +28,8 @@ LIST_PARAMS: dict[str, tuple[str, str]] = {
     "severity": ("severities", "Severity"),
 }
 DATE_PARAMS: dict[str, tuple[str, str]] = {"from": ("start", "Courses starting from"), "to": ("end", "… up to")}
-PARAMS = (*DATE_PARAMS, *LIST_PARAMS)
+RULE_PARAM = "rule"  # the improvement rule's name (config.PAIN_RULES); the default is not written
+PARAMS = (*DATE_PARAMS, *LIST_PARAMS, RULE_PARAM)
 
 _WIDGET = "filter_{}".format           # widget keys: filter_from, filter_course, ...
 _LAST_URL = "_filters_last_url"        # the parameters this sidebar last wrote
@@ -53,9 +56,13 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
     _write_address(values)
     return Filter(
         start=values["from"], end=values["to"],
-        **{field: tuple(values[param]) for param, (field, _) in LIST_PARAMS.items()},
+        clinics=tuple(values["clinic"]), therapists=tuple(values["therapist"]),
+        conditions=tuple(values["condition"]), course_types=tuple(values["course"]),
+        severities=tuple(values["severity"]),
         # A therapist looking at these pages sees colleagues anonymised, as the metrics define.
         viewer_therapist=signin.viewer_therapist(),
+        # The default is None, so the default rule's figures are cached once whichever way it came.
+        rule=None if values[RULE_PARAM] == config.DEFAULT_PAIN_RULE else values[RULE_PARAM],
     )
 
 
@@ -65,7 +72,14 @@ def describe(f: Filter) -> str:
     parts = [f"{param}={value.isoformat()}" for param, (field, _) in DATE_PARAMS.items()
              if (value := getattr(f, field)) is not None]
     parts += [f"{param}={','.join(values)}" for param, (field, _) in LIST_PARAMS.items() if (values := getattr(f, field))]
+    if f.rule is not None and f.rule != config.DEFAULT_PAIN_RULE:
+        parts.append(f"{RULE_PARAM}={f.rule}")
     return "&".join(parts) or "no filter"
+
+
+def rule_label(name: str) -> str:
+    """A rule's name with its thresholds, as the sidebar offers it: 'points-or-percent (2 points or 30 %)'."""
+    return f"{name} ({rules.pain(name).words()}{', default' if name == config.DEFAULT_PAIN_RULE else ''})"
 
 
 def _choices_for(param: str, choices: options.FilterOptions) -> dict[str, str]:
@@ -88,8 +102,15 @@ def _shown(text: str) -> str:
 
 def parse_address(address: dict[str, list[str]], choices: options.FilterOptions) -> tuple[dict[str, Any], list[str]]:
     """Filter values from address parameters, and a message for each value that was ignored."""
-    values: dict[str, Any] = {"from": None, "to": None, **{param: [] for param in LIST_PARAMS}}
+    values: dict[str, Any] = {"from": None, "to": None, **{param: [] for param in LIST_PARAMS},
+                              RULE_PARAM: config.DEFAULT_PAIN_RULE}
     problems: list[str] = []
+    chosen_rule = [v.strip() for v in address.get(RULE_PARAM, []) if v.strip()]
+    if chosen_rule and chosen_rule[-1] in config.PAIN_RULES:
+        values[RULE_PARAM] = chosen_rule[-1]
+    elif chosen_rule:
+        problems.append(f"Ignored {RULE_PARAM}={_shown(chosen_rule[-1])} in the address: the rules are "
+                        f"{', '.join(rules.pain_rule_names())}.")
     for param in DATE_PARAMS:
         raw = [v.strip() for v in address.get(param, []) if v.strip()]
         if not raw:
@@ -133,6 +154,8 @@ def _seed_widgets_from_address(choices: options.FilterOptions) -> list[str]:
         if param in LIST_PARAMS:
             # A stored value no longer in the database (e.g. after an import) is dropped quietly.
             value = [v for v in value or [] if v in _choices_for(param, choices)]
+        if param == RULE_PARAM and value not in config.PAIN_RULES:
+            value = config.DEFAULT_PAIN_RULE
         st.session_state[_WIDGET(param)] = value
     return problems
 
@@ -156,11 +179,17 @@ def _draw_widgets(choices: options.FilterOptions) -> dict[str, Any]:
             continue
         values[param] = st.multiselect(label, options=list(labels), format_func=labels.__getitem__, key=_WIDGET(param),
                                        placeholder="All")
+    values[RULE_PARAM] = st.selectbox(
+        "Improvement rule", options=list(rules.pain_rule_names()), format_func=rule_label, key=_WIDGET(RULE_PARAM),
+        help="What counts as a meaningful improvement in pain against the first visit, in every figure: "
+             "points-and-percent (the clinic's default, stricter than Farrar et al. 2001); points-or-percent "
+             "(Farrar et al. 2001); percent-30 and percent-50 (IMMPACT moderate and substantial, Dworkin et al. 2008).")
     return values
 
 
 def _clear() -> None:
-    for param in PARAMS:
+    # The improvement rule is a way of counting, not a filter: it stays as chosen.
+    for param in (*DATE_PARAMS, *LIST_PARAMS):
         st.session_state[_WIDGET(param)] = None if param in DATE_PARAMS else []
 
 
@@ -172,6 +201,8 @@ def _write_address(values: dict[str, Any]) -> None:
     for param in LIST_PARAMS:
         if values[param]:
             wanted[param] = list(values[param])
+    if values[RULE_PARAM] != config.DEFAULT_PAIN_RULE:
+        wanted[RULE_PARAM] = [values[RULE_PARAM]]
     current = _address()
     for param in PARAMS:
         if param in wanted and current.get(param) != wanted[param]:

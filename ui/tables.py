@@ -32,7 +32,7 @@ COLUMNS: dict[str, tuple[str, dict]] = {
     "mean_change_pct": ("Mean pain change (% of first visit)", {"format": "%.0f %%"}),
     "responders": ("Improved", {}),
     "responder_rate": ("Improved (share)", PERCENT),
-    "below_range": ("Fewer sessions than recommended", {}),
+    "below_range": ("Fewer sessions than recommended (finished)", {}),
     "within_range": ("Within the recommended range", {}),
     "above_range": ("More than recommended", {}),
     "completed": ("Completed", {}),
@@ -40,7 +40,9 @@ COLUMNS: dict[str, tuple[str, dict]] = {
     "dropped": ("Dropped out", {}),
     "completed_share": ("Completed (share)", PERCENT),
     "active_share": ("Active (share)", PERCENT),
-    "dropped_share": ("Dropped out (share)", PERCENT),
+    "dropped_share": ("Dropped out (share of all courses)", PERCENT),
+    "finished": ("Finished (completed or dropped)", {}),
+    "dropout_rate": ("Drop-out rate (dropped / finished)", PERCENT),
     "sessions_with_relief_scores": ("Sessions with both scores", {}),
     "mean_immediate_relief": ("Mean relief within a session (points)", {"format": "%.1f"}),
     "adherence_band": ("Stretching adherence", {}),
@@ -116,16 +118,19 @@ def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, caption: str | None = None,
-          max_rows_shown: int | None = None) -> None:
+          max_rows_shown: int | None = None, column_config: dict | None = None) -> None:
     """Show `frame` (only `columns`, if given) as a sortable table with a CSV download of the
     same rows and columns. `name` titles the download and makes its widget key unique. The
-    download is audited as an export with the page and its filter (ui.page.opened)."""
+    download is audited as an export with the page and its filter (ui.page.opened).
+    `column_config` (st.column_config objects by column) adds to or replaces the headings and
+    formats of COLUMNS, e.g. to pin the key column."""
     shown = frame[columns] if columns else frame
+    config = _column_config(shown) | (column_config or {})
     if max_rows_shown is not None and len(shown) > max_rows_shown:
         st.caption(f"Showing the first {max_rows_shown:,} of {len(shown):,} rows; the download has them all.")
-        st.dataframe(_on_one_line(shown.head(max_rows_shown)), hide_index=True, column_config=_column_config(shown))
+        st.dataframe(_on_one_line(shown.head(max_rows_shown)), hide_index=True, column_config=config)
     else:
-        st.dataframe(_on_one_line(shown), hide_index=True, column_config=_column_config(shown))
+        st.dataframe(_on_one_line(shown), hide_index=True, column_config=config)
     if caption:
         st.caption(caption)
     slug = _slug(name)

@@ -3,15 +3,24 @@ shown, so a changed threshold changes every screen that names it."""
 from __future__ import annotations
 
 from analytics import config
+from analytics.filters import Filter
+from analytics.metrics import rule
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
+def _name(chosen: Filter | str | None) -> str:
+    name = chosen.rule if isinstance(chosen, Filter) else chosen
+    return config.DEFAULT_PAIN_RULE if name is None else name
 
 
-def improvement_rule() -> str:
-    """The meaningful-improvement rule: "at least 2 points and 30 %" (then "below …")."""
-    return f"at least {_number(config.MCID_PAIN_POINTS)} points and {_number(config.MCID_PAIN_FRACTION * 100)} %"
+def improvement_rule(chosen: Filter | str | None = None) -> str:
+    """The meaningful-improvement rule of a filter (or a rule's name; None is the default):
+    "at least 2 points and 30 %", "at least 50 %" (then "below …")."""
+    return f"at least {rule.pain(_name(chosen)).words()}"
+
+
+def rule_name(chosen: Filter | str | None = None) -> str:
+    """Which rule a figure uses, to follow the thresholds: "the points-and-percent rule"."""
+    return f"the {_name(chosen)} rule"
 
 
 def improvement_visit() -> str:

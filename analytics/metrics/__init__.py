@@ -28,6 +28,7 @@ from analytics.metrics.courses import (
     summary_by_course,
 )
 from analytics.metrics.outcomes import (
+    CONDITION_BY_COURSE_COLUMNS,
     CONDITION_COLUMNS,
     CONTROL_CHART_COLUMNS,
     CONTROL_MEASURES,
@@ -38,6 +39,7 @@ from analytics.metrics.outcomes import (
     MONTHLY_COLUMNS,
     RESPONDER_CURVE_COLUMNS,
     TRAJECTORY_COLUMNS,
+    condition_by_course,
     condition_comparison,
     home_program_effect,
     improvement_all_started,
@@ -83,7 +85,8 @@ from analytics.metrics.therapists import (
 TOPICS = (outcomes, courses, therapists, quality, client, overview)
 
 __all__ = [
-    "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_COLUMNS", "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS",
+    "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_BY_COURSE_COLUMNS", "CONDITION_COLUMNS",
+    "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS",
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
     "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
     "IMPROVEMENT_ALL_STARTED_COLUMNS", "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS",
@@ -92,7 +95,7 @@ __all__ = [
     "therapist_summary",
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
-    "client", "client_episodes", "condition_comparison", "course_outcomes", "courses", "data_quality",
+    "client", "client_episodes", "condition_by_course", "condition_comparison", "course_outcomes", "courses", "data_quality",
     "data_quality_details", "episode_progress", "episode_summary", "funnel_limits", "headline",
     "home_program_effect", "immediate_relief", "improvement_all_started", "improvement_sql", "kpis", "median_visits_to_improvement",
     "monthly_control_charts", "monthly_trend", "outcomes", "overview", "pain_trajectory", "quality", "query", "responder_curve", "rule",

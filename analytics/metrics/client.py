@@ -10,7 +10,7 @@ import pandas as pd
 
 from analytics.filters import ALL, Filter
 from analytics.metrics import rule
-from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, plain_value, run
+from analytics.metrics.query import documented_columns, episodes_cte, first_improvement_cte, plain_value, run
 
 # ---------------------------------------------------------------------------------------------
 # Finding an episode and its sessions
@@ -73,7 +73,7 @@ def episode_summary(con, episode_id: str, f: Filter = ALL) -> dict[str, Any]:
     psfs_baseline, psfs_latest and psfs_improved (function score risen at least 2 points)."""
     episodes, params = episodes_cte(f, viewer=True, episode_id=episode_id)
     frame = run(con, f"""
-WITH {episodes}, {FIRST_IMPROVEMENT_CTE}
+WITH {episodes}, {first_improvement_cte(f)}
 SELECT e.episode_id, e.client_id, e.therapist_id, e.course_type, e.condition, e.status, e.visits,
     e.min_sessions AS recommended_min, e.max_sessions AS recommended_max, e.sessions_vs_range,
     e.baseline_pain AS baseline, e.last_pain_pre AS latest_pain, e.last_pre_visit AS latest_pain_visit,

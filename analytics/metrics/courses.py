@@ -8,6 +8,7 @@ import pandas as pd
 
 from analytics import config, stats
 from analytics.filters import ALL, Filter
+from analytics.metrics import rule
 from analytics.metrics.query import documented_columns, episodes_cte, plain_value, run
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, hidden_rows, others_sql, suppress
 
@@ -19,16 +20,20 @@ COURSE_OUTCOME_COLUMNS = (
     "course_type", "episodes", "median_sessions", "below_range", "within_range", "above_range",
     "completed", "active", "dropped", "completed_share", "active_share", "dropped_share",
     "episodes_with_followup", "mean_change_points", "mean_change_pct", "responders",
-    "responder_rate", "sessions_with_relief_scores", "mean_immediate_relief")
+    "responder_rate", "sessions_with_relief_scores", "mean_immediate_relief", "finished", "dropout_rate")
 
 
 def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     """Acute against chronic courses. Per course type: episodes; median_sessions (the median of
     each episode's highest visit number; a gap in visit numbers is a missing record, not a
-    session not attended); how many attended below, within or above the recommended range
-    (3-5 acute, 8-12 chronic); status counts and shares of all episodes: completed (reached the
+    session not attended); how many finished below (dropped before the recommended minimum; a
+    course still active is not counted as below, it may yet reach it), within or above the
+    recommended range (3-5 acute, 8-12 chronic), so below + within + above + active = episodes;
+    status counts and shares of all episodes: completed (reached the
     recommended minimum, 3 acute or 8 chronic), active (not completed, last visit within 21 days
-    of the latest session recorded anywhere, or of today when that is earlier) and dropped (neither). Change over the course is
+    of the latest session recorded anywhere, or of today when that is earlier) and dropped (neither);
+    finished (completed + dropped) and dropout_rate (dropped / finished, the one drop-out base
+    every page uses: a course still running has not dropped out yet). Change over the course is
     judged on episodes_with_followup: episodes with a baseline and a pre-session pain recorded
     at a later visit (clients seen once have nothing to compare). For them: mean_change_points
     (baseline minus the last pre-session pain; for an active course, the latest so far),
@@ -42,7 +47,7 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     Columns: course_type, episodes, median_sessions, below_range, within_range, above_range,
     completed, active, dropped, completed_share, active_share, dropped_share,
     episodes_with_followup, mean_change_points, mean_change_pct, responders, responder_rate,
-    sessions_with_relief_scores, mean_immediate_relief."""
+    sessions_with_relief_scores, mean_immediate_relief, finished, dropout_rate."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
 WITH {episodes},
@@ -55,12 +60,13 @@ relief AS (
 ),
 outcomes AS (
     SELECT course_type, count(*) AS episodes, quantile_cont(visits, 0.5) AS median_sessions,
-        count(*) FILTER (WHERE sessions_vs_range = 'below') AS below_range,
+        count(*) FILTER (WHERE sessions_vs_range = 'below' AND status <> 'active') AS below_range,
         count(*) FILTER (WHERE sessions_vs_range = 'within') AS within_range,
         count(*) FILTER (WHERE sessions_vs_range = 'above') AS above_range,
         count(*) FILTER (WHERE status = 'completed') AS completed,
         count(*) FILTER (WHERE status = 'active') AS active,
         count(*) FILTER (WHERE status = 'dropped') AS dropped,
+        count(*) FILTER (WHERE status <> 'active') AS finished,
         count(*) FILTER (WHERE has_followup) AS episodes_with_followup,
         avg(change_points) AS mean_change_points, avg(change_pct) AS mean_change_pct,
         count(*) FILTER (WHERE improved_at_last_visit) AS responders,
@@ -69,7 +75,7 @@ outcomes AS (
     FROM chosen_episodes GROUP BY course_type
 )
 SELECT o.*, o.completed / o.episodes AS completed_share, o.active / o.episodes AS active_share,
-    o.dropped / o.episodes AS dropped_share,
+    o.dropped / o.episodes AS dropped_share, o.dropped / nullif(o.finished, 0) AS dropout_rate,
     coalesce(r.sessions_with_relief_scores, 0) AS sessions_with_relief_scores, r.mean_immediate_relief,
     r.relief_others
 FROM outcomes o LEFT JOIN relief r ON r.course_type = o.course_type
@@ -86,20 +92,62 @@ def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
     least 2 points and 30 % below baseline: the lasting effect of two sessions);
     responder_rate_after_session2_immediate (the same rule on the pain reported straight after
     session 2, among episodes with a baseline and that score: the immediate effect, not the
-    lasting one); mean_pain_by_visit ({visit number: mean pre-session pain of all sessions with
-    that visit number}). Rates and means are None when there is nothing to average. For a
-    viewing therapist, a course type resting on 1-9 other therapists' courses (and the other
-    one with it, when the totals would give it away) has every figure None and no visits, and a
-    visit resting on 1-9 of them is left out of mean_pain_by_visit."""
+    lasting one); episodes_eligible_itt and responder_rate_after_session2_itt (intention to
+    treat: every episode with a baseline except one still active short of visit 3, and the
+    fraction of them whose visit-3 pre-session pain meets the rule, a drop-out before visit 3
+    counting as not improved); mean_pain_by_visit ({visit number: mean pre-session pain of all
+    sessions with that visit number}); by_condition ({condition: {episodes,
+    episodes_reaching_visit3, responder_rate_after_session2, episodes_eligible_itt,
+    responder_rate_after_session2_itt}} for every condition the clinic treats, the same
+    definitions within the course type). "The rule" is the filter's improvement rule (by default
+    at least 2 points and 30 % below baseline). Rates and means are None when there is nothing
+    to average. For a viewing therapist, a course type resting on 1-9 other therapists' courses
+    (and the other one with it, when the totals would give it away) has every figure None, no
+    visits and every condition's figures None; a visit resting on 1-9 of them is left out of
+    mean_pain_by_visit, and a condition resting on as few (with the next smallest too when the
+    rest would give it away) has its figures None."""
     return _summary(con, f)["by_course"]
 
 
 def headline(con, f: Filter = ALL) -> dict[str, Any]:
-    """The whole `summary --json` document: episodes, sessions (recorded sessions of those
-    episodes), clients (distinct clients among them) and by_course (summary_by_course). For a
+    """The whole `summary --json` document: rule (the filter's improvement rule: {name, points,
+    fraction, combine}), episodes, sessions (recorded sessions of those episodes), clients
+    (distinct clients among them) and by_course (summary_by_course). For a
     viewing therapist the totals are None when they rest on 1-9 other therapists' courses, and
     "suppressed" says how many figures were left out (the key is there only then)."""
     return _summary(con, f)
+
+
+_CONDITION_FIGURES = ("episodes", "episodes_reaching_visit3", "responder_rate_after_session2",
+                      "episodes_eligible_itt", "responder_rate_after_session2_itt")
+
+
+def _by_condition(con, f: Filter) -> tuple[dict[str, dict[str, dict[str, Any]]], int]:
+    """summary_by_course's by_condition: {course type: {condition: figures}} for every course type
+    with episodes and every condition (0 and None where none matched), and how many conditions
+    were left out for a viewing therapist (their figures None)."""
+    episodes, params = episodes_cte(f)
+    conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
+    frame = run(con, f"""
+WITH {episodes},
+conditions (condition, position) AS (VALUES {conditions}),
+course_types AS (SELECT DISTINCT course_type FROM chosen_episodes_itt)
+SELECT t.course_type, c.condition, count(e.episode_id) AS episodes,
+    count(e.improved_after_session2) AS episodes_reaching_visit3,
+    avg(e.improved_after_session2::DOUBLE) AS responder_rate_after_session2,
+    count(*) FILTER (WHERE e.eligible_itt) AS episodes_eligible_itt,
+    avg(e.improved_after_session2_itt::DOUBLE) AS responder_rate_after_session2_itt,
+    {others_sql(f, once_per_course=True)} AS {OTHERS}
+FROM course_types t CROSS JOIN conditions c
+LEFT JOIN chosen_episodes_itt e ON e.course_type = t.course_type AND e.condition = c.condition
+GROUP BY t.course_type, c.condition, c.position
+ORDER BY t.course_type, c.position""", params)
+    gone = hidden_rows(frame, f, partition=("course_type",))
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for (_, row), hide in zip(frame.iterrows(), gone):
+        values = dict.fromkeys(_CONDITION_FIGURES) if hide else {name: plain_value(row[name]) for name in _CONDITION_FIGURES}
+        found.setdefault(row["course_type"], {})[row["condition"]] = values
+    return found, int(gone.sum())
 
 
 def _summary(con, f: Filter) -> dict[str, Any]:
@@ -118,8 +166,10 @@ per_course AS (
         count(improved_after_session2) AS episodes_reaching_visit3,
         avg(improved_after_session2::DOUBLE) AS responder_rate_after_session2,
         avg(improved_after_session2_immediate::DOUBLE) AS responder_rate_after_session2_immediate,
+        count(*) FILTER (WHERE eligible_itt) AS episodes_eligible_itt,
+        avg(improved_after_session2_itt::DOUBLE) AS responder_rate_after_session2_itt,
         count(*) FILTER (WHERE is_other) AS course_others
-    FROM chosen_episodes GROUP BY course_type),
+    FROM chosen_episodes_itt GROUP BY course_type),
 by_visit AS (
     SELECT e.course_type, s.visit_number, avg(s.pain_pre) AS mean_pain,
         {others_sql(f, once_per_course=True)} AS visit_others
@@ -135,13 +185,14 @@ LEFT JOIN per_course c ON true
 LEFT JOIN visit_lists v ON v.course_type = c.course_type""", params)
     by_course = {}
     left_out = 0
+    conditions, conditions_left_out = _by_condition(con, f)
     hidden_courses = set(courses.loc[hidden_rows(courses.fillna({"course_others": 0}), f, "course_others", partition=()),
                                      "course_type"])
     for course_type in config.COURSE_TYPES:
         figures: dict[str, Any] = {
             "episodes": 0, "median_visits": None, "mean_baseline_pain": None, "episodes_reaching_visit3": 0,
             "responder_rate_after_session2": None, "responder_rate_after_session2_immediate": None,
-            "mean_pain_by_visit": {}}
+            "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None, "mean_pain_by_visit": {}}
         row = courses[courses["course_type"] == course_type]
         if course_type in hidden_courses:
             figures = dict.fromkeys(figures) | {"mean_pain_by_visit": {}}
@@ -153,10 +204,19 @@ LEFT JOIN visit_lists v ON v.course_type = c.course_type""", params)
             figures["mean_pain_by_visit"] = {int(visit): plain_value(pain) for visit, pain, others in visits
                                              if not hidden(f, others)}
             left_out += len(row["visit_numbers"]) - len(figures["mean_pain_by_visit"])
+        if course_type in hidden_courses:
+            figures["by_condition"] = {condition: dict.fromkeys(_CONDITION_FIGURES) for condition in config.CONDITIONS}
+        else:
+            nobody = dict.fromkeys(_CONDITION_FIGURES) | {"episodes": 0, "episodes_reaching_visit3": 0,
+                                                          "episodes_eligible_itt": 0}
+            figures["by_condition"] = {condition: conditions.get(course_type, {}).get(condition, nobody)
+                                       for condition in config.CONDITIONS}
         by_course[course_type] = figures
+    left_out += conditions_left_out
     totals = courses.iloc[0]
-    document: dict[str, Any] = {"episodes": int(totals["all_episodes"]), "sessions": int(totals["all_sessions"]),
-                                "clients": int(totals["all_clients"]), "by_course": by_course}
+    document: dict[str, Any] = {"rule": rule.describe(f.rule), "episodes": int(totals["all_episodes"]),
+                                "sessions": int(totals["all_sessions"]), "clients": int(totals["all_clients"]),
+                                "by_course": by_course}
     if f.viewer_therapist is not None:
         if hidden(f, int(totals["all_others"])):
             document.update(episodes=None, sessions=None, clients=None)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from analytics import config, stats
 from analytics.filters import ALL, Filter
-from analytics.metrics.query import FIRST_IMPROVEMENT_CTE, documented_columns, episodes_cte, group_columns, run
+from analytics.metrics.query import documented_columns, episodes_cte, first_improvement_cte, group_columns, run
 from analytics.metrics.rule import ROUNDING_TOLERANCE
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, others_sql, suppress, suppress_from_first
 from analytics.metrics.suppression import suppressed as suppressed_rows
@@ -73,7 +73,7 @@ def responder_curve(con, f: Filter = ALL) -> pd.DataFrame:
     Columns: course_type, visit_number, episodes, improved, share, at_risk."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
-WITH {episodes}, {FIRST_IMPROVEMENT_CTE},
+WITH {episodes}, {first_improvement_cte(f)},
 totals AS (SELECT course_type, count(*) AS episodes, max(visits) AS last_visit,
     count(*) FILTER (WHERE is_other) AS others FROM firsts GROUP BY course_type),
 grid AS (SELECT course_type, episodes, others, unnest(range(1, last_visit + 1)) AS visit_number FROM totals),
@@ -105,7 +105,7 @@ def _improvement_times(con, f: Filter) -> pd.DataFrame:
     therapists' courses (others_leaving). Tiny: a row per visit number."""
     episodes, params = episodes_cte(f)
     return run(con, f"""
-WITH {episodes}, {FIRST_IMPROVEMENT_CTE}
+WITH {episodes}, {first_improvement_cte(f)}
 SELECT course_type, coalesce(first_improved_visit, visits) AS visit_number,
     count(first_improved_visit) AS events, count(*) - count(first_improved_visit) AS censored,
     count(*) FILTER (WHERE is_other) AS others_leaving
@@ -170,7 +170,7 @@ def improvement_all_started(con, f: Filter = ALL) -> pd.DataFrame:
     still_running_left_out."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
-WITH {episodes}, {FIRST_IMPROVEMENT_CTE},
+WITH {episodes}, {first_improvement_cte(f)},
 started AS (
     SELECT x.*, x.first_improved_visit IS NULL AND e.status = 'active' AS is_running_unimproved
     FROM firsts x JOIN chosen_episodes e ON e.episode_id = x.episode_id),
@@ -269,6 +269,54 @@ ORDER BY c.position""", params)
     if frame["episodes"].sum() == 0:  # also when suppression left only conditions nobody matched
         frame = frame.iloc[0:0]
     return documented_columns(frame, CONDITION_COLUMNS)
+
+
+CONDITION_BY_COURSE_COLUMNS = (
+    "course_type", "condition", "episodes", "episodes_eligible_itt", "improved_itt",
+    "responder_rate_after_session2_itt", "itt_ci_low", "itt_ci_high", "episodes_with_followup", "responders",
+    "responder_rate", "responder_ci_low", "responder_ci_high")
+
+
+def condition_by_course(con, f: Filter = ALL) -> pd.DataFrame:
+    """The conditions within each course type, since the share of chronic courses differs from
+    one condition to the next and pooled figures compare case mixes, not conditions. Per course
+    type with episodes and every condition the clinic treats (0 episodes where none matched):
+    episodes; episodes_eligible_itt, improved_itt and responder_rate_after_session2_itt
+    (intention to treat: of every episode with a baseline except one still active short of
+    visit 3, how many had a visit-3 pre-session pain meeting the filter's improvement rule, by
+    default at least 2 points and 30 % below baseline; a drop-out before visit 3 counts as not
+    improved); episodes_with_followup, responders and responder_rate (the rule met by the last
+    pre-session pain, among episodes with a baseline and a later score); each rate with its 95 %
+    Wilson interval (itt_ci_low-itt_ci_high, responder_ci_low-responder_ci_high; empty with no
+    episodes to judge). Rates are empty with nothing to judge. For a viewing therapist, a row
+    resting on 1-9 other therapists' courses is left out, with the next smallest of its course
+    type too when the rest would give it away (suppression.py).
+    Columns: course_type, condition, episodes, episodes_eligible_itt, improved_itt,
+    responder_rate_after_session2_itt, itt_ci_low, itt_ci_high, episodes_with_followup, responders,
+    responder_rate, responder_ci_low, responder_ci_high."""
+    episodes, params = episodes_cte(f)
+    conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
+    frame = run(con, f"""
+WITH {episodes},
+conditions (condition, position) AS (VALUES {conditions}),
+course_types AS (SELECT DISTINCT course_type FROM chosen_episodes_itt)
+SELECT t.course_type, c.condition, count(e.episode_id) AS episodes,
+    count(*) FILTER (WHERE e.eligible_itt) AS episodes_eligible_itt,
+    count(*) FILTER (WHERE e.improved_after_session2_itt) AS improved_itt,
+    avg(e.improved_after_session2_itt::DOUBLE) AS responder_rate_after_session2_itt,
+    count(*) FILTER (WHERE e.has_followup) AS episodes_with_followup,
+    count(*) FILTER (WHERE e.improved_at_last_visit) AS responders,
+    avg(e.improved_at_last_visit::DOUBLE) AS responder_rate,
+    {others_sql(f, once_per_course=True)} AS {OTHERS}
+FROM course_types t CROSS JOIN conditions c
+LEFT JOIN chosen_episodes_itt e ON e.course_type = t.course_type AND e.condition = c.condition
+GROUP BY t.course_type, c.condition, c.position
+ORDER BY t.course_type, c.position""", params)
+    frame["itt_ci_low"], frame["itt_ci_high"] = stats.wilson_interval(frame["improved_itt"], frame["episodes_eligible_itt"])
+    frame["responder_ci_low"], frame["responder_ci_high"] = stats.wilson_interval(
+        frame["responders"], frame["episodes_with_followup"])
+    # The conditions of a course type add up to its figures on the other pages.
+    return documented_columns(suppress(frame, f, partition=("course_type",)), CONDITION_BY_COURSE_COLUMNS)
 
 
 HOME_PROGRAM_COLUMNS = (

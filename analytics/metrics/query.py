@@ -66,8 +66,10 @@ def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None)
     `chosen_episodes_itt`, the same rows with the intention-to-treat columns: eligible_itt (a
     baseline, and not an active course short of visit 3) and improved_after_session2_itt (the rule
     met at visit 3; FALSE for an eligible course without a visit-3 score, such as a drop-out; NULL
-    when not eligible)."""
+    when not eligible). Every "improved" column uses the filter's named rule (Filter.rule,
+    rule.pain()); its thresholds are among the parameters returned, which win over RULE_PARAMS'."""
     where, params = filter_sql(f, viewer)
+    params.update(rule.pain(f.rule).params())
     params["viewer_therapist"] = f.viewer_therapist
     if episode_id is not None:
         where += " AND e.episode_id = $episode_id"
@@ -92,10 +94,10 @@ chosen_episodes AS (
         CASE WHEN {has_followup} THEN e.baseline_pain - e.last_pain_pre END AS change_points,
         CASE WHEN {has_followup} AND e.baseline_pain > 0
              THEN 100 * (e.baseline_pain - e.last_pain_pre) / e.baseline_pain END AS change_pct,
-        CASE WHEN {has_followup} THEN {rule.improvement_sql('e.baseline_pain', 'e.last_pain_pre')} END
+        CASE WHEN {has_followup} THEN {rule.improvement_sql('e.baseline_pain', 'e.last_pain_pre', name=f.rule)} END
             AS improved_at_last_visit,
-        {rule.improvement_sql('e.baseline_pain', 'e.pain_pre_v3')} AS improved_after_session2,
-        {rule.improvement_sql('e.baseline_pain', 'e.pain_post_v2')} AS improved_after_session2_immediate
+        {rule.improvement_sql('e.baseline_pain', 'e.pain_pre_v3', name=f.rule)} AS improved_after_session2,
+        {rule.improvement_sql('e.baseline_pain', 'e.pain_post_v2', name=f.rule)} AS improved_after_session2_immediate
     FROM episode_facts e
     LEFT JOIN recommended r ON r.course_type = e.course_type
     WHERE {where}
@@ -112,12 +114,16 @@ chosen_episodes_itt AS (
     return sql, params
 
 
-# Per episode with a baseline: the first visit whose pre-session pain meets the rule (or NULL).
-FIRST_IMPROVEMENT_CTE = f"""
+def first_improvement_cte(f: Filter) -> str:
+    """CTE `firsts` on episodes_cte(f)'s chosen_episodes (its parameters carry the rule): per
+    episode with a baseline, the first visit whose pre-session pain meets the filter's rule
+    (first_improved_visit, NULL when none did)."""
+    return f"""
 firsts AS (
     SELECT e.episode_id, any_value(e.course_type) AS course_type, any_value(e.visits) AS visits,
         any_value(e.is_other) AS is_other,
-        min(s.visit_number) FILTER (WHERE {rule.improvement_sql('e.baseline_pain', 's.pain_pre')}) AS first_improved_visit
+        min(s.visit_number) FILTER (WHERE {rule.improvement_sql('e.baseline_pain', 's.pain_pre', name=f.rule)})
+            AS first_improved_visit
     FROM chosen_episodes e
     JOIN session_facts s ON s.episode_id = e.episode_id
     WHERE e.baseline_pain IS NOT NULL

@@ -16,7 +16,8 @@ ROUNDING_TOLERANCE = 1e-9
 class Rule:
     """A meaningful change on a 0-10 score against its baseline: a change of at least `points`
     and/or at least `fraction` of the baseline (`combine` says which: "and" needs both, "or"
-    either; a field left None is not asked). `higher_is_better` is False for pain (a drop is
+    either; a field left None is not asked). The fraction asks for a change above nothing too, so
+    a baseline of 0 (no pain to lose) is never "improved by 30 %". `higher_is_better` is False for pain (a drop is
     better) and True for function scores such as PSFS. `key` names the rule's SQL parameters
     ($<key>_points, $<key>_fraction), so several rules can travel in one query."""
 
@@ -50,7 +51,7 @@ class Rule:
         if self.points is not None:
             tests.append(f"{change} >= ${self.key}_points - $tolerance")
         if self.fraction is not None:
-            tests.append(f"{change} >= ${self.key}_fraction * ({baseline}) - $tolerance")
+            tests.append(f"({change} >= ${self.key}_fraction * ({baseline}) - $tolerance AND {change} > $tolerance)")
         return "(" + f" {self.combine.upper()} ".join(tests) + ")"
 
     def is_met(self, baseline: float | None, score: float | None) -> bool | None:
@@ -62,7 +63,7 @@ class Rule:
         if self.points is not None:
             tests.append(change >= self.points - ROUNDING_TOLERANCE)
         if self.fraction is not None:
-            tests.append(change >= self.fraction * baseline - ROUNDING_TOLERANCE)
+            tests.append(change >= self.fraction * baseline - ROUNDING_TOLERANCE and change > ROUNDING_TOLERANCE)
         return all(tests) if self.combine == "and" else any(tests)
 
     def words(self) -> str:
@@ -103,17 +104,29 @@ def psfs() -> Rule:
     return Rule("psfs", points=config.MCID_PSFS_POINTS, higher_is_better=True)
 
 
-def for_scale(scale: str) -> Rule:
-    """The rule for a scale by name: 'pain' or 'psfs'."""
-    rules = {"pain": pain, "psfs": psfs}
-    if scale not in rules:
-        raise ValueError(f"scale must be 'pain' or 'psfs', not {scale!r}")
-    return rules[scale]()
+def for_scale(scale: str, name: str | None = None) -> Rule:
+    """The rule for a scale by name: 'pain' (the named pain rule `name`, None for the default)
+    or 'psfs'."""
+    if scale == "pain":
+        return pain(name)
+    if scale == "psfs":
+        return psfs()
+    raise ValueError(f"scale must be 'pain' or 'psfs', not {scale!r}")
 
 
-def improvement_sql(baseline: str, score: str, scale: str = "pain") -> str:
+def improvement_sql(baseline: str, score: str, scale: str = "pain", name: str | None = None) -> str:
     """SQL that is TRUE when `score` is a meaningful improvement on `baseline`, NULL when either
-    is missing. Pain (0-10, lower is better): a drop of at least 2 points AND at least 30 % of
-    the baseline (the default rule, points-and-percent). PSFS (0-10, higher is better): a rise of
-    at least 2 points. `baseline` and `score` are SQL expressions written in this module, never user input."""
-    return for_scale(scale).sql(baseline, score)
+    is missing. Pain (0-10, lower is better): the named rule `name` (pain(); None is the default,
+    points-and-percent: a drop of at least 2 points AND at least 30 % of the baseline); its
+    thresholds are the parameters pain(name).params(), which the query must be given. PSFS
+    (0-10, higher is better): a rise of at least 2 points. `baseline` and `score` are SQL
+    expressions written in this module, never user input."""
+    return for_scale(scale, name).sql(baseline, score)
+
+
+def describe(name: str | None = None) -> dict[str, Any]:
+    """The named pain rule as `summary --json` prints it: {"name", "points", "fraction",
+    "combine"} (points or fraction None when the rule does not ask for it)."""
+    chosen = pain(name)
+    return {"name": config.DEFAULT_PAIN_RULE if name is None else name, "points": chosen.points,
+            "fraction": chosen.fraction, "combine": chosen.combine}

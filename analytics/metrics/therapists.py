@@ -12,9 +12,9 @@ import pandas as pd
 from analytics import config, db, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics.query import (
-    FIRST_IMPROVEMENT_CTE,
     documented_columns,
     episodes_cte,
+    first_improvement_cte,
     own_cursor,
     plain_value,
     query,
@@ -260,7 +260,7 @@ def funnel_limits(con, f: Filter = ALL) -> Funnel:
 
 class Outcome(NamedTuple):
     """A measure therapists are compared on. judged and value are SQL on a chosen_episodes_itt
-    row `e` (and, when uses_firsts, query.FIRST_IMPROVEMENT_CTE's row `i`); above and below are
+    row `e` (and, when uses_firsts, query.first_improvement_cte's row `i`); above and below are
     the verdicts when the whole 95 % interval of observed minus expected is above or below 0."""
     label: str
     kind: str  # "binary": a logistic model of the chance; "continuous": a linear model of the mean
@@ -327,10 +327,10 @@ def _expected_means(cells: pd.DataFrame) -> tuple[np.ndarray, float, str]:
     return expected, max(variance, 0.0), model
 
 
-def _outcome_sql(outcome: Outcome, episodes: str) -> str:
+def _outcome_sql(outcome: Outcome, episodes: str, f: Filter) -> str:
     """The CTEs up to `courses`: every chosen course with its therapist, is_judged, the value
     (when judged) and the case-mix columns."""
-    firsts = f",{FIRST_IMPROVEMENT_CTE}" if outcome.uses_firsts else ""
+    firsts = f",{first_improvement_cte(f)}" if outcome.uses_firsts else ""
     join = "LEFT JOIN firsts i ON i.episode_id = e.episode_id" if outcome.uses_firsts else ""
     return f"""
 WITH {episodes}{firsts},
@@ -373,10 +373,11 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     (the limits are then empty when every row is left out); choosing therapists in the filter
     picks the rows shown, and the expectation still comes from every therapist's courses."""
     spec = THERAPIST_OUTCOMES[outcome]
-    episodes, params = episodes_cte(f.replace(therapists=(), viewer_therapist=None))
+    everyone = f.replace(therapists=(), viewer_therapist=None)
+    episodes, params = episodes_cte(everyone)
     names = list(CASE_MIX_SQL)
     with own_cursor(con) as cursor:
-        cells = query(cursor, f"""{_outcome_sql(spec, episodes)}
+        cells = query(cursor, f"""{_outcome_sql(spec, episodes, everyone)}
 SELECT {', '.join(names)}, count(*) AS episodes, sum(outcome) AS total, sum(outcome * outcome) AS squares
 FROM courses WHERE is_judged GROUP BY ALL""", params)
         if spec.kind == "binary":
@@ -386,7 +387,7 @@ FROM courses WHERE is_judged GROUP BY ALL""", params)
             cells["expected"], residual_variance, model = _expected_means(cells)
             cells["variance"] = residual_variance
         cursor.register("case_mix_expected", cells[[*names, "expected", "variance"]])
-        table = query(cursor, f"""{_outcome_sql(spec, episodes)}
+        table = query(cursor, f"""{_outcome_sql(spec, episodes, everyone)}
 SELECT c.therapist_id, any_value(t.name) AS therapist_name,
     count(*) FILTER (WHERE c.is_judged) AS episodes,
     coalesce(sum(c.outcome) FILTER (WHERE c.is_judged), 0) AS total,
