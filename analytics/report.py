@@ -136,7 +136,10 @@ def _tidy_spaces(text: str) -> str:
     return "\n".join(" ".join(line.split(" ")).replace("  ", " ").strip() for line in text.split("\n"))
 
 
-class _Report(FPDF):
+class ReportPage(FPDF):
+    """An A4 page in the reports' fonts: DejaVu Sans when found (find_font), else the core
+    Latin-1 font; text_for_font() makes any text drawable in it."""
+
     def __init__(self, font_path: Path | None):
         super().__init__(orientation="P", unit="mm", format="A4")
         self.set_auto_page_break(False)
@@ -183,7 +186,7 @@ def find_font(candidates: Sequence[Path] = FONT_CANDIDATES) -> Path | None:
 def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "auto") -> bytes:
     """The one-page A4 report as PDF bytes. `font_path` 'auto' finds DejaVu Sans (find_font);
     None forces the core Latin-1 font."""
-    pdf = _Report(find_font() if font_path == "auto" else (Path(font_path) if font_path else None))
+    pdf = ReportPage(find_font() if font_path == "auto" else (Path(font_path) if font_path else None))
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
     text = pdf.text_for_font
@@ -240,7 +243,7 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
     return bytes(pdf.output())
 
 
-def _at_most_lines(pdf: _Report, width: float, line_height: float, text: str, most: int) -> str:
+def _at_most_lines(pdf: ReportPage, width: float, line_height: float, text: str, most: int) -> str:
     """`text` wrapped to `width` in the current font, cut to `most` lines ending in an ellipsis."""
     lines = pdf.multi_cell(width, line_height, text, align="L", dry_run=True, output="LINES")
     assert isinstance(lines, list)  # output="LINES" returns the wrapped lines only
@@ -265,7 +268,7 @@ def chart_last_visit(content: ReportContent) -> int:
     return x_max
 
 
-def _draw_chart(pdf: _Report, content: ReportContent, left: float, top: float, width: float, height: float) -> None:
+def _draw_chart(pdf: ReportPage, content: ReportContent, left: float, top: float, width: float, height: float) -> None:
     """Pain before (line) and after (open circles) each session by visit, the typical course
     band behind it, the recommended session range shaded and the visit of the first clear change."""
     progress, typical = content.progress, content.typical

@@ -1,10 +1,12 @@
 """Overview: is the treatment working? The period's key figures, each with its n, pain by visit
 for acute and chronic courses, and a plain answer in words."""
+import datetime as dt
+
 import streamlit as st
 
 import ui
-from analytics import config, metrics
-from ui import charts, suppressed, words
+from analytics import config, metrics, overview_report
+from ui import charts, filters, page, suppressed, tables, words
 
 con, f = ui.clinic_page("Foot-pain clinic outcomes")
 
@@ -101,3 +103,12 @@ st.subheader("Does treatment work?")
 outcomes = ui.metric(metrics.course_outcomes, f).set_index("course_type")
 medians = ui.metric(metrics.median_visits_to_improvement, f).set_index("course_type")
 st.markdown(charts.treatment_answer(figures, outcomes, medians))
+
+# One page for the monthly team meeting: the same figures, the filter and the rule on it.
+pdf = overview_report.OverviewContent(tiles.reset_index(), ui.metric(metrics.condition_by_course, f),
+                                      filters.describe(f), rule, dt.date.today())
+st.download_button("Download this overview (PDF)",  # made and audited on click
+                   tables.audited_download(lambda: overview_report.overview_pdf(pdf), "export", "overview",
+                                           f"overview-pdf: {page.opened()}"),
+                   file_name=page.download_name("overview", "pdf"), mime="application/pdf",
+                   icon=":material/picture_as_pdf:", key="overview_pdf_download")

@@ -302,3 +302,25 @@ def test_the_reports_chart_ends_where_the_screen_does():
     assert report.chart_last_visit(report_content(typical=typical)) == 6
     assert report.chart_last_visit(report_content(typical=typical.iloc[:4])) == 5  # the range's end
     assert report.progress_report_pdf(report_content(typical=typical)).startswith(b"%PDF")
+
+
+def test_the_overview_pdf_is_one_page_stating_the_filter_the_rule_and_each_figure_with_its_n(clinic_db):
+    from analytics import metrics, overview_report
+    from analytics.filters import Filter
+
+    pain = {1: 8, 2: 7, 3: 5}  # before each visit; visit 3 is 3 points and 37.5 % below visit 1
+    con = clinic_db([visit(f"E{i}", k, f"2025-01-{6 + 7 * (k - 1):02d}", pain[k], pain[k] - 1)
+                     for i in range(12) for k in (1, 2, 3)])
+    f = Filter(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31))
+    content = overview_report.OverviewContent(metrics.kpis(con, f), metrics.condition_by_course(con, f),
+                                              "from=2025-01-01&to=2025-01-31", "the percent-50 rule", dt.date(2025, 2, 1))
+    pages, text = pdf_text(overview_report.overview_pdf(content))
+    flat = " ".join(text.split())
+    assert pages == 1
+    assert "Filter: from=2025-01-01&to=2025-01-31" in flat and "Improvement rule: the percent-50 rule" in flat
+    # 12 acute plantar fasciitis courses, each 8 -> 5 at visit 3 (37.5 %): all improved under the
+    # default rule (the words passed in are only printed; the figures come from the filter).
+    assert "Episodes (courses of care) 12 12" in flat
+    assert "Improved after session 2, all who started (acute) 100 % 12" in flat
+    assert "Improved after session 2, all who started (chronic) n/a 0" in flat
+    assert "Plantar fasciitis 100 % (76 %-100 %, 12) no courses" in flat and "Heel spur no courses no courses" in flat

@@ -21,7 +21,7 @@ def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
     its title and, on the sample database, the notice saying so. Signed out: the sign-in form."""
     con = guard.connection()
     f = filters.sidebar(con)
-    st.session_state[_OPENED] = (title, f)
+    remember(title, f)
     st.title(title)
     guard.sample_data_notice(con)
     return con, f
@@ -30,9 +30,15 @@ def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
 def manager_page(title: str) -> duckdb.DuckDBPyConnection:
     """The clinic's connection for a page only managers may open, with its title."""
     con = guard.manager_connection()
-    st.session_state[_OPENED] = (title, None)
+    remember(title, None)
     st.title(title)
     return con
+
+
+def remember(title: str, f: Filter | None) -> None:
+    """Keep the page this run draws and its filter (None: a page with no sidebar filter), which
+    opened() and download_name() report."""
+    st.session_state[_OPENED] = (title, f)
 
 
 def opened() -> str:
