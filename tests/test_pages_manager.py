@@ -109,7 +109,6 @@ def test_every_page_runs_draws_small_charts_that_say_their_n_and_offers_download
         assert "n = " in json.dumps(figure["layout"].get("title", {})) + json.dumps(figure["layout"].get("annotations", []))
         assert points(figure) <= _charts.MAX_POINTS
         assert axis_titles(figure), "every chart names its axes"
-    # every table comes with its CSV download
     # Every table offers its CSV (the Overview also offers itself as a PDF, which is not a table).
     assert len([b for b in at.get("download_button") if b.label.endswith("(CSV)")]) == len(at.dataframe)
     if page != "overview":
