@@ -282,19 +282,32 @@ def account_write(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyCon
             cursor.close()
 
 
+FULL_REFRESH_FROM = 1000  # episodes; see refresh_facts
+
+
 def refresh_facts(con: duckdb.DuckDBPyConnection, episodes: list[str] | None = None) -> None:
     """Bring session_facts and episode_facts up to date with the base tables: all of them, or
-    only the rows of the listed episodes. Call inside the write's transaction."""
+    only the rows of the listed episodes. Call inside the write's transaction.
+
+    The episode filter is `list_contains` on the list of ids: DuckDB pushes that down through
+    the live views' joins to the scan of sessions (EXPLAIN shows it as a filter on the scan),
+    so refreshing a few episodes reads only their rows. (`episode_id IN (SELECT unnest(?))` is
+    planned as a join after the view's joins and read every session: 734 ms at 1 M sessions
+    against 4 ms.) A list of over FULL_REFRESH_FROM episodes naming more than a quarter of the
+    stored ones rebuilds both tables instead, which is cheaper for a first import."""
+    if episodes is not None and not episodes:
+        return
+    if (episodes is not None and len(episodes) > FULL_REFRESH_FROM
+            and len(episodes) * 4 > one(con, "SELECT count(*) FROM episode_facts")[0]):
+        episodes = None
     if episodes is None:
         con.execute("CREATE OR REPLACE TABLE session_facts AS SELECT * FROM session_facts_live ORDER BY episode_id, visit_number")
         con.execute("CREATE OR REPLACE TABLE episode_facts AS SELECT * FROM episode_facts_live ORDER BY episode_id")
         return
-    if not episodes:
-        return
     for table in ("session_facts", "episode_facts"):
         # Table names are the two fixed ones above; the episode ids travel as a parameter.
-        con.execute(f"DELETE FROM {table} WHERE episode_id IN (SELECT unnest(?))", [episodes])
-        con.execute(f"INSERT INTO {table} SELECT * FROM {table}_live WHERE episode_id IN (SELECT unnest(?))", [episodes])
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, episode_id)", [episodes])
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table}_live WHERE list_contains(?, episode_id)", [episodes])
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> int:
