@@ -30,6 +30,8 @@ def test_the_server_config_hides_the_menu_and_table_exports_and_states_the_uploa
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert settings["client"] == {"toolbarMode": "minimal", "disableDataExport": True, "showErrorDetails": "none"}
     assert settings["browser"]["gatherUsageStats"] is False
+    # No full garbage collection after every run: it was half of a warm page at 1 M sessions.
+    assert settings["runner"] == {"postScriptGC": False}
     # The uploader refuses what the importer would refuse, and says the same number.
     default_mb = int(config.MAX_IMPORT_BYTES_DEFAULT_MB)
     assert settings["server"]["maxUploadSize"] == default_mb
