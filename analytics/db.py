@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 # The meta row holding this database's random secret for the anonymised therapist letters.
 LETTER_KEY = "letter_key"
@@ -27,9 +27,17 @@ def _drop_fact_views(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"DROP VIEW {name}")  # a fixed name from the line above, not input
 
 
+def _drop_fact_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """v4 adds columns to session_facts (what the data-quality checks compare a visit with):
+    both fact tables are made again from schema.sql and filled by refresh_facts()."""
+    con.execute("DROP TABLE IF EXISTS episode_facts")
+    con.execute("DROP TABLE IF EXISTS session_facts")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: lambda con: None,  # v2 added corrections, users and audit_log; schema.sql creates them.
     2: _drop_fact_views,  # v3 materialises the fact views; refresh_facts() fills them.
+    3: _drop_fact_tables,  # v4 keeps the previous visit's pain and date in session_facts.
 }
 
 # DuckDB lets one writer at a time change a row; every clinical write bumps the same data_version

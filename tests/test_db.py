@@ -99,6 +99,26 @@ def test_version_2_file_with_fact_views_is_migrated_to_fact_tables(tmp_path):
     assert con.execute("SELECT visits, baseline_pain FROM episode_facts").fetchone() == (2, 7)
 
 
+def test_version_3_file_gets_the_data_quality_columns_in_its_facts(tmp_path):
+    path = tmp_path / "v3.duckdb"
+    con = db.connect(path)
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5), visit("E1", 2, "2025-01-06", 1, 4)])
+    # v3's fact tables had no previous-visit columns and no per-episode check counts.
+    con.execute("CREATE OR REPLACE TABLE session_facts AS SELECT * EXCLUDE (previous_pain, previous_pain_visit, "
+                "previous_visit, previous_date, first_visit_that_day) FROM session_facts")
+    con.execute("CREATE OR REPLACE TABLE episode_facts AS SELECT * EXCLUDE (sessions_missing_pre, sessions_missing_post, "
+                "sessions_relief_negative, sessions_same_date, sessions_dates_out_of_order) FROM episode_facts")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.close()
+    con = db.connect(path)
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 4
+    assert con.execute("SELECT previous_pain, previous_date, first_visit_that_day FROM session_facts "
+                       "WHERE visit_number = 2").fetchone() == (7, dt.date(2025, 1, 6), 1)
+    assert con.execute("SELECT sessions_same_date, sessions_relief_negative FROM episode_facts").fetchone() == (1, 1)
+    assert db.check(con) == []
+
+
 def test_fact_tables_follow_every_write(clinic_db):
     con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5)])
     assert con.execute("SELECT visits FROM episode_facts").fetchall() == [(1,)]
