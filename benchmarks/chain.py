@@ -20,7 +20,6 @@ has drawn its SVG. render() writes the section of RESULTS.md with these targets.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -136,7 +135,7 @@ def _load() -> list[float]:
 def step_write(args) -> dict[str, Any]:
     """One kind of write, args.repeats times, on a writable copy of a size's database: the
     median milliseconds and the process's peak memory (the database opened, as the app has it)."""
-    from analytics import db, records, visit_log
+    from analytics import config, db, records, visit_log
 
     kind = args.name
     if kind == "cli_import5":
@@ -148,8 +147,8 @@ def step_write(args) -> dict[str, Any]:
             FROM episodes e JOIN episode_facts f USING (episode_id) JOIN sessions s USING (episode_id)
             ORDER BY f.last_date DESC, e.episode_id, s.visit_number DESC LIMIT 1""")
         times = []
+        day = max(last_date, config.today())  # a visit may not be dated after today
         for number in range(args.repeats):
-            day = last_date + dt.timedelta(days=7 * (number + 1))
             started = time.perf_counter()
             if kind == "record":
                 records.record_session(con, episode, records.SessionEntry(session_date=day, pain_pre=5, pain_post=4))
@@ -174,7 +173,7 @@ def _five_rows(folder: Path, number: int, therapist: str) -> Path:
     path = folder / f"five_rows_{number}.csv"
     lines = ["client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post"]
     for visit in range(1, 6):
-        lines.append(f"BENCH{number},BENCHE{number},heel_spur,chronic,{visit},2030-01-{visit * 3:02d},{therapist},"
+        lines.append(f"BENCH{number},BENCHE{number},heel_spur,chronic,{visit},2025-01-{visit * 3:02d},{therapist},"
                      f"{8 - visit},{7 - visit}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
