@@ -81,3 +81,30 @@ def test_the_sidebar_choices_are_read_once_per_data_version(served, monkeypatch)
     store_visits(served, [visit("E3", 1, "2025-03-02", 6, 4, condition="bunion")])
     after = guard.filter_options(served)
     assert len(calls) == 2 and after.conditions == ("plantar_fasciitis", "bunion")
+
+
+def test_sessions_asking_at_once_share_one_computation(served, monkeypatch):
+    """Five sessions open the same page at the same moment: the figure is computed once and the
+    others wait for it."""
+    import threading
+    import time
+
+    calls = []
+    original = metrics.course_outcomes
+
+    def slow(con, f):
+        calls.append(f)
+        time.sleep(0.3)  # long enough for every thread to ask while it runs
+        return original(con, f)
+
+    slow.__name__ = "course_outcomes"
+    monkeypatch.setattr(metrics, "course_outcomes", slow)
+    results: list[pd.DataFrame] = []
+    threads = [threading.Thread(target=lambda: results.append(guard.metric(metrics.course_outcomes, Filter())))
+               for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 5
+    assert all(result.equals(original(served, Filter())) for result in results)

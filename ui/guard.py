@@ -28,6 +28,7 @@ _connections_lock = threading.Lock()
 _metric_results: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 _metric_lock = threading.Lock()
 _options: dict[tuple[str, int], options.FilterOptions] = {}
+_computing: dict[tuple, threading.Lock] = {}  # a lock per figure being computed (see metric)
 
 
 def open_connection(path: str) -> duckdb.DuckDBPyConnection:
@@ -127,22 +128,36 @@ def metric(function, *args, **kwargs):
     # So is the day: a course with no visit for a while counts as dropped from config.today().
     today = config.today()
     key = (function.__name__, path, version, today, args, tuple(sorted(kwargs.items())))
-    with _metric_lock:
-        cached = key in _metric_results
-        if cached:
-            _metric_results.move_to_end(key)
-            result = copy.deepcopy(_metric_results[key])
-    if not cached:
-        computed = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside the lock
+    result = _cached(key)
+    if result is None:
+        # One computation per key: sessions asking for the same figure at once (twenty people
+        # opening the Overview after a restart) wait for the first instead of each computing it.
         with _metric_lock:
-            for stale in [k for k in _metric_results if k[1] == path and (k[2] < version or k[3] != today)]:
-                del _metric_results[stale]
-            _metric_results[key] = computed
-            while len(_metric_results) > METRIC_CACHE_ENTRIES:
-                _metric_results.popitem(last=False)
-        result = copy.deepcopy(computed)
+            computing = _computing.setdefault(key, threading.Lock())
+        with computing:
+            result = _cached(key)
+            if result is None:
+                computed = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside _metric_lock
+                with _metric_lock:
+                    for stale in [k for k in _metric_results if k[1] == path and (k[2] < version or k[3] != today)]:
+                        del _metric_results[stale]
+                    _metric_results[key] = computed
+                    while len(_metric_results) > METRIC_CACHE_ENTRIES:
+                        _metric_results.popitem(last=False)
+                result = copy.deepcopy(computed)
+        with _metric_lock:
+            _computing.pop(key, None)
     suppressed.notice(result)  # a therapist is told what small-cell suppression left out
     return result
+
+
+def _cached(key: tuple) -> Any:
+    """A copy of the cached figure for `key`, None when there is none."""
+    with _metric_lock:
+        if key not in _metric_results:
+            return None
+        _metric_results.move_to_end(key)
+        return copy.deepcopy(_metric_results[key])
 
 
 def filter_options(con: duckdb.DuckDBPyConnection) -> options.FilterOptions:
