@@ -587,7 +587,7 @@ def render(results: dict[str, Any]) -> str:
         lines += [f"Load test failed: {load.get('error', '')[:300]}", ""]
     table = ["### Targets of issue 14", "", "| target | measured | verdict |", "|---|---|---|"]
     table += [f"| {target} | {measured} | {verdict} |" for target, measured, verdict in verdicts]
-    return "\n".join(lines[:6] + table + [""] + lines[6:]) + "\n"
+    return "\n".join(lines[:5] + table + [""] + lines[5:]) + "\n"
 
 
 def main() -> int:
