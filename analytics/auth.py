@@ -36,11 +36,20 @@ def unknown_user_hash() -> str:
     return hasher.hash(secrets.token_urlsafe(32))
 
 
+# Password checks running at once in this process. Each argon2 check takes 64 MiB and four
+# lanes: twenty people signing in together took the server to 1.3 GB and shared 2 cores twenty
+# ways (benchmarks/RESULTS.md, load test); past this many, a check waits its turn. Known and
+# unknown names queue alike, so the wait tells nothing about which names exist.
+CONCURRENT_PASSWORD_CHECKS = 2
+_password_checks = threading.BoundedSemaphore(CONCURRENT_PASSWORD_CHECKS)
+
+
 def _is_right(password_hash: str, password: str) -> bool:
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _password_checks:
+        try:
+            return hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 class Throttle:

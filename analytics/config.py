@@ -96,7 +96,7 @@ IMPLAUSIBLE_JUMP_POINTS: float = 5.0
 
 # Imports larger than this are refused before they are read (hostile or mistaken files).
 # The default is also the uploader's limit in .streamlit/config.toml (server.maxUploadSize).
-MAX_IMPORT_BYTES_DEFAULT_MB: int = 50
+MAX_IMPORT_BYTES_DEFAULT_MB: int = 200  # a 1 M-row visit log as CSV is about 125 MB
 MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", str(MAX_IMPORT_BYTES_DEFAULT_MB))) * 1024 * 1024
 
 # Sign-in: one browser session or client address with this many failed sign-ins within the

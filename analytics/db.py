@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 # The meta row holding this database's random secret for the anonymised therapist letters.
 LETTER_KEY = "letter_key"
@@ -27,9 +27,17 @@ def _drop_fact_views(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"DROP VIEW {name}")  # a fixed name from the line above, not input
 
 
+def _drop_fact_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """v4 adds columns to session_facts (what the data-quality checks compare a visit with):
+    both fact tables are made again from schema.sql and filled by refresh_facts()."""
+    con.execute("DROP TABLE IF EXISTS episode_facts")
+    con.execute("DROP TABLE IF EXISTS session_facts")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: lambda con: None,  # v2 added corrections, users and audit_log; schema.sql creates them.
     2: _drop_fact_views,  # v3 materialises the fact views; refresh_facts() fills them.
+    3: _drop_fact_tables,  # v4 keeps the previous visit's pain and date in session_facts.
 }
 
 # DuckDB lets one writer at a time change a row; every clinical write bumps the same data_version
@@ -282,19 +290,32 @@ def account_write(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyCon
             cursor.close()
 
 
+FULL_REFRESH_FROM = 1000  # episodes; see refresh_facts
+
+
 def refresh_facts(con: duckdb.DuckDBPyConnection, episodes: list[str] | None = None) -> None:
     """Bring session_facts and episode_facts up to date with the base tables: all of them, or
-    only the rows of the listed episodes. Call inside the write's transaction."""
+    only the rows of the listed episodes. Call inside the write's transaction.
+
+    The episode filter is `list_contains` on the list of ids: DuckDB pushes that down through
+    the live views' joins to the scan of sessions (EXPLAIN shows it as a filter on the scan),
+    so refreshing a few episodes reads only their rows. (`episode_id IN (SELECT unnest(?))` is
+    planned as a join after the view's joins and read every session: 734 ms at 1 M sessions
+    against 4 ms.) A list of over FULL_REFRESH_FROM episodes naming more than a quarter of the
+    stored ones rebuilds both tables instead, which is cheaper for a first import."""
+    if episodes is not None and not episodes:
+        return
+    if (episodes is not None and len(episodes) > FULL_REFRESH_FROM
+            and len(episodes) * 4 > one(con, "SELECT count(*) FROM episode_facts")[0]):
+        episodes = None
     if episodes is None:
         con.execute("CREATE OR REPLACE TABLE session_facts AS SELECT * FROM session_facts_live ORDER BY episode_id, visit_number")
         con.execute("CREATE OR REPLACE TABLE episode_facts AS SELECT * FROM episode_facts_live ORDER BY episode_id")
         return
-    if not episodes:
-        return
     for table in ("session_facts", "episode_facts"):
         # Table names are the two fixed ones above; the episode ids travel as a parameter.
-        con.execute(f"DELETE FROM {table} WHERE episode_id IN (SELECT unnest(?))", [episodes])
-        con.execute(f"INSERT INTO {table} SELECT * FROM {table}_live WHERE episode_id IN (SELECT unnest(?))", [episodes])
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, episode_id)", [episodes])
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table}_live WHERE list_contains(?, episode_id)", [episodes])
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> int:

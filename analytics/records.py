@@ -389,11 +389,16 @@ def _first(cursor, sql: str, params: list[Any]) -> tuple | None:
 
 def _stored_row(cursor, session_id: int) -> dict[str, str] | None:
     """A stored visit as the visit-log row a person would have typed (all values as text). Reads
-    the live view: inside a write the fact tables are refreshed only at commit."""
+    the live view: inside a write the fact tables are refreshed only at commit. The view is asked
+    for the visit's episode, a filter DuckDB applies before the view's joins and windows (a
+    session id alone would have it compute the view for every session first)."""
+    episode = _first(cursor, "SELECT episode_id FROM sessions WHERE session_id = ?", [session_id])
+    if episode is None:
+        return None
     frame = cursor.execute(f"""
         SELECT client_id, episode_id, condition, course_type, visit_number,
                session_therapist_id AS therapist_id, {', '.join(CORRECTABLE)}
-        FROM session_facts_live WHERE session_id = ?""", [session_id]).df()
+        FROM session_facts_live WHERE episode_id = ? AND session_id = ?""", [episode[0], session_id]).df()
     if frame.empty:
         return None
     return {column: as_text(value) for column, value in frame.iloc[0].items()}

@@ -1,5 +1,5 @@
 -- The clinic database: who was treated, for what, in which sessions, and how they felt.
--- Schema version 3. db.py applies this to a new file and migrates older ones.
+-- Schema version 4. db.py applies this to a new file and migrates older ones.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   VARCHAR PRIMARY KEY,
@@ -66,21 +66,33 @@ CREATE TABLE IF NOT EXISTS assessments (
 -- hold them, refreshed by db.write() inside every write transaction, so a dashboard query never
 -- re-joins millions of assessments and never sees a figure older than the last write.
 
--- One row per session with its episode and both assessments side by side.
+-- One row per session with its episode and both assessments side by side, and what the
+-- data-quality checks compare a visit with (version 4): the latest earlier pre-session pain and
+-- its visit, the previous visit's number and date, and the first visit of the same day.
 CREATE OR REPLACE VIEW session_facts_live AS
-SELECT
-    s.session_id, s.episode_id, s.visit_number, s.session_date, s.therapist_id AS session_therapist_id,
-    s.duration_min, s.sore_spot_min, s.stretching_adherence_pct,
-    e.client_id, c.clinic_id, e.therapist_id, e.condition, e.course_type, e.severity,
-    e.prior_injuries, e.onset_date,
-    pre.pain AS pain_pre, post.pain AS pain_post,
-    pre.psfs AS psfs_pre, post.psfs AS psfs_post,
-    pre.dorsiflexion_deg AS dorsiflexion_pre_deg, post.dorsiflexion_deg AS dorsiflexion_post_deg
-FROM sessions s
-JOIN episodes e USING (episode_id)
-JOIN clients c ON c.client_id = e.client_id
-LEFT JOIN assessments pre ON pre.session_id = s.session_id AND pre.phase = 'pre'
-LEFT JOIN assessments post ON post.session_id = s.session_id AND post.phase = 'post';
+WITH joined AS (
+    SELECT
+        s.session_id, s.episode_id, s.visit_number, s.session_date, s.therapist_id AS session_therapist_id,
+        s.duration_min, s.sore_spot_min, s.stretching_adherence_pct,
+        e.client_id, c.clinic_id, e.therapist_id, e.condition, e.course_type, e.severity,
+        e.prior_injuries, e.onset_date,
+        pre.pain AS pain_pre, post.pain AS pain_post,
+        pre.psfs AS psfs_pre, post.psfs AS psfs_post,
+        pre.dorsiflexion_deg AS dorsiflexion_pre_deg, post.dorsiflexion_deg AS dorsiflexion_post_deg
+    FROM sessions s
+    JOIN episodes e USING (episode_id)
+    JOIN clients c ON c.client_id = e.client_id
+    LEFT JOIN assessments pre ON pre.session_id = s.session_id AND pre.phase = 'pre'
+    LEFT JOIN assessments post ON post.session_id = s.session_id AND post.phase = 'post'
+)
+SELECT *,
+    lag(pain_pre IGNORE NULLS) OVER by_visit AS previous_pain,
+    lag(CASE WHEN pain_pre IS NOT NULL THEN visit_number END IGNORE NULLS) OVER by_visit AS previous_pain_visit,
+    lag(visit_number) OVER by_visit AS previous_visit,
+    lag(session_date) OVER by_visit AS previous_date,
+    min(visit_number) OVER (PARTITION BY episode_id, session_date) AS first_visit_that_day
+FROM joined
+WINDOW by_visit AS (PARTITION BY episode_id ORDER BY visit_number);
 
 CREATE TABLE IF NOT EXISTS session_facts AS SELECT * FROM session_facts_live LIMIT 0;
 
@@ -109,7 +121,14 @@ SELECT
     avg(stretching_adherence_pct) AS mean_adherence_pct,
     -- Added for metrics.py: the visit whose pre-session pain last_pain_pre is (arg_max skips
     -- missing scores), so "has a follow-up score" means last_pre_visit > 1.
-    max(visit_number) FILTER (WHERE pain_pre IS NOT NULL) AS last_pre_visit
+    max(visit_number) FILTER (WHERE pain_pre IS NOT NULL) AS last_pre_visit,
+    -- Version 4: the sessions each data-quality check finds, per episode (the conditions are
+    -- metrics/quality.py's DATA_QUALITY_CHECKS; tests/test_metrics.py keeps the two the same).
+    count(*) FILTER (WHERE pain_pre IS NULL) AS sessions_missing_pre,
+    count(*) FILTER (WHERE pain_post IS NULL) AS sessions_missing_post,
+    count(*) FILTER (WHERE pain_post > pain_pre) AS sessions_relief_negative,
+    count(*) FILTER (WHERE visit_number <> first_visit_that_day) AS sessions_same_date,
+    count(*) FILTER (WHERE session_date < previous_date) AS sessions_dates_out_of_order
 FROM session_facts
 GROUP BY episode_id;
 

@@ -15,6 +15,9 @@ in a fresh Python process so that its peak memory is its own:
            the same numbers (the run fails, exit status 1, when they do not)
   app      one process that opens the database and runs every page and every metric: the
            dashboard's peak memory
+  writes, browser, load
+           writes at 20 k against 1 M sessions and the importer against DuckDB's read_csv, page
+           times in headless Chromium, 20 concurrent browser sessions (benchmarks/chain.py)
 
 and writes the tables, the targets met or missed, and a profile of every miss to --out.
 Intermediate files (databases, visit logs, per-step JSON and logs) go to benchmarks/out/, which
@@ -33,13 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import measure, report
+from benchmarks import chain, measure, report
 from benchmarks.steps import PAGES, ROOT, THERAPIST_PAGES
 
 OUT = ROOT / "benchmarks" / "out"
 DEFAULT_RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 DEFAULT_SIZES = "100k,1m"
-ALL_STEPS = ("build", "pandas", "metrics", "pages", "import", "app")
+ALL_STEPS = ("build", "pandas", "metrics", "pages", "import", "app", "writes", "browser", "load")
 # Pages, file imports and the pandas baseline are timed up to this size. Above it (10 M) only
 # the build and the app process run, unless --full-10m: timing every function warm 6 times at
 # 10 M sessions takes well over an hour on two cores, and the 10 M target is about memory.
@@ -233,12 +236,15 @@ def main(argv: list[str] | None = None) -> int:
                 results["app_what_if"][size] = outcome
                 runner.say(f"  {size} app process with DuckDB memory_limit {args.what_if_memory_limit}: "
                            f"peak {outcome.get('peak_rss_mb') or 0:.0f} MB")
+    if {"writes", "browser", "load"} & set(steps):
+        runner.say("== at the screen, at chain scale: writes at 20k and 1m, browser pages, load test ==")
+        chain.measure_all(runner, results, steps, args.seed)
     results["wall_s"] = time.monotonic() - started
     results["failures"] = runner.failures
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
     out = Path(args.out)
-    out.write_text(report.render(results))
+    out.write_text(report.render(results) + chain.render(results))
     runner.say(f"wrote {out} (and benchmarks/out/results.json); wall clock {results['wall_s']:.0f} s")
     if runner.failures:
         print("\nFAILED steps or checks:\n  " + "\n  ".join(runner.failures), file=sys.stderr)

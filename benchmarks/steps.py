@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import measure
+from benchmarks import chain, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES_DIR = ROOT / "app_pages"
@@ -410,7 +410,7 @@ def step_app(args) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 STEPS = {"build": step_build, "metric": step_metric, "calls": list_calls, "page": step_page,
-         "import": step_import, "pandas": step_pandas, "app": step_app}
+         "import": step_import, "pandas": step_pandas, "app": step_app, **chain.STEPS}
 
 
 def main(argv: list[str] | None = None) -> int:

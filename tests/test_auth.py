@@ -107,3 +107,42 @@ def test_account_writes_leave_the_data_version_alone(con):
     # A recorded session is clinical data and does bump it.
     records.record_session(con, "E1", SessionEntry(session_date=dt.date(2025, 1, 13), pain_pre=6, pain_post=4))
     assert db.data_version(con) == version + 1
+
+
+def test_at_most_two_passwords_are_checked_at_once(con, monkeypatch):
+    """Eight people signing in together (right password, wrong one, unknown name): every check
+    still gives its answer, and never more than CONCURRENT_PASSWORD_CHECKS argon2 checks run at
+    the same time (each takes 64 MiB)."""
+    import threading
+
+    from argon2 import PasswordHasher
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    class Counting(PasswordHasher):
+        def verify(self, hash, password):  # noqa: A002 - argon2's own parameter name
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            try:
+                return super().verify(hash, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    auth.add_user(con, "maria", "correct horse battery", "manager")
+    monkeypatch.setattr(auth, "hasher", Counting())
+    attempts = [("maria", "correct horse battery"), ("maria", "wrong password here"), ("nobody", "whatever it is")] * 3
+    answers: dict[int, object] = {}
+
+    def attempt(number: int, username: str, password: str) -> None:
+        answers[number] = auth.sign_in(con, username, password, sources=[f"session {number}"])
+
+    threads = [threading.Thread(target=attempt, args=(number, *pair)) for number, pair in enumerate(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [answers[number] is not None for number in range(len(attempts))] == [True, False, False] * 3
+    assert most[0] == auth.CONCURRENT_PASSWORD_CHECKS

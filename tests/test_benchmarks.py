@@ -43,3 +43,18 @@ def test_points_are_counted_per_trace_including_typed_arrays():
     spec = {"data": [{"x": [1, 2, 3], "y": [4, 5, 6]},
                      {"y": {"dtype": "f8", "bdata": "AAAAAAAA8D8AAAAAAAAAQAAAAAAAAAhAAAAAAAAAEEA="}}]}
     assert measure.figure_points(spec) == 7
+
+
+def test_the_chain_section_judges_each_target_from_the_figures():
+    """benchmarks/chain.py's section of RESULTS.md: a ratio within 1.5× is met, one over is missed."""
+    from benchmarks import chain
+
+    write = {"median_ms": 10.0, "peak_rss_mb": 200.0, "cli_peak_rss_mb": 210.0, "load_average": [1.0, 1.0, 1.0]}
+    results = {"chain": {"writes": {"20k": {kind: write for kind in chain.WRITE_KINDS},
+                                    "1m": {kind: {**write, "median_ms": 12.0 if kind != "record" else 40.0}
+                                           for kind in chain.WRITE_KINDS}}}}
+    text = chain.render(results)
+    assert "| record | 10.0 | 200 | 40.0 | 200 | 4.00× | 1.00× |" in text
+    assert f"| {chain.TARGETS['write_ratio']} | worst 4.00× time, 1.00× memory | ❌ **missed** |" in text
+    results["chain"]["writes"]["1m"]["record"] = {**write, "median_ms": 14.0}
+    assert f"| {chain.TARGETS['write_ratio']} | worst 1.40× time, 1.00× memory | ✅ met |" in chain.render(results)

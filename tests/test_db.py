@@ -1,8 +1,12 @@
 """The database file: schema creation, versioning and readable errors."""
+import datetime as dt
+import json
+
 import duckdb
+import pandas as pd
 import pytest
 
-from analytics import db
+from analytics import db, records, visit_log
 from conftest import visit
 
 
@@ -95,6 +99,26 @@ def test_version_2_file_with_fact_views_is_migrated_to_fact_tables(tmp_path):
     assert con.execute("SELECT visits, baseline_pain FROM episode_facts").fetchone() == (2, 7)
 
 
+def test_version_3_file_gets_the_data_quality_columns_in_its_facts(tmp_path):
+    path = tmp_path / "v3.duckdb"
+    con = db.connect(path)
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5), visit("E1", 2, "2025-01-06", 1, 4)])
+    # v3's fact tables had no previous-visit columns and no per-episode check counts.
+    con.execute("CREATE OR REPLACE TABLE session_facts AS SELECT * EXCLUDE (previous_pain, previous_pain_visit, "
+                "previous_visit, previous_date, first_visit_that_day) FROM session_facts")
+    con.execute("CREATE OR REPLACE TABLE episode_facts AS SELECT * EXCLUDE (sessions_missing_pre, sessions_missing_post, "
+                "sessions_relief_negative, sessions_same_date, sessions_dates_out_of_order) FROM episode_facts")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.close()
+    con = db.connect(path)
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 4
+    assert con.execute("SELECT previous_pain, previous_date, first_visit_that_day FROM session_facts "
+                       "WHERE visit_number = 2").fetchone() == (7, dt.date(2025, 1, 6), 1)
+    assert con.execute("SELECT sessions_same_date, sessions_relief_negative FROM episode_facts").fetchone() == (1, 1)
+    assert db.check(con) == []
+
+
 def test_fact_tables_follow_every_write(clinic_db):
     con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5)])
     assert con.execute("SELECT visits FROM episode_facts").fetchall() == [(1,)]
@@ -118,3 +142,72 @@ def test_test_rows_are_inserted_by_column_name(clinic_db):
     store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5, severity="mild"), visit("E1", 2, "2025-01-13", 5, 4)])
     assert con.execute("SELECT severity, foot_side FROM episodes").fetchall() == [("mild", None)]
     assert con.execute("SELECT visits, last_pain_pre FROM episode_facts").fetchone() == (2, 5)
+
+
+def facts_agree_with_live_views(con) -> bool:
+    """Both fact tables hold exactly the rows their live views compute, both ways."""
+    return all(
+        con.execute(f"SELECT count(*) FROM (SELECT * FROM {first} EXCEPT ALL SELECT * FROM {second})").fetchone()[0] == 0
+        for table in ("session_facts", "episode_facts")
+        for first, second in ((table, f"{table}_live"), (f"{table}_live", table)))
+
+
+def mark_stale(con, episode_id: str) -> None:
+    """Change one episode's fact rows behind the views' back: a refresh of that episode puts
+    them right, a refresh of other episodes leaves them as they are."""
+    con.execute("UPDATE session_facts SET pain_pre = 0 WHERE episode_id = ?", [episode_id])
+    con.execute("UPDATE episode_facts SET baseline_pain = 0 WHERE episode_id = ?", [episode_id])
+
+
+def stale_pain(con, episode_id: str) -> tuple:
+    return con.execute("SELECT min(s.pain_pre), any_value(e.baseline_pain) FROM session_facts s "
+                       "JOIN episode_facts e USING (episode_id) WHERE episode_id = ?", [episode_id]).fetchone()
+
+
+def test_an_import_refreshes_only_the_episodes_it_touches(clinic_db):
+    con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5), visit("E2", 1, "2025-01-06", 8, 6),
+                     visit("E3", 1, "2025-01-06", 6, 5), visit("E3", 2, "2025-01-13", 5, 4)])
+    mark_stale(con, "E3")
+    rows = [visit("E1", 1, "2025-01-06", 7, 5),                        # unchanged: skipped
+            visit("E1", 2, "2025-01-13", 5, 3),                        # a new visit of E1
+            visit("E2", 1, "2025-01-06", 8, 6, severity="severe"),    # E2's attributes change
+            visit("E4", 1, "2025-02-03", 9, 7)]                        # a new episode
+    result = visit_log.import_frames(con, [("five.csv", pd.DataFrame(rows))], replace=True)
+    assert (result.inserted, result.skipped, result.episodes) == (2, 2, 3)  # E2 visit 1 itself is unchanged
+    assert stale_pain(con, "E3") == (0, 0)  # untouched, so not refreshed
+    assert con.execute("SELECT episode_id, visits, baseline_pain, last_pain_pre, severity FROM episode_facts "
+                       "WHERE episode_id <> 'E3' ORDER BY 1").fetchall() == [
+        ("E1", 2, 7, 5, None), ("E2", 1, 8, 8, "severe"), ("E4", 1, 9, 9, None)]
+    db.refresh_facts(con)  # put E3 right: everything else already agreed
+    assert facts_agree_with_live_views(con)
+
+
+def test_records_and_corrections_keep_the_facts_equal_to_the_live_views(clinic_db):
+    con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5), visit("E2", 1, "2025-01-06", 8, 6)])
+    records.record_session(con, "E1", records.SessionEntry(session_date=dt.date(2025, 1, 13), pain_pre=5, pain_post=4))
+    assert facts_agree_with_live_views(con)
+    session = con.execute("SELECT session_id FROM sessions WHERE episode_id = 'E2'").fetchone()[0]
+    records.correct_value(con, session, "pain_pre", "6", "typed 8 for 6", by="maria")
+    assert facts_agree_with_live_views(con)
+    assert con.execute("SELECT baseline_pain FROM episode_facts WHERE episode_id = 'E2'").fetchone() == (6,)
+    episode = records.open_episode(con, records.EpisodeEntry(client_id="CE1", condition="bunion", course_type="chronic",
+                                                             therapist_id="T1", is_new_client=False),
+                                   records.SessionEntry(session_date=dt.date(2025, 2, 3), pain_pre=9, pain_post=8))
+    assert facts_agree_with_live_views(con)
+    assert con.execute("SELECT condition, baseline_pain FROM episode_facts WHERE episode_id = ?", [episode]).fetchone() == ("bunion", 9)
+
+
+def test_the_episode_filter_reaches_the_sessions_scan(clinic_db):
+    """DuckDB filters the sessions before the live view's joins: in the plan of the refresh's
+    query the episode ids are a filter of the scan of sessions."""
+    con = clinic_db([visit("E1", 1, "2025-01-06", 7, 5), visit("E2", 1, "2025-01-06", 8, 6)])
+    plan = json.loads(con.execute("EXPLAIN (FORMAT json) SELECT * FROM session_facts_live "
+                                  "WHERE list_contains(?, episode_id)", [["E1", "E2"]]).fetchone()[1])
+    scans, nodes = {}, list(plan)
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("children", []))
+        info = node.get("extra_info", {})
+        if node.get("name") == "SEQ_SCAN":
+            scans[info["Table"].rsplit(".", 1)[-1]] = info.get("Filters", "")
+    assert "episode_id" in scans["sessions"] and "'E1'" in scans["sessions"], scans

@@ -582,6 +582,19 @@ def test_data_quality_jump_skips_missing_scores_and_dates_out_of_order(clinic_db
         "visit 3 dated 2025-01-10, before visit 2 on 2025-01-13"]
 
 
+def test_data_quality_counts_are_the_findings_listed(clinic, clinic_db):
+    """data_quality sums per-episode counts kept in episode_facts (schema.sql) while the details
+    list the sessions found by DATA_QUALITY_CHECKS' conditions: the two agree for every check."""
+    out_of_order = clinic_db(course("X", ["2025-01-06", "2025-01-13", "2025-01-10", "2025-01-20"],
+                                    [3, None, 9, 8.5], [2, 2, 8, 8]))
+    for con in (clinic, out_of_order):
+        for f in (ALL, Filter(course_types=("acute",)), Filter(viewer_therapist="T1")):
+            counts = by_key(metrics.data_quality(con, f), "check")["count"].to_dict()
+            listed = {check: len(metrics.data_quality_details(con, f, check)) for check in metrics.DATA_QUALITY_CHECKS}
+            assert counts == listed, (f, counts, listed)
+    assert by_key(metrics.data_quality(out_of_order), "check")["count"].to_dict()["dates_out_of_order"] == 1
+
+
 # --- 11-12. one client at a time --------------------------------------------------------------
 
 def test_client_episodes_search_and_viewer(clinic):

@@ -16,7 +16,7 @@ from analytics import config, options
 from analytics import text as stored_text
 from analytics.filters import Filter
 from analytics.metrics import rule as rules
-from ui import charts, signin, text
+from ui import charts, guard, signin, text
 
 # Address parameter -> (Filter field, widget label). Lists may repeat the parameter
 # (?condition=a&condition=b) or separate values with commas (?condition=a,b).
@@ -41,7 +41,7 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
 
     The address decides on a fresh visit or when someone edits it; afterwards the widgets decide
     and the address follows them. Unknown values in the address are dropped with a warning."""
-    choices = options.filter_options(con)
+    choices = guard.filter_options(con)  # options.filter_options, once per data version
     if signin.viewer_therapist() is not None:
         # A therapist filters by no colleague: the list of names is not offered, and a
         # therapist=... in the address is dropped like any unknown value.

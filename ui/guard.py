@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import streamlit as st
 
-from analytics import audit, bootstrap, config, db, metrics
+from analytics import audit, bootstrap, config, db, metrics, options
 from ui import signin, suppressed
 
 METRIC_CACHE_ENTRIES = 512  # figures kept for the whole server; the least recently used go first
@@ -27,6 +27,8 @@ _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _connections_lock = threading.Lock()
 _metric_results: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 _metric_lock = threading.Lock()
+_options: dict[tuple[str, int], options.FilterOptions] = {}
+_computing: dict[tuple, threading.Lock] = {}  # a lock per figure being computed (see metric)
 
 
 def open_connection(path: str) -> duckdb.DuckDBPyConnection:
@@ -43,6 +45,15 @@ def open_connection(path: str) -> duckdb.DuckDBPyConnection:
                 bootstrap.load_committed_sample(con)
             _connections[path] = con
         return _connections[path]
+
+
+def close_connection(path: str) -> None:
+    """Close and forget this process's connection to `path`, if open (for a test that made a
+    database of its own)."""
+    with _connections_lock:
+        con = _connections.pop(path, None)
+    if con is not None:
+        con.close()
 
 
 def database() -> duckdb.DuckDBPyConnection:
@@ -102,37 +113,74 @@ def connection() -> duckdb.DuckDBPyConnection:
 
 
 def metric(function, *args, **kwargs):
-    """analytics.metrics.<function>(con, *args, **kwargs), computed once per filter and data
-    version for every browser session of this server (the clinic pages recompute nothing on a
+    """analytics.metrics.<function>(con, *args, **kwargs), computed once per filter, data version
+    and day for every browser session of this server (the clinic pages recompute nothing on a
     rerun, and two managers with the same filter share the work). Each caller gets its own copy,
-    so a page that changes the frame it got cannot change the cached figure."""
+    so a page that changes the frame it got cannot change the cached figure.
+
+    The filter in the key includes the viewing therapist: every figure a page caches here counts,
+    per row, the courses that are not the viewer's and hides the small ones (small-cell
+    suppression), so a therapist's figures are not the manager's, and not a colleague's."""
     path = str(config.database_path())
     version = db.data_version(database())
     # data_version is part of the key: a write bumps it, so a figure computed before the write is
     # never served after it (and the figures of older versions are dropped when a newer one comes).
-    key = (function.__name__, path, version, args, tuple(sorted(kwargs.items())))
-    with _metric_lock:
-        cached = key in _metric_results
-        if cached:
-            _metric_results.move_to_end(key)
-            result = copy.deepcopy(_metric_results[key])
-    if not cached:
-        computed = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside the lock
+    # So is the day: a course with no visit for a while counts as dropped from config.today().
+    today = config.today()
+    key = (function.__name__, path, version, today, args, tuple(sorted(kwargs.items())))
+    result = _cached(key)
+    if result is None:
+        # One computation per key: sessions asking for the same figure at once (twenty people
+        # opening the Overview after a restart) wait for the first instead of each computing it.
         with _metric_lock:
-            for stale in [k for k in _metric_results if k[1] == path and k[2] < version]:
-                del _metric_results[stale]
-            _metric_results[key] = computed
-            while len(_metric_results) > METRIC_CACHE_ENTRIES:
-                _metric_results.popitem(last=False)
-        result = copy.deepcopy(computed)
+            computing = _computing.setdefault(key, threading.Lock())
+        with computing:
+            result = _cached(key)
+            if result is None:
+                computed = getattr(metrics, function.__name__)(open_connection(path), *args, **kwargs)  # outside _metric_lock
+                with _metric_lock:
+                    for stale in [k for k in _metric_results if k[1] == path and (k[2] < version or k[3] != today)]:
+                        del _metric_results[stale]
+                    _metric_results[key] = computed
+                    while len(_metric_results) > METRIC_CACHE_ENTRIES:
+                        _metric_results.popitem(last=False)
+                result = copy.deepcopy(computed)
+        with _metric_lock:
+            _computing.pop(key, None)
     suppressed.notice(result)  # a therapist is told what small-cell suppression left out
     return result
 
 
+def _cached(key: tuple) -> Any:
+    """A copy of the cached figure for `key`, None when there is none."""
+    with _metric_lock:
+        if key not in _metric_results:
+            return None
+        _metric_results.move_to_end(key)
+        return copy.deepcopy(_metric_results[key])
+
+
+def filter_options(con: duckdb.DuckDBPyConnection) -> options.FilterOptions:
+    """options.filter_options(con) for the sidebar, computed once per data version for every
+    browser session of this server (each caller gets its own copy)."""
+    path = str(config.database_path())
+    version = db.data_version(con)
+    with _metric_lock:
+        cached = _options.get((path, version))
+    if cached is None:
+        cached = options.filter_options(con)
+        with _metric_lock:
+            for stale in [k for k in _options if k[0] == path and k[1] < version]:
+                del _options[stale]
+            _options[(path, version)] = cached
+    return copy.deepcopy(cached)
+
+
 def clear_metric_cache() -> None:
-    """Forget every cached figure (for a test that changes a threshold in config)."""
+    """Forget every cached figure and filter choice (for a test that changes a threshold in config)."""
     with _metric_lock:
         _metric_results.clear()
+        _options.clear()
 
 
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:

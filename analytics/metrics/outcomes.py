@@ -34,22 +34,31 @@ def pain_trajectory(con, f: Filter = ALL, by: str | Sequence[str] = ("course_typ
     Columns: course_type[, condition], visit_number, phase, n, mean, median, ci_low, ci_high."""
     groups = group_columns(by)
     episodes, params = episodes_cte(f)
-    score = "p.pain * 100 / e.baseline_pain" if relative else "p.pain"
-    relative_only = "AND e.baseline_pain > 0" if relative else ""
+    relative_only = "WHERE e.baseline_pain > 0" if relative else ""
     group_list = ", ".join(f"e.{column}" for column in groups)
+    # Both phases of a visit side by side, one row per session (not one per score): half the
+    # rows to group, and each median runs over one column.
+    phases = {phase: f"s.pain_{phase} * 100 / e.baseline_pain" if relative else f"s.pain_{phase}"
+              for phase in ("pre", "post")}
+    aggregates = ", ".join(
+        f"count({phase}) AS n_{phase}, avg({phase}) AS mean_{phase}, median({phase}) AS median_{phase}, "
+        f"stddev_samp({phase}) AS sd_{phase}, "
+        f"{others_sql(f, 'scores', once_per_course=True, among=f'scores.{phase} IS NOT NULL')} AS others_{phase}"
+        for phase in phases)
+    per_phase = " UNION ALL ".join(
+        f"SELECT {', '.join(groups)}, visit_number, '{phase}' AS phase, n_{phase} AS n, mean_{phase} AS mean, "
+        f"median_{phase} AS median, sd_{phase} AS sd, others_{phase} AS {OTHERS} FROM by_visit WHERE n_{phase} > 0"
+        for phase in phases)
     frame = run(con, f"""
 WITH {episodes},
 scores AS (
-    SELECT {group_list}, e.episode_id, e.is_other, s.visit_number, p.phase, {score} AS pain
+    SELECT {group_list}, e.episode_id, e.is_other, s.visit_number, {phases['pre']} AS pre, {phases['post']} AS post
     FROM chosen_episodes e
     JOIN session_facts s ON s.episode_id = e.episode_id
-    CROSS JOIN LATERAL (VALUES ('pre', s.pain_pre), ('post', s.pain_post)) AS p(phase, pain)
-    WHERE p.pain IS NOT NULL {relative_only}
-)
-SELECT {', '.join(groups)}, visit_number, phase, count(*) AS n, avg(pain) AS mean,
-    median(pain) AS median, stddev_samp(pain) AS sd, {others_sql(f, 'scores', once_per_course=True)} AS {OTHERS}
-FROM scores
-GROUP BY {', '.join(groups)}, visit_number, phase
+    {relative_only}
+),
+by_visit AS (SELECT {', '.join(groups)}, visit_number, {aggregates} FROM scores GROUP BY {', '.join(groups)}, visit_number)
+SELECT * FROM ({per_phase})
 ORDER BY {', '.join(groups)}, visit_number, phase = 'post'""", params)
     frame["ci_low"], frame["ci_high"] = stats.t_interval(frame["mean"], frame["sd"], frame["n"])
     # By condition, a visit's points add up to the course type's point at that visit.

@@ -12,25 +12,23 @@ from analytics.metrics.query import documented_columns, episodes_cte, run
 
 class Check(NamedTuple):
     """One data-quality check: what it means, which visits it flags (SQL condition on a row of
-    `checked`) and the sentence shown for each."""
+    `checked`) and the sentence shown for each. `per_episode` says whether episode_facts counts
+    its sessions per episode (as sessions_<check>, with the same condition: schema.sql), so
+    data_quality sums those instead of reading every session."""
     description: str
     condition: str
     detail: str
+    per_episode: bool = True
 
 
 # Every session of the filter's episodes once, with what the checks compare it against; all
-# checks read this one pass.
+# checks read this one pass. session_facts keeps the previous visit's pain and date and the first
+# visit of the day (schema.sql), so no window runs here.
 CHECKED_CTE = """
 checked AS (
     SELECT e.episode_id, e.visits, e.sessions, s.visit_number, s.session_date, s.pain_pre, s.pain_post,
-        lag(s.pain_pre IGNORE NULLS) OVER by_visit AS previous_pain,
-        lag(CASE WHEN s.pain_pre IS NOT NULL THEN s.visit_number END IGNORE NULLS) OVER by_visit AS previous_pain_visit,
-        lag(s.visit_number) OVER by_visit AS previous_visit,
-        lag(s.session_date) OVER by_visit AS previous_date,
-        first_value(s.visit_number) OVER (PARTITION BY e.episode_id, s.session_date ORDER BY s.visit_number)
-            AS first_visit_that_day
+        s.previous_pain, s.previous_pain_visit, s.previous_visit, s.previous_date, s.first_visit_that_day
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
-    WINDOW by_visit AS (PARTITION BY e.episode_id ORDER BY s.visit_number)
 )"""
 
 # Episode-level: one finding per episode whose visit numbers have gaps (UNIQUE(episode_id,
@@ -48,7 +46,7 @@ GROUP BY episode_id"""
 DATA_QUALITY_CHECKS: dict[str, Check] = {
     "missing_visits": Check(
         "Episodes with gaps in their visit numbers (for example visits 1, 2 and 4): a visit was not recorded.",
-        "", ""),
+        "", "", per_episode=False),
     "missing_pre": Check(
         "Sessions without a pre-session pain score (a visit-1 gap leaves the episode without a baseline).",
         "pain_pre IS NULL", "'no pain score before the session'"),
@@ -60,7 +58,8 @@ DATA_QUALITY_CHECKS: dict[str, Check] = {
         "recorded visit to the next: often a typing error.",
         "abs(pain_pre - previous_pain) > $jump_points",
         "format('pain before the session went from {:g} at visit {} to {:g} ({:+g} points)', "
-        "previous_pain, previous_pain_visit, pain_pre, pain_pre - previous_pain)"),
+        "previous_pain, previous_pain_visit, pain_pre, pain_pre - previous_pain)",
+        per_episode=False),  # the threshold is config's, so it is not stored
     "relief_negative": Check(
         "Sessions where pain after the session is higher than before it (negative relief).",
         "pain_post > pain_pre",
@@ -90,13 +89,15 @@ def data_quality(con, f: Filter = ALL) -> pd.DataFrame:
     (a visit dated before the previous visit). A viewing therapist sees only their own episodes.
     No rows when the filter matches no episode. Columns: check, description, count."""
     episodes, params = episodes_cte(f, viewer=True)
-    session_counts = ", ".join(f"count(*) FILTER (WHERE {check.condition}) AS {name}"
-                               for name, check in DATA_QUALITY_CHECKS.items() if name != "missing_visits")
+    per_episode = ", ".join(f"coalesce(sum(sessions_{name}), 0) AS {name}"
+                            for name, check in DATA_QUALITY_CHECKS.items() if check.per_episode)
+    jump = DATA_QUALITY_CHECKS["implausible_jump"].condition
     found = run(con, f"""
-WITH {episodes}, {CHECKED_CTE}
-SELECT (SELECT count(*) FROM chosen_episodes) AS episodes,
-    (SELECT count(*) FROM chosen_episodes WHERE sessions < visits) AS missing_visits, {session_counts}
-FROM checked""", params).iloc[0]
+WITH {episodes}
+SELECT count(*) AS episodes, count(*) FILTER (WHERE sessions < visits) AS missing_visits, {per_episode},
+    (SELECT count(*) FROM session_facts s SEMI JOIN chosen_episodes e ON e.episode_id = s.episode_id
+     WHERE {jump}) AS implausible_jump
+FROM chosen_episodes""", params).iloc[0]
     if found["episodes"] == 0:
         return documented_columns(pd.DataFrame(), DATA_QUALITY_COLUMNS)
     frame = pd.DataFrame({"check": list(DATA_QUALITY_CHECKS),

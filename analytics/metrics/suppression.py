@@ -29,17 +29,18 @@ OTHERS = "others_courses"
 """The column in which a metric's query counts the courses of a row that are not the viewer's."""
 
 
-def others_sql(f: Filter, alias: str = "e", once_per_course: bool = False) -> str:
+def others_sql(f: Filter, alias: str = "e", once_per_course: bool = False, among: str = "") -> str:
     """An aggregate counting the courses of a group that are not the viewer's, over rows called
-    `alias` carrying chosen_episodes' episode_id and is_other. With once_per_course (each course
-    is at most one row of a group: one row per course, or per course and visit number) a plain
-    count does, else a distinct count. For a manager nothing is hidden, so the SQL is just 0 and
-    costs nothing."""
+    `alias` carrying chosen_episodes' episode_id and is_other, only the rows meeting the SQL
+    condition `among` when one is given. With once_per_course (each course is at most one row of
+    a group: one row per course, or per course and visit number) a plain count does, else a
+    distinct count. For a manager nothing is hidden, so the SQL is just 0 and costs nothing."""
     if f.viewer_therapist is None:
         return "0"
+    condition = f"{alias}.is_other AND ({among})" if among else f"{alias}.is_other"
     if once_per_course:
-        return f"count(*) FILTER (WHERE {alias}.is_other)"
-    return f"count(DISTINCT {alias}.episode_id) FILTER (WHERE {alias}.is_other)"
+        return f"count(*) FILTER (WHERE {condition})"
+    return f"count(DISTINCT {alias}.episode_id) FILTER (WHERE {condition})"
 
 
 def hidden(f: Filter, others: pd.Series | float | int) -> pd.Series | bool:

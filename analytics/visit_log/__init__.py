@@ -109,13 +109,15 @@ def _store(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_prob
             raise ImportFailed(file_problems + log.problems)
         return ImportResult(inserted=0, skipped=0, replaced=0, episodes=0)
     decided = None
+    touched: list[str] = []  # filled in below; db.write refreshes only these episodes' facts
     try:
-        with db.write(con) as cursor:
+        with db.write(con, touched) as cursor:
             decided = plan(cursor, log, replace)
             if file_problems or log.problems:
                 raise ImportFailed(file_problems + log.problems)
             if not decided.writes_anything():
                 raise _NothingToWrite
+            touched.extend(decided.touched_episodes(*log.codes("episode_id")))
             store(cursor, log, decided)  # the module attribute, looked up now: a test seam
             stored = decided.result(log.codes("episode_id")[0])
             audit.record_on(cursor, by, "import", "sessions", str(stored.inserted))  # commits with the rows

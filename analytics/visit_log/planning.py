@@ -106,6 +106,13 @@ class Plan:
             episodes=int(len(np.unique(episode_codes[written]))),
         )
 
+    def touched_episodes(self, episode_codes: np.ndarray, episode_ids: np.ndarray) -> list[str]:
+        """The ids of the episodes this write changes (a session inserted or replaced, or the
+        episode's attributes updated): the only fact rows db.write needs to refresh. Names are
+        not in the facts, so a changed client or therapist name touches none."""
+        written = ((self.action != "skip") | self.episode_changed) & (episode_codes >= 0)
+        return [str(episode_ids[code]) for code in np.unique(episode_codes[written])]
+
     def writes_anything(self) -> bool:
         return bool((self.action != "skip").any() or self.episode_changed.any()
                     or self.client_name_changed.any() or self.therapist_name_changed.any())

@@ -141,9 +141,12 @@ def _field_counts(raw: bytes) -> np.ndarray:
         if not raw.endswith(b"\n"):
             ends = np.append(ends, len(raw))
         starts = np.concatenate([[0], ends[:-1] + 1])
-        commas = np.concatenate([[0], np.cumsum(data == ord(","))])
+        # Where the commas are, and how many come before each line's start and end: a running
+        # count over every byte would take 8 bytes per byte of the file.
+        commas = np.flatnonzero(data == ord(","))
+        per_line = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
         carriage_return = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r"))
-        return np.where(ends - starts - carriage_return > 0, commas[ends] - commas[starts] + 1, 0)
+        return np.where(ends - starts - carriage_return > 0, per_line + 1, 0)
     return np.array([len(record) for record in csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""))])
 
 
