@@ -3,6 +3,7 @@ the chart, download the client's PDF report, and turn the screen to the client."
 import io
 
 import pytest
+from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from analytics import bootstrap, db, metrics
@@ -47,9 +48,10 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         wait_until_idle(page)
         assert_no_exception(page)
         # The browser shows the next visit's empty form, not the scores just saved.
+        # (The success message comes first in the run; wait for the form of the run to be drawn.)
         form = page.locator('[data-testid="stForm"]').first
-        assert form.get_by_label("Visit number", exact=True).input_value() == str(next_visit + 1)
-        assert form.get_by_label("Pain before the session", exact=True).input_value() == ""
+        expect(form.get_by_label("Visit number", exact=True)).to_have_value(str(next_visit + 1), timeout=TIMEOUT)
+        expect(form.get_by_label("Pain before the session", exact=True)).to_have_value("", timeout=TIMEOUT)
         screenshot(page, "therapist-record-session")
 
         sign_in(page, f"{url}/client_progress?episode={episode}")
