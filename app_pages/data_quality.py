@@ -3,7 +3,7 @@ import streamlit as st
 
 import ui
 from analytics import metrics
-from ui import charts, tables
+from ui import charts, tables, text
 
 con, f = ui.clinic_page("Data quality")
 
@@ -23,5 +23,14 @@ if not with_findings:
     st.stop()
 check = st.selectbox("Check", with_findings, format_func=charts.check_name, key="quality_check")
 st.caption(checks.set_index("check").loc[check, "description"])
-tables.table(ui.metric(metrics.data_quality_details, f, check), f"data quality {check}",
-              max_rows_shown=2000)
+details = ui.metric(metrics.data_quality_details, f, check)
+tables.table(details, f"data quality {check}", max_rows_shown=2000)
+
+# From a finding to the fix: the course opens on Record a session, where "Correct a stored visit"
+# changes a value (kept with who, when and why).
+flagged = list(dict.fromkeys(details["episode_id"]))
+if flagged:
+    chosen = st.selectbox("Open a flagged course to correct it", flagged, key=f"quality_open_{check}",
+                          help="Opens the course on Record a session; the tab 'Correct a stored visit' changes a value.")
+    st.page_link("app_pages/record_session.py", label=f"Correct course {text.markdown(chosen)} on Record a session",
+                 icon=":material/edit_note:", query_params={"episode": chosen})

@@ -558,6 +558,10 @@ def test_data_quality(clinic):
         "implausible_jump": 2,    # C3: 8 -> 2 at visit 2, 2 -> 8 at visit 3
         "relief_negative": 1,     # C3 visit 2: 2 before, 3 after
         "same_date": 1,           # C3 visits 2 and 3 both 2025-03-26
+        # Issue #15 added these two. Visits after the first without adherence: A1 1, A2 2, A3 1,
+        # A5, A6, A7 1 each, C1 5 (recorded at 2 and 4 of 8), C2 3, C3 2, C4 2, C5 11 (at 5 of 13).
+        "missing_adherence": 30,
+        "missing_onset": 12,      # no course above gives an onset date
         "dates_out_of_order": 0,
     }
     assert metrics.data_quality_details(clinic, ALL, "missing_visits").values.tolist() == [
@@ -567,8 +571,15 @@ def test_data_quality(clinic):
                                         "pain before the session went from 2 at visit 2 to 8 (+6 points)"]
     assert metrics.data_quality_details(clinic, ALL, "same_date")["detail"].tolist() == [
         "visit 3 on 2025-03-26, the same date as visit 2"]
-    # A therapist sees only their own episodes' problems.
-    assert by_key(metrics.data_quality(clinic, Filter(viewer_therapist="T1")), "check")["count"].sum() == 1  # A2
+    assert metrics.data_quality_details(clinic, ALL, "missing_adherence").query("episode_id == 'A2'")[
+        "detail"].tolist() == ["no stretching adherence for the week before visit 2",
+                               "no stretching adherence for the week before visit 3"]
+    assert metrics.data_quality_details(clinic, ALL, "missing_onset").iloc[0].tolist() == [
+        "A1", 1, "no onset date (when the pain began) recorded"]
+    # A therapist sees only their own episodes' problems: T1's A1, A2, A5, C1 and C4.
+    own = by_key(metrics.data_quality(clinic, Filter(viewer_therapist="T1")), "check")["count"]
+    assert own.drop(["missing_adherence", "missing_onset"]).sum() == 1  # A2's missing post score
+    assert (own["missing_adherence"], own["missing_onset"]) == (1 + 2 + 1 + 5 + 2, 5)
     with pytest.raises(ValueError, match="check must be one of"):
         metrics.data_quality_details(clinic, ALL, "nonsense")
 

@@ -363,7 +363,11 @@ def test_home_program_and_data_quality_pages_show_the_analytics_counts(app_db, s
     assert at.dataframe[0].value["count"].tolist() == checks["count"].tolist()
     if checks["count"].sum():
         first = checks.loc[checks["count"] > 0, "check"].iloc[0]
-        assert len(at.dataframe[1].value) == min(2000, len(metrics.data_quality_details(sample_con, check=first)))
+        details = metrics.data_quality_details(sample_con, check=first)
+        assert len(at.dataframe[1].value) == min(2000, len(details))
+        # From a finding to its fix: the first flagged course opens on Record a session.
+        link = at.get("page_link")[0].proto
+        assert link.page.endswith("record_session") and f"episode={details['episode_id'].iloc[0]}" in link.query_string
 
 
 # --- charts stay small whatever the data size --------------------------------------------------------

@@ -439,6 +439,8 @@ CHECK_NAMES = {
     "implausible_jump": "Implausible jump in pain",
     "relief_negative": "Pain higher after session",
     "same_date": "Two visits on one date",
+    "missing_adherence": "No stretching adherence",
+    "missing_onset": "No onset date",
     "dates_out_of_order": "Visit dates out of order",
 }
 

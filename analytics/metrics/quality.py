@@ -27,7 +27,8 @@ class Check(NamedTuple):
 CHECKED_CTE = """
 checked AS (
     SELECT e.episode_id, e.visits, e.sessions, s.visit_number, s.session_date, s.pain_pre, s.pain_post,
-        s.previous_pain, s.previous_pain_visit, s.previous_visit, s.previous_date, s.first_visit_that_day
+        s.previous_pain, s.previous_pain_visit, s.previous_visit, s.previous_date, s.first_visit_that_day,
+        s.stretching_adherence_pct
     FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
 )"""
 
@@ -42,6 +43,12 @@ FROM (SELECT e.episode_id, e.visits, unnest(range(1, e.visits + 1)) AS visit_num
 WHERE NOT EXISTS (SELECT 1 FROM sessions s
                   WHERE s.episode_id = expected.episode_id AND s.visit_number = expected.visit_number)
 GROUP BY episode_id"""
+
+# Episode-level: courses with no onset date (chronic against acute cannot be checked, nor how
+# long the pain lasted before treatment).
+MISSING_ONSET_SQL = """
+SELECT episode_id, 1 AS visit_number, 'no onset date (when the pain began) recorded' AS detail
+FROM episodes SEMI JOIN chosen_episodes c USING (episode_id) WHERE onset_date IS NULL"""
 
 DATA_QUALITY_CHECKS: dict[str, Check] = {
     "missing_visits": Check(
@@ -69,6 +76,14 @@ DATA_QUALITY_CHECKS: dict[str, Check] = {
         "visit_number <> first_visit_that_day",
         "format('visit {} on {}, the same date as visit {}', visit_number, "
         "strftime(session_date, '%Y-%m-%d'), first_visit_that_day)"),
+    "missing_adherence": Check(
+        "Visits after the first without home-stretching adherence (the home program's effect cannot be "
+        "measured for that week).",
+        "visit_number > 1 AND stretching_adherence_pct IS NULL",
+        "format('no stretching adherence for the week before visit {}', visit_number)", per_episode=False),
+    "missing_onset": Check(
+        "Courses without an onset date (when the pain began), which tells an acute injury from chronic pain.",
+        "", "", per_episode=False),
     "dates_out_of_order": Check(
         "Visits dated before the previous visit number of the same episode.",
         "session_date < previous_date",
@@ -85,18 +100,22 @@ def data_quality(con, f: Filter = ALL) -> pd.DataFrame:
     missing_pre and missing_post (sessions without a pain score before / after the session),
     implausible_jump (pre-session pain changing by more than 5 points between consecutive
     recorded visits), relief_negative (pain after the session above pain before it), same_date
-    (a visit on the same date as an earlier visit of the same episode) and dates_out_of_order
-    (a visit dated before the previous visit). A viewing therapist sees only their own episodes.
+    (a visit on the same date as an earlier visit of the same episode), missing_adherence (a
+    visit after the first without home-stretching adherence), missing_onset (a course without an
+    onset date) and dates_out_of_order (a visit dated before the previous visit). A viewing therapist sees only their own episodes.
     No rows when the filter matches no episode. Columns: check, description, count."""
     episodes, params = episodes_cte(f, viewer=True)
     per_episode = ", ".join(f"coalesce(sum(sessions_{name}), 0) AS {name}"
                             for name, check in DATA_QUALITY_CHECKS.items() if check.per_episode)
-    jump = DATA_QUALITY_CHECKS["implausible_jump"].condition
+    # Checks not counted per episode in episode_facts read the sessions once more, each.
+    per_session = ", ".join(
+        f"(SELECT count(*) FROM session_facts s SEMI JOIN chosen_episodes e ON e.episode_id = s.episode_id "
+        f"WHERE {check.condition}) AS {name}"
+        for name, check in DATA_QUALITY_CHECKS.items() if not check.per_episode and check.condition)
     found = run(con, f"""
 WITH {episodes}
 SELECT count(*) AS episodes, count(*) FILTER (WHERE sessions < visits) AS missing_visits, {per_episode},
-    (SELECT count(*) FROM session_facts s SEMI JOIN chosen_episodes e ON e.episode_id = s.episode_id
-     WHERE {jump}) AS implausible_jump
+    (SELECT count(*) FROM ({MISSING_ONSET_SQL})) AS missing_onset, {per_session}
 FROM chosen_episodes""", params).iloc[0]
     if found["episodes"] == 0:
         return documented_columns(pd.DataFrame(), DATA_QUALITY_COLUMNS)
@@ -115,6 +134,8 @@ def data_quality_details(con, f: Filter = ALL, check: str = "missing_visits") ->
     episodes, params = episodes_cte(f, viewer=True)
     if check == "missing_visits":
         findings = MISSING_VISITS_SQL
+    elif check == "missing_onset":
+        findings = MISSING_ONSET_SQL
     else:
         rule = DATA_QUALITY_CHECKS[check]
         findings = f"SELECT episode_id, visit_number, {rule.detail} AS detail FROM checked WHERE {rule.condition}"
