@@ -17,33 +17,9 @@ BLOCK = 256 * 1024  # DuckDB's block size; blocks follow the file's three 4 KB h
 FIRST_BLOCK = 3 * 4096
 
 
-def damaged_copy(source: Path, folder: Path) -> Path:
-    """A copy of `source` with one block overwritten, found so that the file still opens but a
-    table can no longer be read completely (what a bad disk sector or a broken copy leaves)."""
-    size = source.stat().st_size
-    for start in range(FIRST_BLOCK, size - BLOCK, BLOCK):
-        copy = folder / f"damaged-{start}.duckdb"
-        shutil.copy(source, copy)
-        with open(copy, "r+b") as handle:
-            handle.seek(start + 512)
-            handle.write(bytes(range(256)) * 8)
-        try:
-            con = db.connect(copy, read_only=True)
-        except db.DatabaseError:
-            copy.unlink()
-            continue  # the catalog itself: the file does not even open
-        try:
-            if db.check(con):
-                return copy
-        finally:
-            con.close()
-        copy.unlink()
-    raise AssertionError("no block of the sample database holds table data")
-
-
 @pytest.fixture(scope="module")
 def damaged(sample_db_path, tmp_path_factory) -> Path:
-    return damaged_copy(sample_db_path, tmp_path_factory.mktemp("damaged"))
+    return damaged_in(sample_db_path, tmp_path_factory.mktemp("damaged"))
 
 
 @pytest.fixture
@@ -107,8 +83,10 @@ PAGES = ["overview", "courses", "conditions", "therapists", "home_program", "dat
          "record_session", "import_data", "audit_log"]
 
 
-def damaged_in(source: Path, folder: Path, table: str) -> Path:
-    """damaged_copy, retried until the block that fails belongs to `table`."""
+def damaged_in(source: Path, folder: Path, table: str | None = None) -> Path:
+    """A copy of `source` with one block overwritten, found so that the file still opens but a
+    table (`table`, or any) can no longer be read completely: what a bad disk sector or a broken
+    copy leaves."""
     size = source.stat().st_size
     for start in range(FIRST_BLOCK, size - BLOCK, BLOCK):
         copy = folder / f"damaged-{table}-{start}.duckdb"
@@ -125,10 +103,10 @@ def damaged_in(source: Path, folder: Path, table: str) -> Path:
             problems = db.check(con)
         finally:
             con.close()
-        if any(problem.startswith(f"table {table} ") for problem in problems):
+        if any(problem.startswith(f"table {table or ''}") for problem in problems):
             return copy
         copy.unlink()
-    raise AssertionError(f"no block of the sample database holds {table} alone")
+    raise AssertionError(f"no block of the sample database holds {table or 'table data'} alone")
 
 
 def page_texts(at) -> str:

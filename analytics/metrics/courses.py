@@ -9,7 +9,7 @@ import pandas as pd
 from analytics import config, stats
 from analytics.filters import ALL, Filter
 from analytics.metrics import rule
-from analytics.metrics.query import documented_columns, episodes_cte, plain_value, run
+from analytics.metrics.query import CONDITION_GRID_CTE, documented_columns, episodes_cte, plain_value, run
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, hidden_rows, others_sql, suppress
 
 # ---------------------------------------------------------------------------------------------
@@ -127,11 +127,8 @@ def _by_condition(con, f: Filter) -> tuple[dict[str, dict[str, dict[str, Any]]],
     with episodes and every condition (0 and None where none matched), and how many conditions
     were left out for a viewing therapist (their figures None)."""
     episodes, params = episodes_cte(f)
-    conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
     frame = run(con, f"""
-WITH {episodes},
-conditions (condition, position) AS (VALUES {conditions}),
-course_types AS (SELECT DISTINCT course_type FROM chosen_episodes_itt)
+WITH {episodes}, {CONDITION_GRID_CTE}
 SELECT t.course_type, c.condition, count(e.episode_id) AS episodes,
     count(e.improved_after_session2) AS episodes_reaching_visit3,
     avg(e.improved_after_session2::DOUBLE) AS responder_rate_after_session2,

@@ -8,7 +8,14 @@ import pandas as pd
 
 from analytics import config, stats
 from analytics.filters import ALL, Filter
-from analytics.metrics.query import documented_columns, episodes_cte, first_improvement_cte, group_columns, run
+from analytics.metrics.query import (
+    CONDITION_GRID_CTE,
+    documented_columns,
+    episodes_cte,
+    first_improvement_cte,
+    group_columns,
+    run,
+)
 from analytics.metrics.rule import ROUNDING_TOLERANCE
 from analytics.metrics.suppression import OTHERS, SUPPRESSED, others_sql, suppress, suppress_from_first
 from analytics.metrics.suppression import suppressed as suppressed_rows
@@ -304,11 +311,8 @@ def condition_by_course(con, f: Filter = ALL) -> pd.DataFrame:
     responder_rate_after_session2_itt, itt_ci_low, itt_ci_high, episodes_with_followup, responders,
     responder_rate, responder_ci_low, responder_ci_high."""
     episodes, params = episodes_cte(f)
-    conditions = ", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))
     frame = run(con, f"""
-WITH {episodes},
-conditions (condition, position) AS (VALUES {conditions}),
-course_types AS (SELECT DISTINCT course_type FROM chosen_episodes_itt)
+WITH {episodes}, {CONDITION_GRID_CTE}
 SELECT t.course_type, c.condition, count(e.episode_id) AS episodes,
     count(*) FILTER (WHERE e.eligible_itt) AS episodes_eligible_itt,
     count(*) FILTER (WHERE e.improved_after_session2_itt) AS improved_itt,

@@ -114,6 +114,14 @@ chosen_episodes_itt AS (
     return sql, params
 
 
+# CTEs `conditions` (every condition in config, with its position: its parameters are in
+# RULE_PARAMS) and `course_types` (those among episodes_cte's chosen episodes): the grid of a
+# table by course type and condition, so a condition no course has still gets its row.
+CONDITION_GRID_CTE = f"""
+conditions (condition, position) AS (VALUES {", ".join(f"($condition_{i}, {i})" for i in range(len(config.CONDITIONS)))}),
+course_types AS (SELECT DISTINCT course_type FROM chosen_episodes_itt)"""
+
+
 def first_improvement_cte(f: Filter) -> str:
     """CTE `firsts` on episodes_cte(f)'s chosen_episodes (its parameters carry the rule): per
     episode with a baseline, the first visit whose pre-session pain meets the filter's rule
