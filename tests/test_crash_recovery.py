@@ -21,12 +21,14 @@ BIG_IMPORT_SESSIONS = 300_000
 # waits on stdin (which the parent never answers), and starts the big import. The parent kills it
 # with SIGKILL on reading the marker, so the kill always lands at the same point of the open
 # transaction: no sleeps, no timing.
-CHILD = textwrap.dedent("""
+# What both children start with: the database and stage from the command line, and pause(),
+# which prints the marker and waits for the kill.
+PRELUDE = textwrap.dedent("""
     import contextlib
     import sys
 
     sys.path.insert(0, {root!r})
-    from analytics import db, sample, visit_log
+    from analytics import db, records, sample, visit_log
 
     database, stage = sys.argv[1], sys.argv[2]
 
@@ -36,6 +38,8 @@ CHILD = textwrap.dedent("""
         sys.stdin.readline()  # the parent kills this process here
         raise SystemExit("not killed at " + marker)
 
+""")
+CHILD = PRELUDE + textwrap.dedent("""
 
     if stage == "rows written":
         # Every session and assessment inserted, not yet committed; the fact tables not refreshed.
@@ -73,6 +77,32 @@ CHILD = textwrap.dedent("""
 """)
 
 
+def kill_at(script_text: str, database, stage: str, tmp_path, started: str) -> None:
+    """Run a child script on `database` and SIGKILL it the moment it prints `stage` (after it
+    printed `started`); fail if it stops any other way."""
+    script = tmp_path / "child.py"
+    script.write_text(script_text)
+    errors = tmp_path / "child-stderr.txt"
+    with open(errors, "w") as stderr:  # a file, so a chatty child can never fill a pipe and stall
+        child = subprocess.Popen([sys.executable, str(script), str(database), stage],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        lines = []
+        for line in child.stdout:  # ends at EOF if the child stops on its own
+            lines.append(line.strip())
+            if line.strip() == stage:
+                child.send_signal(signal.SIGKILL)
+                break
+        assert lines == [started, stage], errors.read_text()
+        assert child.wait() == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdin.close()
+        child.stdout.close()
+
+
 def facts_agree_with_live_views(con) -> bool:
     return all(
         con.execute(f"SELECT count(*) FROM (SELECT * FROM {first} EXCEPT SELECT * FROM {second})").fetchone()[0] == 0
@@ -87,27 +117,8 @@ def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db,
     version = db.data_version(con)
     con.close()  # one process at a time holds a DuckDB file open for writing
 
-    script = tmp_path / "import_and_wait.py"
-    script.write_text(CHILD.format(root=str(ROOT), sessions=BIG_IMPORT_SESSIONS))
-    errors = tmp_path / "child-stderr.txt"
-    with open(errors, "w") as stderr:  # a file, so a chatty child can never fill a pipe and stall
-        child = subprocess.Popen([sys.executable, str(script), str(writable_sample_db), stage],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    try:
-        lines = []
-        for line in child.stdout:  # ends at EOF if the child stops on its own
-            lines.append(line.strip())
-            if line.strip() == stage:
-                child.send_signal(signal.SIGKILL)
-                break
-        assert lines == ["importing", stage], errors.read_text()
-        assert child.wait() == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stdin.close()
-        child.stdout.close()
+    kill_at(CHILD.format(root=str(ROOT), sessions=BIG_IMPORT_SESSIONS), writable_sample_db, stage, tmp_path,
+            started="importing")
 
     con = db.connect(writable_sample_db)  # opens cleanly: no exception, schema intact
     try:
@@ -136,21 +147,7 @@ def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db,
 
 # A session recorded on the form: the child pauses just before COMMIT (the visit and its audit row
 # both written in the open transaction) or just after it, and is killed there.
-RECORD_CHILD = textwrap.dedent("""
-    import contextlib
-    import sys
-
-    sys.path.insert(0, {root!r})
-    from analytics import db, records
-
-    database, stage = sys.argv[1], sys.argv[2]
-
-
-    def pause(marker):
-        print(marker, flush=True)
-        sys.stdin.readline()  # the parent kills this process here
-        raise SystemExit("not killed at " + marker)
-
+RECORD_CHILD = PRELUDE + textwrap.dedent("""
 
     @contextlib.contextmanager
     def transaction(con):
@@ -178,27 +175,7 @@ RECORD_CHILD = textwrap.dedent("""
 @pytest.mark.parametrize("stage, stored", [("before commit", 0), ("after commit", 1)])
 def test_a_session_killed_around_its_commit_keeps_its_audit_row_exactly_when_it_keeps_the_visit(
         writable_sample_db, tmp_path, stage, stored):
-    script = tmp_path / "record_and_wait.py"
-    script.write_text(RECORD_CHILD.format(root=str(ROOT)))
-    errors = tmp_path / "child-stderr.txt"
-    with open(errors, "w") as stderr:
-        child = subprocess.Popen([sys.executable, str(script), str(writable_sample_db), stage],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    try:
-        lines = []
-        for line in child.stdout:
-            lines.append(line.strip())
-            if line.strip() == stage:
-                child.send_signal(signal.SIGKILL)
-                break
-        assert lines == ["recording", stage], errors.read_text()
-        assert child.wait() == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stdin.close()
-        child.stdout.close()
+    kill_at(RECORD_CHILD.format(root=str(ROOT)), writable_sample_db, stage, tmp_path, started="recording")
 
     con = db.connect(writable_sample_db)
     try:
