@@ -57,6 +57,9 @@ class SessionEntry:
     sore_spot_min: float | None = DEFAULT_SORE_SPOT_MIN
     duration_min: float | None = DEFAULT_DURATION_MIN
     stretching_adherence_pct: float | None = None
+    faam_adl_pct: float | None = None
+    lefs: float | None = None
+    note: str | None = None  # private: never in a message, log or the audit trail
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,7 @@ class EpisodeEntry:
     prior_injuries: int | None = None
     onset_date: dt.date | str | None = None
     is_new_client: bool = True
+    foot_side: str | None = None
 
 
 def field_problems(problems: list[visit_log.Problem]) -> dict[str, list[str]]:
@@ -224,6 +228,7 @@ def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_vi
                          therapist_id=therapist)
         row.update(clinic_id=as_text(clinic), severity=as_text(episode.severity),
                    prior_injuries=as_text(episode.prior_injuries), onset_date=as_text(episode.onset_date),
+                   foot_side=as_text(episode.foot_side),
                    client_name=as_text(episode.client_name) if episode.is_new_client else "")
         _import_row(cursor, row, replace=False)
         audit.record_on(cursor, by, "record", "episode", episode_id)
@@ -259,7 +264,8 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
         row = dict(before)
         row[field] = as_text(new_value)
         if row[field] == before[field]:
-            problems.setdefault(field, []).append(f"{_shown(before[field])} is already the stored value; nothing to correct")
+            shown = "this" if catalog.column(field).kind == "text" else _shown(before[field])
+            problems.setdefault(field, []).append(f"{shown} is already the stored value; nothing to correct")
         if field in ("psfs_post", "dorsiflexion_post_deg") and row[field] and not before["pain_post"]:
             problems.setdefault(field, []).append(
                 "an after-session score is kept only with the pain after the session; record that first")
@@ -270,10 +276,13 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
         assert after is not None  # the visit was stored above and just replaced, in this transaction
         changed = [column for column in CORRECTABLE if after[column] != before[column]]
         for column in changed:
+            # A private note's history says that it changed, never what it said.
+            private = catalog.column(column).kind == "text"
             cursor.execute(
                 "INSERT INTO corrections (corrected_by, session_id, field, old_value, new_value, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [by.strip(), session_id, column, before[column] or None, after[column] or None, reason.strip()])
+                [by.strip(), session_id, column, None if private else before[column] or None,
+                 None if private else after[column] or None, reason.strip()])
         audit.record_on(cursor, by.strip(), "correct", "session", str(session_id))
 
 
