@@ -149,3 +149,25 @@ def test_no_page_table_or_text_shows_a_note(writable_app, sample_client):
         shown += [frame.value.to_csv() for frame in at.dataframe]
         shown += [str(element.value) for kind in ("markdown", "caption", "subheader") for element in at.get(kind)]
     assert shown and not [text for text in shown if MARKER in text]
+
+
+def test_a_note_is_corrected_in_a_text_box_that_never_puts_it_in_a_label(writable_app, sample_client):
+    con, episode = writable_app, sample_client["episode_id"]
+    session_id = con.execute("SELECT session_id FROM sessions WHERE episode_id = ? AND visit_number = 1",
+                             [episode]).fetchone()[0]
+    records.correct_value(con, session_id, "note", f"{MARKER} as typed", "first note", by="manager")
+    at = run(RECORD, episode=episode)
+    at.selectbox(key=f"correction_visit:{episode}").set_value(1).run()
+    at.selectbox(key="correction_field").set_value("note").run()
+    box = at.text_area(key=f"correction_value:{episode}:1:note:0")
+    assert box.value == f"{MARKER} as typed" and MARKER not in box.label
+    assert not [field.label for field in at.text_input if MARKER in field.label]
+    box.set_value(f"{MARKER} corrected\nsecond line")
+    at.text_input(key="correction_reason:0").set_value("typing error")
+    click(at, "Save correction")
+    assert at.success and not at.error
+    assert con.execute("SELECT note FROM sessions WHERE session_id = ?", [session_id]).fetchone() == (
+        f"{MARKER} corrected\nsecond line",)
+    history = at.dataframe[0].value
+    assert history.iloc[0][["field", "old_value", "new_value", "reason"]].tolist() == [
+        "Session note", None, None, "typing error"]
