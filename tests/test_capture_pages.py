@@ -171,3 +171,23 @@ def test_a_note_is_corrected_in_a_text_box_that_never_puts_it_in_a_label(writabl
     history = at.dataframe[0].value
     assert history.iloc[0][["field", "old_value", "new_value", "reason"]].tolist() == [
         "Session note", None, None, "typing error"]
+
+
+def test_a_new_course_is_opened_with_its_foot_side_and_first_function_scores(writable_app):
+    con = writable_app
+    at = run(RECORD)
+    at.text_input(key="episode:client_name").set_value("Ada Quill")
+    at.selectbox(key="episode:condition").set_value("bunion")
+    at.selectbox(key="episode:foot_side").set_value("right")
+    at.number_input(key="episode:first:pain_pre").set_value(5)
+    at.number_input(key="episode:first:pain_post").set_value(4)
+    at.number_input(key="episode:first:faam_adl_pct").set_value(64)
+    at.number_input(key="episode:first:lefs").set_value(48)
+    click(at, "Open the course of care")
+    assert at.success and "opened with its first visit" in at.success[0].value
+    episode = at.query_params["episode"]
+    episode = episode[-1] if isinstance(episode, list) else episode
+    assert con.execute("SELECT condition, foot_side, discharge_reason FROM episodes WHERE episode_id = ?",
+                       [episode]).fetchone() == ("bunion", "right", None)
+    assert con.execute("SELECT faam_adl_pct, lefs, note FROM sessions WHERE episode_id = ?", [episode]).fetchone() == (
+        64.0, 48, None)
