@@ -35,6 +35,8 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
     if action == "view_client":
         return f"Viewed the course of care {target}"
     if action == "record":
+        if target_type == "stretching_plan":
+            return f"Saved the stretching plan of course {target}"
         return f"Recorded a session of course {target}" if target_type == "episode" else f"Recorded {target}"
     if action == "correct":
         return f"Corrected a value of session {target}"

@@ -12,10 +12,11 @@ import dataclasses
 
 from analytics import config
 
-KINDS = ("id", "name", "vocabulary", "number", "date")
+KINDS = ("id", "name", "text", "vocabulary", "number", "date")
 OWNERS = ("session", "episode", "client", "therapist", "clinic")
 MAX_ID_LENGTH = 64  # the schema's CHECK on every id
 MAX_NAME_LENGTH = 120  # a longer display name is a pasted paragraph, and pushes the PDF off its page
+MAX_NOTE_LENGTH = 2000  # a session note: a few paragraphs, never a pasted document
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Column:
     `is_whole`. `stored_in`.`stored_as` is where the value lives; an assessment value also names
     its `phase`. `one_per` is what the value belongs to: every row of one episode (client,
     therapist) must agree. `is_key` columns identify rows and are never updated by an import.
-    `noun` is the column's name inside a sentence ("episode E1 has one course type")."""
+    `noun` is the column's name inside a sentence ("episode E1 has one course type"). A `text`
+    column is free text of at most `max_length` characters that may hold line breaks; it is
+    private (a session note): no message, log, audit row or default download repeats it."""
 
     name: str
     kind: str
@@ -47,6 +50,7 @@ class Column:
     is_key: bool = False
     noun: str = ""  # "": the name with spaces for underscores
     rule: str | None = None  # why rows must agree, when not "an episode has one <noun>"
+    max_length: int = 0  # a text column's limit
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -61,11 +65,13 @@ class Column:
             raise ValueError(f"{self.name}: a vocabulary column needs its values")
         if self.kind == "number" and self.low is None:
             raise ValueError(f"{self.name}: a number column needs its range")
+        if self.kind == "text" and self.max_length < 1:
+            raise ValueError(f"{self.name}: a text column needs its max_length")
 
     @property
     def is_text(self) -> bool:
-        """Stored as text (ids, names, vocabulary words); numbers and dates travel as floats."""
-        return self.kind in ("id", "name", "vocabulary")
+        """Stored as text (ids, names, notes, vocabulary words); numbers and dates travel as floats."""
+        return self.kind in ("id", "name", "text", "vocabulary")
 
     def describe_range(self) -> str:
         """'0-10', '-30 to 80', '1 or more': the span of a number column in a message."""
@@ -86,6 +92,8 @@ class Column:
             return "one of " + ", ".join(self.values)
         if self.kind == "number":
             return f"a {'whole ' if self.is_whole else ''}number {self.describe_range()}"
+        if self.kind == "text":
+            return f"text of at most {self.max_length} characters"
         return "a name"
 
 
@@ -129,6 +137,17 @@ COLUMNS: tuple[Column, ...] = (
     _score("psfs_post", "Function (PSFS) after", "psfs", "post", 0, 10),
     _score("dorsiflexion_pre_deg", "Ankle dorsiflexion before (degrees)", "dorsiflexion_deg", "pre", -30, 80),
     _score("dorsiflexion_post_deg", "Ankle dorsiflexion after (degrees)", "dorsiflexion_deg", "post", -30, 80),
+    Column("discharge_reason", "vocabulary", "Why the course ended", "episodes", "discharge_reason", "episode",
+           values=config.DISCHARGE_REASONS),
+    Column("foot_side", "vocabulary", "Which foot", "episodes", "foot_side", "episode", values=config.FOOT_SIDES),
+    # Foot-specific function as scored on the clinic's own forms (the product stores scores, not items):
+    # FAAM activities of daily living, 0-100 %, higher is better (Martin et al. 2005, Foot Ankle Int
+    # 26:968-983); LEFS 0-80, higher is better (Binkley et al. 1999, Phys Ther 79:371-383).
+    Column("faam_adl_pct", "number", "Foot function (FAAM ADL, %)", "sessions", "faam_adl_pct", "session",
+           low=0, high=100, noun="FAAM ADL score"),
+    Column("lefs", "number", "Lower-limb function (LEFS, 0-80)", "sessions", "lefs", "session",
+           low=0, high=80, is_whole=True, noun="LEFS score"),
+    Column("note", "text", "Session note", "sessions", "note", "session", max_length=MAX_NOTE_LENGTH),
 )
 
 _BY_NAME: dict[str, Column] = {entry.name: entry for entry in COLUMNS}

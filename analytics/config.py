@@ -21,6 +21,11 @@ CONDITIONS: tuple[str, ...] = (
 COURSE_TYPES: tuple[str, ...] = ("acute", "chronic")
 SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
 PHASES: tuple[str, ...] = ("pre", "post")
+# Why a course of care ended (the visit log's optional discharge_reason, one per course), and
+# which foot it treats (foot_side). Stored only: course status does not read them yet.
+DISCHARGE_REASONS: tuple[str, ...] = ("goals_met", "improved_enough", "no_change", "cost_or_time", "moved",
+                                      "referred_elsewhere", "other")
+FOOT_SIDES: tuple[str, ...] = ("left", "right", "both")
 
 # The visit-log columns themselves (names, ranges, labels, storage) live in analytics/catalog.py.
 

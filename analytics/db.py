@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 # The meta row holding this database's random secret for the anonymised therapist letters.
 LETTER_KEY = "letter_key"
@@ -34,10 +34,29 @@ def _drop_fact_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS session_facts")
 
 
+def _rebuild_with_v5_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """v5 adds the course's discharge reason, foot side and stretching plan, and the session's
+    FAAM ADL, LEFS and note, each with its CHECK. DuckDB cannot add a column with a CHECK, so the
+    three clinical tables are copied aside, made again from schema.sql and filled back by column
+    name (older rows get NULL in the new columns; session ids keep their values and the sequence
+    goes on from where it was). The fact tables are made again too and filled by refresh_facts()."""
+    _drop_fact_tables(con)
+    tables = ("episodes", "sessions", "assessments")  # parents first; dropped children first
+    for table in tables:
+        con.execute(f"CREATE TEMPORARY TABLE v4_{table} AS SELECT * FROM {table}")  # fixed names, not input
+    for table in reversed(tables):
+        con.execute(f"DROP TABLE {table}")
+    con.execute(SCHEMA_SQL)
+    for table in tables:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM v4_{table}")
+        con.execute(f"DROP TABLE v4_{table}")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: lambda con: None,  # v2 added corrections, users and audit_log; schema.sql creates them.
     2: _drop_fact_views,  # v3 materialises the fact views; refresh_facts() fills them.
     3: _drop_fact_tables,  # v4 keeps the previous visit's pain and date in session_facts.
+    4: _rebuild_with_v5_columns,  # v5: discharge reason, foot side, stretching plan, FAAM ADL, LEFS, note.
 }
 
 # DuckDB lets one writer at a time change a row; every clinical write bumps the same data_version

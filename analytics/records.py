@@ -8,13 +8,15 @@ import dataclasses
 import datetime as dt
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from analytics import audit, catalog, db, visit_log
+from analytics import audit, catalog, db, report, visit_log
+from analytics.visit_log import checks
 
 FORM = "form"  # the "file" named in the importer's messages: "form:2:pain_pre: 11 is outside 0-10"
 WHOLE_FORM = ""  # problems that belong to no single field
@@ -27,6 +29,8 @@ DEFAULT_DURATION_MIN = int(_DURATION_DEFAULT)
 # the therapist and the episode's attributes are not corrected here (they are keys, or belong
 # to the whole course of care).
 CORRECTABLE: tuple[str, ...] = catalog.VISIT_VALUES
+# Free-text values (the session note): their history keeps no text and no message repeats them.
+PRIVATE_TEXT: tuple[str, ...] = tuple(entry.name for entry in catalog.of_kind("text"))
 FIELD_LABELS: dict[str, str] = {**catalog.labels(), "reason": "Reason"}
 _NUMBERED_ID = "^{}(\\d+)$"
 
@@ -57,6 +61,9 @@ class SessionEntry:
     sore_spot_min: float | None = DEFAULT_SORE_SPOT_MIN
     duration_min: float | None = DEFAULT_DURATION_MIN
     stretching_adherence_pct: float | None = None
+    faam_adl_pct: float | None = None
+    lefs: float | None = None
+    note: str | None = None  # private: never in a message, log or the audit trail
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +80,7 @@ class EpisodeEntry:
     prior_injuries: int | None = None
     onset_date: dt.date | str | None = None
     is_new_client: bool = True
+    foot_side: str | None = None
 
 
 def field_problems(problems: list[visit_log.Problem]) -> dict[str, list[str]]:
@@ -224,6 +232,7 @@ def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_vi
                          therapist_id=therapist)
         row.update(clinic_id=as_text(clinic), severity=as_text(episode.severity),
                    prior_injuries=as_text(episode.prior_injuries), onset_date=as_text(episode.onset_date),
+                   foot_side=as_text(episode.foot_side),
                    client_name=as_text(episode.client_name) if episode.is_new_client else "")
         _import_row(cursor, row, replace=False)
         audit.record_on(cursor, by, "record", "episode", episode_id)
@@ -259,7 +268,8 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
         row = dict(before)
         row[field] = as_text(new_value)
         if row[field] == before[field]:
-            problems.setdefault(field, []).append(f"{_shown(before[field])} is already the stored value; nothing to correct")
+            shown = "this" if field in PRIVATE_TEXT else _shown(before[field])
+            problems.setdefault(field, []).append(f"{shown} is already the stored value; nothing to correct")
         if field in ("psfs_post", "dorsiflexion_post_deg") and row[field] and not before["pain_post"]:
             problems.setdefault(field, []).append(
                 "an after-session score is kept only with the pain after the session; record that first")
@@ -270,11 +280,45 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
         assert after is not None  # the visit was stored above and just replaced, in this transaction
         changed = [column for column in CORRECTABLE if after[column] != before[column]]
         for column in changed:
+            # A private note's history says that it changed, never what it said.
+            private = column in PRIVATE_TEXT
             cursor.execute(
                 "INSERT INTO corrections (corrected_by, session_id, field, old_value, new_value, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [by.strip(), session_id, column, before[column] or None, after[column] or None, reason.strip()])
+                [by.strip(), session_id, column, None if private else before[column] or None,
+                 None if private else after[column] or None, reason.strip()])
         audit.record_on(cursor, by.strip(), "correct", "session", str(session_id))
+
+
+def stretching_plan(con: duckdb.DuckDBPyConnection, episode_id: str) -> str | None:
+    """The course's saved home-stretching plan; None when none was saved (the page then offers
+    report.default_notes for the condition)."""
+    cursor = con.cursor()
+    try:
+        row = _first(cursor, "SELECT stretching_plan FROM episodes WHERE episode_id = ?", [episode_id])
+    finally:
+        cursor.close()
+    return row[0] if row else None
+
+
+def save_plan(con: duckdb.DuckDBPyConnection, episode_id: str, plan: str, by: str | None,
+              viewer: str | None = None) -> None:
+    """Store the course's home-stretching plan (at most report.MAX_NOTES_CHARS characters, line
+    breaks allowed, no invisible or control characters; blank clears it), with its audit row, in
+    one transaction. A therapist `viewer` saves only for their own courses: a colleague's course
+    gets the same answer as an unknown one. RecordRefused, nothing written, otherwise."""
+    text = unicodedata.normalize("NFC", (plan or "").replace("\r\n", "\n")).strip()
+    if (character := checks.invisible_in_note(text)) is not None:
+        raise RecordRefused({"stretching_plan": [f"the plan contains an invisible or control character {character} "
+                                                 "(line breaks are allowed); retype it"]})
+    if len(text) > report.MAX_NOTES_CHARS:
+        raise RecordRefused({"stretching_plan": [f"the plan is longer than {report.MAX_NOTES_CHARS} characters"]})
+    with _transaction(con, []) as cursor:  # the plan is in no fact table
+        owner = _first(cursor, "SELECT therapist_id FROM episodes WHERE episode_id = ?", [episode_id])
+        if owner is None or not _is_viewers(owner[0], viewer):
+            raise RecordRefused({"episode_id": [f"no course of care {episode_id} is stored"]})
+        cursor.execute("UPDATE episodes SET stretching_plan = ? WHERE episode_id = ?", [text or None, episode_id])
+        audit.record_on(cursor, by, "record", "stretching_plan", episode_id)
 
 
 # ---------------------------------------------------------------------------------------------

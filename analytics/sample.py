@@ -506,6 +506,13 @@ def _visit_log_frame(rng, staff: dict, clients: dict, episodes: dict, visits: di
         "psfs_post": visits["psfs_post"][order],
         "dorsiflexion_pre_deg": _whole_numbers(visits["dorsiflexion_pre_deg"][order]),
         "dorsiflexion_post_deg": _whole_numbers(visits["dorsiflexion_post_deg"][order]),
+        # Issue 16's columns, blank until the generator makes discharge reasons, foot sides,
+        # function scores and notes (with their planted effects): no draw above changes.
+        "discharge_reason": np.full(n, None, dtype=object),
+        "foot_side": np.full(n, None, dtype=object),
+        "faam_adl_pct": np.full(n, np.nan),
+        "lefs": _whole_numbers(np.full(n, np.nan)),
+        "note": np.full(n, None, dtype=object),
     }, copy=False)  # the columns are fresh arrays; copying 10 million rows into blocks costs seconds
     return frame
 

@@ -1,5 +1,5 @@
 -- The clinic database: who was treated, for what, in which sessions, and how they felt.
--- Schema version 4. db.py applies this to a new file and migrates older ones.
+-- Schema version 5. db.py applies this to a new file and migrates older ones.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   VARCHAR PRIMARY KEY,
@@ -34,7 +34,13 @@ CREATE TABLE IF NOT EXISTS episodes (
     course_type    VARCHAR NOT NULL CHECK (course_type IN ('acute', 'chronic')),
     severity       VARCHAR CHECK (severity IN ('mild', 'moderate', 'severe')),
     prior_injuries INTEGER CHECK (prior_injuries BETWEEN 0 AND 100),
-    onset_date     DATE
+    onset_date     DATE,
+    -- Version 5: why the course ended, which foot, and the stretching plan the client takes home
+    -- (report.MAX_NOTES_CHARS, saved from the Client progress page).
+    discharge_reason VARCHAR CHECK (discharge_reason IN ('goals_met', 'improved_enough', 'no_change',
+                         'cost_or_time', 'moved', 'referred_elsewhere', 'other')),
+    foot_side      VARCHAR CHECK (foot_side IN ('left', 'right', 'both')),
+    stretching_plan VARCHAR CHECK (length(stretching_plan) <= 1500)
 );
 
 CREATE SEQUENCE IF NOT EXISTS session_id_seq START 1;
@@ -49,6 +55,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     duration_min             INTEGER NOT NULL DEFAULT 60 CHECK (duration_min BETWEEN 1 AND 480),
     sore_spot_min            INTEGER CHECK (sore_spot_min BETWEEN 0 AND 480),
     stretching_adherence_pct DOUBLE CHECK (stretching_adherence_pct BETWEEN 0 AND 100),
+    -- Version 5: foot function as scored (FAAM ADL %, LEFS), and a private free-text note.
+    faam_adl_pct             DOUBLE CHECK (faam_adl_pct BETWEEN 0 AND 100),
+    lefs                     INTEGER CHECK (lefs BETWEEN 0 AND 80),
+    note                     VARCHAR CHECK (length(note) <= 2000),
     UNIQUE (episode_id, visit_number)
 );
 
@@ -73,9 +83,9 @@ CREATE OR REPLACE VIEW session_facts_live AS
 WITH joined AS (
     SELECT
         s.session_id, s.episode_id, s.visit_number, s.session_date, s.therapist_id AS session_therapist_id,
-        s.duration_min, s.sore_spot_min, s.stretching_adherence_pct,
+        s.duration_min, s.sore_spot_min, s.stretching_adherence_pct, s.faam_adl_pct, s.lefs, s.note,
         e.client_id, c.clinic_id, e.therapist_id, e.condition, e.course_type, e.severity,
-        e.prior_injuries, e.onset_date,
+        e.prior_injuries, e.onset_date, e.discharge_reason, e.foot_side,
         pre.pain AS pain_pre, post.pain AS pain_post,
         pre.psfs AS psfs_pre, post.psfs AS psfs_post,
         pre.dorsiflexion_deg AS dorsiflexion_pre_deg, post.dorsiflexion_deg AS dorsiflexion_post_deg

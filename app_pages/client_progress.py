@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from analytics import client, config, records, report
-from ui import client_charts, guard, tables, text, words
+from ui import client_charts, forms, guard, tables, text, words
 
 con = guard.connection()
 f = client_charts.viewer_filter()
@@ -56,8 +56,17 @@ for column, (kind, figure) in zip(st.columns(max(len(small), 1)), small):
     column.plotly_chart(figure, width="stretch", key=f"client_{kind}_chart")
 
 st.subheader("Report for the client", anchor=False)
-notes = st.text_area("Home stretching plan", value=report.default_notes(summary["condition"]), height=160,
-                     key=f"stretching_notes_{episode_id}", max_chars=report.MAX_NOTES_CHARS)
+saved_plan = records.stretching_plan(con, episode_id)
+notes = st.text_area("Home stretching plan", value=saved_plan or report.default_notes(summary["condition"]),
+                     height=160, key=f"stretching_notes_{episode_id}", max_chars=report.MAX_NOTES_CHARS)
+if not client_view:
+    st.button("Save the plan", key="save_stretching_plan", icon=":material/save:", on_click=forms.save_plan,
+              args=(con, episode_id, f"stretching_notes_{episode_id}"))
+    forms.errors(forms.PLAN_FORM, "stretching_plan")
+    forms.errors(forms.PLAN_FORM, "episode_id")
+    forms.show_flash()
+    if saved_plan is None:
+        st.caption("Not saved yet: this is the usual plan for the condition.")
 next_appointment = st.date_input("Next appointment (printed on the report)", value=None, format="YYYY-MM-DD",
                                  min_value=dt.date.today(), key=f"next_appointment_{episode_id}")
 therapist = records.therapists(con).get(summary["therapist_id"]) or summary["therapist_id"]

@@ -92,8 +92,12 @@ with correcting:
         form = value_key
         with st.form("correction_form"):
             forms.errors(form)
-            st.text_input(f"New value ({label[field].lower()}, stored: {text.markdown(current) or 'not recorded'})", value=current,
-                          key=value_key, help="Leave empty to clear an optional value.")
+            if field in records.PRIVATE_TEXT:  # the stored note is the box's text, never its label
+                st.text_area(f"New value ({label[field].lower()})", value=current, key=value_key,
+                             help="Leave empty to clear the note.")
+            else:
+                st.text_input(f"New value ({label[field].lower()}, stored: {text.markdown(current) or 'not recorded'})",
+                              value=current, key=value_key, help="Leave empty to clear an optional value.")
             forms.errors(form, field)
             st.text_input(label["reason"], key=reason_key, placeholder="for example: typing error")
             forms.errors(form, "reason")

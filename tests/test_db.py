@@ -112,11 +112,92 @@ def test_version_3_file_gets_the_data_quality_columns_in_its_facts(tmp_path):
     con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     con.close()
     con = db.connect(path)
-    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 4
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 5
     assert con.execute("SELECT previous_pain, previous_date, first_visit_that_day FROM session_facts "
                        "WHERE visit_number = 2").fetchone() == (7, dt.date(2025, 1, 6), 1)
     assert con.execute("SELECT sessions_same_date, sessions_relief_negative FROM episode_facts").fetchone() == (1, 1)
     assert db.check(con) == []
+
+
+# Version 4's clinical tables, as schema.sql made them before the v5 columns.
+V4_TABLES = """
+CREATE TABLE episodes (
+    episode_id     VARCHAR PRIMARY KEY CHECK (length(episode_id) BETWEEN 1 AND 64),
+    client_id      VARCHAR NOT NULL REFERENCES clients (client_id),
+    therapist_id   VARCHAR NOT NULL REFERENCES therapists (therapist_id),
+    condition      VARCHAR NOT NULL,
+    course_type    VARCHAR NOT NULL CHECK (course_type IN ('acute', 'chronic')),
+    severity       VARCHAR CHECK (severity IN ('mild', 'moderate', 'severe')),
+    prior_injuries INTEGER CHECK (prior_injuries BETWEEN 0 AND 100),
+    onset_date     DATE
+);
+CREATE TABLE sessions (
+    session_id               BIGINT PRIMARY KEY DEFAULT nextval('session_id_seq'),
+    episode_id               VARCHAR NOT NULL REFERENCES episodes (episode_id),
+    visit_number             INTEGER NOT NULL CHECK (visit_number >= 1),
+    session_date             DATE NOT NULL,
+    therapist_id             VARCHAR NOT NULL REFERENCES therapists (therapist_id),
+    duration_min             INTEGER NOT NULL DEFAULT 60 CHECK (duration_min BETWEEN 1 AND 480),
+    sore_spot_min            INTEGER CHECK (sore_spot_min BETWEEN 0 AND 480),
+    stretching_adherence_pct DOUBLE CHECK (stretching_adherence_pct BETWEEN 0 AND 100),
+    UNIQUE (episode_id, visit_number)
+);
+CREATE TABLE assessments (
+    session_id       BIGINT NOT NULL REFERENCES sessions (session_id),
+    phase            VARCHAR NOT NULL CHECK (phase IN ('pre', 'post')),
+    pain             DOUBLE NOT NULL CHECK (pain BETWEEN 0 AND 10),
+    psfs             DOUBLE CHECK (psfs BETWEEN 0 AND 10),
+    dorsiflexion_deg DOUBLE CHECK (dorsiflexion_deg BETWEEN -30 AND 80),
+    PRIMARY KEY (session_id, phase)
+);
+"""
+
+
+def make_version_4(path) -> None:
+    """A clinic file as version 4 left it: two visits, the v4 tables, no v5 columns."""
+    con = db.connect(path)
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5, severity="mild"), visit("E1", 2, "2025-01-13", 5, 4)])
+    for table in ("episodes", "sessions", "assessments"):
+        con.execute(f"CREATE TABLE keep_{table} AS SELECT * FROM {table}")
+    for name in ("episode_facts_live", "session_facts_live"):
+        con.execute(f"DROP VIEW {name}")
+    for table in ("episode_facts", "session_facts", "assessments", "sessions", "episodes"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute(V4_TABLES)
+    con.execute("INSERT INTO episodes BY NAME SELECT * EXCLUDE (discharge_reason, foot_side, stretching_plan) "
+                "FROM keep_episodes")
+    con.execute("INSERT INTO sessions BY NAME SELECT * EXCLUDE (faam_adl_pct, lefs, note) FROM keep_sessions")
+    con.execute("INSERT INTO assessments SELECT * FROM keep_assessments")
+    for table in ("episodes", "sessions", "assessments"):
+        con.execute(f"DROP TABLE keep_{table}")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.close()
+
+
+def test_version_4_file_gets_the_v5_columns_keeping_its_data(tmp_path):
+    path = tmp_path / "v4.duckdb"
+    make_version_4(path)
+    con = db.connect(path)
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 5
+    assert con.execute("SELECT severity, discharge_reason, foot_side, stretching_plan FROM episodes").fetchall() == [
+        ("mild", None, None, None)]
+    assert con.execute("SELECT visit_number, faam_adl_pct, lefs, note FROM session_facts ORDER BY 1").fetchall() == [
+        (1, None, None, None), (2, None, None, None)]
+    assert con.execute("SELECT visits, last_pain_pre FROM episode_facts").fetchone() == (2, 5)
+    assert db.check(con) == []
+    # The new columns have their CHECKs, and new sessions continue the old ids.
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("UPDATE episodes SET foot_side = 'middle'")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("UPDATE sessions SET lefs = 81")
+    visit_log.import_frames(con, [("more.csv", pd.DataFrame([visit("E1", 3, "2025-01-20", 3, 2, foot_side="left",
+                                                                    lefs=50, note="line one\nline two")]))],
+                            replace=True)  # a stored course gains its foot side
+    assert con.execute("SELECT session_id, lefs, note FROM sessions WHERE visit_number = 3").fetchone() == (
+        3, 50, "line one\nline two")
+    assert con.execute("SELECT foot_side FROM episodes").fetchone() == ("left",)
+    con.close()
 
 
 def test_fact_tables_follow_every_write(clinic_db):
@@ -136,11 +217,11 @@ def test_fact_tables_follow_every_write(clinic_db):
 def test_test_rows_are_inserted_by_column_name(clinic_db):
     """A new nullable column (as a later issue adds) does not break the tests' own row writer."""
     con = clinic_db()
-    con.execute("ALTER TABLE episodes ADD COLUMN foot_side VARCHAR")
-    con.execute("ALTER TABLE assessments ADD COLUMN note VARCHAR")
+    con.execute("ALTER TABLE episodes ADD COLUMN insole VARCHAR")  # foot_side and note are real columns now
+    con.execute("ALTER TABLE assessments ADD COLUMN remark VARCHAR")
     from conftest import store_visits
     store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5, severity="mild"), visit("E1", 2, "2025-01-13", 5, 4)])
-    assert con.execute("SELECT severity, foot_side FROM episodes").fetchall() == [("mild", None)]
+    assert con.execute("SELECT severity, insole FROM episodes").fetchall() == [("mild", None)]
     assert con.execute("SELECT visits, last_pain_pre FROM episode_facts").fetchone() == (2, 5)
 
 

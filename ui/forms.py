@@ -10,7 +10,7 @@ import datetime as dt
 import duckdb
 import streamlit as st
 
-from analytics import config, records
+from analytics import catalog, config, records
 from analytics import text as stored_text
 from ui import charts, client_charts, signin, text
 
@@ -98,6 +98,16 @@ def session_fields(form: str, prefix: str, first_visit: bool) -> None:
         with stretching:
             number(form, prefix, "stretching_adherence_pct", step=5.0,
                    help="Share of days since the last visit on which the client did their stretches (0-100)")
+    faam, lefs, _ = st.columns(3)
+    with faam:
+        number(form, prefix, "faam_adl_pct", step=1.0,
+               help="Optional: the FAAM activities-of-daily-living score as scored on the form, 0-100 %")
+    with lefs:
+        number(form, prefix, "lefs", step=1.0, help="Optional: the LEFS total as scored on the form, 0-80")
+    st.text_area(LABEL["note"], key=prefix + "note", placeholder="optional",
+                 help="Private to the clinic: never shown in a download, a log or the audit trail. "
+                      f"At most {catalog.MAX_NOTE_LENGTH} characters.")
+    errors(form, "note")
 
 
 def episode_fields(form: str, is_new_client: bool, therapists: dict[str, str], therapist: str | None) -> None:
@@ -132,6 +142,11 @@ def episode_fields(form: str, is_new_client: bool, therapists: dict[str, str], t
         errors(form, "onset_date")
     with therapist_column:
         therapist_choice(form, EPISODE_PREFIX + "therapist_id", therapists, therapist)
+    foot_column, _, _ = st.columns(3)
+    with foot_column:
+        st.selectbox(LABEL["foot_side"], config.FOOT_SIDES, format_func=charts.label, index=None,
+                     placeholder="not recorded", key=EPISODE_PREFIX + "foot_side")
+        errors(form, "foot_side")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +181,8 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
             client_id=details.get("client_id") or "", client_name=details.get("client_name"),
             condition=details["condition"], course_type=details["course_type"], therapist_id=details["therapist_id"],
             severity=details.get("severity"), prior_injuries=details.get("prior_injuries"),
-            onset_date=details.get("onset_date"), is_new_client=is_new_client), records.SessionEntry(**values_of(prefix)),
+            onset_date=details.get("onset_date"), foot_side=details.get("foot_side"), is_new_client=is_new_client),
+            records.SessionEntry(**values_of(prefix)),
             by=client_charts.who(), viewer=signin.viewer_therapist())
     except records.RecordRefused as refused:
         _refuse(form, refused)
@@ -176,6 +192,22 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
     forget(EPISODE_PREFIX + "client_")
     client_charts.choose_episode(new_episode)
     flash(f"Course of care {new_episode} opened with its first visit.")
+
+
+PLAN_FORM = "stretching_plan"  # the Client progress page's plan box and its Save button
+
+
+def save_plan(con: duckdb.DuckDBPyConnection, episode: str, key: str) -> None:
+    """Save the course's home-stretching plan from the text box `key` (records.save_plan checks
+    it, and that a therapist saves only for their own course)."""
+    try:
+        records.save_plan(con, episode, st.session_state.get(key, ""), by=client_charts.who(),
+                          viewer=signin.viewer_therapist())
+    except records.RecordRefused as refused:
+        _refuse(PLAN_FORM, refused)
+        return
+    _accept()
+    flash("Stretching plan saved; it is shown again here and printed on the report.")
 
 
 _CORRECTIONS_SAVED = "_corrections_saved"

@@ -105,6 +105,8 @@ def value_text(column: str, value) -> str:
         return date_text(value)
     if kind == "number":
         return number_text(value)
+    if kind == "text":
+        return "blank" if is_blank(value) else "a note (not shown)"
     return "blank" if is_blank(value) else plain(value)
 
 

@@ -34,6 +34,18 @@ def invisible_character(text: str) -> str | None:
     return None
 
 
+def invisible_in_note(text: str) -> str | None:
+    """As invisible_character, but a line break (LF, or CR LF as a spreadsheet writes it) is
+    allowed: a note may have paragraphs."""
+    return invisible_character(text.replace("\r\n", "").replace("\n", ""))
+
+
+def _note_text(texts: pd.Series) -> np.ndarray:
+    """A note as stored: NFC, line breaks as LF, ends trimmed."""
+    return np.array([unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip() for text in texts],
+                    dtype=object)
+
+
 def _nfc(texts: pd.Series) -> np.ndarray:
     """Text in Unicode NFC, so a decomposed 'é' and a composed one are the same id or name."""
     return np.array([unicodedata.normalize("NFC", text) for text in texts], dtype=object)
@@ -174,7 +186,8 @@ class VisitLog:
 
     def _parse(self) -> None:
         for entry in catalog.COLUMNS:
-            parse = {"id": self._parse_id, "name": self._parse_name, "vocabulary": self._parse_vocabulary,
+            parse = {"id": self._parse_id, "name": self._parse_name, "text": self._parse_text,
+                     "vocabulary": self._parse_vocabulary,
                      "date": self._parse_date, "number": self._parse_number}[entry.kind]
             parse(entry)
             if entry.default is not None and entry.kind == "number":
@@ -201,6 +214,18 @@ class VisitLog:
         too_long = ~invisible & text.per_unique(lambda names: names.str.len().to_numpy() > catalog.MAX_NAME_LENGTH)
         self.flag(too_long, entry.name, f"the name is longer than {catalog.MAX_NAME_LENGTH} characters", "too_long")
         self.values[entry.name] = np.where(text.blank(), None, text.per_unique(_nfc))  # type: ignore[call-overload]  # numpy stubs reject a None branch
+
+    def _parse_text(self, entry: catalog.Column) -> None:
+        # The note itself is never repeated in a message: only the character or the length.
+        text = self.text[entry.name]
+        invisible = text.per_unique(lambda texts: np.array([invisible_in_note(t) is not None for t in texts],
+                                                           dtype=bool))
+        self.flag(invisible, entry.name, lambda cell: f"the {entry.noun} contains an invisible or control character "
+                  f"{invisible_in_note(cell)} (line breaks are allowed); retype it", "invisible_character")
+        stored = text.per_unique(_note_text)
+        too_long = ~invisible & np.array([len(note) > entry.max_length for note in stored], dtype=bool)
+        self.flag(too_long, entry.name, f"the {entry.noun} is longer than {entry.max_length} characters", "too_long")
+        self.values[entry.name] = np.where(text.blank() | (stored == ""), None, stored)  # type: ignore[call-overload]  # numpy stubs reject a None branch
 
     def _parse_id(self, entry: catalog.Column) -> None:
         column, text = entry.name, self.text[entry.name]

@@ -149,8 +149,13 @@ def plan(cursor: duckdb.DuckDBPyConnection, log: VisitLog, replace: bool) -> Pla
     plan.has_post[positions] = stored["has_post"].to_numpy(dtype=bool)
     changed = np.zeros(len(positions), dtype=bool)
     for column in catalog.VISIT_VALUES:
-        new, old = log.values[column][positions], stored[column].to_numpy(dtype=float)
-        differs = ~_same_number(new, old) & log.given[column][positions] & ~log.bad[column][positions]
+        if catalog.column(column).is_text:  # a session note
+            new, old = log.values[column][positions], _texts(stored[column])
+            same = new == old
+        else:
+            new, old = log.values[column][positions], stored[column].to_numpy(dtype=float)
+            same = _same_number(new, old)
+        differs = ~same & log.given[column][positions] & ~log.bad[column][positions]
         changed |= differs
         if not replace:
             _report_stored_difference(log, positions[differs], column, old[differs], new[differs])
@@ -170,6 +175,11 @@ def plan(cursor: duckdb.DuckDBPyConnection, log: VisitLog, replace: bool) -> Pla
     _compare_stored_episodes(cursor, log, plan, replace)
     _compare_stored_people(cursor, log, plan, replace)
     return plan
+
+
+def _texts(values: pd.Series) -> np.ndarray:
+    """Stored text as the importer holds it: None for NULL."""
+    return np.array([None if pd.isna(value) else value for value in values], dtype=object)
 
 
 def _same_number(new: np.ndarray, old: np.ndarray) -> np.ndarray:
