@@ -43,7 +43,8 @@ MEASURE = """() => {
     if (!svg) continue;
     const box = svg.getBoundingClientRect();
     const texts = [...plot.querySelectorAll('.gtitle, .annotation-text')].filter(t => t.textContent.trim());
-    const titles = texts.map(t => ({text: t.textContent, inside: inside(t.getBoundingClientRect(), box)}));
+    const titles = texts.map(t => ({text: t.textContent, inside: inside(t.getBoundingClientRect(), box),
+                                   box: [t.getBoundingClientRect(), box].map(r => [r.left, r.top, r.right, r.bottom].map(Math.round))}));
     const legend = plot.querySelector('.legend');
     const axisTitles = [...plot.querySelectorAll('.xtitle, .ytitle')];
     const legendOverAxis = legend ? axisTitles.some(a => overlaps(legend.getBoundingClientRect(),
@@ -71,12 +72,13 @@ def wait_until_drawn(page, heading: str) -> None:
 
 
 def open_page(page, link: str, heading: str) -> None:
-    """Click the page's link in the sidebar, opening the sidebar first where a narrow screen folded it."""
-    page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
+    """Click the page's link in the sidebar, opening the sidebar first where a narrow screen folded
+    it (the phone's width the last page ended at shows the button that does), then back to a laptop."""
     nav = page.locator('[data-testid="stSidebarNav"]')
     if not nav.is_visible():
         page.locator('[data-testid="stExpandSidebarButton"]').click()
     nav.get_by_role("link", name=link, exact=True).click()
+    page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
     wait_until_drawn(page, heading)
 
 
@@ -91,7 +93,7 @@ def check_layout(page, name: str, width: int, heading: str) -> None:
     assert seen["documentScroll"] <= seen["innerWidth"] + 1, f"{where}: the page scrolls sideways ({seen})"
     assert seen["mainScroll"] <= seen["mainWidth"] + 1, f"{where}: the main area scrolls sideways ({seen})"
     for chart in seen["charts"]:
-        cut = [title["text"] for title in chart["titles"] if not title["inside"]]
+        cut = [(title["text"], title["box"]) for title in chart["titles"] if not title["inside"]]
         assert not cut, f"{where}: chart titles cut off: {cut}"
         assert not chart["titlesOverlap"], f"{where}: small-multiple titles overlap: {chart['titles']}"
         assert not chart["legendOverAxis"], f"{where}: a legend covers an axis title: {chart['titles']}"
