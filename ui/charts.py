@@ -247,7 +247,7 @@ def status_mix(outcomes: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(
             y=names, x=rows[f"{status}_share"] * 100, name=status.capitalize(), orientation="h", marker_color=colour,
             customdata=rows[status].to_numpy(),
-            hovertemplate=f"{status}: %{{x:.0f}} % (n = %{{customdata:,}} courses)<extra></extra>",
+            hovertemplate=f"{status}: %{{x:.0f}}% (n = %{{customdata:,}} courses)<extra></extra>",
         ))
     return _layout(fig, f"Course status (n = {int(rows['episodes'].sum()):,} courses)", "Share of courses (%)", "",
                    barmode="stack", height=120 + 70 * len(courses))
@@ -437,17 +437,17 @@ def funnel(funnel_limits) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=limits["episodes"], y=limits[f"{side}_{level}"] * 100, mode="lines", name=name,
                 legendgroup=level, showlegend=side == "upper", line={"color": MUTED, "dash": dash},
-                hovertemplate=f"{name}: %{{y:.0f}} % at n = %{{x:,}}<extra></extra>",
+                hovertemplate=f"{name}: %{{y:.0f}}% at n = %{{x:,}}<extra></extra>",
             ))
     fig.add_trace(go.Scatter(x=limits["episodes"], y=limits["clinic_rate"] * 100, mode="lines", name="Clinic rate",
-                             line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f} %<extra></extra>"))
+                             line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f}%<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
         text=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.LABEL_CHARS)),
         textposition="top center",
         marker={"size": np.where(points["is_viewer"], 16, 12), "color": np.where(points["is_viewer"], VIEWER, "#CC79A7")},
         customdata=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.HOVER_CHARS)),
-        hovertemplate="%{customdata}: %{y:.0f} % responders<br>n = %{x:,} finished courses<extra></extra>",
+        hovertemplate="%{customdata}: %{y:.0f}% responders<br>n = %{x:,} finished courses<extra></extra>",
     ))
     n = int(points["episodes"].sum())
     return _layout(fig, f"Funnel plot: responder rate by number of courses (n = {n:,} finished courses)",
@@ -534,7 +534,7 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
                    if median is None and suppression.suppressed(medians)
                    else "fewer than half had improved by the last visit recorded")
         change = (f"pain before the session fell on average by {row['mean_change_points']:.1f} points out of 10"
-                  f" ({row['mean_change_pct']:.0f} % of the first visit)"
+                  f" ({row['mean_change_pct']:.0f}% of the first visit)"
                   if row["mean_change_points"] == row["mean_change_points"] else "no later pain score was recorded")
         sentences.append(
             f"{course.capitalize()} courses ({low}-{high} sessions recommended, median {row['median_sessions']:g} attended): "
@@ -573,8 +573,8 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
             x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers", legendgroup=course,
             line={"color": colour, "shape": "hv"},
             customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
-            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved (Kaplan-Meier)"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}}% not yet improved (Kaplan-Meier)"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
         ), row=1, col=1)
         if median is not None:
@@ -587,8 +587,8 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
             mode="lines+markers", legendgroup=course, showlegend=False, line={"color": colour, "shape": "hv"},
             customdata=np.column_stack([started["episodes"], started["improved"], (1 - started["ci_high"]) * 100,
                                         (1 - started["ci_low"]) * 100, started["still_running_left_out"]]),
-            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}} % of all who started not yet improved"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}}% of all who started not yet improved"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
                            "<br>%{customdata[4]:,} still running left out<extra></extra>"),
         ), row=1, col=2)
@@ -613,7 +613,7 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
     rows = charts[charts["measure"] == measure]
     courses = _courses(rows)
     scale = 1 if measure == "new_courses" else 100
-    shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f} %"
+    shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f}%"
     fig = make_subplots(rows=1, cols=max(1, len(courses)), shared_yaxes=True, subplot_titles=[
         f"{course.capitalize()} (n = {int(rows.loc[rows['course_type'] == course, 'n'].sum()):,} {n_name})"
         for course in courses])
