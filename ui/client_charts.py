@@ -225,12 +225,15 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
     font = 18 if large else 14
     # traceorder "normal": with a filled band Plotly would reverse the legend, listing the client's
     # own pain last; their pain before the session comes first.
-    fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=520 if large else 460,
+    fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=620 if large else 540,
                       legend={**FOOT_LEGEND, "traceorder": "normal"}, margin={"t": 70, "b": 230 if large else 190},
                       hovermode="closest")
     fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1, tickfont={"size": font})
     fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2, tickfont={"size": font})
-    return text.inert_figure(fig)
+    fig = text.inert_figure(fig)
+    for annotation in fig.layout.annotations:  # the range's label on two lines, so it fits a phone
+        annotation.text = charts.wrapped(annotation.text, 14)
+    return fig
 
 
 def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:
