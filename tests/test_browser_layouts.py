@@ -141,3 +141,4 @@ def test_every_page_fits_a_laptop_a_tablet_and_a_phone(writable_sample_db):
             shown = label.evaluate("e => ({scroll: e.scrollWidth, client: e.clientWidth, text: e.innerText})")
             assert shown["text"] == "Client view" and shown["scroll"] <= shown["client"] + 1, (width, shown)
             assert not page.locator('[data-testid="stSidebar"]').is_visible()
+            assert not page.locator('[data-testid="stExpandSidebarButton"]').is_visible()  # nothing opens it

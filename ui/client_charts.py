@@ -28,7 +28,7 @@ _VIEWED = "_client_view_episode"    # the course of care client view shows
 FOOT_LEGEND = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0}
 # Client view: no sidebar at all, whatever else may draw there (a constant, no data in it).
 CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
-                   " [data-testid='stSidebarNav'] {display: none;}</style>")
+                   " [data-testid='stExpandSidebarButton'], [data-testid='stSidebarNav'] {display: none;}</style>")
 
 
 def viewer_filter() -> Filter:
@@ -226,7 +226,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
     # traceorder "normal": with a filled band Plotly would reverse the legend, listing the client's
     # own pain last; their pain before the session comes first.
     fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=620 if large else 540,
-                      legend={**FOOT_LEGEND, "traceorder": "normal"}, margin={"t": 70, "b": 230 if large else 190},
+                      legend={**FOOT_LEGEND, "traceorder": "normal"}, margin={"t": 70, "b": 210 if large else 180},
                       hovermode="closest")
     fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1, tickfont={"size": font})
     fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2, tickfont={"size": font})
