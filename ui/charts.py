@@ -8,7 +8,6 @@ limit lines are thinned). Every string in a figure is literal text, never Plotly
 (ui/text.py inert_figure); a name is shortened on the chart and longer in its hover text."""
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable
 
 import numpy as np
@@ -40,53 +39,22 @@ def label(value: str) -> str:
     return str(value).replace("_", " ").capitalize()
 
 
-# Plotly never wraps a title: ours are broken into lines that fit a phone (390 px), in code, after
-# the figure's text is made inert. A panel title gets its share of the width.
-TITLE_CHARS = 40
-PANEL_TITLE_CHARS = 44
-LINE_PX = 21
 LEGEND_PX = 150  # below the plot: the x-axis title, then up to three rows of a horizontal legend
-
-
-def wrapped(escaped: str, width: int) -> str:
-    """Our own (already inert) title text broken into lines of at most `width` characters with
-    Plotly's <br>, at spaces only, so an entity such as &amp; is never split."""
-    kept = escaped.replace("n = ", "n\u00a0=\u00a0")  # "n = 120" stays on one line
-    return "<br>".join(textwrap.wrap(kept, width, break_long_words=False, break_on_hyphens=False)) or escaped
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra) -> go.Figure:
     """Titles, axis names and a horizontal legend at the very bottom of the figure (below the
-    x-axis title, so they never overlap however many rows the legend takes on a phone); the title
-    and the panels' titles wrapped to fit a narrow screen, with room made above for their lines."""
+    x-axis title, so they never overlap however many rows the legend takes on a phone)."""
     fig.update_layout(title={"text": title}, hovermode="closest", **extra)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     fig = limit_points(text.inert_figure(fig))
-    lines = _wrap_titles(fig)
     legend = fig.layout.showlegend is not False and sum(bool(trace.showlegend is not False and trace.name)
                                                         for trace in fig.data) > 1
-    fig.update_layout(title={"font": {"size": 15}},
-                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
+    fig.update_layout(legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
                               "traceorder": "normal"},
-                      margin={"t": 30 + LINE_PX * lines, "b": LEGEND_PX if legend else 60})
+                      margin={"t": 70, "b": LEGEND_PX if legend else 60})
     return fig
-
-
-def _wrap_titles(fig: go.Figure) -> int:
-    """Wrap the figure's title and its panel titles (the paper-placed annotations make_subplots
-    adds); return how many lines of text the top margin must hold."""
-    title = wrapped(fig.layout.title.text or "", TITLE_CHARS)
-    fig.layout.title.text = title
-    columns = len({round((fig.layout[name].domain or (0,))[0], 3) for name in fig.layout if name.startswith("xaxis")}) or 1
-    panel_lines = 0
-    for annotation in fig.layout.annotations:
-        if annotation.xref == "paper" and annotation.yref == "paper" and annotation.text:
-            annotation.text = wrapped(annotation.text, max(12, PANEL_TITLE_CHARS // columns))
-            annotation.font = {"size": 13}
-            if annotation.y is not None and annotation.y >= 0.99:  # a top-row panel's title
-                panel_lines = max(panel_lines, annotation.text.count("<br>") + 1)
-    return title.count("<br>") + 1 + panel_lines
 
 
 def point_count(fig: go.Figure) -> int:

@@ -191,7 +191,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
 
     fig = go.Figure()
     fig.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=RANGE_COLOUR, opacity=0.10, line_width=0, layer="below",
-                  annotation_text=f"recommended {low}-{high} sessions", annotation_position="top",
+                  annotation_text=f"recommended {low}-{high} sessions", annotation_position="top right",
                   annotation_font_color=RANGE_COLOUR)
     if len(band):
         visits = band["visit_number"].tolist()
@@ -230,10 +230,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
                       hovermode="closest")
     fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1, tickfont={"size": font})
     fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2, tickfont={"size": font})
-    fig = text.inert_figure(fig)
-    for annotation in fig.layout.annotations:  # the range's label on two lines, so it fits a phone
-        annotation.text = charts.wrapped(annotation.text, 14)
-    return fig
+    return text.inert_figure(fig)
 
 
 def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:
