@@ -39,6 +39,7 @@ def label(value: str) -> str:
     return str(value).replace("_", " ").capitalize()
 
 
+PANEL_PX = 260  # one panel of a figure whose panels stand one above the other
 LEGEND_PX = 150  # below the plot: the x-axis title, then up to three rows of a horizontal legend
 
 
@@ -185,10 +186,10 @@ def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.S
 
 
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
-    """How many sessions courses lasted (highest visit number), acute and chronic side by side,
-    the recommended range shaded."""
+    """How many sessions courses lasted (highest visit number), acute above chronic (one panel
+    each, full width, so their titles and bars fit a phone), the recommended range shaded."""
     courses = _courses(distribution)
-    fig = make_subplots(rows=1, cols=max(1, len(courses)), subplot_titles=[
+    fig = make_subplots(rows=max(1, len(courses)), cols=1, vertical_spacing=0.2, subplot_titles=[
         f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} courses)"
         for c in courses])
     for position, course in enumerate(courses, start=1):
@@ -196,12 +197,13 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(
             x=rows["visits"], y=rows["episodes"], name=course.capitalize(), marker_color=COURSE_COLOURS[course],
             hovertemplate=f"{course}: %{{y:,}} courses ended at visit %{{x}}<extra></extra>",
-        ), row=1, col=position)
-        _shade_recommended(fig, [course], row=1, col=position)
-        fig.update_xaxes(dtick=1, row=1, col=position)
+        ), row=position, col=1)
+        _shade_recommended(fig, [course], row=position, col=1)
+        fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
     return _layout(fig, f"Sessions attended per course, against the recommended range (n = {n:,} courses)",
-                   "Sessions attended (highest visit number)", "Courses", showlegend=False)
+                   "Sessions attended (highest visit number)", "Courses", showlegend=False,
+                   height=PANEL_PX * max(1, len(courses)) + 130)
 
 
 def status_mix(outcomes: pd.DataFrame) -> go.Figure:
@@ -521,12 +523,13 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
 # --- Time to improvement among all who started, and control charts ---------------------------------
 
 def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started: pd.DataFrame) -> go.Figure:
-    """Time to meaningful improvement read two ways, side by side on the same axes: left the
+    """Time to meaningful improvement read two ways, one above the other on the same axes (full
+    width each, so their titles fit a phone): first the
     Kaplan-Meier share not yet improved (metrics.time_to_improvement, drop-outs censored) with
-    its 95 % band and the median visit marked; right the share of all who started not yet
+    its 95 % band and the median visit marked; below it the share of all who started not yet
     improved (metrics.improvement_all_started, drop-outs counted as never improved) with its
     95 % band."""
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=[
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=[
         "Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"])
     for course in _courses(pd.concat([curve[["course_type"]], all_started[["course_type"]]])):
         colour = COURSE_COLOURS[course]
@@ -549,7 +552,7 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
             fig.add_vline(x=median, line_dash="dash", line_color=colour, row=1, col=1)
         started = all_started[all_started["course_type"] == course]
         fig.add_traces(_band(started["visit_number"], (1 - started["ci_high"]) * 100, (1 - started["ci_low"]) * 100,
-                             colour, course, shape="hv"), rows=1, cols=2)
+                             colour, course, shape="hv"), rows=2, cols=1)
         fig.add_trace(go.Scatter(
             x=started["visit_number"], y=(1 - started["share"]) * 100, name=f"{course.capitalize()}, all who started",
             mode="lines+markers", legendgroup=course, showlegend=False, line={"color": colour, "shape": "hv"},
@@ -559,14 +562,16 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
                            "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
                            "<br>%{customdata[4]:,} still running left out<extra></extra>"),
-        ), row=1, col=2)
-    for col in (1, 2):
-        fig.add_hline(y=50, line_dash="dot", line_color=MUTED, row=1, col=col)
+        ), row=2, col=1)
+    for row in (1, 2):
+        fig.add_hline(y=50, line_dash="dot", line_color=MUTED, row=row, col=1)
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(range=[0, 102])
     n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
-    fig = _layout(fig, f"Time to meaningful improvement, two readings ({n} courses)", VISIT_AXIS, "")
-    fig.update_yaxes(title_text="Courses not yet improved (%)", col=1)
+    fig = _layout(fig, f"Time to meaningful improvement, two readings ({n} courses)", VISIT_AXIS, "",
+                  height=2 * PANEL_PX + 200)
+    fig.update_xaxes(showticklabels=True)
+    fig.update_yaxes(title_text="Not yet improved (%)")
     return fig
 
 
@@ -574,15 +579,15 @@ CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
 
 
 def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, n_name: str) -> go.Figure:
-    """One measure of metrics.monthly_control_charts by month, a panel per course type: the
-    months' values, the centre line and the 3-sigma limits (stepped, as they change with each
+    """One measure of metrics.monthly_control_charts by month, a panel per course type, one
+    above the other: the months' values, the centre line and the 3-sigma limits (stepped, as they change with each
     month's n), months outside the limits marked. Rates are drawn in percent; `n_name` says what
     a month's n counts."""
     rows = charts[charts["measure"] == measure]
     courses = _courses(rows)
     scale = 1 if measure == "new_courses" else 100
     shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f}%"
-    fig = make_subplots(rows=1, cols=max(1, len(courses)), shared_yaxes=True, subplot_titles=[
+    fig = make_subplots(rows=max(1, len(courses)), cols=1, shared_xaxes=True, vertical_spacing=0.15, subplot_titles=[
         f"{course.capitalize()} (n = {int(rows.loc[rows['course_type'] == course, 'n'].sum()):,} {n_name})"
         for course in courses])
     outside_months = 0
@@ -593,16 +598,16 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
             fig.add_trace(go.Scatter(
                 x=panel["month"], y=panel[side] * scale, mode="lines", name=name, legendgroup="limits",
                 showlegend=first and side == "upper", line={"color": MUTED, "dash": "dash", "shape": "hvh"},
-                hovertemplate=f"{side} limit: {shown}<extra></extra>"), row=1, col=position)
+                hovertemplate=f"{side} limit: {shown}<extra></extra>"), row=position, col=1)
         fig.add_trace(go.Scatter(
             x=panel["month"], y=panel["centre"] * scale, mode="lines", name="Centre (all months)", legendgroup="centre",
-            showlegend=first, line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"), row=1, col=position)
+            showlegend=first, line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"), row=position, col=1)
         fig.add_trace(go.Scatter(
             x=panel["month"], y=panel["value"] * scale, mode="lines+markers", name=course.capitalize(),
             line={"color": COURSE_COLOURS[course]}, marker={"size": 7},
             customdata=np.column_stack([panel["n"], panel["lower"] * scale, panel["upper"] * scale]),
             hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}<br>limits %{{customdata[1]:.0f}}-%{{customdata[2]:.0f}}"
-                           f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")), row=1, col=position)
+                           f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")), row=position, col=1)
         outside = panel[panel["outside"].astype(bool)]
         outside_months += len(outside)
         fig.add_trace(go.Scatter(
@@ -611,10 +616,11 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
             marker={"symbol": "x", "size": 13, "color": CONTROL_OUTSIDE, "line": {"width": 1}},
             customdata=outside["n"].to_numpy(),
             hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}"
-                           "<extra></extra>")), row=1, col=position)
+                           "<extra></extra>")), row=position, col=1)
     fig.update_yaxes(rangemode="tozero")
     months = "1 month" if outside_months == 1 else f"{outside_months} months"
     fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {months} outside the limits)",
-                  "Month of first visit", "")
-    fig.update_yaxes(title_text=y_title, col=1)
+                  "Month of first visit", "", height=PANEL_PX * max(1, len(courses)) + 200)
+    fig.update_xaxes(showticklabels=True)
+    fig.update_yaxes(title_text=y_title)
     return fig
