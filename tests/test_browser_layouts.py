@@ -48,7 +48,7 @@ MEASURE = """() => {
     const svg = plot.querySelector('.main-svg');
     if (!svg) continue;
     const box = svg.getBoundingClientRect();
-    const texts = [...plot.querySelectorAll('.gtitle, .annotation-text')].filter(t => t.textContent.trim());
+    const texts = [...plot.querySelectorAll('.gtitle, .gtitle-subtitle, .annotation-text')].filter(t => t.textContent.trim());
     const titles = texts.map(t => ({text: t.textContent, inside: inside(t.getBoundingClientRect(), box),
                                    box: [t.getBoundingClientRect(), box].map(r => [r.left, r.top, r.right, r.bottom].map(Math.round))}));
     const legend = plot.querySelector('.legend');

@@ -43,10 +43,13 @@ PANEL_PX = 260  # one panel of a figure whose panels stand one above the other
 LEGEND_PX = 150  # below the plot: the x-axis title, then up to three rows of a horizontal legend
 
 
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra) -> go.Figure:
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, n: str | None = None, **extra) -> go.Figure:
     """Titles, axis names and a horizontal legend at the very bottom of the figure (below the
-    x-axis title, so they never overlap however many rows the legend takes on a phone)."""
-    fig.update_layout(title={"text": title}, hovermode="closest", **extra)
+    x-axis title, so they never overlap however many rows the legend takes on a phone). `n`
+    (what the chart rests on) goes on a line of its own under the title: Plotly never wraps a
+    title, and the two short lines fit a phone where one long one would be cut."""
+    heading = {"text": title, "subtitle": {"text": n, "font": {"size": 12}}} if n else {"text": title}
+    fig.update_layout(title=heading, hovermode="closest", **extra)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     fig = limit_points(text.inert_figure(fig))
@@ -168,7 +171,7 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
             hovertemplate="%{customdata[0]} after session 2: mean pain %{y:.1f}<br>n = %{customdata[1]:,} scores<extra></extra>",
         ))
     n = _courses_n(trajectory[(trajectory["visit_number"] == 1) & (trajectory["phase"] == "pre")], "n")
-    return _layout(fig, f"{title} ({n} courses)", VISIT_AXIS, PAIN_PRE_AXIS if phases == ("pre",) else PAIN_AXIS,
+    return _layout(fig, title, VISIT_AXIS, PAIN_PRE_AXIS if phases == ("pre",) else PAIN_AXIS, n=f"{n} courses",
                    yaxis={"range": [0, 10]}, xaxis={"dtick": 1})
 
 
@@ -201,8 +204,8 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         _shade_recommended(fig, [course], row=position, col=1)
         fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
-    return _layout(fig, f"Sessions attended per course, against the recommended range (n = {n:,} courses)",
-                   "Sessions attended (highest visit number)", "Courses", showlegend=False,
+    return _layout(fig, "Sessions attended against the recommended range",
+                   "Sessions attended (highest visit number)", "Courses", n=f"n = {n:,} courses", showlegend=False,
                    height=PANEL_PX * max(1, len(courses)) + 130)
 
 
@@ -219,7 +222,7 @@ def status_mix(outcomes: pd.DataFrame) -> go.Figure:
             customdata=rows[status].to_numpy(),
             hovertemplate=f"{status}: %{{x:.0f}}% (n = %{{customdata:,}} courses)<extra></extra>",
         ))
-    return _layout(fig, f"Course status (n = {int(rows['episodes'].sum()):,} courses)", "Share of courses (%)", "",
+    return _layout(fig, "Course status", "Share of courses (%)", "", n=f"n = {int(rows['episodes'].sum()):,} courses",
                    barmode="stack", height=120 + 70 * len(courses))
 
 
@@ -237,8 +240,8 @@ def immediate_relief(relief: pd.DataFrame) -> go.Figure:
             hovertemplate=f"{course} visit %{{x}}: relief %{{y:.1f}} points<br>n = %{{customdata:,}} sessions<extra></extra>",
         ))
     n = int(relief["sessions"].sum()) if len(relief) else 0
-    return _layout(fig, f"Immediate relief within a session (n = {n:,} sessions)", VISIT_AXIS,
-                   "Pain relief, before minus after (points)", barmode="group", xaxis={"dtick": 1})
+    return _layout(fig, "Immediate relief within a session", VISIT_AXIS,
+                   "Pain relief, before minus after (points)", n=f"n = {n:,} sessions", barmode="group", xaxis={"dtick": 1})
 
 
 # --- Conditions ---------------------------------------------------------------------------------
@@ -272,7 +275,7 @@ def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], colu
     fig.update_yaxes(range=[0, 10])
     fig.update_layout(height=260 * rows_needed + 120)
     n = int(pre.loc[pre["visit_number"] == 1, "n"].sum())
-    fig = _layout(fig, f"Pain before each session, by condition (n = {n:,} courses)", "", "")
+    fig = _layout(fig, "Pain before each session, by condition", "", "", n=f"n = {n:,} courses")
     fig.update_xaxes(title_text=VISIT_AXIS, row=rows_needed)
     fig.update_yaxes(title_text=PAIN_PRE_AXIS, col=1)
     return fig
@@ -388,8 +391,8 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
                        f"n = %{{x:,}} {courses}<extra></extra>"),
     ))
     n = int(points["episodes"].sum())
-    return _layout(fig, f"Funnel plot: {measure.lower()}, observed − expected (n = {n:,} {courses})",
-                   f"{courses.capitalize()} judged (n)", f"Observed − expected ({axis})", height=FUNNEL_HEIGHT_PX,
+    return _layout(fig, f"Funnel plot: {measure.lower()}", f"{courses.capitalize()} judged (n)",
+                   f"Observed − expected ({axis})", n=f"observed − expected, n = {n:,} {courses}", height=FUNNEL_HEIGHT_PX,
                    yaxis={"range": [-reach, reach]})
 
 
@@ -420,8 +423,8 @@ def funnel(funnel_limits) -> go.Figure:
         hovertemplate="%{customdata}: %{y:.0f}% responders<br>n = %{x:,} finished courses<extra></extra>",
     ))
     n = int(points["episodes"].sum())
-    return _layout(fig, f"Funnel plot: responder rate by number of courses (n = {n:,} finished courses)",
-                   "Finished courses judged (n)", "Responders (%)", yaxis={"range": [0, 102]})
+    return _layout(fig, "Funnel plot: responder rate by number of courses",
+                   "Finished courses judged (n)", "Responders (%)", n=f"n = {n:,} finished courses", yaxis={"range": [0, 102]})
 
 
 # --- Home program and data quality ----------------------------------------------------------------
@@ -439,8 +442,8 @@ def home_program(effect: pd.DataFrame, value: str, title: str, axis_title: str, 
             hovertemplate=f"{course}, adherence %{{x}}: %{{y:.0f}}<br>n = %{{customdata:,}} courses<extra></extra>",
         ))
     n = int(effect[count].sum())
-    return _layout(fig, f"{title} (n = {n:,} courses)",
-                   "Mean stretching adherence between sessions (%)", axis_title, barmode="group")
+    return _layout(fig, title, "Mean stretching adherence between sessions (%)", axis_title,
+                   n=f"n = {n:,} courses", barmode="group")
 
 
 CHECK_NAMES = {
@@ -466,7 +469,7 @@ def data_quality(checks: pd.DataFrame) -> go.Figure:
         x=rows["count"], y=[check_name(c) for c in rows["check"]], orientation="h", marker_color=NEUTRAL,
         customdata=rows["description"].to_numpy(), hovertemplate="%{y}: n = %{x:,}<br>%{customdata}<extra></extra>",
     ))
-    return _layout(fig, f"Data-quality findings (n = {int(checks['count'].sum()):,})", "Findings (n)", "")
+    return _layout(fig, "Data-quality findings", "Findings (n)", "", n=f"n = {int(checks['count'].sum()):,}")
 
 
 # --- In words ---------------------------------------------------------------------------------------
@@ -568,7 +571,7 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(range=[0, 102])
     n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
-    fig = _layout(fig, f"Time to meaningful improvement, two readings ({n} courses)", VISIT_AXIS, "",
+    fig = _layout(fig, "Time to meaningful improvement, two readings", VISIT_AXIS, "", n=f"{n} courses",
                   height=2 * PANEL_PX + 200)
     fig.update_xaxes(showticklabels=True)
     fig.update_yaxes(title_text="Not yet improved (%)")
