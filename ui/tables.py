@@ -122,7 +122,7 @@ def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # Stored codes a table shows as words (acute -> Acute); the CSV keeps the codes.
-CODES = ("course_type", "condition", "status", "severity", "foot_side", "sessions_vs_range", "adherence_band")
+CODES = ("condition", "status", "severity", "foot_side", "sessions_vs_range", "adherence_band")
 # Columns of long text: a table holding one gets rows tall enough for it to wrap (Streamlit wraps
 # text in rows taller than 4rem) instead of cutting it at the column's edge.
 LONG_TEXT = ("description", "what", "detail")
