@@ -55,7 +55,7 @@ MEASURE = """() => {
     const axisTitles = [...plot.querySelectorAll('.xtitle, .ytitle')];
     const legendOverAxis = legend ? axisTitles.some(a => overlaps(legend.getBoundingClientRect(),
                                                                   a.getBoundingClientRect())) : false;
-    const subplotTitles = [...plot.querySelectorAll('.annotation-text')].map(t => t.getBoundingClientRect());
+    const subplotTitles = [...plot.querySelectorAll('.annotation-text, .gtitle-subtitle')].map(t => t.getBoundingClientRect());
     let titlesOverlap = false;
     for (let i = 0; i < subplotTitles.length; i++)
       for (let j = i + 1; j < subplotTitles.length; j++)

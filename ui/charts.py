@@ -48,7 +48,10 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, n: str | Non
     x-axis title, so they never overlap however many rows the legend takes on a phone). `n`
     (what the chart rests on) goes on a line of its own under the title: Plotly never wraps a
     title, and the two short lines fit a phone where one long one would be cut."""
-    heading = {"text": title, "subtitle": {"text": n, "font": {"size": 12}}} if n else {"text": title}
+    # At the figure's top, above any panel titles.
+    heading: dict[str, object] = {"text": title, "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 12}}
+    if n:
+        heading["subtitle"] = {"text": n, "font": {"size": 12}}
     fig.update_layout(title=heading, hovermode="closest", **extra)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
@@ -57,8 +60,17 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, n: str | Non
                                                         for trace in fig.data) > 1
     fig.update_layout(legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
                               "traceorder": "normal"},
-                      margin={"t": 70, "b": LEGEND_PX if legend else 60})
+                      margin={"t": 70 + (PANEL_TITLE_PX if n and _top_panel_titles(fig) else 0),
+                              "b": LEGEND_PX if legend else 60})
     return fig
+
+
+PANEL_TITLE_PX = 25  # room under a subtitle for the top row's panel titles
+
+
+def _top_panel_titles(fig: go.Figure) -> bool:
+    """Whether the figure has panel titles (make_subplots') above its top row."""
+    return any(annotation.yref == "paper" and (annotation.y or 0) >= 0.99 for annotation in fig.layout.annotations)
 
 
 def point_count(fig: go.Figure) -> int:
