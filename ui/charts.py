@@ -216,8 +216,8 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         _shade_recommended(fig, [course], row=position, col=1)
         fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
-    return _layout(fig, "Sessions attended against the recommended range",
-                   "Sessions attended (highest visit number)", "Courses", n=f"n = {n:,} courses", showlegend=False,
+    return _layout(fig, "Sessions attended per course", "Sessions attended (highest visit number)", "Courses",
+                   n=f"against the recommended range, n = {n:,} courses", showlegend=False,
                    height=PANEL_PX * max(1, len(courses)) + 130)
 
 
@@ -258,7 +258,7 @@ def immediate_relief(relief: pd.DataFrame) -> go.Figure:
 
 # --- Conditions ---------------------------------------------------------------------------------
 
-def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 3) -> go.Figure:
+def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 2) -> go.Figure:
     """Small multiples: pain before each session by visit, one panel per condition in the given
     order, acute and chronic lines in each (pain_trajectory by course type and condition)."""
     pre = trajectory[trajectory["phase"] == "pre"]
@@ -288,6 +288,7 @@ def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], colu
     fig.update_layout(height=260 * rows_needed + 120)
     n = int(pre.loc[pre["visit_number"] == 1, "n"].sum())
     fig = _layout(fig, "Pain before each session, by condition", "", "", n=f"n = {n:,} courses")
+    fig.update_annotations(font_size=11)  # two panels side by side on a phone: the names must fit
     fig.update_xaxes(title_text=VISIT_AXIS, row=rows_needed)
     fig.update_yaxes(title_text=PAIN_PRE_AXIS, col=1)
     return fig
@@ -634,8 +635,8 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
                            "<extra></extra>")), row=position, col=1)
     fig.update_yaxes(rangemode="tozero")
     months = "1 month" if outside_months == 1 else f"{outside_months} months"
-    fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {months} outside the limits)",
-                  "Month of first visit", "", height=PANEL_PX * max(1, len(courses)) + 200)
+    fig = _layout(fig, f"{title} ({months} outside the limits)", "Month of first visit", "",
+                  n=f"n = {int(rows['n'].sum()):,} {n_name}", height=PANEL_PX * max(1, len(courses)) + 200)
     fig.update_xaxes(showticklabels=True)
     fig.update_yaxes(title_text=y_title)
     return fig
