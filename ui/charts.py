@@ -216,9 +216,12 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         _shade_recommended(fig, [course], row=position, col=1)
         fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
-    return _layout(fig, "Sessions attended per course", "Sessions attended (highest visit number)", "Courses",
-                   n=f"against the recommended range, n = {n:,} courses", showlegend=False,
-                   height=PANEL_PX * max(1, len(courses)) + 130)
+    fig = _layout(fig, "Sessions attended per course", "Sessions attended (highest visit number)", "Courses",
+                  n=f"against the recommended range, n = {n:,} courses", showlegend=False,
+                  height=PANEL_PX * max(1, len(courses)) + 130)
+    for row in range(1, len(courses)):  # the axis is named once, under the bottom panel
+        fig.update_xaxes(title_text="", row=row)
+    return fig
 
 
 def status_mix(outcomes: pd.DataFrame) -> go.Figure:
@@ -587,6 +590,7 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
     fig = _layout(fig, "Time to meaningful improvement, two readings", VISIT_AXIS, "", n=f"{n} courses",
                   height=2 * PANEL_PX + 200)
     fig.update_xaxes(showticklabels=True)
+    fig.update_xaxes(title_text="", row=1)  # the axis is named once, under the bottom panel
     fig.update_yaxes(title_text="Not yet improved (%)")
     return fig
 
@@ -638,5 +642,7 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
     fig = _layout(fig, f"{title} ({months} outside the limits)", "Month of first visit", "",
                   n=f"n = {int(rows['n'].sum()):,} {n_name}", height=PANEL_PX * max(1, len(courses)) + 200)
     fig.update_xaxes(showticklabels=True)
+    for row in range(1, len(courses)):  # the axis is named once, under the bottom panel
+        fig.update_xaxes(title_text="", row=row)
     fig.update_yaxes(title_text=y_title)
     return fig
