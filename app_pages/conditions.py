@@ -55,7 +55,7 @@ wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(b
 rates = [column for column in wide.columns if "improved" in column]
 tables.table(wide, "conditions by course type", column_config={
     "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
-    **{column: st.column_config.NumberColumn(column, format="%.0f %%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
+    **{column: st.column_config.NumberColumn(column, format="%.0f%%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
            f"{words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every course with a "
            f"first-visit score except one still running short of {words.improvement_visit()}; a course that stopped "
            "before it counts as not improved. Improved by the last visit: the same rule on the last pain before a "

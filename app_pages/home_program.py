@@ -13,13 +13,13 @@ if effect.empty or effect["episodes"].sum() == 0:
 
 st.caption("A course's adherence is the mean of the stretching adherence (%) recorded at its visits, "
            f"banded {words.adherence_bands()}. Courses with no adherence recorded are shown as \"not recorded\".")
-left, right = st.columns(2)
-left.plotly_chart(charts.home_program(effect, "responder_rate_after_session2", "Improved after session 2",
-                                       "Improved after the second session (%)", "episodes_reaching_visit3"),
-                  width="stretch", key="home_after_session2")
-right.plotly_chart(charts.home_program(effect, "mean_change_pct", "Pain change over the course",
-                                        "Pain change (% of first visit)", "episodes_with_followup"),
-                   width="stretch", key="home_change")
+# One above the other, full width: side by side, their titles and bars would not fit a tablet.
+st.plotly_chart(charts.home_program(effect, "responder_rate_after_session2", "Improved after session 2",
+                                     "Improved after the second session (%)", "episodes_reaching_visit3"),
+                width="stretch", key="home_after_session2")
+st.plotly_chart(charts.home_program(effect, "mean_change_pct", "Pain change over the course",
+                                     "Pain change (% of first visit)", "episodes_with_followup"),
+                width="stretch", key="home_change")
 st.warning("These are associations, not proof: clients who stretch may differ in other ways (milder complaints, "
            "more time, more motivation), so the difference is not all down to stretching.", icon=":material/info:")
 

@@ -39,13 +39,38 @@ def label(value: str) -> str:
     return str(value).replace("_", " ").capitalize()
 
 
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra) -> go.Figure:
-    fig.update_layout(title={"text": title}, hovermode="closest",
-                      legend={"orientation": "h", "y": -0.2, "traceorder": "normal"},
-                      margin={"t": 70}, **extra)
+PANEL_PX = 260  # one panel of a figure whose panels stand one above the other
+LEGEND_PX = 150  # below the plot: the x-axis title, then up to three rows of a horizontal legend
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, n: str | None = None, **extra) -> go.Figure:
+    """Titles, axis names and a horizontal legend at the very bottom of the figure (below the
+    x-axis title, so they never overlap however many rows the legend takes on a phone). `n`
+    (what the chart rests on) goes on a line of its own under the title: Plotly never wraps a
+    title, and the two short lines fit a phone where one long one would be cut."""
+    # At the figure's top, above any panel titles.
+    heading: dict[str, object] = {"text": title, "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 12}}
+    if n:
+        heading["subtitle"] = {"text": n, "font": {"size": 12}}
+    fig.update_layout(title=heading, hovermode="closest", **extra)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
-    return limit_points(text.inert_figure(fig))
+    fig = limit_points(text.inert_figure(fig))
+    legend = fig.layout.showlegend is not False and sum(bool(trace.showlegend is not False and trace.name)
+                                                        for trace in fig.data) > 1
+    fig.update_layout(legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
+                              "traceorder": "normal"},
+                      margin={"t": 70 + (PANEL_TITLE_PX if n and _top_panel_titles(fig) else 0),
+                              "b": LEGEND_PX if legend else 60})
+    return fig
+
+
+PANEL_TITLE_PX = 25  # room under a subtitle for the top row's panel titles
+
+
+def _top_panel_titles(fig: go.Figure) -> bool:
+    """Whether the figure has panel titles (make_subplots') above its top row."""
+    return any(annotation.yref == "paper" and (annotation.y or 0) >= 0.99 for annotation in fig.layout.annotations)
 
 
 def point_count(fig: go.Figure) -> int:
@@ -158,7 +183,7 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
             hovertemplate="%{customdata[0]} after session 2: mean pain %{y:.1f}<br>n = %{customdata[1]:,} scores<extra></extra>",
         ))
     n = _courses_n(trajectory[(trajectory["visit_number"] == 1) & (trajectory["phase"] == "pre")], "n")
-    return _layout(fig, f"{title} ({n} courses)", VISIT_AXIS, PAIN_PRE_AXIS if phases == ("pre",) else PAIN_AXIS,
+    return _layout(fig, title, VISIT_AXIS, PAIN_PRE_AXIS if phases == ("pre",) else PAIN_AXIS, n=f"{n} courses",
                    yaxis={"range": [0, 10]}, xaxis={"dtick": 1})
 
 
@@ -176,10 +201,10 @@ def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.S
 
 
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
-    """How many sessions courses lasted (highest visit number), acute and chronic side by side,
-    the recommended range shaded."""
+    """How many sessions courses lasted (highest visit number), acute above chronic (one panel
+    each, full width, so their titles and bars fit a phone), the recommended range shaded."""
     courses = _courses(distribution)
-    fig = make_subplots(rows=1, cols=max(1, len(courses)), subplot_titles=[
+    fig = make_subplots(rows=max(1, len(courses)), cols=1, vertical_spacing=0.2, subplot_titles=[
         f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} courses)"
         for c in courses])
     for position, course in enumerate(courses, start=1):
@@ -187,12 +212,16 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(
             x=rows["visits"], y=rows["episodes"], name=course.capitalize(), marker_color=COURSE_COLOURS[course],
             hovertemplate=f"{course}: %{{y:,}} courses ended at visit %{{x}}<extra></extra>",
-        ), row=1, col=position)
-        _shade_recommended(fig, [course], row=1, col=position)
-        fig.update_xaxes(dtick=1, row=1, col=position)
+        ), row=position, col=1)
+        _shade_recommended(fig, [course], row=position, col=1)
+        fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
-    return _layout(fig, f"Sessions attended per course, against the recommended range (n = {n:,} courses)",
-                   "Sessions attended (highest visit number)", "Courses", showlegend=False)
+    fig = _layout(fig, "Sessions attended per course", "Sessions attended (highest visit number)", "Courses",
+                  n=f"against the recommended range, n = {n:,} courses", showlegend=False,
+                  height=PANEL_PX * max(1, len(courses)) + 130)
+    for row in range(1, len(courses)):  # the axis is named once, under the bottom panel
+        fig.update_xaxes(title_text="", row=row)
+    return fig
 
 
 def status_mix(outcomes: pd.DataFrame) -> go.Figure:
@@ -206,9 +235,9 @@ def status_mix(outcomes: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(
             y=names, x=rows[f"{status}_share"] * 100, name=status.capitalize(), orientation="h", marker_color=colour,
             customdata=rows[status].to_numpy(),
-            hovertemplate=f"{status}: %{{x:.0f}} % (n = %{{customdata:,}} courses)<extra></extra>",
+            hovertemplate=f"{status}: %{{x:.0f}}% (n = %{{customdata:,}} courses)<extra></extra>",
         ))
-    return _layout(fig, f"Course status (n = {int(rows['episodes'].sum()):,} courses)", "Share of courses (%)", "",
+    return _layout(fig, "Course status", "Share of courses (%)", "", n=f"n = {int(rows['episodes'].sum()):,} courses",
                    barmode="stack", height=120 + 70 * len(courses))
 
 
@@ -226,13 +255,13 @@ def immediate_relief(relief: pd.DataFrame) -> go.Figure:
             hovertemplate=f"{course} visit %{{x}}: relief %{{y:.1f}} points<br>n = %{{customdata:,}} sessions<extra></extra>",
         ))
     n = int(relief["sessions"].sum()) if len(relief) else 0
-    return _layout(fig, f"Immediate relief within a session (n = {n:,} sessions)", VISIT_AXIS,
-                   "Pain relief, before minus after (points)", barmode="group", xaxis={"dtick": 1})
+    return _layout(fig, "Immediate relief within a session", VISIT_AXIS,
+                   "Pain relief, before minus after (points)", n=f"n = {n:,} sessions", barmode="group", xaxis={"dtick": 1})
 
 
 # --- Conditions ---------------------------------------------------------------------------------
 
-def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 3) -> go.Figure:
+def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 2) -> go.Figure:
     """Small multiples: pain before each session by visit, one panel per condition in the given
     order, acute and chronic lines in each (pain_trajectory by course type and condition)."""
     pre = trajectory[trajectory["phase"] == "pre"]
@@ -261,7 +290,8 @@ def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], colu
     fig.update_yaxes(range=[0, 10])
     fig.update_layout(height=260 * rows_needed + 120)
     n = int(pre.loc[pre["visit_number"] == 1, "n"].sum())
-    fig = _layout(fig, f"Pain before each session, by condition (n = {n:,} courses)", "", "")
+    fig = _layout(fig, "Pain before each session, by condition", "", "", n=f"n = {n:,} courses")
+    fig.update_annotations(font_size=11)  # two panels side by side on a phone: the names must fit
     fig.update_xaxes(title_text=VISIT_AXIS, row=rows_needed)
     fig.update_yaxes(title_text=PAIN_PRE_AXIS, col=1)
     return fig
@@ -377,8 +407,8 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
                        f"n = %{{x:,}} {courses}<extra></extra>"),
     ))
     n = int(points["episodes"].sum())
-    return _layout(fig, f"Funnel plot: {measure.lower()}, observed − expected (n = {n:,} {courses})",
-                   f"{courses.capitalize()} judged (n)", f"Observed − expected ({axis})", height=FUNNEL_HEIGHT_PX,
+    return _layout(fig, f"Funnel plot: {measure.lower()}", f"{courses.capitalize()} judged (n)",
+                   f"Observed − expected ({axis})", n=f"observed − expected, n = {n:,} {courses}", height=FUNNEL_HEIGHT_PX,
                    yaxis={"range": [-reach, reach]})
 
 
@@ -396,21 +426,21 @@ def funnel(funnel_limits) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=limits["episodes"], y=limits[f"{side}_{level}"] * 100, mode="lines", name=name,
                 legendgroup=level, showlegend=side == "upper", line={"color": MUTED, "dash": dash},
-                hovertemplate=f"{name}: %{{y:.0f}} % at n = %{{x:,}}<extra></extra>",
+                hovertemplate=f"{name}: %{{y:.0f}}% at n = %{{x:,}}<extra></extra>",
             ))
     fig.add_trace(go.Scatter(x=limits["episodes"], y=limits["clinic_rate"] * 100, mode="lines", name="Clinic rate",
-                             line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f} %<extra></extra>"))
+                             line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f}%<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
         text=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.LABEL_CHARS)),
         textposition="top center",
         marker={"size": np.where(points["is_viewer"], 16, 12), "color": np.where(points["is_viewer"], VIEWER, "#CC79A7")},
         customdata=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.HOVER_CHARS)),
-        hovertemplate="%{customdata}: %{y:.0f} % responders<br>n = %{x:,} finished courses<extra></extra>",
+        hovertemplate="%{customdata}: %{y:.0f}% responders<br>n = %{x:,} finished courses<extra></extra>",
     ))
     n = int(points["episodes"].sum())
-    return _layout(fig, f"Funnel plot: responder rate by number of courses (n = {n:,} finished courses)",
-                   "Finished courses judged (n)", "Responders (%)", yaxis={"range": [0, 102]})
+    return _layout(fig, "Funnel plot: responder rate by number of courses",
+                   "Finished courses judged (n)", "Responders (%)", n=f"n = {n:,} finished courses", yaxis={"range": [0, 102]})
 
 
 # --- Home program and data quality ----------------------------------------------------------------
@@ -428,8 +458,8 @@ def home_program(effect: pd.DataFrame, value: str, title: str, axis_title: str, 
             hovertemplate=f"{course}, adherence %{{x}}: %{{y:.0f}}<br>n = %{{customdata:,}} courses<extra></extra>",
         ))
     n = int(effect[count].sum())
-    return _layout(fig, f"{title} (n = {n:,} courses)",
-                   "Mean stretching adherence between sessions (%)", axis_title, barmode="group")
+    return _layout(fig, title, "Mean stretching adherence between sessions (%)", axis_title,
+                   n=f"n = {n:,} courses", barmode="group")
 
 
 CHECK_NAMES = {
@@ -457,7 +487,7 @@ def data_quality(checks: pd.DataFrame) -> go.Figure:
         x=rows["count"], y=[check_name(c) for c in rows["check"]], orientation="h", marker_color=NEUTRAL,
         customdata=rows["description"].to_numpy(), hovertemplate="%{y}: n = %{x:,}<br>%{customdata}<extra></extra>",
     ))
-    return _layout(fig, f"Data-quality findings (n = {int(checks['count'].sum()):,})", "Findings (n)", "")
+    return _layout(fig, "Data-quality findings", "Findings (n)", "", n=f"n = {int(checks['count'].sum()):,}")
 
 
 # --- In words ---------------------------------------------------------------------------------------
@@ -495,7 +525,7 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
                    if median is None and suppression.suppressed(medians)
                    else "fewer than half had improved by the last visit recorded")
         change = (f"pain before the session fell on average by {row['mean_change_points']:.1f} points out of 10"
-                  f" ({row['mean_change_pct']:.0f} % of the first visit)"
+                  f" ({row['mean_change_pct']:.0f}% of the first visit)"
                   if row["mean_change_points"] == row["mean_change_points"] else "no later pain score was recorded")
         sentences.append(
             f"{course.capitalize()} courses ({low}-{high} sessions recommended, median {row['median_sessions']:g} attended): "
@@ -514,12 +544,13 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
 # --- Time to improvement among all who started, and control charts ---------------------------------
 
 def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started: pd.DataFrame) -> go.Figure:
-    """Time to meaningful improvement read two ways, side by side on the same axes: left the
+    """Time to meaningful improvement read two ways, one above the other on the same axes (full
+    width each, so their titles fit a phone): first the
     Kaplan-Meier share not yet improved (metrics.time_to_improvement, drop-outs censored) with
-    its 95 % band and the median visit marked; right the share of all who started not yet
+    its 95 % band and the median visit marked; below it the share of all who started not yet
     improved (metrics.improvement_all_started, drop-outs counted as never improved) with its
     95 % band."""
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=[
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=[
         "Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"])
     for course in _courses(pd.concat([curve[["course_type"]], all_started[["course_type"]]])):
         colour = COURSE_COLOURS[course]
@@ -534,32 +565,35 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
             x=rows["visit_number"], y=rows["survival"] * 100, name=name, mode="lines+markers", legendgroup=course,
             line={"color": colour, "shape": "hv"},
             customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
-            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}} % not yet improved (Kaplan-Meier)"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+            hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}}% not yet improved (Kaplan-Meier)"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
         ), row=1, col=1)
         if median is not None:
             fig.add_vline(x=median, line_dash="dash", line_color=colour, row=1, col=1)
         started = all_started[all_started["course_type"] == course]
         fig.add_traces(_band(started["visit_number"], (1 - started["ci_high"]) * 100, (1 - started["ci_low"]) * 100,
-                             colour, course, shape="hv"), rows=1, cols=2)
+                             colour, course, shape="hv"), rows=2, cols=1)
         fig.add_trace(go.Scatter(
             x=started["visit_number"], y=(1 - started["share"]) * 100, name=f"{course.capitalize()}, all who started",
             mode="lines+markers", legendgroup=course, showlegend=False, line={"color": colour, "shape": "hv"},
             customdata=np.column_stack([started["episodes"], started["improved"], (1 - started["ci_high"]) * 100,
                                         (1 - started["ci_low"]) * 100, started["still_running_left_out"]]),
-            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}} % of all who started not yet improved"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f} %"
+            hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}}% of all who started not yet improved"
+                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
                            "<br>%{customdata[4]:,} still running left out<extra></extra>"),
-        ), row=1, col=2)
-    for col in (1, 2):
-        fig.add_hline(y=50, line_dash="dot", line_color=MUTED, row=1, col=col)
+        ), row=2, col=1)
+    for row in (1, 2):
+        fig.add_hline(y=50, line_dash="dot", line_color=MUTED, row=row, col=1)
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(range=[0, 102])
     n = ", ".join(f"{r.course_type} n = {int(r.episodes):,}" for r in medians.itertuples())
-    fig = _layout(fig, f"Time to meaningful improvement, two readings ({n} courses)", VISIT_AXIS, "")
-    fig.update_yaxes(title_text="Courses not yet improved (%)", col=1)
+    fig = _layout(fig, "Time to meaningful improvement, two readings", VISIT_AXIS, "", n=f"{n} courses",
+                  height=2 * PANEL_PX + 200)
+    fig.update_xaxes(showticklabels=True)
+    fig.update_xaxes(title_text="", row=1)  # the axis is named once, under the bottom panel
+    fig.update_yaxes(title_text="Not yet improved (%)")
     return fig
 
 
@@ -567,15 +601,15 @@ CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
 
 
 def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, n_name: str) -> go.Figure:
-    """One measure of metrics.monthly_control_charts by month, a panel per course type: the
-    months' values, the centre line and the 3-sigma limits (stepped, as they change with each
+    """One measure of metrics.monthly_control_charts by month, a panel per course type, one
+    above the other: the months' values, the centre line and the 3-sigma limits (stepped, as they change with each
     month's n), months outside the limits marked. Rates are drawn in percent; `n_name` says what
     a month's n counts."""
     rows = charts[charts["measure"] == measure]
     courses = _courses(rows)
     scale = 1 if measure == "new_courses" else 100
-    shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f} %"
-    fig = make_subplots(rows=1, cols=max(1, len(courses)), shared_yaxes=True, subplot_titles=[
+    shown = "%{y:,.0f}" if scale == 1 else "%{y:.0f}%"
+    fig = make_subplots(rows=max(1, len(courses)), cols=1, shared_xaxes=True, vertical_spacing=0.15, subplot_titles=[
         f"{course.capitalize()} (n = {int(rows.loc[rows['course_type'] == course, 'n'].sum()):,} {n_name})"
         for course in courses])
     outside_months = 0
@@ -586,16 +620,16 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
             fig.add_trace(go.Scatter(
                 x=panel["month"], y=panel[side] * scale, mode="lines", name=name, legendgroup="limits",
                 showlegend=first and side == "upper", line={"color": MUTED, "dash": "dash", "shape": "hvh"},
-                hovertemplate=f"{side} limit: {shown}<extra></extra>"), row=1, col=position)
+                hovertemplate=f"{side} limit: {shown}<extra></extra>"), row=position, col=1)
         fig.add_trace(go.Scatter(
             x=panel["month"], y=panel["centre"] * scale, mode="lines", name="Centre (all months)", legendgroup="centre",
-            showlegend=first, line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"), row=1, col=position)
+            showlegend=first, line={"color": NEUTRAL}, hovertemplate=f"centre {shown}<extra></extra>"), row=position, col=1)
         fig.add_trace(go.Scatter(
             x=panel["month"], y=panel["value"] * scale, mode="lines+markers", name=course.capitalize(),
             line={"color": COURSE_COLOURS[course]}, marker={"size": 7},
             customdata=np.column_stack([panel["n"], panel["lower"] * scale, panel["upper"] * scale]),
             hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}<br>limits %{{customdata[1]:.0f}}-%{{customdata[2]:.0f}}"
-                           f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")), row=1, col=position)
+                           f"<br>n = %{{customdata[0]:,}} {n_name}<extra></extra>")), row=position, col=1)
         outside = panel[panel["outside"].astype(bool)]
         outside_months += len(outside)
         fig.add_trace(go.Scatter(
@@ -604,10 +638,13 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
             marker={"symbol": "x", "size": 13, "color": CONTROL_OUTSIDE, "line": {"width": 1}},
             customdata=outside["n"].to_numpy(),
             hovertemplate=(f"{course} %{{x|%b %Y}}: {shown}, outside the limits<br>n = %{{customdata:,}} {n_name}"
-                           "<extra></extra>")), row=1, col=position)
+                           "<extra></extra>")), row=position, col=1)
     fig.update_yaxes(rangemode="tozero")
     months = "1 month" if outside_months == 1 else f"{outside_months} months"
-    fig = _layout(fig, f"{title} (n = {int(rows['n'].sum()):,} {n_name}; {months} outside the limits)",
-                  "Month of first visit", "")
-    fig.update_yaxes(title_text=y_title, col=1)
+    fig = _layout(fig, f"{title} ({months} outside the limits)", "Month of first visit", "",
+                  n=f"n = {int(rows['n'].sum()):,} {n_name}", height=PANEL_PX * max(1, len(courses)) + 200)
+    fig.update_xaxes(showticklabels=True)
+    for row in range(1, len(courses)):  # the axis is named once, under the bottom panel
+        fig.update_xaxes(title_text="", row=row)
+    fig.update_yaxes(title_text=y_title)
     return fig

@@ -23,9 +23,12 @@ _PICK = "therapist_episode_pick"
 _TOGGLE = "therapist_client_view"
 _LEAVING = "_client_view_leaving"   # the switch was turned off in client view: ask for the password
 _VIEWED = "_client_view_episode"    # the course of care client view shows
+# A horizontal legend at the figure's foot, below the x-axis title, with the bottom margin made
+# for it: on a phone its entries take several rows and must not cover the axis title.
+FOOT_LEGEND = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0}
 # Client view: no sidebar at all, whatever else may draw there (a constant, no data in it).
 CLIENT_VIEW_CSS = ("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
-                   " [data-testid='stSidebarNav'] {display: none;}</style>")
+                   " [data-testid='stExpandSidebarButton'], [data-testid='stSidebarNav'] {display: none;}</style>")
 
 
 def viewer_filter() -> Filter:
@@ -188,7 +191,7 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
 
     fig = go.Figure()
     fig.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=RANGE_COLOUR, opacity=0.10, line_width=0, layer="below",
-                  annotation_text=f"recommended {low}-{high} sessions", annotation_position="top",
+                  annotation_text=f"recommended {low}-{high} sessions", annotation_position="top right",
                   annotation_font_color=RANGE_COLOUR)
     if len(band):
         visits = band["visit_number"].tolist()
@@ -222,8 +225,8 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
     font = 18 if large else 14
     # traceorder "normal": with a filled band Plotly would reverse the legend, listing the client's
     # own pain last; their pain before the session comes first.
-    fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=520 if large else 460,
-                      legend={"orientation": "h", "y": -0.2, "traceorder": "normal"}, margin={"t": 70},
+    fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=620 if large else 540,
+                      legend={**FOOT_LEGEND, "traceorder": "normal"}, margin={"t": 70, "b": 210 if large else 180},
                       hovermode="closest")
     fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1, tickfont={"size": font})
     fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2, tickfont={"size": font})
@@ -254,9 +257,9 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
         # Every bar says its share, so 0 % (a bar of no height) reads differently from a week
         # not recorded, which is marked as such (no home program before the first visit).
         fig = go.Figure(go.Bar(x=weeks["visit_number"].tolist(), y=_values(weeks["stretching_adherence_pct"]),
-                               marker_color=colour, name="stretching", texttemplate="%{y:.0f} %",
+                               marker_color=colour, name="stretching", texttemplate="%{y:.0f}%",
                                textposition="outside", cliponaxis=False,
-                               hovertemplate="Week before visit %{x}: stretched on %{y:.0f} % of days<extra></extra>"))
+                               hovertemplate="Week before visit %{x}: stretched on %{y:.0f}% of days<extra></extra>"))
         missing = [int(visit) for visit in progress["visit_number"]
                    if visit > 1 and visit not in set(weeks["visit_number"])]
         if missing:
@@ -271,7 +274,7 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
 
 def _small_layout(fig: go.Figure, title: str, y_title: str, large: bool, x_title: str = "Visit") -> None:
     fig.update_layout(title={"text": title}, font={"size": 16 if large else 12}, height=320,
-                      legend={"orientation": "h", "y": -0.3}, margin={"t": 50})
+                      legend=FOOT_LEGEND, margin={"t": 50, "b": 130 if large else 110})
     tick = {"size": 16 if large else 12}  # the client reads the numbers too
     fig.update_xaxes(title_text=x_title, dtick=1, tickfont=tick)
     fig.update_yaxes(title_text=y_title, tickfont=tick)

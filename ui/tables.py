@@ -1,5 +1,5 @@
-"""Tables on the manager pages: shown sortable, with readable headings, text on one line, and
-always downloadable as a CSV that a spreadsheet opens safely (analytics.export escapes formula
+"""Tables on the manager pages: shown sortable, with readable headings, text on one line (long
+descriptions wrap in taller rows), codes as words (acute -> Acute), and always downloadable as a CSV that a spreadsheet opens safely (analytics.export escapes formula
 triggers). Every download is made when it is clicked, and audited in the same call that makes
 the file (audited_download), so an audit row means a file was produced."""
 from __future__ import annotations
@@ -12,10 +12,14 @@ import streamlit as st
 
 from analytics import audit, catalog, export
 from analytics import text as stored_text
-from ui import guard, page, signin
+from ui import charts, guard, page, signin
 
-# Headings and formats for the metric columns the pages show; anything else is shown as is.
-PERCENT = {"format": "percent"}
+# One number format on every page, in tables and charts alike: a share as a whole percent with no
+# space ("89%", as st.metric and the sentences say it), a mean or a difference in points with one
+# decimal ("-2.3"), and a difference of two shares in percentage points with one decimal ("+4.2").
+# A share is stored as a fraction; the table shows it times 100 (the CSV keeps the fraction).
+PERCENT = {"format": "%.0f%%"}
+PERCENTAGE_POINTS = {"format": "%+.1f"}
 COLUMNS: dict[str, tuple[str, dict]] = {
     "logged_at": ("When", {"format": "YYYY-MM-DD HH:mm"}),  # the audit log's columns
     "username": ("Who", {}),
@@ -29,7 +33,7 @@ COLUMNS: dict[str, tuple[str, dict]] = {
     "mean_baseline_pain": ("Mean pain at first visit (0-10)", {"format": "%.1f"}),
     "episodes_with_followup": ("Courses with a later score", {}),
     "mean_change_points": ("Mean pain change (points)", {"format": "%.1f"}),
-    "mean_change_pct": ("Mean pain change (% of first visit)", {"format": "%.0f %%"}),
+    "mean_change_pct": ("Mean pain change (% of first visit)", {"format": "%.0f%%"}),
     "responders": ("Improved", {}),
     "responder_rate": ("Improved (share)", PERCENT),
     "below_range": ("Fewer sessions than recommended (finished)", {}),
@@ -46,24 +50,24 @@ COLUMNS: dict[str, tuple[str, dict]] = {
     "sessions_with_relief_scores": ("Sessions with both scores", {}),
     "mean_immediate_relief": ("Mean relief within a session (points)", {"format": "%.1f"}),
     "adherence_band": ("Stretching adherence", {}),
-    "mean_adherence_pct": ("Mean adherence (%)", {"format": "%.0f"}),
+    "mean_adherence_pct": ("Mean adherence", {"format": "%.0f%%"}),
     "episodes_reaching_visit3": ("Courses reaching visit 3", {}),
     "responder_rate_after_session2": ("Improved after the second session (share)", PERCENT),
     "therapist_id": ("Therapist id", {}),
     "therapist_name": ("Therapist", {}),
     "observed": ("Observed", PERCENT),
     "expected": ("Expected for their clients", PERCENT),
-    "observed_mean": ("Observed (mean)", {"format": "%.2f"}),
-    "expected_mean": ("Expected for their clients (mean)", {"format": "%.2f"}),
-    "difference_mean": ("Observed − expected", {"format": "%+.2f"}),
-    "ci_low_mean": ("95 % CI from", {"format": "%+.2f"}),
-    "ci_high_mean": ("95 % CI to", {"format": "%+.2f"}),
+    "observed_mean": ("Observed (mean)", {"format": "%.1f"}),
+    "expected_mean": ("Expected for their clients (mean)", {"format": "%.1f"}),
+    "difference_mean": ("Observed − expected", {"format": "%+.1f"}),
+    "ci_low_mean": ("95 % CI from", {"format": "%+.1f"}),
+    "ci_high_mean": ("95 % CI to", {"format": "%+.1f"}),
     "funnel_position": ("On the funnel plot", {}),
     "observed_rate": ("Observed responder rate", PERCENT),
     "expected_rate": ("Expected for their clients", PERCENT),
-    "difference": ("Observed − expected", PERCENT),
-    "ci_low": ("95 % CI from", PERCENT),
-    "ci_high": ("95 % CI to", PERCENT),
+    "difference": ("Observed − expected (percentage points)", PERCENTAGE_POINTS),
+    "ci_low": ("95 % CI from (percentage points)", PERCENTAGE_POINTS),
+    "ci_high": ("95 % CI to (percentage points)", PERCENTAGE_POINTS),
     "judgement": ("Judgement", {}),
     "check": ("Check", {}),
     "description": ("What it means", {}),
@@ -117,6 +121,27 @@ def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+# Stored codes a table shows as words (acute -> Acute); the CSV keeps the codes.
+CODES = ("condition", "status", "severity", "foot_side", "sessions_vs_range", "adherence_band")
+# Columns of long text: a table holding one gets rows tall enough for it to wrap (Streamlit wraps
+# text in rows taller than 4rem) instead of cutting it at the column's edge.
+LONG_TEXT = ("description", "what", "detail")
+WRAPPING_ROW_PX = 72
+
+
+def as_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the table draws it: text on one line, codes as words, shares and their
+    differences times 100 (drawn as "89%" and "+4.2" percentage points)."""
+    shown = _on_one_line(frame)
+    for column in shown.columns:
+        options = COLUMNS.get(column, ("", {}))[1]
+        if (options is PERCENT or options is PERCENTAGE_POINTS) and pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column] * 100
+        elif column in CODES and shown[column].dtype == object:
+            shown[column] = shown[column].map(lambda value: charts.label(value) if isinstance(value, str) else value)
+    return shown
+
+
 def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, caption: str | None = None,
           max_rows_shown: int | None = None, column_config: dict | None = None) -> None:
     """Show `frame` (only `columns`, if given) as a sortable table with a CSV download of the
@@ -126,11 +151,12 @@ def table(frame: pd.DataFrame, name: str, columns: list[str] | None = None, capt
     formats of COLUMNS, e.g. to pin the key column."""
     shown = frame[columns] if columns else frame
     config = _column_config(shown) | (column_config or {})
+    row_height = WRAPPING_ROW_PX if any(column in LONG_TEXT for column in shown.columns) else None
     if max_rows_shown is not None and len(shown) > max_rows_shown:
         st.caption(f"Showing the first {max_rows_shown:,} of {len(shown):,} rows; the download has them all.")
-        st.dataframe(_on_one_line(shown.head(max_rows_shown)), hide_index=True, column_config=config)
+        st.dataframe(as_shown(shown.head(max_rows_shown)), hide_index=True, column_config=config, row_height=row_height)
     else:
-        st.dataframe(_on_one_line(shown), hide_index=True, column_config=config)
+        st.dataframe(as_shown(shown), hide_index=True, column_config=config, row_height=row_height)
     if caption:
         st.caption(caption)
     slug = _slug(name)
@@ -144,9 +170,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-# Decimals a download keeps, by the table's format for the column: shares as fractions to a
-# tenth of a percent, the printf formats as shown, any other decimal number to 2 places.
-_DECIMALS = {"percent": 3, "%.1f": 1, "%.0f %%": 0, "%.0f": 0}
+# Decimals a download keeps, by the table's format for the column: shares and their differences
+# as fractions to a tenth of a percent, the printf formats as shown, any other decimal number to
+# 2 places.
+_DECIMALS = {"%.1f": 1, "%+.1f": 1, "%.0f%%": 0, "%.0f": 0}
 
 
 def rounded_as_shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -156,5 +183,6 @@ def rounded_as_shown(frame: pd.DataFrame) -> pd.DataFrame:
     for column in rounded.columns:
         if pd.api.types.is_float_dtype(rounded[column]):
             options = COLUMNS.get(column, ("", {}))[1]
-            rounded[column] = rounded[column].round(_DECIMALS.get(options.get("format", ""), 2))
+            decimals = 3 if options is PERCENT or options is PERCENTAGE_POINTS else _DECIMALS.get(options.get("format", ""), 2)
+            rounded[column] = rounded[column].round(decimals)
     return rounded
