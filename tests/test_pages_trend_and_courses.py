@@ -115,7 +115,7 @@ def test_a_month_outside_its_limits_is_marked_on_the_trend_page(clinic_db, monke
     chart = by_title(at, "Improved after the second session")
     outside = next(trace for trace in chart["data"] if trace.get("name") == "Outside the limits")
     assert len(outside["x"]) == 1 and str(outside["x"][0]).startswith("2025-04-01")
-    assert "1 month outside the limits" in chart["layout"]["title"]["text"]
+    assert "1 month outside the limits" in chart["layout"]["title"]["subtitle"]["text"]
 
 
 def test_a_therapist_sees_the_trend_page_without_colleagues_small_months(app_db, sample_con):
