@@ -14,7 +14,7 @@ import pandas as pd
 
 from analytics import config
 from analytics import text as stored_text
-from analytics.report import GREY, INK, LIGHT, ReportPage, find_font
+from analytics.report import GREY, INK, LIGHT, ReportPage, new_page
 
 ROW_HEIGHT = 5.2  # mm
 MAX_CONDITION_ROWS = len(config.CONDITIONS)
@@ -46,8 +46,7 @@ def _figure(metric: str, value: float) -> str:
 
 def overview_pdf(content: OverviewContent, font_path: Path | None | str = "auto") -> bytes:
     """The Overview as one A4 page of PDF bytes (font_path as report.progress_report_pdf)."""
-    pdf = ReportPage(find_font() if font_path == "auto" else (Path(font_path) if font_path else None))
-    pdf.add_page()
+    pdf = new_page(font_path)
     width = pdf.w - pdf.l_margin - pdf.r_margin
     text = pdf.text_for_font
 

@@ -183,11 +183,17 @@ def find_font(candidates: Sequence[Path] = FONT_CANDIDATES) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "auto") -> bytes:
-    """The one-page A4 report as PDF bytes. `font_path` 'auto' finds DejaVu Sans (find_font);
-    None forces the core Latin-1 font."""
+def new_page(font_path: Path | None | str = "auto") -> ReportPage:
+    """A report with its one page added. `font_path` 'auto' finds DejaVu Sans (find_font); None
+    forces the core Latin-1 font; else the font file to use."""
     pdf = ReportPage(find_font() if font_path == "auto" else (Path(font_path) if font_path else None))
     pdf.add_page()
+    return pdf
+
+
+def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "auto") -> bytes:
+    """The one-page A4 report as PDF bytes, in the font new_page() chooses from `font_path`."""
+    pdf = new_page(font_path)
     width = pdf.w - pdf.l_margin - pdf.r_margin
     text = pdf.text_for_font
 

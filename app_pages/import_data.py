@@ -22,10 +22,13 @@ sheets: dict[int, str | None] = {}
 for number, upload in enumerate(uploads or []):
     # A workbook with several sheets of visits and none named 'visits': the person says which.
     if Path(upload.name).suffix.lower() == ".xlsx":
-        try:
-            choices = visit_log.workbook_sheets(io.BytesIO(upload.getvalue()))
-        except Exception:  # noqa: BLE001 - a damaged workbook: the import names the problem
-            choices = []
+        known = st.session_state.setdefault("_import_sheets", {})  # upload id -> its sheets, read once
+        if upload.file_id not in known:
+            try:
+                known[upload.file_id] = visit_log.workbook_sheets(io.BytesIO(upload.getvalue()))
+            except Exception:  # noqa: BLE001 - a damaged workbook: the import names the problem
+                known[upload.file_id] = []
+        choices = known[upload.file_id]
         if len(choices) > 1 and not any(choice.strip().casefold() == "visits" for choice in choices):
             sheets[number] = st.selectbox(f"Sheet to import from {client_charts.plain(upload.name)}", choices,
                                           index=None, placeholder="Choose the sheet that holds the visits",
