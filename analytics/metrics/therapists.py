@@ -154,7 +154,7 @@ SELECT therapist_id, any_value(therapist_name) AS therapist_name,
     {', '.join(f"CASE WHEN is_judged THEN {name} END AS {name}" for name in CASE_MIX_SQL)},
     count(*) FILTER (WHERE is_judged) AS episodes,
     count(*) FILTER (WHERE is_judged AND improved_at_last_visit) AS responders
-FROM marked GROUP BY ALL""", params)
+FROM marked GROUP BY ALL ORDER BY ALL""", params)  # ordered: the float sums below come out the same every run
     therapists = cells.groupby("therapist_id", as_index=False)["therapist_name"].first()
     judged = cells[cells["episodes"] > 0]
     # The model sees each case mix once with the clinic's counts, however many therapists had it.
