@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 ACTIONS = ("sign_in", "failed_sign_in", "sign_out", "view_client", "record", "correct", "import",
-           "export", "report_download", "user_change")
+           "export", "report_download", "user_change", "checkin", "checkin_link", "reminder", "backup")
 
 
 # Each action in plain words, for the Audit log page and its filter.
@@ -16,7 +16,8 @@ ACTION_WORDS: dict[str, str] = {
     "sign_in": "Signed in", "failed_sign_in": "Sign-in refused", "sign_out": "Signed out",
     "view_client": "Viewed a client", "record": "Recorded", "correct": "Corrected a value",
     "import": "Imported", "export": "Downloaded a table", "report_download": "Downloaded a report",
-    "user_change": "Changed an account",
+    "user_change": "Changed an account", "checkin": "Check-in from a client",
+    "checkin_link": "Made or revoked a check-in link", "reminder": "Sent a reminder", "backup": "Made a backup",
 }
 
 
@@ -48,6 +49,15 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
         return f"Downloaded the progress report of course {target}"
     if action == "user_change":
         return f"Changed the account {target}"
+    if action == "checkin":
+        return f"A client answered a check-in of course {target}"
+    if action == "checkin_link":
+        return f"Revoked the check-in link of course {target}" if target_type == "revoked" else \
+            f"Made a check-in link for course {target}"
+    if action == "reminder":
+        return f"E-mailed a follow-up reminder for course {target}"
+    if action == "backup":
+        return f"Made a backup {target}"
     return f"{action} {target_type or ''} {target}".strip()
 
 

@@ -95,6 +95,33 @@ MIN_CELL_COURSES: int = 10
 # at least this many courses; fewer, and a change of "+78.9 points" may be one client.
 MIN_COMPARISON_COURSES: int = 20
 
+# What clients report themselves (check-ins), between visits and after the last one.
+# Follow-ups are due this many days after a course's last visit (4 weeks, 3 months, 6 months),
+# once the course is no longer active. A check-in answers follow-up k when it is dated from
+# FOLLOWUP_OPENS_DAYS_BEFORE days before k's due date up to the day before the next follow-up
+# opens; the last one stays open FOLLOWUP_LAST_OPEN_DAYS after its due date (analytics/metrics/followups.py).
+FOLLOWUP_DAYS: tuple[int, ...] = tuple(int(day) for day in os.environ.get("CLINIC_FOLLOWUP_DAYS", "28,91,182").split(","))
+FOLLOWUP_OPENS_DAYS_BEFORE: int = 7
+FOLLOWUP_LAST_OPEN_DAYS: int = 60
+# A course's check-in link stops working this many months after its last visit (or when revoked).
+CHECKIN_LINK_MONTHS: int = int(os.environ.get("CLINIC_CHECKIN_LINK_MONTHS", "8"))
+# The Patient Global Impression of Change (Hurst and Bolton 2004), stored 1-7 in this order;
+# "much or very much improved" (1-2) is the responder share reported.
+PGIC_ANSWERS: tuple[str, ...] = ("very much improved", "much improved", "minimally improved", "no change",
+                                 "minimally worse", "much worse", "very much worse")
+PGIC_IMPROVED_AT_MOST: int = 2
+# Conditions whose check-in also asks for the pain of the first steps in the morning.
+FIRST_STEPS_CONDITIONS: tuple[str, ...] = ("plantar_fasciitis", "heel_spur")
+# Days with stretches in the last 7, as the lasting-results page groups them.
+STRETCH_DAY_BANDS: tuple[tuple[int, int], ...] = ((0, 0), (1, 3), (4, 7))
+# Recurrence: a follow-up saying the pain came back, or a new course for the same client and
+# condition starting within this many days after the last visit.
+RECURRENCE_WITHIN_DAYS: int = 365
+# Meaningful change on the foot-function scores: FAAM ADL 8 points (Martin et al. 2005, Foot
+# Ankle Int 26:968-983), LEFS 9 points (Binkley et al. 1999, Phys Ther 79:371-383).
+MCID_FAAM_ADL_POINTS: float = 8.0
+MCID_LEFS_POINTS: float = 9.0
+
 # A change of more than this many points between consecutive pre-session scores is flagged as
 # implausible in the data-quality report (typing errors such as 2 -> 9 -> 2).
 IMPLAUSIBLE_JUMP_POINTS: float = 5.0

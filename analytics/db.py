@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 # The meta row holding this database's random secret for the anonymised therapist letters.
 LETTER_KEY = "letter_key"
@@ -41,7 +41,12 @@ def _rebuild_with_v5_columns(con: duckdb.DuckDBPyConnection) -> None:
     name (older rows get NULL in the new columns; session ids keep their values and the sequence
     goes on from where it was). The fact tables are made again too and filled by refresh_facts()."""
     _drop_fact_tables(con)
-    tables = ("episodes", "sessions", "assessments")  # parents first; dropped children first
+    # Parents first; dropped children first. A file migrated from before v5 in one go already has
+    # v6's tables that refer to episodes (schema.sql made them, empty, after an earlier step).
+    later = [name for name in ("checkin_links", "checkins", "reminders_sent")
+             if one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+                    [name])[0]]
+    tables = ("episodes", "sessions", "assessments", *later)
     for table in tables:
         con.execute(f"CREATE TEMPORARY TABLE v4_{table} AS SELECT * FROM {table}")  # fixed names, not input
     for table in reversed(tables):
@@ -52,11 +57,23 @@ def _rebuild_with_v5_columns(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE v4_{table}")
 
 
+def _rebuild_audit_log_for_v6(con: duckdb.DuckDBPyConnection) -> None:
+    """v6 adds the client's check-ins, their links, contacts and reminders (new tables, made by
+    schema.sql) and four audit actions. DuckDB cannot change a CHECK, so audit_log is copied
+    aside, made again from schema.sql and filled back (ids and times kept; the sequence goes on)."""
+    con.execute("CREATE TEMPORARY TABLE v5_audit_log AS SELECT * FROM audit_log")
+    con.execute("DROP TABLE audit_log")
+    con.execute(SCHEMA_SQL)
+    con.execute("INSERT INTO audit_log BY NAME SELECT * FROM v5_audit_log")
+    con.execute("DROP TABLE v5_audit_log")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: lambda con: None,  # v2 added corrections, users and audit_log; schema.sql creates them.
     2: _drop_fact_views,  # v3 materialises the fact views; refresh_facts() fills them.
     3: _drop_fact_tables,  # v4 keeps the previous visit's pain and date in session_facts.
     4: _rebuild_with_v5_columns,  # v5: discharge reason, foot side, stretching plan, FAAM ADL, LEFS, note.
+    5: _rebuild_audit_log_for_v6,  # v6: check-ins, their links, contacts, reminders; four audit actions.
 }
 
 # DuckDB lets one writer at a time change a row; every clinical write bumps the same data_version

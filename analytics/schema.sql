@@ -1,5 +1,5 @@
 -- The clinic database: who was treated, for what, in which sessions, and how they felt.
--- Schema version 5. db.py applies this to a new file and migrates older ones.
+-- Schema version 6. db.py applies this to a new file and migrates older ones.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   VARCHAR PRIMARY KEY,
@@ -179,8 +179,56 @@ CREATE TABLE IF NOT EXISTS audit_log (
     audit_id    BIGINT PRIMARY KEY DEFAULT nextval('audit_id_seq'),
     logged_at   TIMESTAMP NOT NULL DEFAULT current_timestamp,
     username    VARCHAR,
+    -- Version 6: a check-in submitted by a client, a check-in link made or revoked, a reminder
+    -- e-mail sent, a backup made.
     action      VARCHAR NOT NULL CHECK (action IN ('sign_in', 'failed_sign_in', 'sign_out', 'view_client',
-                    'record', 'correct', 'import', 'export', 'report_download', 'user_change')),
+                    'record', 'correct', 'import', 'export', 'report_download', 'user_change',
+                    'checkin', 'checkin_link', 'reminder', 'backup')),
     target_type VARCHAR,
     target_id   VARCHAR
+);
+
+-- Version 6: what clients report themselves, between visits and after the last one.
+
+-- A course's personal check-in link: a random, unguessable token (secrets.token_urlsafe). It
+-- reaches that course's check-in page only; it expires config.CHECKIN_LINK_MONTHS after the
+-- course's last visit (worked out when used, as the last visit can move) or when revoked.
+CREATE TABLE IF NOT EXISTS checkin_links (
+    token       VARCHAR PRIMARY KEY CHECK (length(token) BETWEEN 32 AND 128),
+    episode_id  VARCHAR NOT NULL REFERENCES episodes (episode_id),
+    created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    revoked_at  TIMESTAMP
+);
+
+CREATE SEQUENCE IF NOT EXISTS checkin_id_seq START 1;
+
+-- One answer a client gave, from their link (source 'link') or a survey tool's file ('import'):
+-- at most one per course and day. After the course's last visit it answers a follow-up
+-- (analytics/followups.py says which); before it, it is a between-visit check-in.
+CREATE TABLE IF NOT EXISTS checkins (
+    checkin_id       BIGINT PRIMARY KEY DEFAULT nextval('checkin_id_seq'),
+    episode_id       VARCHAR NOT NULL REFERENCES episodes (episode_id),
+    answered_on      DATE NOT NULL,
+    source           VARCHAR NOT NULL CHECK (source IN ('link', 'import')),
+    pain             DOUBLE CHECK (pain BETWEEN 0 AND 10),              -- pain now, 0-10
+    first_steps_pain DOUBLE CHECK (first_steps_pain BETWEEN 0 AND 10),  -- first steps in the morning
+    stretch_days     INTEGER CHECK (stretch_days BETWEEN 0 AND 7),      -- days with stretches, last 7
+    pgic             INTEGER CHECK (pgic BETWEEN 1 AND 7),              -- 1 very much improved .. 7 very much worse
+    pain_returned    BOOLEAN,                                           -- after the last visit only
+    submitted_at     TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    UNIQUE (episode_id, answered_on)
+);
+
+-- How to reach a client for reminders (optional; never shown in tables or logs).
+CREATE TABLE IF NOT EXISTS client_contacts (
+    client_id VARCHAR PRIMARY KEY REFERENCES clients (client_id),
+    email     VARCHAR CHECK (length(email) <= 254 AND email LIKE '%_@_%')
+);
+
+-- The follow-up reminders e-mailed: at most one per course and follow-up.
+CREATE TABLE IF NOT EXISTS reminders_sent (
+    episode_id   VARCHAR NOT NULL REFERENCES episodes (episode_id),
+    followup_day INTEGER NOT NULL,
+    sent_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (episode_id, followup_day)
 );

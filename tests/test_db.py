@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics import db, records, visit_log
+from analytics import audit, db, records, visit_log
 from conftest import visit
 
 
@@ -112,7 +112,7 @@ def test_version_3_file_gets_the_data_quality_columns_in_its_facts(tmp_path):
     con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     con.close()
     con = db.connect(path)
-    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 5
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 6
     assert con.execute("SELECT previous_pain, previous_date, first_visit_that_day FROM session_facts "
                        "WHERE visit_number = 2").fetchone() == (7, dt.date(2025, 1, 6), 1)
     assert con.execute("SELECT sessions_same_date, sessions_relief_negative FROM episode_facts").fetchone() == (1, 1)
@@ -162,8 +162,9 @@ def make_version_4(path) -> None:
         con.execute(f"CREATE TABLE keep_{table} AS SELECT * FROM {table}")
     for name in ("episode_facts_live", "session_facts_live"):
         con.execute(f"DROP VIEW {name}")
-    for table in ("episode_facts", "session_facts", "assessments", "sessions", "episodes"):
-        con.execute(f"DROP TABLE {table}")
+    for table in ("episode_facts", "session_facts", "reminders_sent", "checkins", "checkin_links",
+                  "client_contacts", "assessments", "sessions", "episodes"):
+        con.execute(f"DROP TABLE {table}")  # v6's tables refer to episodes and clients: they go first
     con.execute(V4_TABLES)
     con.execute("INSERT INTO episodes BY NAME SELECT * EXCLUDE (discharge_reason, foot_side, stretching_plan) "
                 "FROM keep_episodes")
@@ -179,7 +180,7 @@ def test_version_4_file_gets_the_v5_columns_keeping_its_data(tmp_path):
     path = tmp_path / "v4.duckdb"
     make_version_4(path)
     con = db.connect(path)
-    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 5
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 6
     assert con.execute("SELECT severity, discharge_reason, foot_side, stretching_plan FROM episodes").fetchall() == [
         ("mild", None, None, None)]
     assert con.execute("SELECT visit_number, faam_adl_pct, lefs, note FROM session_facts ORDER BY 1").fetchall() == [
@@ -292,3 +293,33 @@ def test_the_episode_filter_reaches_the_sessions_scan(clinic_db):
         if node.get("name") == "SEQ_SCAN":
             scans[info["Table"].rsplit(".", 1)[-1]] = info.get("Filters", "")
     assert "episode_id" in scans["sessions"] and "'E1'" in scans["sessions"], scans
+
+
+def test_version_5_file_gets_the_checkin_tables_and_audit_actions_keeping_its_audit_trail(tmp_path):
+    path = tmp_path / "v5.duckdb"
+    con = db.connect(path)
+    from conftest import store_visits
+    store_visits(con, [visit("E1", 1, "2025-01-06", 7, 5)])
+    audit.record(con, "manager", "import", "file", "visits.csv")
+    # Version 5 had neither the check-in tables nor the four new audit actions.
+    for table in ("reminders_sent", "client_contacts", "checkins", "checkin_links"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute("CREATE TEMPORARY TABLE kept AS SELECT * FROM audit_log")
+    con.execute("DROP TABLE audit_log")
+    con.execute("""CREATE TABLE audit_log (
+        audit_id BIGINT PRIMARY KEY DEFAULT nextval('audit_id_seq'),
+        logged_at TIMESTAMP NOT NULL DEFAULT current_timestamp, username VARCHAR,
+        action VARCHAR NOT NULL CHECK (action IN ('sign_in', 'failed_sign_in', 'sign_out', 'view_client',
+            'record', 'correct', 'import', 'export', 'report_download', 'user_change')),
+        target_type VARCHAR, target_id VARCHAR)""")
+    con.execute("INSERT INTO audit_log SELECT * FROM kept")
+    con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    con.close()
+    con = db.connect(path)
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 6
+    assert con.execute("SELECT audit_id, username, action, target_id FROM audit_log").fetchall() == [
+        (1, "manager", "import", "visits.csv")]
+    audit.record(con, None, "checkin", "episode", "E1")
+    assert con.execute("SELECT max(audit_id), count(*) FROM audit_log").fetchone() == (2, 2)
+    assert con.execute("SELECT count(*) FROM checkins").fetchone()[0] == 0
+    assert db.check(con) == []
