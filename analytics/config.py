@@ -21,10 +21,15 @@ CONDITIONS: tuple[str, ...] = (
 COURSE_TYPES: tuple[str, ...] = ("acute", "chronic")
 SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
 PHASES: tuple[str, ...] = ("pre", "post")
-# Why a course of care ended (the visit log's optional discharge_reason, one per course), and
-# which foot it treats (foot_side). Stored only: course status does not read them yet.
+# Why a course of care ended (the visit log's optional discharge_reason, one per course, or
+# "Close this course" on the Client progress page), and which foot it treats (foot_side, stored
+# only). Course status (metrics/query.py episodes_cte) reads the reason: a course closed for one
+# of COMPLETING_REASONS is completed whatever its length; closed for any other reason before the
+# recommended minimum it is closed early (a drop-out the clinic knows the reason of); a course
+# with a reason is never active.
 DISCHARGE_REASONS: tuple[str, ...] = ("goals_met", "improved_enough", "no_change", "cost_or_time", "moved",
                                       "referred_elsewhere", "other")
+COMPLETING_REASONS: tuple[str, ...] = ("goals_met", "improved_enough")
 FOOT_SIDES: tuple[str, ...] = ("left", "right", "both")
 
 # The visit-log columns themselves (names, ranges, labels, storage) live in analytics/catalog.py.
@@ -61,8 +66,9 @@ DEFAULT_PAIN_RULE: str = "points-and-percent"
 # effect of two sessions, not the relief felt on the table.
 AFTER_SESSION2_VISIT: int = 3
 
-# An unfinished course is "active" while its last visit is within this many days of the latest
-# session in the data; after that the client has most likely dropped out.
+# An unfinished course with no discharge reason is "active" while its last visit is within this
+# many days of the latest session in the data; after that it is "lost to follow-up": the client
+# has most likely stopped coming without saying why.
 ACTIVE_WITHIN_DAYS: int = 21
 
 # The importing and reporting machine's date: no session may be after it, and "active" never

@@ -1,6 +1,7 @@
 """Writing from the therapist's forms: record today's session, open a new course of care, correct
-a stored value keeping its history. Each is one transaction (db.write, which bumps the data
-version) and is checked by the importer's own rules: the form becomes a one-row visit log."""
+a stored value keeping its history, save a stretching plan, close or reopen a course. Each is
+one transaction (db.write, which bumps the data version); sessions are checked by the importer's
+own rules (the form becomes a one-row visit log)."""
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics import audit, catalog, db, report, visit_log
+from analytics import audit, catalog, config, db, report, visit_log
 from analytics.visit_log import checks
 
 FORM = "form"  # the "file" named in the importer's messages: "form:2:pain_pre: 11 is outside 0-10"
@@ -319,6 +320,45 @@ def save_plan(con: duckdb.DuckDBPyConnection, episode_id: str, plan: str, by: st
             raise RecordRefused({"episode_id": [f"no course of care {episode_id} is stored"]})
         cursor.execute("UPDATE episodes SET stretching_plan = ? WHERE episode_id = ?", [text or None, episode_id])
         audit.record_on(cursor, by, "record", "stretching_plan", episode_id)
+
+
+def discharge_reason(con: duckdb.DuckDBPyConnection, episode_id: str) -> str | None:
+    """The course's stored discharge reason (one of config.DISCHARGE_REASONS); None when it is
+    open (no reason) or not stored."""
+    cursor = con.cursor()
+    try:
+        row = _first(cursor, "SELECT discharge_reason FROM episodes WHERE episode_id = ?", [episode_id])
+    finally:
+        cursor.close()
+    return row[0] if row else None
+
+
+CLOSE_REASON = "discharge_reason"  # the close form's field, and the visit-log column it writes
+
+
+def close_course(con: duckdb.DuckDBPyConnection, episode_id: str, reason: str | None, by: str | None,
+                 viewer: str | None = None) -> None:
+    """Close a course of care with a discharge reason (one of config.DISCHARGE_REASONS), change
+    the reason of a closed one, or reopen it (reason None or blank: the reason is cleared), with
+    its audit row ('record', target 'course_closed' or 'course_reopened', the episode id) and the
+    episode's fact refresh, in one transaction. The course's status follows (metrics.query
+    episodes_cte). A therapist `viewer` closes only their own courses: a colleague's course gets
+    the same answer as an unknown one. RecordRefused, nothing written, for an unknown reason, a
+    course not theirs, or no change (the same reason again, or reopening an open course)."""
+    chosen = (reason or "").strip() or None
+    if chosen is not None and chosen not in config.DISCHARGE_REASONS:
+        raise RecordRefused({CLOSE_REASON: [f"{_shown(chosen)} is not a known discharge reason; allowed: "
+                                            + ", ".join(config.DISCHARGE_REASONS)]})
+    with _transaction(con, [episode_id]) as cursor:  # session_facts carries the reason
+        stored = _first(cursor, "SELECT therapist_id, discharge_reason FROM episodes WHERE episode_id = ?",
+                        [episode_id])
+        if stored is None or not _is_viewers(stored[0], viewer):
+            raise RecordRefused({"episode_id": [f"no course of care {_shown(episode_id)} is stored"]})
+        if stored[1] == chosen:
+            raise RecordRefused({WHOLE_FORM: ["nothing to store: the course is already open" if chosen is None
+                                              else "nothing to store: the course is already closed for this reason"]})
+        cursor.execute("UPDATE episodes SET discharge_reason = ? WHERE episode_id = ?", [chosen, episode_id])
+        audit.record_on(cursor, by, "record", "course_reopened" if chosen is None else "course_closed", episode_id)
 
 
 # ---------------------------------------------------------------------------------------------

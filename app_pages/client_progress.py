@@ -42,9 +42,32 @@ if client_view:
     heading.title(f"{name}: your progress")
     st.header(client_charts.plain(view.sentence), anchor=False)
 else:
-    st.subheader(f"{name} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
-                 anchor=False)
+    status = words.course_status(summary["status"], summary["discharge_reason"])
+    st.subheader(f"{name} · {course} · {summary['visits']} of {low}-{high} sessions · {status}", anchor=False)
     st.markdown(f"**{client_charts.plain(view.sentence)}**")
+    reason = summary["discharge_reason"]
+    with st.expander("Close this course" if reason is None else "Closed: change why it ended, or reopen it",
+                     icon=":material/event_available:"):
+        reasons = list(config.DISCHARGE_REASONS)
+        st.selectbox("Why the course ended", reasons, format_func=words.discharge_reason,
+                     index=reasons.index(reason) if reason in reasons else None,
+                     placeholder="Choose a reason", key=f"discharge_reason_{episode_id}")
+        st.checkbox("I have checked this with the client's record", key=f"close_confirm_{episode_id}")
+        forms.errors(forms.CLOSE_FORM, "confirm")
+        forms.errors(forms.CLOSE_FORM, records.CLOSE_REASON)
+        forms.errors(forms.CLOSE_FORM, "episode_id")
+        forms.errors(forms.CLOSE_FORM)
+        close, reopen = st.columns(2)
+        close.button("Close this course" if reason is None else "Change the reason", key="close_course",
+                     icon=":material/check:", on_click=forms.close_course,
+                     args=(con, episode_id, f"discharge_reason_{episode_id}", f"close_confirm_{episode_id}"))
+        if reason is not None:
+            reopen.button("Reopen this course", key="reopen_course", icon=":material/undo:",
+                          on_click=forms.reopen_course, args=(con, episode_id, f"close_confirm_{episode_id}"))
+        st.caption(f"A course closed with goals met or improved enough counts as completed; closed for another "
+                   f"reason before the recommended {low} sessions, as closed early. Without a reason, a course "
+                   f"with no visit for {words.active_window()} counts as lost to follow-up.")
+    forms.show_flash(forms.CLOSE_FLASH)
 
 st.plotly_chart(client_charts.pain_chart(view, large=client_view), width="stretch", key="client_pain_chart")
 st.caption(f"The shaded band shows how the middle half of similar clients felt before each visit, {view.peers}; "

@@ -44,8 +44,18 @@ st.caption("Two readings of the same courses. Left, Kaplan-Meier: a course that 
 st.header("How long courses last and how they end")
 st.plotly_chart(charts.sessions_attended(ui.metric(metrics.sessions_attended, f)), width="stretch", key="courses_sessions")
 st.plotly_chart(charts.status_mix(outcomes), width="stretch", key="courses_status")
-st.caption(f"Completed: reached the recommended minimum ({words.recommended_minimums()}). Active: not yet, but seen "
-           f"within the last {words.active_window()} of the data. Dropped out: neither.")
+st.caption(f"Completed: closed with its goals met or improved enough, or reached the recommended minimum "
+           f"({words.recommended_minimums()}). Closed early: closed for another reason before the minimum. Active: "
+           f"no reason yet, short of the minimum, seen within the last {words.active_window()} of the data. "
+           "Lost to follow-up: no reason, short of the minimum, and not seen since.")
+
+st.subheader("Drop-outs: closed early, by reason, and lost to follow-up", anchor=False)
+reasons = ui.metric(metrics.dropout_reasons, f)
+tables.table(reasons, "drop-outs by reason", columns=["course_type", "status", "discharge_reason", "episodes",
+                                                     "share_of_finished"])
+st.caption(f"Of the finished courses (not active), the share that ended each way; {words.dropout_meaning()}. "
+           "The rows of a course type add up to its drop-out rate. A course closed early says why it ended; a "
+           "course lost to follow-up does not, so the two are not the same kind of drop-out.")
 
 st.header("Relief within a session is not the same as change over the course")
 relief, change = st.columns(2)

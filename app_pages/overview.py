@@ -85,16 +85,17 @@ for course in config.COURSE_TYPES:  # full width each, so the labels fit at 1440
     tile(median, f"median_sessions_{course}", "Median sessions", "sessions", delta_color="off",
          help="Half of the courses lasted at most this many sessions (highest visit number).")
     tile(dropout, f"dropout_rate_{course}", "Drop-out rate", "rate", delta_color="inverse", of="finished",
-         help=f"Of the {course} courses that have finished (completed or dropped; not those still running), "
-              f"the share that stopped before the recommended minimum of {low}.")
+         help=f"Of the {course} courses that have finished (not those still running), the share that stopped "
+              f"before the recommended minimum of {low} without meeting their goals: closed early or lost to "
+              "follow-up.")
 
 completion, dropout = st.columns(2)
 tile(completion, "completion_rate", "Completion rate", "rate", of="finished",
-     help="Of courses no longer active (finished: completed or dropped), the share that reached the recommended "
-          f"minimum ({words.recommended_minimums()}).")
+     help="Of courses no longer active (finished), the share completed: closed with their goals met or improved "
+          f"enough, or reached the recommended minimum ({words.recommended_minimums()}).")
 tile(dropout, "dropout_rate", "Drop-out rate", "rate", delta_color="inverse", of="finished",
-     help="Of courses no longer active (finished: completed or dropped), the share that stopped before the "
-          "recommended minimum; the same base as each course type's drop-out rate above.")
+     help=f"Of courses no longer active (finished), the share that dropped out; {words.dropout_meaning()}. "
+          "The same base as each course type's drop-out rate above.")
 
 trajectory = ui.metric(metrics.pain_trajectory, f)
 st.plotly_chart(charts.pain_trajectory(trajectory), width="stretch", key="overview_trajectory")

@@ -46,7 +46,7 @@ st.info(
     "figure is the average over their own clients. The clinic's promise is improvement after the second session "
     f"(pain before visit 3 {words.improvement_rule(f)} below the first visit, {words.rule_name(f)}), counted for "
     "everyone who started: "
-    "a client who dropped out before visit 3 counts as not improved. "
+    "a client who dropped out before visit 3 (closed early or lost to follow-up) counts as not improved. "
     "The charts show **observed minus expected**: only when the whole 95 % interval is on one side of 0 is the "
     f"difference more than chance. Therapists with fewer than {config.MIN_EPISODES_TO_JUDGE} courses are shown as "
     "too few to judge.",

@@ -28,9 +28,9 @@ st.caption(f"Pain before {words.improvement_visit()} {words.improvement_rule(f)}
 st.header("Drop-out rate")
 st.plotly_chart(charts.control_chart(control, "dropout_rate", "Drop-out rate", "Dropped out (%)", "finished courses"),
                 width="stretch", key="trend_dropout")
-st.caption("Of the courses that have finished (completed or dropped out), the share that stopped before the "
-           f"recommended minimum ({words.recommended_minimums()}) (p-chart). The latest months have few finished "
-           "courses yet, so their limits are wide.")
+st.caption("Of the courses that have finished (not active), the share that dropped out before the "
+           f"recommended minimum ({words.recommended_minimums()}): closed early or lost to follow-up (p-chart). "
+           "The latest months have few finished courses yet, so their limits are wide.")
 
 st.header("New courses")
 st.plotly_chart(charts.control_chart(control, "new_courses", "New courses", "Courses begun", "courses"),

@@ -66,7 +66,7 @@ def read_session_facts(con) -> Tables:
 
 FACT_COLUMNS = ("session_id", "episode_id", "visit_number", "session_date", "stretching_adherence_pct",
                 "client_id", "clinic_id", "therapist_id", "condition", "course_type", "severity", "prior_injuries",
-                "pain_pre", "psfs_pre", "pain_post", "psfs_post")
+                "discharge_reason", "pain_pre", "psfs_pre", "pain_post", "psfs_post")
 
 
 def session_facts(tables: Tables) -> pd.DataFrame:
@@ -95,6 +95,7 @@ def episode_facts(facts: pd.DataFrame) -> pd.DataFrame:
         client_id=("client_id", "first"), clinic_id=("clinic_id", "first"),
         therapist_id=("therapist_id", "first"), condition=("condition", "first"),
         course_type=("course_type", "first"), severity=("severity", "first"),
+        discharge_reason=("discharge_reason", "first"),
         start_date=("session_date", "min"), last_date=("session_date", "max"),
         visits=("visit_number", "max"), sessions=("visit_number", "size"),
     )
@@ -143,7 +144,10 @@ def episode_outcomes(tables: Tables, f: Filter) -> tuple[pd.DataFrame, pd.DataFr
     high = episodes["course_type"].map({c: r[1] for c, r in config.RECOMMENDED_SESSIONS.items()})
     latest = tables.sessions["session_date"].max()
     is_recent = episodes["last_date"] >= latest - pd.Timedelta(days=config.ACTIVE_WITHIN_DAYS)
-    episodes["status"] = np.select([episodes["visits"] >= low, is_recent], ["completed", "active"], "dropped")
+    reason = episodes["discharge_reason"]
+    completes = reason.isin(config.COMPLETING_REASONS) | (episodes["visits"] >= low)
+    episodes["status"] = np.select([completes, reason.notna(), is_recent],
+                                   ["completed", "closed_early", "active"], "lost_to_follow_up")
     episodes["sessions_vs_range"] = np.select([episodes["visits"] < low, episodes["visits"] <= high],
                                               ["below", "within"], "above")
     episodes["finished_below"] = (episodes["sessions_vs_range"] == "below") & (episodes["status"] != "active")
@@ -234,20 +238,23 @@ def course_outcomes(tables: Tables, f: Filter = ALL) -> pd.DataFrame:
     grouped = episodes.assign(
         below=episodes["finished_below"], within=episodes["sessions_vs_range"] == "within",
         above=episodes["sessions_vs_range"] == "above", completed=episodes["status"] == "completed",
-        active=episodes["status"] == "active", dropped=episodes["status"] == "dropped",
+        active=episodes["status"] == "active", closed_early=episodes["status"] == "closed_early",
+        lost_to_follow_up=episodes["status"] == "lost_to_follow_up",
         responder=episodes["improved_at_last_visit"] == 1,
     ).groupby("course_type")
     frame = grouped.agg(
         episodes=("episode_id", "size"), median_sessions=("visits", "median"),
         below_range=("below", "sum"), within_range=("within", "sum"), above_range=("above", "sum"),
-        completed=("completed", "sum"), active=("active", "sum"), dropped=("dropped", "sum"),
+        completed=("completed", "sum"), active=("active", "sum"), closed_early=("closed_early", "sum"),
+        lost_to_follow_up=("lost_to_follow_up", "sum"),
         episodes_with_followup=("has_followup", "sum"), mean_change_points=("change_points", "mean"),
         mean_change_pct=("change_pct", "mean"), responders=("responder", "sum"),
         responder_rate=("improved_at_last_visit", "mean"))
-    for status in ("completed", "active", "dropped"):
+    for status in ("completed", "active", "closed_early", "lost_to_follow_up"):
         frame[f"{status}_share"] = frame[status] / frame["episodes"]
-    frame["finished"] = frame["completed"] + frame["dropped"]
-    frame["dropout_rate"] = frame["dropped"] / frame["finished"].where(frame["finished"] > 0)
+    dropouts = frame["closed_early"] + frame["lost_to_follow_up"]
+    frame["finished"] = frame["completed"] + dropouts
+    frame["dropout_rate"] = dropouts / frame["finished"].where(frame["finished"] > 0)
     both = facts.dropna(subset=["pain_pre", "pain_post"])
     relief = (both["pain_pre"] - both["pain_post"]).groupby(both["course_type"]).agg(["size", "mean"])
     frame["sessions_with_relief_scores"] = relief["size"].reindex(frame.index).fillna(0).astype(int)

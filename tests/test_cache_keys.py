@@ -44,12 +44,12 @@ def counted(monkeypatch, module, name: str) -> list:
 
 
 def statuses(frame: pd.DataFrame) -> dict[str, int]:
-    return {column: int(frame[column].sum()) for column in ("completed", "active", "dropped") if column in frame}
+    return {column: int(frame[column].sum()) for column in ("completed", "active", "lost_to_follow_up") if column in frame}
 
 
 def test_a_figure_cached_yesterday_is_computed_again_today(served, monkeypatch):
     """Course status counts back from the earlier of the latest session and today: on 10 January
-    E1 (seen on the 6th) is active; by June, counted from 1 March, it has dropped out."""
+    E1 (seen on the 6th) is active; by June, counted from 1 March, it is lost to follow-up."""
     calls = counted(monkeypatch, metrics, "course_outcomes")
     monkeypatch.setattr(config, "today", lambda: dt.date(2025, 1, 10))
     january = guard.metric(metrics.course_outcomes, Filter())
@@ -57,8 +57,8 @@ def test_a_figure_cached_yesterday_is_computed_again_today(served, monkeypatch):
     monkeypatch.setattr(config, "today", lambda: dt.date(2025, 6, 1))
     june = guard.metric(metrics.course_outcomes, Filter())
     assert len(calls) == 2
-    assert (statuses(january), statuses(june)) == ({"completed": 0, "active": 2, "dropped": 0},
-                                                   {"completed": 0, "active": 1, "dropped": 1})
+    assert (statuses(january), statuses(june)) == ({"completed": 0, "active": 2, "lost_to_follow_up": 0},
+                                                   {"completed": 0, "active": 1, "lost_to_follow_up": 1})
     assert june.equals(metrics.course_outcomes(served, Filter()))
 
 

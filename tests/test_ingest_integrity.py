@@ -263,11 +263,11 @@ def test_status_counts_back_from_today_when_a_stored_session_is_dated_later(clin
     rows = [visit("A", 1, "2025-03-24", 6, 4), visit("D", 1, "2025-02-01", 6, 4)]
     con = clinic_db(rows)
     status = lambda: dict(metrics.client_episodes(con)[["episode_id", "status"]].itertuples(index=False))  # noqa: E731
-    assert status() == {"A": "active", "D": "dropped"}
+    assert status() == {"A": "active", "D": "lost_to_follow_up"}
     # A session typed as 2205 (stored before the importer refused such dates) would make the
-    # latest session 2205 and every unfinished course "dropped"; counting from today keeps A active.
+    # latest session 2205 and every unfinished course "lost_to_follow_up"; counting from today keeps A active.
     store_visits(con, [visit("F", 1, "2205-01-06", 6, 4)])
-    assert status()["A"] == "active" and status()["D"] == "dropped"
+    assert status()["A"] == "active" and status()["D"] == "lost_to_follow_up"
 
 
 def test_an_onset_after_a_stored_courses_first_visit_is_refused(con, tmp_path):

@@ -1,19 +1,19 @@
 """Every metric on a small clinic written by hand, with the expected figures worked out beside
 the asserts. The clinic (CLINIC below), latest session 2025-03-28, so "active" means a last
-visit on or after 2025-03-07:
+visit on or after 2025-03-07; no course has a discharge reason, so "lost" is lost_to_follow_up:
 
 episode course  condition   ther. visits  status     range  baseline v3-pre v2-post last-pre(visit) first improved
 A1      acute   plantar     T1    1-4     completed  within 8        5      5       4 (4)           3
 A2      acute   plantar     T1    1-3     completed  within 4        3      missing 3 (3)           -
 A3      acute   plantar     T2    1-3     completed  within 7        4.9    5       4.9 (3)         3  (exactly 30 %)
-A4      acute   plantar     T2    1       dropped    below  6        -      -       6 (1)           -  (one visit)
-A5      acute   heel_spur   T1    1-2     dropped    below  9        -      5       6 (2)           2  (drop-out)
+A4      acute   plantar     T2    1       lost       below  6        -      -       6 (1)           -  (one visit)
+A5      acute   heel_spur   T1    1-2     lost       below  9        -      5       6 (2)           2  (drop-out)
 A6      acute   heel_spur   T3    1-2     active     below  5        -      4       5 (2)           -
-A7      acute   pronation   T2    1-2     dropped    below  6        -      4       6 (1: v2 pre missing) -
+A7      acute   pronation   T2    1-2     lost       below  6        -      4       6 (1: v2 pre missing) -
 C1      chronic bunion      T1    1-8     completed  within 7        6      5       3 (8)           6  (clinic north)
-C2      chronic bunion      T2    1,2,4,5 dropped    below  6        missing 4      3 (5)           4  (clinic north, gap)
+C2      chronic bunion      T2    1,2,4,5 lost       below  6        missing 4      3 (5)           4  (clinic north, gap)
 C3      chronic tendonitis  T3    1-3     active     below  8        8      3       8 (3)           2
-C4      chronic flat_feet   T1    1-3     dropped    below  0        0      0       0 (3)           -  (baseline 0)
+C4      chronic flat_feet   T1    1-3     lost       below  0        0      0       0 (3)           -  (baseline 0)
 C5      chronic plantar     T2    1-13    completed  above  5        3      3       3 (13)          2
 A2 and C4 are the same client (CA2, "Jon Smith"). C3's records are messy on purpose: pain 8 -> 2 -> 8
 before the sessions, 3 after visit 2 (above the 2 before it), visits 2 and 3 on the same date."""
@@ -229,9 +229,10 @@ def test_course_outcomes(clinic):
     # Acute highest visits 4, 3, 3, 1, 2, 2, 2 -> median 2; below A4, A5, A7 (A6 is still
     # active: it may yet reach the minimum, so it is not "below"), within A1-A3.
     assert acute[["episodes", "median_sessions", "below_range", "within_range", "above_range"]].tolist() == [7, 2, 3, 3, 0]
-    # Completed A1-A3; active A6 (last visit 2025-03-28); dropped A4, A5, A7.
-    assert acute[["completed", "active", "dropped"]].tolist() == [3, 1, 3]
-    assert acute["dropped_share"] == pytest.approx(3 / 7)
+    # Completed A1-A3; active A6 (last visit 2025-03-28); lost to follow-up A4, A5, A7; none
+    # closed early (no discharge reasons).
+    assert acute[["completed", "active", "closed_early", "lost_to_follow_up"]].tolist() == [3, 1, 0, 3]
+    assert (acute["lost_to_follow_up_share"], acute["closed_early_share"]) == (pytest.approx(3 / 7), 0)
     # Drop-out rate over finished courses (not the active A6): 3 of 6.
     assert (acute["finished"], acute["dropout_rate"]) == (6, 0.5)
     # Follow-up: A1, A2, A3, A5, A6 (A4 seen once; A7's only later visit has no pre score).
@@ -246,7 +247,7 @@ def test_course_outcomes(clinic):
     # Chronic highest visits 8, 5, 3, 3, 13 -> median 5; C5's 13 is above 8-12, C1's 8 within;
     # below C2 and C4 (C3 is active).
     assert chronic[["episodes", "median_sessions", "below_range", "within_range", "above_range"]].tolist() == [5, 5, 2, 1, 1]
-    assert chronic[["completed", "active", "dropped"]].tolist() == [2, 1, 2]
+    assert chronic[["completed", "active", "closed_early", "lost_to_follow_up"]].tolist() == [2, 1, 0, 2]
     assert (chronic["finished"], chronic["dropout_rate"]) == (4, 0.5)  # C2, C4 of C1, C2, C4, C5
     # Change 4 + 3 + 0 + 0 + 2 = 9 / 5; % over baselines above 0: 57.14 + 50 + 0 + 40 = 147.14 / 4.
     assert chronic["mean_change_points"] == pytest.approx(1.8)
@@ -346,10 +347,10 @@ def test_summary_has_both_courses_when_one_is_empty(clinic):
 
 @pytest.mark.parametrize("last_date, visits, course_type, expected", [
     ("2025-03-07", 2, "acute", "active"),      # exactly 21 days before the latest session
-    ("2025-03-06", 2, "acute", "dropped"),     # 22 days
+    ("2025-03-06", 2, "acute", "lost_to_follow_up"),  # 22 days
     ("2025-01-06", 3, "acute", "completed"),   # reached 3, however long ago
     ("2025-03-20", 7, "chronic", "active"),    # 7 of 8, recent
-    ("2025-01-20", 7, "chronic", "dropped"),
+    ("2025-01-20", 7, "chronic", "lost_to_follow_up"),
 ])
 def test_course_status(clinic_db, last_date, visits, course_type, expected):
     last = dt.date.fromisoformat(last_date)
@@ -636,14 +637,14 @@ def test_episode_summary(clinic):
     summary = metrics.episode_summary(clinic, "A1")
     assert summary == {
         "episode_id": "A1", "client_id": "CA1", "therapist_id": "T1", "course_type": "acute",
-        "condition": "plantar_fasciitis", "status": "completed", "visits": 4,
+        "condition": "plantar_fasciitis", "status": "completed", "discharge_reason": None, "visits": 4,
         "recommended_min": 3, "recommended_max": 5, "sessions_vs_range": "within",
         "baseline": 8.0, "latest_pain": 4.0, "latest_pain_visit": 4, "change_points": 4.0, "change_pct": 50.0,
         "improved_at_visit": 3,  # visit 2's 6 is only 25 % below 8; visit 3's 5 is 37.5 %
         "psfs_baseline": 3.0, "psfs_latest": 6.0, "psfs_improved": True,  # function up 3 points
     }
     a4 = metrics.episode_summary(clinic, "A4")  # one visit: nothing to compare yet
-    assert (a4["change_points"], a4["improved_at_visit"], a4["status"]) == (None, None, "dropped")
+    assert (a4["change_points"], a4["improved_at_visit"], a4["status"]) == (None, None, "lost_to_follow_up")
     assert metrics.episode_summary(clinic, "A1", Filter(viewer_therapist="T3")) == {}
 
 
@@ -655,7 +656,7 @@ def test_kpis_without_a_period(clinic):
         "clients": 11, "episodes": 12, "sessions": 48,
         "improved_after_session2_acute": 2 / 3, "improved_after_session2_chronic": 0.25,
         "median_sessions_acute": 2, "median_sessions_chronic": 5,
-        # Not active: 10 (A6, C3 are). Completed A1, A2, A3, C1, C5; dropped A4, A5, A7, C2, C4.
+        # Not active: 10 (A6, C3 are). Completed A1, A2, A3, C1, C5; lost A4, A5, A7, C2, C4.
         "completion_rate": 0.5, "dropout_rate": 0.5,
         # All who started: acute A1-A5, A7 (A6 is active at 2 visits); improved at visit 3 A1, A3.
         # Chronic C1-C5 (C3 is active but reached visit 3); improved C5 only (C2 has no visit-3 score).
@@ -677,8 +678,8 @@ def test_kpis_without_a_period(clinic):
 def test_kpis_compare_with_the_previous_period(clinic):
     february = Filter(start=dt.date(2025, 2, 1), end=dt.date(2025, 2, 28))
     tiles = by_key(metrics.kpis(clinic, february), "metric")
-    # February starts: A5, C4 (5 sessions, both dropped). The 28 days before (Jan 4-31): A1, A2,
-    # A3, A4, A7, C1, C2 (25 sessions; completed A1, A2, A3, C1, dropped A4, A7, C2).
+    # February starts: A5, C4 (5 sessions, both lost to follow-up). The 28 days before (Jan 4-31): A1, A2,
+    # A3, A4, A7, C1, C2 (25 sessions; completed A1, A2, A3, C1, lost to follow-up A4, A7, C2).
     assert tiles.loc["episodes", ["value", "previous", "change"]].tolist() == [2, 7, -5]
     # n for both periods; 7 earlier courses are fewer than config.MIN_COMPARISON_COURSES (20),
     # so no change is to be shown.
@@ -826,7 +827,7 @@ def test_intention_to_treat_columns_count_drop_outs_and_leave_out_courses_still_
     rows = {row.episode_id: (row.status, bool(row.eligible_itt),
                              None if pd.isna(row.improved_after_session2_itt) else bool(row.improved_after_session2_itt))
             for row in frame.itertuples()}
-    assert rows == {"DROPPED": ("dropped", True, False), "IMPROVED": ("completed", True, True),
+    assert rows == {"DROPPED": ("lost_to_follow_up", True, False), "IMPROVED": ("completed", True, True),
                     "NOBASE": ("completed", False, None), "RUNNING": ("active", False, None),
                     "RUNNING3": ("active", True, False)}
 

@@ -143,13 +143,15 @@ def test_metric_invariants(rows):
 
         # Every rate and share within 0-1; counts add up.
         outcomes = metrics.course_outcomes(con, ALL)
-        for column in ("completed_share", "active_share", "dropped_share", "responder_rate"):
+        shares = ["completed_share", "active_share", "closed_early_share", "lost_to_follow_up_share"]
+        for column in (*shares, "responder_rate"):
             assert within_unit(outcomes[column])
-        assert np.allclose(outcomes[["completed_share", "active_share", "dropped_share"]].sum(axis=1), 1)
+        assert np.allclose(outcomes[shares].sum(axis=1), 1)
         # An active course is not "below" yet: it is counted once, as active.
         assert (outcomes[["below_range", "within_range", "above_range", "active"]].sum(axis=1)
                 == outcomes["episodes"]).all()
-        assert np.allclose(outcomes["dropout_rate"], outcomes["dropped"] / (outcomes["completed"] + outcomes["dropped"]),
+        dropouts = outcomes["closed_early"] + outcomes["lost_to_follow_up"]
+        assert np.allclose(outcomes["dropout_rate"], dropouts / (outcomes["completed"] + dropouts),
                            equal_nan=True)  # NaN with no finished course
         assert (outcomes["episodes_with_followup"] <= outcomes["episodes"]).all()
         conditions = metrics.condition_comparison(con, ALL)

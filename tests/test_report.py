@@ -142,7 +142,7 @@ def test_episode_view_gathers_the_page_for_one_episode(clinic_db):
     assert list(view.progress["pain_pre"]) == [7, 6, 4, 3]
     assert view.sentence.startswith("Your pain before sessions went from 7 to 3, a 57 % drop.")
     # Fewer than 30 plantar fasciitis peers, so all finished acute courses other than E1 itself:
-    # P1 and P3 completed, P2 and H1 dropped (under 3 visits, last seen over 21 days before E1's last).
+    # P1 and P3 completed, P2 and H1 lost to follow-up (under 3 visits, last seen over 21 days before E1's last).
     assert view.typical["peers"].iloc[0] == 4 and view.typical["peer_group"].iloc[0] == "course_type"
     assert view.peers.startswith("based on 4 finished acute courses of any condition")
     assert client.episode_view(con, "E404") is None

@@ -22,7 +22,9 @@ from ui import text, words
 
 # Okabe & Ito (2008), "Color Universal Design".
 COURSE_COLOURS = {"acute": "#E69F00", "chronic": "#0072B2"}
-STATUS_COLOURS = {"completed": "#009E73", "active": "#56B4E9", "dropped": "#D55E00"}
+STATUS_COLOURS = {"completed": "#009E73", "active": "#56B4E9", "closed_early": "#E69F00", "lost_to_follow_up": "#D55E00"}
+# Codes whose words are not the code with spaces (words.py).
+CODE_WORDS = {**words.STATUS_WORDS, **words.DISCHARGE_REASON_WORDS}
 NEUTRAL = "#555555"
 MUTED = "#999999"
 VIEWER = "#009E73"  # the signed-in therapist's own position (Okabe-Ito green)
@@ -35,8 +37,10 @@ PHASE_NAMES = {"pre": "before session", "post": "after session"}
 
 
 def label(value: str) -> str:
-    """A stored value as people write it: plantar_fasciitis -> Plantar fasciitis."""
-    return str(value).replace("_", " ").capitalize()
+    """A stored value as people write it: plantar_fasciitis -> Plantar fasciitis,
+    lost_to_follow_up -> Lost to follow-up, cost_or_time -> Cost or time."""
+    code = str(value)
+    return CODE_WORDS.get(code, code.replace("_", " ")).capitalize()
 
 
 PANEL_PX = 260  # one panel of a figure whose panels stand one above the other
@@ -225,7 +229,8 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
 
 
 def status_mix(outcomes: pd.DataFrame) -> go.Figure:
-    """Completed / active / dropped share of courses, per course type (course_outcomes)."""
+    """Completed / active / closed early / lost to follow-up share of courses, per course type
+    (course_outcomes)."""
     fig = go.Figure()
     # Listed bottom-up by plotly, so reversed to put acute on top.
     courses = [c for c in config.COURSE_TYPES if c in set(outcomes["course_type"])][::-1]
@@ -233,9 +238,9 @@ def status_mix(outcomes: pd.DataFrame) -> go.Figure:
     names = [f"{c.capitalize()} (n = {int(rows.loc[c, 'episodes']):,})" for c in courses]
     for status, colour in STATUS_COLOURS.items():
         fig.add_trace(go.Bar(
-            y=names, x=rows[f"{status}_share"] * 100, name=status.capitalize(), orientation="h", marker_color=colour,
+            y=names, x=rows[f"{status}_share"] * 100, name=label(status), orientation="h", marker_color=colour,
             customdata=rows[status].to_numpy(),
-            hovertemplate=f"{status}: %{{x:.0f}}% (n = %{{customdata:,}} courses)<extra></extra>",
+            hovertemplate=f"{words.STATUS_WORDS[status]}: %{{x:.0f}}% (n = %{{customdata:,}} courses)<extra></extra>",
         ))
     return _layout(fig, "Course status", "Share of courses (%)", "", n=f"n = {int(rows['episodes'].sum()):,} courses",
                    barmode="stack", height=120 + 70 * len(courses))

@@ -10,7 +10,7 @@ import streamlit as st
 from analytics import client, config, metrics
 from analytics import text as stored_text
 from analytics.filters import Filter
-from ui import charts, signin, text
+from ui import charts, signin, text, words
 
 EPISODE_PARAM = "episode"
 MAX_CHOICES = 200  # the picker lists this many matches; a search narrows the rest
@@ -76,7 +76,7 @@ def _episode_label(row) -> str:
     course = f"{row.course_type} {row.condition.replace('_', ' ')}".capitalize()
     dates = f"{pd.Timestamp(row.start_date):%d %b %Y} – {pd.Timestamp(row.last_date):%d %b %Y}"
     visits = f"{int(row.visits)} visit{'s' if int(row.visits) != 1 else ''}"
-    return f"{name} ({row.client_id}) · {course} · {dates} · {visits} · {row.status}"
+    return f"{name} ({row.client_id}) · {course} · {dates} · {visits} · {words.course_status(row.status, row.discharge_reason)}"
 
 
 def episode_picker(con, f: Filter) -> str | None:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from analytics import catalog, config, records
 from analytics import text as stored_text
-from ui import charts, client_charts, signin, text
+from ui import charts, client_charts, signin, text, words
 
 LABEL = records.FIELD_LABELS
 EPISODE_PREFIX = "episode:"  # the new-course form's widgets: episode:condition, episode:client_id, ...
@@ -24,13 +24,14 @@ _FLASH = "_therapist_flash"
 # Messages
 
 
-def flash(message: str) -> None:
-    """A success message for the next run (written in a form callback, shown by show_flash)."""
-    st.session_state[_FLASH] = message
+def flash(message: str, slot: str = _FLASH) -> None:
+    """A success message for the next run (written in a form callback, shown by show_flash with
+    the same `slot`, so a page with two forms shows each one's message beside it)."""
+    st.session_state[slot] = message
 
 
-def show_flash() -> None:
-    message = st.session_state.pop(_FLASH, None)
+def show_flash(slot: str = _FLASH) -> None:
+    message = st.session_state.pop(slot, None)
     if message:
         st.success(message, icon=":material/check_circle:")
 
@@ -208,6 +209,47 @@ def save_plan(con: duckdb.DuckDBPyConnection, episode: str, key: str) -> None:
         return
     _accept()
     flash("Stretching plan saved; it is shown again here and printed on the report.")
+
+
+CLOSE_FORM = "close_course"  # the Client progress page's "Close this course" form
+CLOSE_FLASH = "_close_course_flash"
+
+
+def close_course(con: duckdb.DuckDBPyConnection, episode: str, reason_key: str, confirm_key: str) -> None:
+    """Close the course (or change why it ended) with the reason chosen in `reason_key`, once the
+    box `confirm_key` is ticked (records.close_course checks the reason, and that a therapist
+    closes only their own course)."""
+    if not st.session_state.get(confirm_key):
+        _refuse(CLOSE_FORM, records.RecordRefused({"confirm": ["tick the box to confirm, then close the course"]}))
+        return
+    reason = st.session_state.get(reason_key)
+    if not reason:  # a blank reason would reopen the course: that is the other button
+        _refuse(CLOSE_FORM, records.RecordRefused({records.CLOSE_REASON: ["choose why the course ended"]}))
+        return
+    try:
+        records.close_course(con, episode, reason, by=client_charts.who(), viewer=signin.viewer_therapist())
+    except records.RecordRefused as refused:
+        _refuse(CLOSE_FORM, refused)
+        return
+    _accept()
+    st.session_state.pop(confirm_key, None)
+    flash(f"Course closed: {words.discharge_reason(str(reason))}. Its status follows on "
+          "every page; it can be reopened here.", CLOSE_FLASH)
+
+
+def reopen_course(con: duckdb.DuckDBPyConnection, episode: str, confirm_key: str) -> None:
+    """Reopen a closed course (its reason cleared), by the same form and the same checks."""
+    if not st.session_state.get(confirm_key):
+        _refuse(CLOSE_FORM, records.RecordRefused({"confirm": ["tick the box to confirm, then reopen the course"]}))
+        return
+    try:
+        records.close_course(con, episode, None, by=client_charts.who(), viewer=signin.viewer_therapist())
+    except records.RecordRefused as refused:
+        _refuse(CLOSE_FORM, refused)
+        return
+    _accept()
+    st.session_state.pop(confirm_key, None)
+    flash("Course reopened: it has no discharge reason again.", CLOSE_FLASH)
 
 
 _CORRECTIONS_SAVED = "_corrections_saved"

@@ -125,7 +125,7 @@ def metric(function, *args, **kwargs):
     version = db.data_version(database())
     # data_version is part of the key: a write bumps it, so a figure computed before the write is
     # never served after it (and the figures of older versions are dropped when a newer one comes).
-    # So is the day: a course with no visit for a while counts as dropped from config.today().
+    # So is the day: a course with no visit for a while counts as lost to follow-up from config.today().
     today = config.today()
     key = (function.__name__, path, version, today, args, tuple(sorted(kwargs.items())))
     result = _cached(key)

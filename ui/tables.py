@@ -41,12 +41,17 @@ COLUMNS: dict[str, tuple[str, dict]] = {
     "above_range": ("More than recommended", {}),
     "completed": ("Completed", {}),
     "active": ("Active", {}),
-    "dropped": ("Dropped out", {}),
+    "closed_early": ("Closed early", {}),
+    "lost_to_follow_up": ("Lost to follow-up", {}),
     "completed_share": ("Completed (share)", PERCENT),
     "active_share": ("Active (share)", PERCENT),
-    "dropped_share": ("Dropped out (share of all courses)", PERCENT),
-    "finished": ("Finished (completed or dropped)", {}),
-    "dropout_rate": ("Drop-out rate (dropped / finished)", PERCENT),
+    "closed_early_share": ("Closed early (share of all courses)", PERCENT),
+    "lost_to_follow_up_share": ("Lost to follow-up (share of all courses)", PERCENT),
+    "finished": ("Finished (not active)", {}),
+    "dropout_rate": ("Drop-out rate (closed early + lost / finished)", PERCENT),
+    "status": ("Status", {}),
+    "discharge_reason": ("Reason", {}),
+    "share_of_finished": ("Share of finished courses", PERCENT),
     "sessions_with_relief_scores": ("Sessions with both scores", {}),
     "mean_immediate_relief": ("Mean relief within a session (points)", {"format": "%.1f"}),
     "adherence_band": ("Stretching adherence", {}),
@@ -122,7 +127,7 @@ def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # Stored codes a table shows as words (acute -> Acute); the CSV keeps the codes.
-CODES = ("condition", "status", "severity", "foot_side", "sessions_vs_range", "adherence_band")
+CODES = ("condition", "status", "discharge_reason", "severity", "foot_side", "sessions_vs_range", "adherence_band")
 # Columns of long text: a table holding one gets rows tall enough for it to wrap (Streamlit wraps
 # text in rows taller than 4rem) instead of cutting it at the column's edge.
 LONG_TEXT = ("description", "what", "detail")

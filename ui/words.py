@@ -48,3 +48,33 @@ def adherence_bands() -> str:
     """The stretching-adherence bands: "0-25, 25-50, 50-75 and 75-100 %"."""
     bands = [f"{low}-{high}" for low, high in config.ADHERENCE_BANDS]
     return (", ".join(bands[:-1]) + " and " + bands[-1] if len(bands) > 1 else bands[0]) + " %"
+
+
+# A course's status (metrics.query.STATUSES) and why it ended (config.DISCHARGE_REASONS), as a
+# person says them; tables and charts show these in place of the stored codes.
+STATUS_WORDS: dict[str, str] = {"completed": "completed", "active": "active", "closed_early": "closed early",
+                                "lost_to_follow_up": "lost to follow-up"}
+DISCHARGE_REASON_WORDS: dict[str, str] = {
+    "goals_met": "goals met", "improved_enough": "improved enough", "no_change": "no change",
+    "cost_or_time": "cost or time", "moved": "moved away", "referred_elsewhere": "referred elsewhere",
+    "other": "another reason"}
+
+
+def discharge_reason(reason: str) -> str:
+    """Why a course ended, in plain words: cost_or_time -> "cost or time"."""
+    return DISCHARGE_REASON_WORDS.get(reason, reason.replace("_", " "))
+
+
+def course_status(status: str, reason: str | None = None) -> str:
+    """A course's status with its discharge reason, if it has one: "closed early: cost or time",
+    "completed: goals met", "lost to follow-up"."""
+    words = STATUS_WORDS.get(status, status.replace("_", " "))
+    if isinstance(reason, str) and reason:
+        return f"{words}: {discharge_reason(reason)}"
+    return words
+
+
+def dropout_meaning() -> str:
+    """What a drop-out figure counts, for the captions that show one."""
+    return ("a drop-out is a course that stopped short of the recommended minimum without meeting its goals: "
+            f"closed early (with a reason), or lost to follow-up (no reason, no visit for {active_window()})")

@@ -19,9 +19,11 @@ from analytics.metrics.client import (
 )
 from analytics.metrics.courses import (
     COURSE_OUTCOME_COLUMNS,
+    DROPOUT_REASON_COLUMNS,
     IMMEDIATE_RELIEF_COLUMNS,
     SESSIONS_ATTENDED_COLUMNS,
     course_outcomes,
+    dropout_reasons,
     headline,
     immediate_relief,
     sessions_attended,
@@ -86,7 +88,7 @@ TOPICS = (outcomes, courses, therapists, quality, client, overview)
 
 __all__ = [
     "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_BY_COURSE_COLUMNS", "CONDITION_COLUMNS",
-    "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS",
+    "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS", "DROPOUT_REASON_COLUMNS",
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
     "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
     "IMPROVEMENT_ALL_STARTED_COLUMNS", "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS",
@@ -96,7 +98,7 @@ __all__ = [
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
     "client", "client_episodes", "condition_by_course", "condition_comparison", "course_outcomes", "courses", "data_quality",
-    "data_quality_details", "episode_progress", "episode_summary", "funnel_limits", "headline",
+    "data_quality_details", "dropout_reasons", "episode_progress", "episode_summary", "funnel_limits", "headline",
     "home_program_effect", "immediate_relief", "improvement_all_started", "improvement_sql", "kpis", "median_visits_to_improvement",
     "monthly_control_charts", "monthly_trend", "outcomes", "overview", "pain_trajectory", "quality", "query", "responder_curve", "rule",
     "sessions_attended", "summary_by_course", "therapist_comparison", "therapists", "time_to_improvement",

@@ -18,17 +18,18 @@ from analytics.metrics.query import documented_columns, episodes_cte, first_impr
 
 CLIENT_EPISODE_COLUMNS = (
     "episode_id", "client_id", "client_name", "condition", "course_type", "therapist_id",
-    "start_date", "last_date", "visits", "status", "matches")
+    "start_date", "last_date", "visits", "status", "discharge_reason", "matches")
 
 
 def client_episodes(con, f: Filter = ALL, search: str = "", limit: int | None = None) -> pd.DataFrame:
     """The filter's episodes whose client id or client name contains `search` (any case; empty
     matches all), most recently seen first; only the first `limit` of them when a limit is given
     (a picker shows a few hundred, not a whole chain's clients). A viewing therapist sees only
-    their own episodes. status is completed, active or dropped as in course_outcomes; matches
+    their own episodes. status is completed, active, closed_early or lost_to_follow_up as in
+    course_outcomes, and discharge_reason the stored reason (None when none); matches
     is how many episodes match in all, whatever the limit.
     Columns: episode_id, client_id, client_name, condition, course_type, therapist_id,
-    start_date, last_date, visits, status, matches."""
+    start_date, last_date, visits, status, discharge_reason, matches."""
     episodes, params = episodes_cte(f, viewer=True)
     # %, _ and \ typed by a person are meant literally, not as wildcards.
     params["pattern"] = "%" + re.sub(r"([\\%_])", r"\\\1", search.strip()) + "%"
@@ -36,7 +37,7 @@ def client_episodes(con, f: Filter = ALL, search: str = "", limit: int | None = 
     frame = run(con, f"""
 WITH {episodes}
 SELECT e.episode_id, e.client_id, c.display_name AS client_name, e.condition, e.course_type,
-    e.therapist_id, e.start_date, e.last_date, e.visits, e.status, count(*) OVER () AS matches
+    e.therapist_id, e.start_date, e.last_date, e.visits, e.status, e.discharge_reason, count(*) OVER () AS matches
 FROM chosen_episodes e JOIN clients c ON c.client_id = e.client_id
 WHERE e.client_id ILIKE $pattern ESCAPE '\\' OR c.display_name ILIKE $pattern ESCAPE '\\'
 ORDER BY e.last_date DESC, e.episode_id
@@ -64,7 +65,8 @@ ORDER BY s.visit_number""", params)
 
 def episode_summary(con, episode_id: str, f: Filter = ALL) -> dict[str, Any]:
     """One episode at a glance, as a dict ({} when it is not visible, as in episode_progress):
-    episode_id, client_id, therapist_id, course_type, condition, status, visits (highest visit
+    episode_id, client_id, therapist_id, course_type, condition, status (as in course_outcomes),
+    discharge_reason (None when none), visits (highest visit
     number), recommended_min and recommended_max sessions, sessions_vs_range (below, within,
     above); baseline (visit-1 pre-session pain), latest_pain (the last pre-session pain recorded)
     and latest_pain_visit; change_points (baseline - latest_pain) and change_pct (as % of
@@ -74,7 +76,7 @@ def episode_summary(con, episode_id: str, f: Filter = ALL) -> dict[str, Any]:
     episodes, params = episodes_cte(f, viewer=True, episode_id=episode_id)
     frame = run(con, f"""
 WITH {episodes}, {first_improvement_cte(f)}
-SELECT e.episode_id, e.client_id, e.therapist_id, e.course_type, e.condition, e.status, e.visits,
+SELECT e.episode_id, e.client_id, e.therapist_id, e.course_type, e.condition, e.status, e.discharge_reason, e.visits,
     e.min_sessions AS recommended_min, e.max_sessions AS recommended_max, e.sessions_vs_range,
     e.baseline_pain AS baseline, e.last_pain_pre AS latest_pain, e.last_pre_visit AS latest_pain_visit,
     e.change_points, e.change_pct, fi.first_improved_visit AS improved_at_visit,
@@ -97,7 +99,7 @@ TYPICAL_COURSE_COLUMNS = (
 def typical_course(con, course_type: str, condition: str, baseline: float | None, f: Filter = ALL,
                    exclude_episode: str | None = None) -> pd.DataFrame:
     """What a typical course looks like for a client like this one. Peers are finished episodes
-    (completed or dropped) of the same course type and condition with a baseline above 0, among
+    (not active: completed, closed early or lost to follow-up) of the same course type and condition with a baseline above 0, among
     the filter's episodes, leaving out `exclude_episode` (the client's own); when fewer than 30
     such peers exist, all finished episodes of the same course type are used instead
     (peer_group says which: 'condition' or 'course_type'; peers says how many). For each visit

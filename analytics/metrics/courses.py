@@ -18,22 +18,28 @@ from analytics.metrics.suppression import OTHERS, SUPPRESSED, hidden, hidden_row
 
 COURSE_OUTCOME_COLUMNS = (
     "course_type", "episodes", "median_sessions", "below_range", "within_range", "above_range",
-    "completed", "active", "dropped", "completed_share", "active_share", "dropped_share",
-    "episodes_with_followup", "mean_change_points", "mean_change_pct", "responders",
+    "completed", "active", "closed_early", "lost_to_follow_up", "completed_share", "active_share",
+    "closed_early_share", "lost_to_follow_up_share", "episodes_with_followup", "mean_change_points", "mean_change_pct", "responders",
     "responder_rate", "sessions_with_relief_scores", "mean_immediate_relief", "finished", "dropout_rate")
 
 
 def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     """Acute against chronic courses. Per course type: episodes; median_sessions (the median of
     each episode's highest visit number; a gap in visit numbers is a missing record, not a
-    session not attended); how many finished below (dropped before the recommended minimum; a
+    session not attended); how many finished below (stopped before the recommended minimum; a
     course still active is not counted as below, it may yet reach it), within or above the
-    recommended range (3-5 acute, 8-12 chronic), so below + within + above + active = episodes;
-    status counts and shares of all episodes: completed (reached the
-    recommended minimum, 3 acute or 8 chronic), active (not completed, last visit within 21 days
-    of the latest session recorded anywhere, or of today when that is earlier) and dropped (neither);
-    finished (completed + dropped) and dropout_rate (dropped / finished, the one drop-out base
-    every page uses: a course still running has not dropped out yet). Change over the course is
+    recommended range (3-5 acute, 8-12 chronic), so below + within + above + active = episodes
+    (a course closed with goals met before the minimum is finished below and completed);
+    status counts and shares of all episodes, as query.episodes_cte defines them: completed
+    (closed with goals met or improved enough, or reached the recommended minimum, 3 acute or 8
+    chronic), active (no discharge reason, short of the minimum, last visit within 21 days of the
+    latest session recorded anywhere, or of today when that is earlier), closed_early (closed for
+    another reason before the minimum) and lost_to_follow_up (no reason, short of the minimum,
+    silent for longer); finished (every course not active: completed + closed_early +
+    lost_to_follow_up) and dropout_rate ((closed_early + lost_to_follow_up) / finished, the one
+    drop-out base every page uses: a drop-out is a course that stopped short of the minimum
+    without meeting its goals, with a reason or without; a course still running has not dropped
+    out yet). Change over the course is
     judged on episodes_with_followup: episodes with a baseline and a pre-session pain recorded
     at a later visit (clients seen once have nothing to compare). For them: mean_change_points
     (baseline minus the last pre-session pain; for an active course, the latest so far),
@@ -45,8 +51,8 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     course type resting on 1-9 other therapists' courses is left out, with the other one too
     when the clinic's totals would give it away (suppression.py).
     Columns: course_type, episodes, median_sessions, below_range, within_range, above_range,
-    completed, active, dropped, completed_share, active_share, dropped_share,
-    episodes_with_followup, mean_change_points, mean_change_pct, responders, responder_rate,
+    completed, active, closed_early, lost_to_follow_up, completed_share, active_share,
+    closed_early_share, lost_to_follow_up_share, episodes_with_followup, mean_change_points, mean_change_pct, responders, responder_rate,
     sessions_with_relief_scores, mean_immediate_relief, finished, dropout_rate."""
     episodes, params = episodes_cte(f)
     frame = run(con, f"""
@@ -65,7 +71,9 @@ outcomes AS (
         count(*) FILTER (WHERE sessions_vs_range = 'above') AS above_range,
         count(*) FILTER (WHERE status = 'completed') AS completed,
         count(*) FILTER (WHERE status = 'active') AS active,
-        count(*) FILTER (WHERE status = 'dropped') AS dropped,
+        count(*) FILTER (WHERE status = 'closed_early') AS closed_early,
+        count(*) FILTER (WHERE status = 'lost_to_follow_up') AS lost_to_follow_up,
+        count(*) FILTER (WHERE is_dropout) AS dropouts,
         count(*) FILTER (WHERE status <> 'active') AS finished,
         count(*) FILTER (WHERE has_followup) AS episodes_with_followup,
         avg(change_points) AS mean_change_points, avg(change_pct) AS mean_change_pct,
@@ -75,7 +83,8 @@ outcomes AS (
     FROM chosen_episodes GROUP BY course_type
 )
 SELECT o.*, o.completed / o.episodes AS completed_share, o.active / o.episodes AS active_share,
-    o.dropped / o.episodes AS dropped_share, o.dropped / nullif(o.finished, 0) AS dropout_rate,
+    o.closed_early / o.episodes AS closed_early_share, o.lost_to_follow_up / o.episodes AS lost_to_follow_up_share,
+    o.dropouts / nullif(o.finished, 0) AS dropout_rate,
     coalesce(r.sessions_with_relief_scores, 0) AS sessions_with_relief_scores, r.mean_immediate_relief,
     r.relief_others
 FROM outcomes o LEFT JOIN relief r ON r.course_type = o.course_type
@@ -242,6 +251,44 @@ SELECT course_type, visits, count(*) AS episodes, any_value(min_sessions) AS min
     any_value(max_sessions) AS max_sessions, count(*) FILTER (WHERE is_other) AS {OTHERS}
 FROM chosen_episodes GROUP BY course_type, visits ORDER BY course_type, visits""", params)
     return documented_columns(suppress(frame, f, partition=("course_type",)), SESSIONS_ATTENDED_COLUMNS)
+
+
+DROPOUT_REASON_COLUMNS = ("course_type", "status", "discharge_reason", "episodes", "finished", "share_of_finished")
+# The reasons a course can be closed early for: every discharge reason that does not complete it.
+CLOSED_EARLY_REASONS = tuple(r for r in config.DISCHARGE_REASONS if r not in config.COMPLETING_REASONS)
+
+
+def dropout_reasons(con, f: Filter = ALL) -> pd.DataFrame:
+    """How the drop-outs of course_outcomes ended, per course type: one row per discharge reason
+    a course can be closed early for (status closed_early: no_change, cost_or_time, moved,
+    referred_elsewhere, other; goals_met and improved_enough complete a course) and one for
+    status lost_to_follow_up (no reason, silent for longer than 21 days), each with episodes
+    (courses that ended so; 0 rows included), finished (the course type's courses no longer
+    active, course_outcomes' base) and share_of_finished (episodes / finished; the rows add up
+    to course_outcomes' dropout_rate). Only course types the filter's courses have; for a viewing
+    therapist, a row resting on 1-9 other therapists' courses is left out, with the next smallest
+    too when the rest would give it away (suppression.py).
+    Columns: course_type, status, discharge_reason, episodes, finished, share_of_finished."""
+    episodes, params = episodes_cte(f)
+    endings = [f"('closed_early', $closed_reason_{i}, {i})" for i in range(len(CLOSED_EARLY_REASONS))]
+    endings.append(f"('lost_to_follow_up', NULL, {len(CLOSED_EARLY_REASONS)})")
+    params.update({f"closed_reason_{i}": reason for i, reason in enumerate(CLOSED_EARLY_REASONS)})
+    frame = run(con, f"""
+WITH {episodes},
+endings (status, discharge_reason, position) AS (VALUES {", ".join(endings)}),
+finished AS (
+    SELECT course_type, count(*) AS finished FROM chosen_episodes WHERE status <> 'active' GROUP BY course_type),
+counted AS (
+    SELECT course_type, status, discharge_reason, count(*) AS episodes,
+        count(*) FILTER (WHERE is_other) AS {OTHERS}
+    FROM chosen_episodes WHERE is_dropout GROUP BY ALL)
+SELECT t.course_type, x.status, x.discharge_reason, coalesce(c.episodes, 0) AS episodes, t.finished,
+    coalesce(c.episodes, 0) / t.finished AS share_of_finished, coalesce(c.{OTHERS}, 0) AS {OTHERS}
+FROM finished t CROSS JOIN endings x
+LEFT JOIN counted c ON c.course_type = t.course_type AND c.status = x.status
+    AND c.discharge_reason IS NOT DISTINCT FROM x.discharge_reason
+ORDER BY t.course_type, x.position""", params)
+    return documented_columns(suppress(frame, f, partition=("course_type",)), DROPOUT_REASON_COLUMNS)
 
 
 IMMEDIATE_RELIEF_COLUMNS = ("course_type", "visit_number", "sessions", "mean_relief", "ci_low", "ci_high")

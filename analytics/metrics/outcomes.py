@@ -400,8 +400,9 @@ def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
     share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline); the same
     for all who started: episodes_eligible_itt (a baseline, and not still active short of visit
     3), improved_itt and responder_rate_after_session2_itt (a drop-out before visit 3 counts as
-    not improved); episodes_finished (completed or dropped), episodes_dropped and dropout_rate
-    (dropped / finished) of the episodes started that month. For a viewing therapist, a month
+    not improved); episodes_finished (no longer active), episodes_dropped (drop-outs: closed
+    early or lost to follow-up, as in course_outcomes) and dropout_rate (episodes_dropped /
+    episodes_finished) of the episodes started that month. For a viewing therapist, a month
     whose courses started, sessions held, courses judged or courses finished rest on 1-9 other
     therapists' courses is left out, with the next smallest too when the rest would give it away
     (suppression.py). Columns: month (first day of the month), episodes_started, sessions,
@@ -417,7 +418,7 @@ started AS (
         count(*) FILTER (WHERE eligible_itt) AS episodes_eligible_itt,
         count(*) FILTER (WHERE improved_after_session2_itt) AS improved_itt,
         count(*) FILTER (WHERE status <> 'active') AS episodes_finished,
-        count(*) FILTER (WHERE status = 'dropped') AS episodes_dropped,
+        count(*) FILTER (WHERE is_dropout) AS episodes_dropped,
         count(*) FILTER (WHERE is_other) AS others_started,
         count(*) FILTER (WHERE is_other AND eligible_itt) AS others_judged,
         count(*) FILTER (WHERE is_other AND status <> 'active') AS others_finished
@@ -453,7 +454,7 @@ def monthly_control_charts(con, f: Filter = ALL) -> pd.DataFrame:
     their mix changes from month to month), by month of first visit, from monthly_trend's months
     for that course type (so for a viewing therapist without the months it leaves out).
     improved_after_session2_itt (a p-chart of the share of all who started improved at visit 3,
-    n = episodes_eligible_itt) and dropout_rate (a p-chart of dropped / finished, n =
+    n = episodes_eligible_itt) and dropout_rate (a p-chart of drop-outs / finished, n =
     episodes_finished): value is the month's rate, centre p̄ the months' total successes over
     their total n, and lower-upper p̄ -/+ 3 * sqrt(p̄ (1 - p̄) / n), clipped to 0-1, so the limits
     widen for months with few courses; a month with n = 0 has no value and no limits.

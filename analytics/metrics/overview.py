@@ -34,7 +34,7 @@ def _tiles() -> list[tuple[str, str, str, str]]:
             (f"median_sessions_{course}", f"Median sessions ({course})",
              f"quantile_cont(visits, 0.5) FILTER (WHERE {of_course})", of_course),
             (f"dropout_rate_{course}", f"Drop-out rate ({course}, finished courses)",
-             f"count(*) FILTER (WHERE {of_course} AND status = 'dropped')"
+             f"count(*) FILTER (WHERE {of_course} AND is_dropout)"
              f" / nullif(count(*) FILTER (WHERE {of_course} AND status <> 'active'), 0)",
              f"{of_course} AND status <> 'active'"),
         ]
@@ -42,7 +42,7 @@ def _tiles() -> list[tuple[str, str, str, str]]:
     tiles += [("completion_rate", "Completion rate (finished courses)",
                f"count(*) FILTER (WHERE status = 'completed') / nullif(count(*) FILTER (WHERE {finished}), 0)", finished),
               ("dropout_rate", "Drop-out rate (finished courses)",
-               f"count(*) FILTER (WHERE status = 'dropped') / nullif(count(*) FILTER (WHERE {finished}), 0)", finished)]
+               f"count(*) FILTER (WHERE is_dropout) / nullif(count(*) FILTER (WHERE {finished}), 0)", finished)]
     return tiles
 
 
@@ -67,10 +67,10 @@ def kpis(con, f: Filter = ALL) -> pd.DataFrame:
     all who started, eligible_itt in query.episodes_cte, the share improved at visit 3, a drop-out
     before visit 3 counting as not improved), improved_after_session2_immediate_<course> (the
     rule on the pain straight after session 2, among episodes with a baseline and that score),
-    median_sessions_<course> (median highest visit number) and dropout_rate_<course> (dropped /
-    finished: of the course type's episodes no longer active, the share dropped); completion_rate
-    and dropout_rate (the same over both course types, completed or dropped / finished; they add
-    up to 1). value is for the filter and n the episodes it rests on (for a rate, its
+    median_sessions_<course> (median highest visit number) and dropout_rate_<course> (drop-outs /
+    finished: of the course type's episodes no longer active, the share closed early or lost to
+    follow-up, as in course_outcomes); completion_rate and dropout_rate (the same over both course
+    types, completed or drop-outs / finished; they add up to 1). value is for the filter and n the episodes it rests on (for a rate, its
     denominator); previous and previous_n the same for the period of the same length just before
     it (empty without a start and end date); change is value minus previous, and compared is
     True when previous_n is at least config.MIN_COMPARISON_COURSES (20): a change resting on

@@ -29,6 +29,7 @@ RULE_PARAMS: dict[str, Any] = {
     **rule.pain().params(),
     **rule.psfs().params(),
     "active_within_days": config.ACTIVE_WITHIN_DAYS,
+    "completing_reasons": list(config.COMPLETING_REASONS),
     "itt_visit": config.AFTER_SESSION2_VISIT,
     "jump_points": config.IMPLAUSIBLE_JUMP_POINTS,
     "min_peers": config.MIN_TYPICAL_COURSE_PEERS,
@@ -58,14 +59,33 @@ def filter_sql(f: Filter, viewer: bool = False) -> tuple[str, dict[str, Any]]:
     return text, params
 
 
+# The statuses of a course (episodes_cte's status column), in the order pages show them.
+STATUSES: tuple[str, ...] = ("completed", "active", "closed_early", "lost_to_follow_up")
+# The statuses that count as a drop-out (episodes_cte's is_dropout): stopped short of the
+# recommended minimum without meeting the goals, with a reason or silently.
+DROPOUT_STATUSES: tuple[str, ...] = ("closed_early", "lost_to_follow_up")
+
+
 def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None) -> tuple[str, dict[str, Any]]:
-    """CTEs `recommended` and `chosen_episodes`: the filter's episode_facts rows plus the status
-    and outcome columns every metric shares, so each rule is written here once, and is_other
-    (the course is not the viewing therapist's; every course for a manager), which small-cell
-    suppression counts (not called `episodes`, which would hide the table of that name); and
-    `chosen_episodes_itt`, the same rows with the intention-to-treat columns: eligible_itt (a
-    baseline, and not an active course short of visit 3) and improved_after_session2_itt (the rule
-    met at visit 3; FALSE for an eligible course without a visit-3 score, such as a drop-out; NULL
+    """CTEs `recommended`, `active_window` and `chosen_episodes`: the filter's episode_facts rows plus the status
+    and outcome columns every metric shares, so each rule is written here once (the CTE is not
+    called `episodes`, which would hide the table of that name). A course's status, tried in
+    this order: completed (a discharge reason of goals_met or improved_enough, whatever the
+    number of sessions; or the course reached the recommended minimum, 3 acute or 8 chronic,
+    whatever its reason and however recent its last visit); closed_early (a discharge reason
+    other than those two, before the recommended minimum); active (no discharge reason, short of
+    the minimum, last visit within 21 days of the latest session recorded anywhere, or of today
+    when that is earlier); lost_to_follow_up (no discharge reason, short of the minimum, silent
+    for longer). A course with a discharge reason is never active; without one (a visit log with
+    no discharge_reason column) the statuses are completed, active and lost_to_follow_up by
+    sessions and dates alone. discharge_reason is the course's stored reason (NULL when none);
+    is_dropout is TRUE for closed_early and lost_to_follow_up (stopped short of the minimum
+    without meeting the goals: the drop-outs every drop-out figure counts); is_other is TRUE when
+    the course is not the viewing therapist's (every course for a manager), which small-cell
+    suppression counts. `chosen_episodes_itt` is the same rows with the intention-to-treat
+    columns: eligible_itt (a baseline, and not an active course short of visit 3) and
+    improved_after_session2_itt (the rule met at visit 3; FALSE for an eligible course without a
+    visit-3 score, such as a drop-out or a course closed with its goals met before visit 3; NULL
     when not eligible). Every "improved" column uses the filter's named rule (Filter.rule,
     rule.pain()); its thresholds are among the parameters returned, which win over RULE_PARAMS'."""
     where, params = filter_sql(f, viewer)
@@ -79,13 +99,18 @@ def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None)
     has_followup = "(e.baseline_pain IS NOT NULL AND e.last_pre_visit > 1)"
     sql = f"""
 recommended (course_type, min_sessions, max_sessions) AS (VALUES {recommended}),
+-- The first day a last visit keeps an unfinished course active.
+active_window AS (
+    SELECT least(max(session_date), CAST($today AS DATE)) - CAST($active_within_days AS INTEGER) AS active_since
+    FROM sessions),
 chosen_episodes AS (
-    SELECT e.*, r.min_sessions, r.max_sessions,
-        CASE WHEN e.visits >= r.min_sessions THEN 'completed'
-             WHEN e.last_date >= least((SELECT max(session_date) FROM sessions), CAST($today AS DATE))
-                                 - CAST($active_within_days AS INTEGER)
-                 THEN 'active'
-             ELSE 'dropped' END AS status,
+    SELECT e.*, r.min_sessions, r.max_sessions, d.discharge_reason,
+        CASE WHEN list_contains($completing_reasons, d.discharge_reason) OR e.visits >= r.min_sessions
+                 THEN 'completed'
+             WHEN d.discharge_reason IS NOT NULL THEN 'closed_early'
+             WHEN e.last_date >= a.active_since THEN 'active'
+             ELSE 'lost_to_follow_up' END AS status,
+        status IN ('closed_early', 'lost_to_follow_up') AS is_dropout,  -- DROPOUT_STATUSES
         CASE WHEN e.visits < r.min_sessions THEN 'below'
              WHEN e.visits <= r.max_sessions THEN 'within'
              ELSE 'above' END AS sessions_vs_range,
@@ -100,6 +125,9 @@ chosen_episodes AS (
         {rule.improvement_sql('e.baseline_pain', 'e.pain_post_v2', name=f.rule)} AS improved_after_session2_immediate
     FROM episode_facts e
     LEFT JOIN recommended r ON r.course_type = e.course_type
+    -- The reason is read from the episode itself: episode_facts does not carry it.
+    LEFT JOIN episodes d ON d.episode_id = e.episode_id
+    CROSS JOIN active_window a
     WHERE {where}
 ),
 -- Intention to treat: every course with a baseline that started, except one still active that

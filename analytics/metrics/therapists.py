@@ -199,7 +199,7 @@ def _visible(table: pd.DataFrame, f: Filter) -> pd.DataFrame:
 
 def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     """A fair comparison of therapists that allows for the clients each one sees. Judged on
-    finished episodes (completed or dropped, not active) with a baseline and a later pre-session
+    finished episodes (not active: completed, closed early or lost to follow-up) with a baseline and a later pre-session
     pain: a responder's last pre-session pain is at least 2 points and 30 % below baseline.
     A model of the whole clinic (logistic regression on baseline pain, course type, condition,
     severity and prior injuries; a linear model or the clinic's overall rate when there are too
@@ -279,7 +279,7 @@ THERAPIST_OUTCOMES: dict[str, Outcome] = {
         "e.improved_after_session2_itt", "better than expected", "worse than expected", "share"),
     "dropped_before_visit3": Outcome(
         "Dropped out before visit 3", "binary", "e.status <> 'active' AND e.baseline_pain IS NOT NULL",
-        "e.status = 'dropped' AND e.visits < $itt_visit",
+        "e.is_dropout AND e.visits < $itt_visit",
         "more drop-outs than expected", "fewer drop-outs than expected", "share"),
     "visits_to_improvement": Outcome(
         "Visits to a meaningful improvement", "continuous",
@@ -352,7 +352,8 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     type, condition, severity (missing as its own category) and prior injuries (linear; missing
     as 0 plus a missing indicator); a linear model or the clinic's overall rate when there are
     too few courses to fit it. The secondary measures, adjusted the same way: "dropped_before_visit3"
-    (finished courses with a baseline; dropped out before visit 3; logistic), "visits_to_improvement"
+    (finished courses with a baseline; dropped out before visit 3, closed early or lost to
+    follow-up as in course_outcomes; logistic), "visits_to_improvement"
     (finished courses that reached a meaningful improvement; the first visit at which they did)
     and "sessions_used" (completed courses with a baseline; sessions attended), both with a
     linear model weighted like one row per course. Per therapist in therapists: episodes

@@ -18,7 +18,7 @@ _COLUMN_RANK = {column: rank for rank, column in enumerate(catalog.NAMES)}
 
 # Session dates before this are typing errors (no clinic records go back further); after today
 # (the importing machine's date) they are too, and one of them would make every unfinished course
-# look dropped, since "active" counts back from the latest session.
+# look lost to follow-up, since "active" counts back from the latest session.
 EARLIEST_SESSION_DATE = dt.date(1990, 1, 1)
 
 
