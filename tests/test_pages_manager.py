@@ -285,8 +285,12 @@ def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app
     shown = metric_values(at)
     for course in ("acute", "chronic"):
         assert shown[f"{course.capitalize()}: half improved by visit"] == [f"{medians[course]:.0f}"]
-    table = at.dataframe[0].value
-    assert table["episodes"].tolist() == metrics.course_outcomes(sample_con)["episodes"].tolist()
+    reasons, table = at.dataframe[0].value, at.dataframe[-1].value  # drop-outs by reason first, the figures last
+    outcomes = metrics.course_outcomes(sample_con)
+    assert table["episodes"].tolist() == outcomes["episodes"].tolist()
+    # The drop-outs table splits each course type's drop-outs: closed early by reason, and lost to follow-up.
+    assert (reasons.groupby("course_type", sort=True)["episodes"].sum().tolist()
+            == (outcomes["closed_early"] + outcomes["lost_to_follow_up"]).tolist())
     titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
     assert any(title.startswith("Immediate relief") for title in titles)
     assert any(title.startswith("Time to meaningful improvement") for title in titles)

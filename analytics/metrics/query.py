@@ -23,6 +23,13 @@ NOT_RECORDED = "not recorded"
 GROUPABLE = ("course_type", "condition")
 ADHERENCE_BAND_LABELS = tuple(f"{low}-{high} %" for low, high in config.ADHERENCE_BANDS)
 
+# The statuses of a course (episodes_cte's status column), in the order pages show them.
+STATUSES: tuple[str, ...] = ("completed", "active", "closed_early", "lost_to_follow_up")
+# The statuses that count as a drop-out (episodes_cte's is_dropout): stopped short of the
+# recommended minimum without meeting the goals, with a reason or silently.
+DROPOUT_STATUSES: tuple[str, ...] = ("closed_early", "lost_to_follow_up")
+
+
 # Every threshold travels to DuckDB as a named parameter, like any other value. Read from config
 # when the metrics are imported (a changed config takes effect on restart); tests may patch this dict.
 RULE_PARAMS: dict[str, Any] = {
@@ -30,6 +37,7 @@ RULE_PARAMS: dict[str, Any] = {
     **rule.psfs().params(),
     "active_within_days": config.ACTIVE_WITHIN_DAYS,
     "completing_reasons": list(config.COMPLETING_REASONS),
+    "dropout_statuses": list(DROPOUT_STATUSES),
     "itt_visit": config.AFTER_SESSION2_VISIT,
     "jump_points": config.IMPLAUSIBLE_JUMP_POINTS,
     "min_peers": config.MIN_TYPICAL_COURSE_PEERS,
@@ -57,13 +65,6 @@ def filter_sql(f: Filter, viewer: bool = False) -> tuple[str, dict[str, Any]]:
         text += f"$filter_{number}" + piece
         params[f"filter_{number}"] = value
     return text, params
-
-
-# The statuses of a course (episodes_cte's status column), in the order pages show them.
-STATUSES: tuple[str, ...] = ("completed", "active", "closed_early", "lost_to_follow_up")
-# The statuses that count as a drop-out (episodes_cte's is_dropout): stopped short of the
-# recommended minimum without meeting the goals, with a reason or silently.
-DROPOUT_STATUSES: tuple[str, ...] = ("closed_early", "lost_to_follow_up")
 
 
 def episodes_cte(f: Filter, viewer: bool = False, episode_id: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -110,7 +111,7 @@ chosen_episodes AS (
              WHEN d.discharge_reason IS NOT NULL THEN 'closed_early'
              WHEN e.last_date >= a.active_since THEN 'active'
              ELSE 'lost_to_follow_up' END AS status,
-        status IN ('closed_early', 'lost_to_follow_up') AS is_dropout,  -- DROPOUT_STATUSES
+        list_contains($dropout_statuses, status) AS is_dropout,
         CASE WHEN e.visits < r.min_sessions THEN 'below'
              WHEN e.visits <= r.max_sessions THEN 'within'
              ELSE 'above' END AS sessions_vs_range,
