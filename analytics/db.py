@@ -68,6 +68,11 @@ class DatabaseError(Exception):
     """A database problem explained for a person: what is wrong with which file and what to do."""
 
 
+class DatabaseLocked(DatabaseError):
+    """Another process (a running dashboard) holds the file's lock: the command line then asks
+    that process through its socket (analytics/ops.py)."""
+
+
 class DamagedDatabase(DatabaseError):
     """The file is damaged (see DAMAGED): the message names the file and DuckDB's detail, for the
     command line; pages show DAMAGED alone."""
@@ -108,7 +113,7 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
     except duckdb.IOException as exc:
         text = str(exc)
         if "lock" in text.lower():
-            raise DatabaseError(
+            raise DatabaseLocked(
                 f"{path}: the database is in use by another program (probably a running dashboard). "
                 "Stop it, or point this command at a copy with --db."
             ) from None
