@@ -10,6 +10,7 @@ command line of `python -m analytics`, limited to SERVED_COMMANDS) or {"command"
 (and root) may talk to it."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import datetime as dt
@@ -478,6 +479,7 @@ def start_worker(con: duckdb.DuckDBPyConnection, database: Path) -> Worker | Non
         if key not in _workers:
             try:
                 _workers[key] = Worker(con, Path(database)).start()
+                atexit.register(stop_worker, Path(database))  # a stale socket would only refuse; tidier gone
             except OSError:
                 log.exception("the inbox and command socket could not start")
                 return None
