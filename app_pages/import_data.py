@@ -25,14 +25,14 @@ with st.expander(f"Inbox: the latest {len(inbox_results)} file(s) imported from 
                "stopped changing for a few seconds; it then moves to done/ or refused/ with its result beside it.")
     if inbox_results:
         st.dataframe(pd.DataFrame([{
-            "File": result.name, "Time (UTC)": result.time.strftime("%Y-%m-%d %H:%M:%S"),
-            "Result": "imported" if result.imported else "refused", "New sessions": result.inserted,
-            "Unchanged": result.skipped, "Overwritten": result.replaced, "Problems": result.problems,
-        } for result in inbox_results]), hide_index=True, width="stretch")
-        for result in inbox_results:
-            if not result.imported:
-                st.caption(f"Problems in {client_charts.plain(result.name)}:")
-                st.code(result.messages, language=None)
+            "File": done.name, "Time (UTC)": done.time.strftime("%Y-%m-%d %H:%M:%S"),
+            "Result": "imported" if done.imported else "refused", "New sessions": done.inserted,
+            "Unchanged": done.skipped, "Overwritten": done.replaced, "Problems": done.problems,
+        } for done in inbox_results]), hide_index=True, width="stretch")
+        for done in inbox_results:
+            if not done.imported:
+                st.caption(f"Problems in {client_charts.plain(done.name)}:")
+                st.code(done.messages, language=None)
     else:
         st.write("No file has come through the inbox yet.")
 
