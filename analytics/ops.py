@@ -242,8 +242,8 @@ def make_backup(con: duckdb.DuckDBPyConnection, folder: Path, keep: int | None =
         final = folder / backup_name()
     partial = folder / f".{final.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
     alias = f"backup_{uuid.uuid4().hex[:12]}"  # made here, not input
-    source = db.one(con, "SELECT current_database()")[0]
-    cursor = con.cursor()
+    cursor = con.cursor()  # the dashboard's connection is shared across threads: a cursor of its own
+    source = db.one(cursor, "SELECT current_database()")[0]
     try:
         with db.account_write(con) as writing:  # one transaction; this process's writes wait for it
             writing.execute(f"ATTACH ? AS {alias}", [str(partial)])

@@ -234,3 +234,27 @@ def test_config_places_beside_the_database(tmp_path, monkeypatch):
     assert config.backup_folder(database) == tmp_path / "backups"
     monkeypatch.setenv("CLINIC_BACKUP_DIR", "off")
     assert config.backup_folder(database) is None
+
+
+def test_the_daily_backup_runs_once_in_its_hour_and_keeps_n(tmp_path, con, monkeypatch):
+    import datetime as dt
+
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    for day in range(1, 4):
+        (folder / f"clinic-2020010{day}-020000.duckdb").write_bytes(b"old")
+    monkeypatch.setenv("CLINIC_BACKUP_DIR", str(folder))
+    monkeypatch.setattr(config, "BACKUP_KEEP", 2)
+    worker = ops.Worker(con, tmp_path / "clinic.duckdb")
+    monkeypatch.setattr(config, "BACKUP_HOUR", (dt.datetime.now().hour + 1) % 24)
+    assert worker._scheduled_backup(None) is None  # not its hour: nothing made
+    assert len(ops.backups(folder)) == 3
+    monkeypatch.setattr(config, "BACKUP_HOUR", dt.datetime.now().hour)
+    day = worker._scheduled_backup(None)
+    kept = ops.backups(folder)
+    assert day == dt.date.today() and len(kept) == 2
+    assert kept[0].name.startswith(f"clinic-{dt.date.today():%Y%m%d}") and ops.verify_backup(kept[0]) == []
+    assert kept[1].name == "clinic-20200103-020000.duckdb"
+    assert worker._scheduled_backup(day) == day and ops.backups(folder) == kept  # once a day
+    monkeypatch.setenv("CLINIC_BACKUP_DIR", "off")
+    assert worker._scheduled_backup(None) is None
