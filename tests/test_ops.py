@@ -241,8 +241,8 @@ def test_the_daily_backup_runs_once_in_its_hour_and_keeps_n(tmp_path, con, monke
 
     folder = tmp_path / "daily"
     folder.mkdir()
-    for day in range(1, 4):
-        (folder / f"clinic-2020010{day}-020000.duckdb").write_bytes(b"old")
+    for old in range(1, 4):
+        (folder / f"clinic-2020010{old}-020000.duckdb").write_bytes(b"old")
     monkeypatch.setenv("CLINIC_BACKUP_DIR", str(folder))
     monkeypatch.setattr(config, "BACKUP_KEEP", 2)
     worker = ops.Worker(con, tmp_path / "clinic.duckdb")
