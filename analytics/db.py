@@ -82,8 +82,8 @@ class DamagedDatabase(DatabaseError):
 # truncated copy, a disk error): one message on every page and command, never a traceback.
 DAMAGED = ("The clinic database file is damaged: part of it cannot be read, so no figure from it can be "
            "trusted and nothing more should be saved to it. Restore the latest backup: stop the dashboard, "
-           "copy the backup over the database file, check the copy with `python -m analytics check --db FILE`, "
-           "then start the dashboard again.")
+           "run `python -m analytics restore BACKUP --db FILE --force` (it checks the backup and removes the "
+           "damaged file's .wal), then start the dashboard again.")
 
 
 def is_damage(exc: BaseException) -> bool:
