@@ -228,10 +228,12 @@ def _through_dashboard(args, locked: db.DatabaseLocked) -> int:
             print(f"{locked}\n--replace and --sheet need the database itself: stop the dashboard, or import "
                   "without them (the dashboard's inbox imports each file as it is).", file=sys.stderr)
             return 2
-        if ops.ask({"command": "ping"}, sock, timeout=10) is None:
-            print(f"{locked} (No dashboard answers at {sock}.)", file=sys.stderr)
+        pong = ops.ask({"command": "ping"}, sock, timeout=10)
+        if pong is None or pong.get("exit"):
+            print(f"{locked} (No dashboard answers at {sock}.)" if pong is None else pong.get("stderr", ""),
+                  file=sys.stderr, end="\n" if pong is None else "")
             return 2
-        inbox = config.inbox_path(path)
+        inbox = Path(pong.get("inbox") or config.inbox_path(path))  # the dashboard's, whatever this shell's CLINIC_INBOX
         worst = 0
         for file in (Path(name) for name in args.files):
             if not file.is_file():

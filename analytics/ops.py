@@ -5,7 +5,8 @@ the command line asks the dashboard process, which holds DuckDB's exclusive file
 
 The socket protocol is one JSON line each way. Request: {"command": "run", "argv": [...]} (a
 command line of `python -m analytics`, limited to SERVED_COMMANDS) or {"command": "inbox-wait",
-"name": NAME, "since": UNIX_TIME, "timeout": SECONDS}. Answer: {"exit": N, "stdout": TEXT,
+"name": NAME, "since": UNIX_TIME, "timeout": SECONDS} or {"command": "ping"} (answered with the
+inbox folder as "inbox"). Answer: {"exit": N, "stdout": TEXT,
 "stderr": TEXT}. The socket file is made with mode 0600: only the account running the dashboard
 (and root) may talk to it."""
 from __future__ import annotations
@@ -341,7 +342,10 @@ def ask(request: dict, path: Path | None = None, timeout: float = 600) -> dict |
         channel.settimeout(timeout)
         try:
             channel.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError, OSError):
+        except PermissionError:
+            return {"exit": 2, "stdout": "", "stderr": f"{path}: only the account running the dashboard may use its "
+                    "socket; run this command as that account.\n"}
+        except OSError:  # no such socket, or nobody listening (a dashboard that was killed)
             return None
         channel.sendall(json.dumps(request).encode() + b"\n")
         answer = b""
@@ -462,8 +466,8 @@ class Worker:
             out, err = io.StringIO(), io.StringIO()
             code = cli.run_served(argv, self.con, self.database, out, err)
             return {"exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-        if command == "ping":
-            return {"exit": 0, "stdout": "", "stderr": ""}
+        if command == "ping":  # also tells the command line where this dashboard's inbox is
+            return {"exit": 0, "stdout": "", "stderr": "", "inbox": str(self.inbox.folder.resolve())}
         return {"exit": 2, "stdout": "", "stderr": f"unknown request {command!r}"}
 
 

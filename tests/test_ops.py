@@ -208,6 +208,10 @@ def test_restore_refuses_a_damaged_backup_and_a_held_database(tmp_path, con):
         assert holder.stdout.readline().strip() == "ready"  # another process holds the lock
         result = run_cli("restore", good, "--db", held, "--force")
         assert result.returncode == 2 and "running dashboard" in result.stderr
+        # A holder that is not a dashboard: no socket answers, and the command says so.
+        summary = run_cli("summary", "--db", held)
+        assert summary.returncode == 2 and "in use by another program" in summary.stderr
+        assert "No dashboard answers" in summary.stderr and "Traceback" not in summary.stderr
     finally:
         holder.communicate("")
 
