@@ -112,7 +112,7 @@ def import_inbox_file(con: duckdb.DuckDBPyConnection, path: Path, inbox: Path) -
         moved = target / f"{now.strftime(_STAMP)}-{uuid.uuid4().hex[:6]}-{name}"
     path.replace(moved)
     (moved.parent / (moved.name + RESULT_SUFFIX)).write_text(result.to_text(), encoding="utf-8")
-    log.info("inbox: %s %s", "imported" if result.imported else "refused", moved.name)  # a file name, no values
+    log.info("inbox: a file was %s", "imported" if result.imported else "refused")  # no name: it may name someone
     return result
 
 
@@ -189,13 +189,19 @@ class Inbox:
 
 
 def inbox_results(folder: Path, limit: int = 20) -> list[InboxResult]:
-    """The newest `limit` inbox results found in done/ and refused/, newest first."""
-    found = []
+    """The newest `limit` inbox results found in done/ and refused/, newest first (only the
+    newest result files are read, however many years of them there are)."""
+    paths = []
     for sub in ("done", "refused"):
-        for path in (Path(folder) / sub).glob("*" + RESULT_SUFFIX) if (Path(folder) / sub).is_dir() else []:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                found.append(InboxResult.from_text(path.read_text(encoding="utf-8")))
-    return sorted(found, key=lambda result: result.time, reverse=True)[:limit]
+        if (Path(folder) / sub).is_dir():
+            for path in (Path(folder) / sub).glob("*" + RESULT_SUFFIX):
+                with contextlib.suppress(OSError):
+                    paths.append((path.stat().st_mtime, path))
+    found = []
+    for _, path in sorted(paths, reverse=True)[:limit]:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            found.append(InboxResult.from_text(path.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda result: result.time, reverse=True)
 
 
 # ----------------------------------------------------------------------------- backups
