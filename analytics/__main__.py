@@ -1,16 +1,64 @@
-"""The command line: `python -m analytics sample|import|summary|check|users` — thin, calls what the pages call."""
+"""The command line: `python -m analytics sample|import|summary|check|users|backup|restore` — thin, calls what
+the pages call. While a dashboard holds the database, it asks that dashboard (analytics/ops.py)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
 from analytics import config, db
+
+# A command the running dashboard answers for the command line (analytics/ops.py) runs here on
+# the dashboard's connection and writes to the socket's answer instead of this process's output.
+_served = threading.local()
+
+
+def _out():
+    return getattr(_served, "out", None) or sys.stdout
+
+
+def _err():
+    return getattr(_served, "err", None) or sys.stderr
+
+
+def _path(args) -> Path:
+    return getattr(_served, "database", None) or config.database_path(getattr(args, "db", None))
+
+
+@contextlib.contextmanager
+def _database(args, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The database a command reads: its own connection, or the dashboard's when served."""
+    served = getattr(_served, "con", None)
+    if served is not None:
+        yield served
+        return
+    con = db.connect(_path(args), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def run_served(argv: list[str], con: duckdb.DuckDBPyConnection, database: Path, out, err) -> int:
+    """Run a command line on the dashboard's open connection (analytics.ops answers the socket
+    with it), its output written to `out` and `err`."""
+    _served.con, _served.database, _served.out, _served.err = con, Path(database), out, err
+    try:
+        args = parser().parse_args(argv)
+        return _run(args)
+    except SystemExit as stop:  # argparse refused the line
+        return int(stop.code or 0)
+    finally:
+        _served.con = _served.database = _served.out = _served.err = None
 
 
 def json_ready(value):
@@ -65,21 +113,18 @@ def cmd_summary(args) -> int:
 
     if args.rule is not None and args.rule not in config.PAIN_RULES:
         print(f"--rule {args.rule}: no such rule; the rules are {', '.join(metrics.rule.pain_rule_names())}.",
-              file=sys.stderr)
+              file=_err())
         return 2
-    con = db.connect(config.database_path(args.db), read_only=True)
-    try:
+    with _database(args, read_only=True) as con:
         figures = json_ready(metrics.headline(con, Filter(rule=args.rule)))
         # therapists.<therapist_id>: judged on the clinic's promise (metrics.therapist_outcome).
         figures["therapists"] = json_ready(metrics.therapist_summary(con, Filter(rule=args.rule)))
-    finally:
-        con.close()
     if args.json:
-        print(json.dumps(figures, indent=2, sort_keys=False))
+        print(json.dumps(figures, indent=2, sort_keys=False), file=_out())
         return 0
-    print(f"episodes {figures['episodes']}, sessions {figures['sessions']}, clients {figures['clients']}")
+    print(f"episodes {figures['episodes']}, sessions {figures['sessions']}, clients {figures['clients']}", file=_out())
     chosen = metrics.rule.pain(args.rule)
-    print(f"improved = pain at least {chosen.words()} below the first visit (rule {figures['rule']['name']})")
+    print(f"improved = pain at least {chosen.words()} below the first visit (rule {figures['rule']['name']})", file=_out())
     for course, row in figures["by_course"].items():
         rate, itt = row["responder_rate_after_session2"], row["responder_rate_after_session2_itt"]
         rate_text = "n/a" if rate is None else f"{rate:.0%}"
@@ -87,24 +132,26 @@ def cmd_summary(args) -> int:
         print(f"{course:8} episodes {row['episodes']:>6}  median visits {row['median_visits']}  "
               f"mean baseline {row['mean_baseline_pain'] if row['mean_baseline_pain'] is None else round(row['mean_baseline_pain'], 1)}  "
               f"improved after session 2: {rate_text} of {row['episodes_reaching_visit3']} reaching visit 3, "
-              f"{itt_text} of {row['episodes_eligible_itt']} who started")
+              f"{itt_text} of {row['episodes_eligible_itt']} who started", file=_out())
     return 0
 
 
 def cmd_check(args) -> int:
-    path = config.database_path(args.db)
-    con = db.connect(path, read_only=True)
-    try:
-        problems = db.check(con)
-        sessions = db.one(con, "SELECT count(*) FROM sessions")[0] if not problems else None
-    finally:
-        con.close()
+    path = _path(args)
+    with _database(args, read_only=True) as con:
+        cursor = con.cursor()
+        try:
+            problems = db.check(cursor)
+            sessions = db.one(cursor, "SELECT count(*) FROM sessions")[0] if not problems else None
+        finally:
+            cursor.close()
     if problems:
         for problem in problems:
-            print(f"{path}: {problem}", file=sys.stderr)
-        print(f"{path}: {db.DAMAGED}", file=sys.stderr)
+            print(f"{path}: {problem}", file=_err())
+        print(f"{path}: {db.DAMAGED}", file=_err())
         return 1
-    print(f"{path}: sound: every table read completely ({sessions} sessions); the fact tables agree with the base tables.")
+    print(f"{path}: sound: every table read completely ({sessions} sessions); the fact tables agree with the base tables.",
+          file=_out())
     return 0
 
 
@@ -113,16 +160,18 @@ def cmd_users(args) -> int:
 
     from analytics import auth
 
+    if args.action == "list":
+        with _database(args) as con:
+            accounts = auth.list_users(con)
+        if accounts.empty:
+            print("No accounts yet. Create the first manager with: python -m analytics users add NAME --role manager",
+                  file=_out())
+        for row in accounts.itertuples():
+            state = "disabled" if row.is_disabled else ("locked" if row.is_locked else "active")
+            print(f"{row.username:20} {row.role:10} {row.therapist_id or '':10} {state}", file=_out())
+        return 0
     con = db.connect(config.database_path(args.db))
     try:
-        if args.action == "list":
-            accounts = auth.list_users(con)
-            if accounts.empty:
-                print("No accounts yet. Create the first manager with: python -m analytics users add NAME --role manager")
-            for row in accounts.itertuples():
-                state = "disabled" if row.is_disabled else ("locked" if row.is_locked else "active")
-                print(f"{row.username:20} {row.role:10} {row.therapist_id or '':10} {state}")
-            return 0
         if not args.username:
             print("users add|disable|enable|passwd need a user name.", file=sys.stderr)
             return 2
@@ -143,6 +192,80 @@ def cmd_users(args) -> int:
         con.close()
     print(f"{args.action}: {args.username} done.")
     return 0
+
+
+def cmd_backup(args) -> int:
+    from analytics import ops
+
+    if args.keep is not None and args.keep < 1:
+        print("--keep must be at least 1.", file=_err())
+        return 2
+    with _database(args) as con:
+        made = ops.make_backup(con, Path(args.to), keep=args.keep)
+    print(f"backup {made}: checked, sound.", file=_out())
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from analytics import ops
+
+    target = config.database_path(args.db)
+    ops.restore(Path(args.source), target, force=args.force)
+    print(f"{target}: restored from {args.source} and checked.")
+    return 0
+
+
+def _through_dashboard(args, locked: db.DatabaseLocked) -> int:
+    """The database is held by another process: ask the running dashboard (its socket) to run
+    the command, or, for `import`, hand the files to its inbox and wait for each result."""
+    from analytics import ops
+
+    path = config.database_path(getattr(args, "db", None))
+    sock = config.socket_path(path)
+    served = {"summary", "check", "backup"} | ({"users"} if getattr(args, "action", None) == "list" else set())
+    if args.command == "import":
+        if args.replace or args.sheet:
+            print(f"{locked}\n--replace and --sheet need the database itself: stop the dashboard, or import "
+                  "without them (the dashboard's inbox imports each file as it is).", file=sys.stderr)
+            return 2
+        pong = ops.ask({"command": "ping"}, sock, timeout=10)
+        if pong is None or pong.get("exit"):
+            print(f"{locked} (No dashboard answers at {sock}.)" if pong is None else pong.get("stderr", ""),
+                  file=sys.stderr, end="\n" if pong is None else "")
+            return 2
+        inbox = Path(pong.get("inbox") or config.inbox_path(path))  # the dashboard's, whatever this shell's CLINIC_INBOX
+        worst = 0
+        for file in (Path(name) for name in args.files):
+            if not file.is_file():
+                print(f"{file}: no such file.", file=sys.stderr)
+                return 1
+            since = time.time()
+            name = ops.hand_to_inbox(file, inbox)
+            print(f"{file}: handed to the running dashboard's inbox ({inbox}); waiting for the import.", file=sys.stderr)
+            answer = ops.ask({"command": "inbox-wait", "name": name, "since": since, "timeout": 600}, sock, timeout=660)
+            if answer is None:
+                print(f"{file}: the dashboard stopped answering; the result will be in {inbox}/done or {inbox}/refused.",
+                      file=sys.stderr)
+                return 2
+            sys.stdout.write(answer.get("stdout", ""))
+            sys.stderr.write(answer.get("stderr", ""))
+            worst = max(worst, int(answer.get("exit", 2)))
+        return worst
+    if args.command not in served:
+        print(str(locked), file=sys.stderr)
+        return 2
+    argv = {"summary": ["summary"] + (["--json"] if getattr(args, "json", False) else [])
+            + (["--rule", args.rule] if getattr(args, "rule", None) else []),
+            "check": ["check"], "users": ["users", "list"],
+            "backup": ["backup", "--to", str(Path(getattr(args, "to", ".")).resolve())]
+            + ([f"--keep={args.keep}"] if getattr(args, "keep", None) is not None else [])}[args.command]
+    answer = ops.ask({"command": "run", "argv": argv}, sock)
+    if answer is None:
+        print(f"{locked} (No dashboard answers at {sock}.)", file=sys.stderr)
+        return 2
+    sys.stdout.write(answer.get("stdout", ""))
+    sys.stderr.write(answer.get("stderr", ""))
+    return int(answer.get("exit", 2))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -185,20 +308,45 @@ def parser() -> argparse.ArgumentParser:
     users_cmd.add_argument("--therapist-id", help="the therapist id a therapist account belongs to")
     users_cmd.add_argument("--db", help="database file")
     users_cmd.set_defaults(run=cmd_users)
+
+    backup_cmd = commands.add_parser("backup", help="a checked, consistent copy of the database, named with the time "
+                                     "(made by the running dashboard if one holds the file)")
+    backup_cmd.add_argument("--to", required=True, metavar="DIR", help="folder for the backup")
+    backup_cmd.add_argument("--keep", type=int, metavar="N", help="then delete all but the newest N backups there")
+    backup_cmd.add_argument("--db", help="database file")
+    backup_cmd.set_defaults(run=cmd_backup)
+
+    restore_cmd = commands.add_parser("restore", help="put a backup in place of the database (stop the dashboard first)")
+    restore_cmd.add_argument("source", metavar="FROM", help="the backup file")
+    restore_cmd.add_argument("--db", help="database file to replace")
+    restore_cmd.add_argument("--force", action="store_true", help="overwrite even a database holding newer data")
+    restore_cmd.set_defaults(run=cmd_restore)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        return _run(args)
+    except db.DatabaseLocked as locked:
+        if getattr(_served, "con", None) is not None or args.command in ("sample", "restore"):
+            print(str(locked), file=sys.stderr)
+            return 2
+        return _through_dashboard(args, locked)
+
+
+def _run(args) -> int:
+    try:
         return args.run(args)
+    except db.DatabaseLocked:
+        raise
     except db.DatabaseError as problem:
-        print(str(problem), file=sys.stderr)
+        print(str(problem), file=_err())
         return 2
     except duckdb.Error as exc:
         if not db.is_damage(exc):
             raise
-        print(f"{config.database_path(getattr(args, 'db', None))}: {db.DAMAGED}", file=sys.stderr)
+        print(f"{_path(args)}: {db.DAMAGED}", file=_err())
         return 2
 
 

@@ -176,3 +176,42 @@ def __getattr__(name: str):
 
         return getattr(catalog, derived[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Operations on one machine (analytics/ops.py): the inbox folder the running dashboard imports
+# from, the socket the command line talks to it through, and the scheduled daily backup. Each
+# defaults to a place beside the database file and is looked up at every use (tests move them).
+def inbox_path(database: Path | None = None) -> Path:
+    """The inbox: $CLINIC_INBOX, else inbox/ beside the database (data/inbox/ by default)."""
+    if os.environ.get("CLINIC_INBOX"):
+        return Path(os.environ["CLINIC_INBOX"])
+    return (database or database_path()).parent / "inbox"
+
+
+def socket_path(database: Path | None = None) -> Path:
+    """The dashboard's command socket: $CLINIC_SOCKET, else DATABASE.sock beside the database."""
+    if os.environ.get("CLINIC_SOCKET"):
+        return Path(os.environ["CLINIC_SOCKET"])
+    database = database or database_path()
+    return database.with_name(database.name + ".sock")
+
+
+# A file in the inbox is imported once its size and modification time have not changed for this
+# many seconds (a copy or a cron job still writing it is left alone).
+INBOX_SETTLE_SECONDS: float = float(os.environ.get("CLINIC_INBOX_SETTLE_SECONDS", "2"))
+
+
+def backup_folder(database: Path | None = None) -> Path | None:
+    """Where the dashboard makes its daily backup: $CLINIC_BACKUP_DIR, else backups/ beside the
+    database (data/backups/); CLINIC_BACKUP_DIR=off switches the scheduled backup off."""
+    value = os.environ.get("CLINIC_BACKUP_DIR", "")
+    if value.strip().lower() == "off":
+        return None
+    if value:
+        return Path(value)
+    return (database or database_path()).parent / "backups"
+
+
+# The hour (local time, 0-23) of the daily backup, and how many backups to keep (newest first).
+BACKUP_HOUR: int = int(os.environ.get("CLINIC_BACKUP_HOUR", "2"))
+BACKUP_KEEP: int = int(os.environ.get("CLINIC_BACKUP_KEEP", "14"))

@@ -85,6 +85,11 @@ class DatabaseError(Exception):
     """A database problem explained for a person: what is wrong with which file and what to do."""
 
 
+class DatabaseLocked(DatabaseError):
+    """Another process (a running dashboard) holds the file's lock: the command line then asks
+    that process through its socket (analytics/ops.py)."""
+
+
 class DamagedDatabase(DatabaseError):
     """The file is damaged (see DAMAGED): the message names the file and DuckDB's detail, for the
     command line; pages show DAMAGED alone."""
@@ -94,8 +99,8 @@ class DamagedDatabase(DatabaseError):
 # truncated copy, a disk error): one message on every page and command, never a traceback.
 DAMAGED = ("The clinic database file is damaged: part of it cannot be read, so no figure from it can be "
            "trusted and nothing more should be saved to it. Restore the latest backup: stop the dashboard, "
-           "copy the backup over the database file, check the copy with `python -m analytics check --db FILE`, "
-           "then start the dashboard again.")
+           "run `python -m analytics restore BACKUP --db FILE --force` (it checks the backup and removes the "
+           "damaged file's .wal), then start the dashboard again.")
 
 
 def is_damage(exc: BaseException) -> bool:
@@ -125,7 +130,7 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
     except duckdb.IOException as exc:
         text = str(exc)
         if "lock" in text.lower():
-            raise DatabaseError(
+            raise DatabaseLocked(
                 f"{path}: the database is in use by another program (probably a running dashboard). "
                 "Stop it, or point this command at a copy with --db."
             ) from None

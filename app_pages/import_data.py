@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import visit_log
+from analytics import config, ops, visit_log
 from ui import client_charts, signin
 
 con = ui.manager_page("Import visit logs")
@@ -15,6 +15,26 @@ user = signin.current_user()
 st.write("One row per session, with the columns described in the README (CSV, Excel .xlsx or Parquet). "
          "The import is all or nothing: if any row has a problem, nothing is written and every problem "
          "is listed as file:row:column. Rows already stored unchanged are skipped.")
+
+# The inbox: files dropped in a folder on the server (by a cron job, or `python -m analytics
+# import` while this dashboard runs) are imported by the dashboard itself (analytics/ops.py).
+inbox = config.inbox_path()
+inbox_results = ops.inbox_results(inbox, limit=20)
+with st.expander(f"Inbox: the latest {len(inbox_results)} file(s) imported from the inbox folder", expanded=bool(inbox_results)):
+    st.caption("A visit log copied into the inbox folder on the server is imported, all or nothing, once it has "
+               "stopped changing for a few seconds; it then moves to done/ or refused/ with its result beside it.")
+    if inbox_results:
+        st.dataframe(pd.DataFrame([{
+            "File": done.name, "Time (UTC)": done.time.strftime("%Y-%m-%d %H:%M:%S"),
+            "Result": "imported" if done.imported else "refused", "New sessions": done.inserted,
+            "Unchanged": done.skipped, "Overwritten": done.replaced, "Problems": done.problems,
+        } for done in inbox_results]), hide_index=True, width="stretch")
+        for done in inbox_results:
+            if not done.imported:
+                st.caption(f"Problems in {client_charts.plain(done.name)}:")
+                st.code(done.messages, language=None)
+    else:
+        st.write("No file has come through the inbox yet.")
 
 uploads = st.file_uploader("Visit-log files", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
                            key="import_files")

@@ -13,12 +13,13 @@ import contextlib
 import copy
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import streamlit as st
 
-from analytics import audit, bootstrap, config, db, metrics, options
+from analytics import audit, bootstrap, config, db, metrics, ops, options
 from ui import signin, suppressed
 
 METRIC_CACHE_ENTRIES = 512  # figures kept for the whole server; the least recently used go first
@@ -44,6 +45,9 @@ def open_connection(path: str) -> duckdb.DuckDBPyConnection:
             if db.is_empty(con):
                 bootstrap.load_committed_sample(con)
             _connections[path] = con
+            # This process now holds the file's lock: the inbox, the daily backup and the command
+            # line's socket run here, on this connection (analytics/ops.py).
+            ops.start_worker(con, Path(path))
         return _connections[path]
 
 
@@ -52,6 +56,7 @@ def close_connection(path: str) -> None:
     database of its own)."""
     with _connections_lock:
         con = _connections.pop(path, None)
+    ops.stop_worker(Path(path))
     if con is not None:
         con.close()
 
