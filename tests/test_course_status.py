@@ -241,3 +241,10 @@ def test_docs_quote_the_status_definition():
     normalise = lambda text: " ".join(text.split())  # noqa: E731
     docs = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
     assert normalise(query.episodes_cte.__doc__) in normalise(docs)
+
+
+def test_a_therapist_sees_no_drop_out_row_resting_on_few_colleagues_courses(endings):
+    # All six courses are T1's: for T2 the five finished ones are 5 other therapists' courses (1-9),
+    # so every row goes, zero rows too (their "finished" would give the 5 away); a manager sees all 6.
+    assert metrics.dropout_reasons(endings, Filter(viewer_therapist="T2")).empty
+    assert len(metrics.dropout_reasons(endings)) == 6

@@ -265,9 +265,9 @@ def dropout_reasons(con, f: Filter = ALL) -> pd.DataFrame:
     status lost_to_follow_up (no reason, silent for longer than 21 days), each with episodes
     (courses that ended so; 0 rows included), finished (the course type's courses no longer
     active, course_outcomes' base) and share_of_finished (episodes / finished; the rows add up
-    to course_outcomes' dropout_rate). Only course types the filter's courses have; for a viewing
-    therapist, a row resting on 1-9 other therapists' courses is left out, with the next smallest
-    too when the rest would give it away (suppression.py).
+    to course_outcomes' dropout_rate). Only course types with finished courses; for a viewing
+    therapist, a row whose episodes or finished rest on 1-9 other therapists' courses is left
+    out, with the next smallest too when the rest would give it away (suppression.py).
     Columns: course_type, status, discharge_reason, episodes, finished, share_of_finished."""
     episodes, params = episodes_cte(f)
     endings = [f"('closed_early', $closed_reason_{i}, {i})" for i in range(len(CLOSED_EARLY_REASONS))]
@@ -277,18 +277,21 @@ def dropout_reasons(con, f: Filter = ALL) -> pd.DataFrame:
 WITH {episodes},
 endings (status, discharge_reason, position) AS (VALUES {", ".join(endings)}),
 finished AS (
-    SELECT course_type, count(*) AS finished FROM chosen_episodes WHERE status <> 'active' GROUP BY course_type),
+    SELECT course_type, count(*) AS finished, count(*) FILTER (WHERE is_other) AS finished_others
+    FROM chosen_episodes WHERE status <> 'active' GROUP BY course_type),
 counted AS (
     SELECT course_type, status, discharge_reason, count(*) AS episodes,
         count(*) FILTER (WHERE is_other) AS {OTHERS}
     FROM chosen_episodes WHERE is_dropout GROUP BY ALL)
 SELECT t.course_type, x.status, x.discharge_reason, coalesce(c.episodes, 0) AS episodes, t.finished,
-    coalesce(c.episodes, 0) / t.finished AS share_of_finished, coalesce(c.{OTHERS}, 0) AS {OTHERS}
+    coalesce(c.episodes, 0) / t.finished AS share_of_finished, coalesce(c.{OTHERS}, 0) AS {OTHERS},
+    t.finished_others
 FROM finished t CROSS JOIN endings x
 LEFT JOIN counted c ON c.course_type = t.course_type AND c.status = x.status
     AND c.discharge_reason IS NOT DISTINCT FROM x.discharge_reason
 ORDER BY t.course_type, x.position""", params)
-    return documented_columns(suppress(frame, f, partition=("course_type",)), DROPOUT_REASON_COLUMNS)
+    return documented_columns(suppress(frame, f, (OTHERS, "finished_others"), partition=("course_type",)),
+                              DROPOUT_REASON_COLUMNS)
 
 
 IMMEDIATE_RELIEF_COLUMNS = ("course_type", "visit_number", "sessions", "mean_relief", "ci_low", "ci_high")
