@@ -113,7 +113,9 @@ def _token_key(token: str) -> str:
     return "token:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:32]
 
 
-def _expires_on(last_visit: dt.date | None) -> dt.date | None:
+def expiry_day(last_visit: dt.date | None) -> dt.date | None:
+    """The last day a link works: `last_visit` + config.CHECKIN_LINK_MONTHS months (the month's
+    last day when it is shorter); None without a visit."""
     if last_visit is None:
         return None
     month = last_visit.month - 1 + config.CHECKIN_LINK_MONTHS
@@ -174,7 +176,7 @@ def link_for(con: duckdb.DuckDBPyConnection, episode_id: str, today: dt.date | N
                              " ORDER BY created_at DESC LIMIT 1", [episode_id]).fetchone()
         if row is None:
             return None
-        expires_on = _expires_on(_last_visit(cursor, episode_id))
+        expires_on = expiry_day(_last_visit(cursor, episode_id))
     finally:
         cursor.close()
     return Link(row[0], episode_id, row[1], expires_on, expires_on is not None and today <= expires_on)
@@ -200,7 +202,7 @@ def _course_on(cursor, token: str, today: dt.date) -> CheckinCourse | None:
         return None
     episode_id, display_name, plan, condition = row
     last_visit = _last_visit(cursor, episode_id)
-    expires_on = _expires_on(last_visit)
+    expires_on = expiry_day(last_visit)
     if last_visit is None or expires_on is None or today > expires_on:
         return None
     episodes, params = query.episodes_cte(ALL, episode_id=episode_id)

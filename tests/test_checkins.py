@@ -86,9 +86,9 @@ def test_unknown_malformed_revoked_and_expired_tokens_get_the_same_nothing(two_c
 
 
 def test_expiry_at_a_month_end():
-    assert checkins._expires_on(dt.date(2026, 6, 30)) == dt.date(2027, 2, 28)
-    assert checkins._expires_on(dt.date(2026, 5, 31)) == dt.date(2027, 1, 31)
-    assert checkins._expires_on(None) is None
+    assert checkins.expiry_day(dt.date(2026, 6, 30)) == dt.date(2027, 2, 28)
+    assert checkins.expiry_day(dt.date(2026, 5, 31)) == dt.date(2027, 1, 31)
+    assert checkins.expiry_day(None) is None
 
 
 def test_making_and_revoking_are_audited_and_a_therapist_only_links_their_own(two_courses):
