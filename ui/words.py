@@ -48,3 +48,21 @@ def adherence_bands() -> str:
     """The stretching-adherence bands: "0-25, 25-50, 50-75 and 75-100 %"."""
     bands = [f"{low}-{high}" for low, high in config.ADHERENCE_BANDS]
     return (", ".join(bands[:-1]) + " and " + bands[-1] if len(bands) > 1 else bands[0]) + " %"
+
+
+# The client's check-in page (app_pages/checkin.py): what it asks, in the client's words.
+CHECKIN_TITLE = "How is your foot?"
+CHECKIN_PAIN = "Your pain right now (0 = no pain, 10 = worst imaginable)"
+CHECKIN_FIRST_STEPS = "Pain on your first steps this morning (0-10)"
+CHECKIN_STRETCH_DAYS = "On how many of the last 7 days did you do your stretches?"
+CHECKIN_PGIC = "Since your treatment began, how would you describe the change in your foot?"
+CHECKIN_PAIN_RETURNED = "Since your last visit, has the pain come back?"
+CHECKIN_SEND = "Send my answers"
+CHECKIN_THANKS = "Thank you: your answers are saved. You can close this page."
+CHECKIN_PLAN = "Your stretching plan"
+YES_NO = ("yes", "no")
+
+
+def pgic_answers() -> tuple[str, ...]:
+    """The PGIC's seven answers as the client reads them, 1 (very much improved) first."""
+    return tuple(answer.capitalize() for answer in config.PGIC_ANSWERS)
