@@ -38,6 +38,8 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
     if action == "record":
         if target_type == "stretching_plan":
             return f"Saved the stretching plan of course {target}"
+        if target_type == "client_contact":
+            return f"Saved the e-mail address of client {target}"
         return f"Recorded a session of course {target}" if target_type == "episode" else f"Recorded {target}"
     if action == "correct":
         return f"Corrected a value of session {target}"

@@ -88,3 +88,45 @@ def test_a_bad_revoked_or_expired_link_gets_one_plain_message(linked_course, mon
     assert [str(element.value) for element in at.info] == [checkins.INVALID_LINK]
     assert not at.radio and not at.button and len(at.sidebar) == 0
     assert not at.title and not at.markdown
+
+
+PROGRESS = str(ROOT / "app_pages" / "client_progress.py")
+
+
+def progress_page(episode_id: str, role: str = "manager", therapist_id: str | None = None) -> AppTest:
+    from conftest import signed_in
+
+    at = signed_in(AppTest.from_file(PROGRESS, default_timeout=120), role, therapist_id)
+    at.query_params["episode"] = episode_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    next(button for button in at.button if button.key == key).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_courses_therapist_makes_and_revokes_the_link_and_saves_the_email(linked_course):
+    con, episode_id, old_token, name, today = linked_course
+    therapist = con.execute("SELECT therapist_id FROM episodes WHERE episode_id = ?", [episode_id]).fetchone()[0]
+    at = progress_page(episode_id, "therapist", therapist)
+    assert any(old_token in str(code.value) for code in at.code)
+    at = click(at, "checkin_make_link")
+    new = checkins.link_for(con, episode_id)
+    assert new.token != old_token and checkins.course_for_token(con, old_token) is None
+    assert any(checkins.public_url(new.token) == str(code.value) for code in at.code)
+    at = click(at, "checkin_revoke_link")
+    assert checkins.link_for(con, episode_id) is None and not at.code
+    at.text_input(key=f"client_email_{episode_id}").input("not an address")
+    at = click(at, "save_client_email")
+    assert any("not an e-mail address" in str(error.value) for error in at.error)
+    at.text_input(key=f"client_email_{episode_id}").input("ann@example.org")
+    at = click(at, "save_client_email")
+    assert con.execute("SELECT m.email FROM client_contacts m JOIN episodes e USING (client_id)"
+                       " WHERE e.episode_id = ?", [episode_id]).fetchall() == [("ann@example.org",)]
+    assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'record' AND target_type = 'client_contact'"
+                       " AND target_id NOT LIKE '%@%'").fetchone() == (1,)
+    assert "ann@example.org" not in "\n".join(str(e.value) for e in (*at.markdown, *at.caption, *at.success))
