@@ -33,6 +33,9 @@ def run() -> None:
             client_progress,
             st.Page("app_pages/record_session.py", title="Record a session", icon=":material/edit_note:"),
         ],
+        "Front desk": [
+            st.Page("app_pages/followups_due.py", title="Follow-ups due", icon=":material/event_upcoming:"),
+        ],
     }
     if user is None or user.is_manager:
         pages["Manage"] = [

@@ -67,3 +67,13 @@ def email_field(con: duckdb.DuckDBPyConnection, episode_id: str) -> None:
         st.success("E-mail address saved.", icon=":material/check_circle:")
     elif stored:
         st.caption("An e-mail address is saved for reminders.")
+
+
+def smtp_settings() -> reminders.SmtpSettings | None:
+    """The [smtp] table of .streamlit/secrets.toml as settings; None when there is none (no
+    secrets file, or no host or from)."""
+    try:
+        table = st.secrets.get("smtp")
+    except Exception:  # no secrets.toml at all: Streamlit raises on the first read
+        return None
+    return reminders.SmtpSettings.from_mapping(dict(table) if table else None)

@@ -66,3 +66,12 @@ YES_NO = ("yes", "no")
 def pgic_answers() -> tuple[str, ...]:
     """The PGIC's seven answers as the client reads them, 1 (very much improved) first."""
     return tuple(answer.capitalize() for answer in config.PGIC_ANSWERS)
+
+
+def followup_name(day: int) -> str:
+    """A follow-up by its distance from the last visit: 28 -> "4 weeks", 91 -> "3 months"."""
+    if day < 60 and day % 7 == 0:
+        return f"{day // 7} weeks"
+    if day < 60:
+        return f"{day} days"
+    return f"{round(day / 30.44)} months"
