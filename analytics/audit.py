@@ -44,6 +44,8 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
     if action == "correct":
         return f"Corrected a value of session {target}"
     if action == "import":
+        if target_type == "checkins":
+            return f"Imported {target} new check-ins"
         return f"Refused an import: {target}" if target_type == "refused" else f"Imported {target} new sessions"
     if action == "export":
         return f"Downloaded the table {target}"
