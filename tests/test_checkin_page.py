@@ -130,3 +130,18 @@ def test_the_courses_therapist_makes_and_revokes_the_link_and_saves_the_email(li
     assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'record' AND target_type = 'client_contact'"
                        " AND target_id NOT LIKE '%@%'").fetchone() == (1,)
     assert "ann@example.org" not in "\n".join(str(e.value) for e in (*at.markdown, *at.caption, *at.success))
+
+
+def test_a_signed_in_user_opening_a_link_gets_the_checkin_only_and_the_list_needs_sign_in(linked_course):
+    from conftest import signed_in
+
+    con, episode_id, token, name, today = linked_course
+    at = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
+    at.query_params["checkin"] = token
+    at.run()
+    assert not at.exception and len(at.sidebar) == 0
+    assert [widget.key for widget in at.radio][0] == "checkin_pain"
+    # Signed out, the front desk's list is behind the sign-in form like every staff page.
+    at = AppTest.from_file(str(ROOT / "app_pages" / "followups_due.py"), default_timeout=120).run()
+    assert not at.exception and not at.dataframe
+    assert any(widget.label == "Password" for widget in at.text_input)
