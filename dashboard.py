@@ -9,6 +9,12 @@ downloads.serve_downloads_once()  # a download's address works once, for the bro
 
 def run() -> None:
     """Sign-in, the menu this user may open, and the page asked for."""
+    if "checkin" in st.query_params:
+        # A client's check-in link: that page only, before and without any sign-in, no menu and
+        # no sidebar; the token alone decides what it shows (app_pages/checkin.py).
+        st.navigation([st.Page("app_pages/checkin.py", title="Check-in", icon=":material/footprint:")],
+                      position="hidden").run()
+        return
     con = guard.database()  # a readable error before any page if the database cannot be opened
     user = signin.signed_in_user(con)  # None too after CLINIC_IDLE_MINUTES without a rerun
 
@@ -26,6 +32,9 @@ def run() -> None:
         "Therapist": [
             client_progress,
             st.Page("app_pages/record_session.py", title="Record a session", icon=":material/edit_note:"),
+        ],
+        "Front desk": [
+            st.Page("app_pages/followups_due.py", title="Follow-ups due", icon=":material/event_upcoming:"),
         ],
     }
     if user is None or user.is_manager:

@@ -1,5 +1,5 @@
-"""The command line: `python -m analytics sample|import|summary|check|users|backup|restore` — thin, calls what
-the pages call. While a dashboard holds the database, it asks that dashboard (analytics/ops.py)."""
+"""The command line: `python -m analytics sample|import|import-checkins|summary|check|users|backup|restore` —
+thin, calls what the pages call. While a dashboard holds the database, it asks that dashboard (analytics/ops.py)."""
 from __future__ import annotations
 
 import argparse
@@ -104,6 +104,22 @@ def cmd_import(args) -> int:
           f"({result.episodes} episodes)")
     for notice in result.notices:
         print(f"check: {notice}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_checkins(args) -> int:
+    from analytics import checkin_import, visit_log
+
+    con = db.connect(config.database_path(args.db))
+    try:
+        result = checkin_import.import_files(con, [Path(p) for p in args.files], sheet=args.sheet)
+    except visit_log.ImportFailed as failure:
+        print(visit_log.format_problems(failure.problems), file=sys.stderr)
+        print(f"Nothing was imported: {len(failure.problems)} problem(s) found. Fix them and import again.", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    print(f"inserted {result.inserted} check-ins, skipped {result.skipped} already stored ({result.episodes} courses)")
     return 0
 
 
@@ -290,6 +306,13 @@ def parser() -> argparse.ArgumentParser:
     import_cmd.add_argument("--sheet", help="the sheet to read in each Excel workbook (default: the sheet named "
                             "'visits', else the only sheet with rows)")
     import_cmd.set_defaults(run=cmd_import)
+
+    checkins_cmd = commands.add_parser("import-checkins", help="import client check-ins from another survey tool "
+                                       "(CSV, .xlsx, .parquet; README), all or nothing")
+    checkins_cmd.add_argument("files", nargs="+", help="check-in files")
+    checkins_cmd.add_argument("--db", help="database file")
+    checkins_cmd.add_argument("--sheet", help="the sheet to read in each Excel workbook")
+    checkins_cmd.set_defaults(run=cmd_import_checkins)
 
     summary_cmd = commands.add_parser("summary", help="headline figures")
     summary_cmd.add_argument("--db", help="database file")

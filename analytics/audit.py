@@ -42,10 +42,14 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
             return f"Closed course {target} (or changed why it ended)"
         if target_type == "course_reopened":
             return f"Reopened course {target}"
+        if target_type == "client_contact":
+            return f"Saved the e-mail address of client {target}"
         return f"Recorded a session of course {target}" if target_type == "episode" else f"Recorded {target}"
     if action == "correct":
         return f"Corrected a value of session {target}"
     if action == "import":
+        if target_type == "checkins":
+            return f"Imported {target} new check-ins"
         return f"Refused an import: {target}" if target_type == "refused" else f"Imported {target} new sessions"
     if action == "export":
         return f"Downloaded the table {target}"

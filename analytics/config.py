@@ -111,6 +111,9 @@ FOLLOWUP_OPENS_DAYS_BEFORE: int = 7
 FOLLOWUP_LAST_OPEN_DAYS: int = 60
 # A course's check-in link stops working this many months after its last visit (or when revoked).
 CHECKIN_LINK_MONTHS: int = int(os.environ.get("CLINIC_CHECKIN_LINK_MONTHS", "8"))
+# The address clients reach the dashboard at (a check-in link is {CLINIC_PUBLIC_URL}/?checkin=TOKEN):
+# set it to the clinic's public https address; the default suits a dashboard on this machine.
+CLINIC_PUBLIC_URL: str = os.environ.get("CLINIC_PUBLIC_URL", "http://localhost:8501")
 # The Patient Global Impression of Change (Hurst and Bolton 2004), stored 1-7 in this order;
 # "much or very much improved" (1-2) is the responder share reported.
 PGIC_ANSWERS: tuple[str, ...] = ("very much improved", "much improved", "minimally improved", "no change",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib.util
+import io
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 from fpdf import FPDF
 from fpdf.fonts import TTFFont
 
-from analytics import client, config
+from analytics import checkins, client, config
 from analytics import text as stored_text
 from analytics.client import EpisodeView
 
@@ -106,6 +107,7 @@ class ReportContent:
     generated_on: dt.date
     therapist: str | None = None
     next_appointment: dt.date | None = None
+    checkin_url: str | None = None  # the course's live check-in link, printed with its QR code
     clinic_name: str = dataclasses.field(default_factory=lambda: config.CLINIC_NAME)
     clinic_contact: str = dataclasses.field(default_factory=lambda: config.CLINIC_CONTACT)
 
@@ -229,10 +231,14 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
         notes = notes[:MAX_NOTES_CHARS - 1].rstrip() + "…"
     lines = pdf.multi_cell(width, 5.5, text(notes), align="L", dry_run=True, output="LINES")
     assert isinstance(lines, list)  # output="LINES" returns the wrapped lines only
-    room = int((pdf.h - 31 - pdf.get_y()) // 5.5)  # above the clinic's line and the footnote
+    bottom = pdf.h - 31 - (CHECKIN_QR_MM + 3 if content.checkin_url else 0)
+    room = int((bottom - pdf.get_y()) // 5.5)  # above the check-in code, the clinic's line and the footnote
     if len(lines) > room:  # one page, always: keep the lines that fit
         lines = lines[:max(room - 1, 0)] + ["…" if pdf.font_family_name == "DejaVu" else "..."]
     pdf.multi_cell(width, 5.5, "\n".join(lines), align="L", new_x="LMARGIN", new_y="NEXT")
+
+    if content.checkin_url:
+        _draw_checkin(pdf, content.checkin_url, pdf.h - 28 - CHECKIN_QR_MM, width)
 
     pdf.set_y(pdf.h - 26)
     pdf.write_font(10, bold=True)
@@ -247,6 +253,25 @@ def progress_report_pdf(content: ReportContent, font_path: Path | None | str = "
                                   f"{client.clear_change_meaning()}"),
                    align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+CHECKIN_QR_MM = 24
+
+
+def _draw_checkin(pdf: ReportPage, url: str, top: float, width: float) -> None:
+    """The check-in link's QR code with a line saying what it is for, and the address itself."""
+    pdf.image(io.BytesIO(checkins.qr_png(url)), x=pdf.l_margin, y=top, w=CHECKIN_QR_MM, h=CHECKIN_QR_MM)
+    left = pdf.l_margin + CHECKIN_QR_MM + 4
+    pdf.set_xy(left, top + 3)
+    pdf.write_font(11, bold=True)
+    pdf.set_text_color(*INK)
+    pdf.multi_cell(width - CHECKIN_QR_MM - 4, 5.5, "Tell us how your foot is doing", align="L", new_x="LEFT", new_y="NEXT")
+    pdf.write_font(9)
+    pdf.set_text_color(*GREY)
+    pdf.multi_cell(width - CHECKIN_QR_MM - 4, 4.5, pdf.text_for_font(
+        "Scan the code with your phone's camera, or open the address below, to answer a few questions "
+        f"between visits and after your last one. It is your personal link: please keep it to yourself.\n{url}"),
+        align="L", new_x="LMARGIN", new_y="NEXT")
 
 
 def _at_most_lines(pdf: ReportPage, width: float, line_height: float, text: str, most: int) -> str:
@@ -436,11 +461,11 @@ def visit_dates_line(progress: pd.DataFrame) -> str:
 
 
 def report_content(view: EpisodeView, notes: str, generated_on: dt.date, therapist: str | None = None,
-                   next_appointment: dt.date | None = None) -> ReportContent:
+                   next_appointment: dt.date | None = None, checkin_url: str | None = None) -> ReportContent:
     """The report's content for an episode as the client progress page shows it, with the
-    therapist's name and the next appointment when given."""
+    therapist's name, the next appointment and the course's live check-in link when given."""
     summary = view.summary
-    return ReportContent(therapist=therapist, next_appointment=next_appointment,
+    return ReportContent(therapist=therapist, next_appointment=next_appointment, checkin_url=checkin_url,
         client_name=view.client_name or summary["client_id"], course_type=summary["course_type"],
         episode_line=episode_line(summary, view.progress), summary=view.sentence, notes=notes,
         progress=view.progress, typical=view.typical,

@@ -4,8 +4,9 @@ import datetime as dt
 
 import streamlit as st
 
+from analytics import checkins as checkins_data
 from analytics import client, config, records, report
-from ui import client_charts, forms, guard, tables, text, words
+from ui import checkins, client_charts, forms, guard, tables, text, words
 
 con = guard.connection()
 f = client_charts.viewer_filter()
@@ -90,10 +91,14 @@ if not client_view:
     forms.show_flash()
     if saved_plan is None:
         st.caption("Not saved yet: this is the usual plan for the condition.")
+    checkins.link_panel(con, episode_id)
+    checkins.email_field(con, episode_id)
 next_appointment = st.date_input("Next appointment (printed on the report)", value=None, format="YYYY-MM-DD",
                                  min_value=dt.date.today(), key=f"next_appointment_{episode_id}")
 therapist = records.therapists(con).get(summary["therapist_id"]) or summary["therapist_id"]
-content = report.report_content(view, notes, dt.date.today(), therapist=therapist, next_appointment=next_appointment)
+link = checkins_data.link_for(con, episode_id)
+content = report.report_content(view, notes, dt.date.today(), therapist=therapist, next_appointment=next_appointment,
+                                checkin_url=checkins_data.public_url(link.token) if link and link.is_live else None)
 st.download_button("Download the report (PDF)",  # made and audited on click
                    tables.audited_download(lambda: report.progress_report_pdf(content), "report_download", "episode",
                                            episode_id),

@@ -1,4 +1,5 @@
-"""Import: a manager adds visit-log files; all rows or none, every problem listed."""
+"""Import: a manager adds visit-log files, or client check-ins from another survey tool; all rows
+or none, every problem listed."""
 import io
 import tempfile
 from pathlib import Path
@@ -7,14 +8,22 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import config, ops, visit_log
+from analytics import checkin_import, config, ops, visit_log
 from ui import client_charts, signin
 
 con = ui.manager_page("Import visit logs")
 user = signin.current_user()
-st.write("One row per session, with the columns described in the README (CSV, Excel .xlsx or Parquet). "
-         "The import is all or nothing: if any row has a problem, nothing is written and every problem "
-         "is listed as file:row:column. Rows already stored unchanged are skipped.")
+VISITS, CHECKINS = "Visit log", "Client check-ins"
+kind = st.radio("The files hold", (VISITS, CHECKINS), horizontal=True, key="import_kind")
+if kind == VISITS:
+    st.write("One row per session, with the columns described in the README (CSV, Excel .xlsx or Parquet). "
+             "The import is all or nothing: if any row has a problem, nothing is written and every problem "
+             "is listed as file:row:column. Rows already stored unchanged are skipped.")
+else:
+    st.write("One row per answer a client gave in another survey tool, with the columns "
+             f"{', '.join(checkin_import.COLUMNS)} (README, Importing check-ins). All or nothing, every problem "
+             "listed as file:row:column; a course and day already stored with the same answers is skipped, "
+             "with other answers refused.")
 
 # The inbox: files dropped in a folder on the server (by a cron job, or `python -m analytics
 # import` while this dashboard runs) are imported by the dashboard itself (analytics/ops.py).
@@ -36,7 +45,8 @@ with st.expander(f"Inbox: the latest {len(inbox_results)} file(s) imported from 
     else:
         st.write("No file has come through the inbox yet.")
 
-uploads = st.file_uploader("Visit-log files", type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
+uploads = st.file_uploader("Visit-log files" if kind == VISITS else "Check-in files",
+                           type=["csv", "xlsx", "parquet"], accept_multiple_files=True,
                            key="import_files")
 sheets: dict[int, str | None] = {}
 for number, upload in enumerate(uploads or []):
@@ -53,7 +63,7 @@ for number, upload in enumerate(uploads or []):
             sheets[number] = st.selectbox(f"Sheet to import from {client_charts.plain(upload.name)}", choices,
                                           index=None, placeholder="Choose the sheet that holds the visits",
                                           key=f"import_sheet_{number}_{upload.file_id}")
-replace = st.checkbox("Overwrite stored sessions whose values differ", key="import_replace")
+replace = kind == VISITS and st.checkbox("Overwrite stored sessions whose values differ", key="import_replace")
 if not uploads or not st.button("Import", type="primary", key="import_go"):
     st.stop()
 
@@ -72,10 +82,17 @@ with tempfile.TemporaryDirectory() as folder:
 try:
     if problems:
         raise visit_log.ImportFailed(problems)
-    result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None)
+    if kind == CHECKINS:
+        answers = checkin_import.import_frames(con, frames, by=user.username if user else None)
+    else:
+        result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None)
 except visit_log.ImportFailed as failure:
     st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
     st.code(visit_log.format_problems(failure.problems), language=None)
+    st.stop()
+if kind == CHECKINS:
+    st.success(f"Imported {answers.inserted:,} new check-ins, skipped {answers.skipped:,} already stored "
+               f"({answers.episodes:,} courses of care).")
     st.stop()
 st.success(f"Imported {result.inserted:,} new sessions, skipped {result.skipped:,} unchanged, "
            f"replaced {result.replaced:,} ({result.episodes:,} courses of care).")

@@ -31,6 +31,7 @@ MANAGER_PAGES = {
     "Home program": "Home stretching program",
     "Trend": "Trend by month",
     "Data quality": "Data quality",
+    "Follow-ups due": "Follow-ups due",
     "Import visit logs": "Import visit logs",
     "Audit log": "Audit log",
 }

@@ -74,3 +74,27 @@ def test_a_last_line_without_a_line_ending_is_imported_with_a_notice(empty_db):
     assert "Imported 1 new sessions" in at.success[0].value
     assert at.warning[0].value == "Imported, but check the file:"
     assert at.code[0].value == "cut.csv: line 2 has no line ending: check that the file is complete"
+
+
+def test_checkins_are_a_choice_on_the_import_page(empty_db, monkeypatch):
+    import datetime as dt
+
+    from analytics import config
+
+    monkeypatch.setattr(config, "today", lambda: dt.date(2025, 6, 1))
+    header = "episode_id,answered_on,pain,pgic\n"
+    at = page().run()
+    at.radio(key="import_kind").set_value("Client check-ins").run()
+    assert not at.checkbox  # an import of check-ins replaces nothing
+    at.file_uploader(key="import_files").upload("survey.csv", (header + "S1,2025-03-03,9,8\n").encode(), "text/csv").run()
+    at.button(key="import_go").click().run()
+    assert "Nothing was imported" in at.error[0].value
+    assert at.code[0].value == "survey.csv:2:pgic: '8' is not a whole number from 1 to 7"
+    at.file_uploader(key="import_files").upload("survey.csv", (header + "S1,2025-03-03,2,1\n").encode(), "text/csv").run()
+    at.button(key="import_go").click().run()
+    assert not at.exception and "Imported 1 new check-ins" in at.success[0].value
+    con = db.connect(empty_db)
+    try:
+        assert con.execute("SELECT episode_id, source, pain, pgic FROM checkins").fetchall() == [("S1", "import", 2.0, 1)]
+    finally:
+        con.close()

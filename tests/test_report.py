@@ -324,3 +324,19 @@ def test_the_overview_pdf_is_one_page_stating_the_filter_the_rule_and_each_figur
     assert "Improved after session 2, all who started (acute) 100 % 12" in flat
     assert "Improved after session 2, all who started (chronic) n/a 0" in flat
     assert "Plantar fasciitis 100 % (76 %-100 %, 12) no courses" in flat and "Heel spur no courses no courses" in flat
+
+
+@pytest.mark.parametrize("font", ["auto", None], ids=["unicode font", "core font"])
+def test_a_live_checkin_link_is_printed_with_its_qr_code_on_the_one_page(font):
+    import dataclasses
+
+    from analytics import checkins
+
+    url = checkins.public_url("x" * 43)
+    notes = "\n".join(f"{n}. Stretch the calf, then the arch, slowly and without bouncing." for n in range(1, 80))
+    data = report.progress_report_pdf(dataclasses.replace(report_content(notes=notes), checkin_url=url), font_path=font)
+    pages, text = pdf_text(data)
+    assert pages == 1 and b"/Subtype /Image" in data  # the QR code
+    assert "Tell us how your foot is doing" in text and url in text.replace("\n", "")
+    without = report.progress_report_pdf(report_content(), font_path=font)
+    assert b"/Subtype /Image" not in without and "Tell us how" not in pdf_text(without)[1]

@@ -80,6 +80,12 @@ COLUMNS: dict[str, tuple[str, dict]] = {
     "episode_id": ("Course (episode id)", {}),
     "visit_number": ("Visit", {}),
     "detail": ("Detail", {}),
+    "followup": ("Follow-up", {}),  # the follow-ups due
+    "due_date": ("Due", {"format": "YYYY-MM-DD"}),
+    "state": ("State", {}),
+    "answered_on": ("Answered on", {"format": "YYYY-MM-DD"}),
+    "reminded_at": ("Reminder sent", {"format": "YYYY-MM-DD HH:mm"}),
+    "checkin_link": ("Check-in link", {}),
 }
 
 

@@ -78,3 +78,30 @@ def dropout_meaning() -> str:
     """What a drop-out figure counts, for the captions that show one."""
     return ("a drop-out is a course that stopped short of the recommended minimum without meeting its goals: "
             f"closed early (with a reason), or lost to follow-up (no reason, no visit for {active_window()})")
+
+
+# The client's check-in page (app_pages/checkin.py): what it asks, in the client's words.
+CHECKIN_TITLE = "How is your foot?"
+CHECKIN_PAIN = "Your pain right now (0 = no pain, 10 = worst imaginable)"
+CHECKIN_FIRST_STEPS = "Pain on your first steps this morning (0-10)"
+CHECKIN_STRETCH_DAYS = "On how many of the last 7 days did you do your stretches?"
+CHECKIN_PGIC = "Since your treatment began, how would you describe the change in your foot?"
+CHECKIN_PAIN_RETURNED = "Since your last visit, has the pain come back?"
+CHECKIN_SEND = "Send my answers"
+CHECKIN_THANKS = "Thank you: your answers are saved. You can close this page."
+CHECKIN_PLAN = "Your stretching plan"
+YES_NO = ("yes", "no")
+
+
+def pgic_answers() -> tuple[str, ...]:
+    """The PGIC's seven answers as the client reads them, 1 (very much improved) first."""
+    return tuple(answer.capitalize() for answer in config.PGIC_ANSWERS)
+
+
+def followup_name(day: int) -> str:
+    """A follow-up by its distance from the last visit: 28 -> "4 weeks", 91 -> "3 months"."""
+    if day < 60 and day % 7 == 0:
+        return f"{day // 7} weeks"
+    if day < 60:
+        return f"{day} days"
+    return f"{round(day / 30.44)} months"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 
-from analytics.metrics import client, courses, outcomes, overview, quality, query, rule, therapists
+from analytics.metrics import client, courses, frontdesk, outcomes, overview, quality, query, rule, therapists
 from analytics.metrics.client import (
     CLIENT_EPISODE_COLUMNS,
     EPISODE_PROGRESS_COLUMNS,
@@ -29,6 +29,7 @@ from analytics.metrics.courses import (
     sessions_attended,
     summary_by_course,
 )
+from analytics.metrics.frontdesk import FOLLOWUPS_DUE_COLUMNS, followups_due
 from analytics.metrics.outcomes import (
     CONDITION_BY_COURSE_COLUMNS,
     CONDITION_COLUMNS,
@@ -84,13 +85,13 @@ from analytics.metrics.therapists import (
 
 # The modules whose public functions taking `con` first are the metrics (docs/metrics.md
 # defines each; the docs test and the benchmarks walk them).
-TOPICS = (outcomes, courses, therapists, quality, client, overview)
+TOPICS = (outcomes, courses, therapists, quality, client, overview, frontdesk)
 
 __all__ = [
     "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_BY_COURSE_COLUMNS", "CONDITION_COLUMNS",
     "CONTROL_CHART_COLUMNS", "CONTROL_MEASURES", "COURSE_OUTCOME_COLUMNS", "DROPOUT_REASON_COLUMNS",
     "DATA_QUALITY_CHECKS", "DATA_QUALITY_COLUMNS", "DATA_QUALITY_DETAIL_COLUMNS", "EPISODE_PROGRESS_COLUMNS",
-    "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
+    "FOLLOWUPS_DUE_COLUMNS", "FUNNEL_LIMIT_COLUMNS", "FUNNEL_POINT_COLUMNS", "HOME_PROGRAM_COLUMNS", "IMMEDIATE_RELIEF_COLUMNS",
     "IMPROVEMENT_ALL_STARTED_COLUMNS", "KAPLAN_MEIER_COLUMNS", "KPI_COLUMNS", "MEDIAN_VISITS_COLUMNS",
     "MONTHLY_COLUMNS", "NOT_RECORDED", "FUNNEL_POSITIONS", "OUTCOME_COLUMNS", "OUTCOME_LIMIT_COLUMNS",
     "PRIMARY_OUTCOME", "THERAPIST_OUTCOMES", "VERDICTS", "Outcome", "TherapistOutcome", "therapist_outcome",
@@ -98,6 +99,7 @@ __all__ = [
     "RESPONDER_CURVE_COLUMNS", "ROUNDING_TOLERANCE", "RULE_PARAMS", "SESSIONS_ATTENDED_COLUMNS",
     "THERAPIST_COLUMNS", "TOPICS", "TRAJECTORY_COLUMNS", "TYPICAL_COURSE_COLUMNS", "Check", "Funnel", "Rule",
     "client", "client_episodes", "condition_by_course", "condition_comparison", "course_outcomes", "courses", "data_quality",
+    "followups_due", "frontdesk",
     "data_quality_details", "dropout_reasons", "episode_progress", "episode_summary", "funnel_limits", "headline",
     "home_program_effect", "immediate_relief", "improvement_all_started", "improvement_sql", "kpis", "median_visits_to_improvement",
     "monthly_control_charts", "monthly_trend", "outcomes", "overview", "pain_trajectory", "quality", "query", "responder_curve", "rule",
