@@ -82,12 +82,19 @@ def store_checkins_for_tests(con, rows: Sequence[dict]) -> None:
             return cell.strip().lower() == "yes"
         return cell
 
-    episodes = sorted({str(row["episode_id"]) for row in rows})
-    with db.write(con, episodes=episodes) as cur:
-        for row in rows:
-            cur.execute("INSERT INTO checkins (episode_id, answered_on, source, pain, first_steps_pain, stretch_days,"
-                        " pgic, pain_returned) VALUES (?, ?, 'import', ?, ?, ?, ?, ?)",
-                        [str(row["episode_id"]), str(row["answered_on"]), *(value(row, c) for c in CHECKIN_COLUMNS)])
+    import pandas as pd
+
+    frame = pd.DataFrame({"episode_id": [str(row["episode_id"]) for row in rows],
+                          "answered_on": [str(row["answered_on"]) for row in rows],
+                          **{column: pd.Series([value(row, column) for row in rows], dtype=object)
+                             for column in CHECKIN_COLUMNS}})
+    with db.write(con, episodes=sorted(set(frame["episode_id"]))) as cur:
+        cur.register("new_checkins", frame)
+        cur.execute("INSERT INTO checkins (episode_id, answered_on, source, pain, first_steps_pain, stretch_days,"
+                    " pgic, pain_returned) SELECT episode_id, CAST(answered_on AS DATE), 'import', CAST(pain AS DOUBLE),"
+                    " CAST(first_steps_pain AS DOUBLE), CAST(stretch_days AS INTEGER), CAST(pgic AS INTEGER),"
+                    " CAST(pain_returned AS BOOLEAN) FROM new_checkins")
+        cur.unregister("new_checkins")
 
 
 def load_sample_checkins_for_tests(con) -> int:

@@ -73,15 +73,20 @@ def test_durability_by_stretching_and_completion(clinic):
         metrics.durability(clinic, by="therapist_id")
 
 
-def test_recurrence_counts_pain_back_and_new_courses_and_censors_at_the_last_contact(clinic):
+def test_recurrence_counts_pain_back_and_new_courses_and_censors_at_the_last_contact(clinic, monkeypatch):
     curve = metrics.recurrence(clinic)
     # A: pain back at day 91 (event); B: last heard of at day 91 (censored); C: new course at day
     # 112 (event); D and C2 were never heard from after their last visit: left out.
     assert curve[["day", "at_risk", "events", "censored"]].values.tolist() == [[91, 3, 1, 1], [112, 1, 1, 0]]
     assert curve["survival"].tolist() == pytest.approx([2 / 3, 0])
+    # The 3/6/12-month table asks for at least MIN_RECURRENCE_AT_RISK courses at risk (2 here).
+    monkeypatch.setattr(config, "MIN_RECURRENCE_AT_RISK", 2)
     table = metrics.recurrence_table(clinic).set_index("months")
     assert table.loc[3, "recurred"] == pytest.approx(1 / 3) and table.loc[3, "at_risk"] == 3
-    assert table.loc[6, "recurred"] == pytest.approx(1) and table.loc[12, "courses"] == 3
+    # Nobody is followed to day 182: not known (not 100 %, where the curve's last step lands).
+    assert table.loc[6, "at_risk"] == 0 and math.isnan(table.loc[6, "recurred"]) and table.loc[12, "courses"] == 3
+    monkeypatch.setattr(config, "MIN_RECURRENCE_AT_RISK", 4)
+    assert metrics.recurrence_table(clinic)["recurred"].isna().all()
 
 
 def test_recurrence_by_course_window(clinic, monkeypatch):

@@ -212,7 +212,8 @@ def recurrence_table(con, f: Filter = ALL, by: str | None = None) -> pd.DataFram
     """The share recurred by 3, 6 and 12 months after the last visit, read off recurrence's
     curves: per group and months (3, 6, 12 = day 91, 182, 365): courses (on the curve),
     at_risk (courses followed that long or longer without a recurrence before it), recurred
-    (1 - survival at the last day on or before it; empty when no course is followed that long) and its 95 %
+    (1 - survival at the last day on or before it; empty when fewer than
+    config.MIN_RECURRENCE_AT_RISK, 20, courses are at risk then: the curve's tail is too thin) and its 95 %
     interval ci_low-ci_high (1 minus survival's band). For a viewing therapist, a time beyond
     the part of the curve they may see is left out.
     Columns: group, months, courses, at_risk, recurred, ci_low, ci_high."""
@@ -229,7 +230,7 @@ def recurrence_table(con, f: Filter = ALL, by: str | None = None) -> pd.DataFram
             at_risk = int(reaching["at_risk"].iloc[0]) if len(reaching) else 0
             survival, low, high = (before.iloc[-1][["survival", "ci_low", "ci_high"]].astype(float).tolist()
                                    if len(before) else (1.0, 1.0, 1.0))
-            known = at_risk > 0 or survival == 0
+            known = at_risk >= config.MIN_RECURRENCE_AT_RISK
             rows.append({"group": group, "months": months, "courses": int(curve["at_risk"].iloc[0]),
                          "at_risk": at_risk, "recurred": 1 - survival if known else np.nan,
                          "ci_low": 1 - high if known else np.nan, "ci_high": 1 - low if known else np.nan})
