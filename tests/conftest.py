@@ -109,6 +109,16 @@ def load_sample_checkins_for_tests(con) -> int:
     return len(rows)
 
 
+def with_sample_checkins(path) -> None:
+    """TEST HELPER: add sample_data/checkins.csv to the database file at `path` (a copy of the
+    sample clinic), with load_sample_checkins_for_tests."""
+    con = db.connect(path)
+    try:
+        load_sample_checkins_for_tests(con)
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def clinic_db(tmp_path):
     """A factory: clinic_db(rows) -> an open connection to a new database holding those rows."""
