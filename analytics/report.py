@@ -442,7 +442,8 @@ def report_content(view: EpisodeView, notes: str, generated_on: dt.date, therapi
     summary = view.summary
     return ReportContent(therapist=therapist, next_appointment=next_appointment,
         client_name=view.client_name or summary["client_id"], course_type=summary["course_type"],
-        episode_line=episode_line(summary, view.progress), summary=view.sentence, notes=notes,
+        episode_line=episode_line(summary, view.progress),
+        summary=" ".join(part for part in (view.sentence, view.held) if part), notes=notes,
         progress=view.progress, typical=view.typical,
         recommended=config.RECOMMENDED_SESSIONS[summary["course_type"]],
         improved_at_visit=summary.get("improved_at_visit"), peers=view.peers, generated_on=generated_on)

@@ -41,10 +41,14 @@ low, high = config.RECOMMENDED_SESSIONS[summary["course_type"]]
 if client_view:
     heading.title(f"{name}: your progress")
     st.header(client_charts.plain(view.sentence), anchor=False)
+    if view.held:
+        st.subheader(client_charts.plain(view.held), anchor=False)
 else:
     st.subheader(f"{name} · {course} · {summary['visits']} of {low}-{high} sessions · {summary['status']}",
                  anchor=False)
     st.markdown(f"**{client_charts.plain(view.sentence)}**")
+    if view.held:
+        st.markdown(client_charts.plain(view.held))
 
 st.plotly_chart(client_charts.pain_chart(view, large=client_view), width="stretch", key="client_pain_chart")
 st.caption(f"The shaded band shows how the middle half of similar clients felt before each visit, {view.peers}; "

@@ -47,7 +47,7 @@ else:
     st.plotly_chart(charts.durability(durability, "since_last_visit", "Pain since the last visit",
                                       "Change in pain (points)"), width="stretch", key="lasting_since_last")
     st.plotly_chart(charts.durability(durability, "share_still_improved", "Still improved",
-                                      "Still improved against the first visit (%)", share=True),
+                                      "Still improved (%)", share=True),
                     width="stretch", key="lasting_still_improved")
     st.caption(f"Above 0: the pain has crept back since the last visit. Still improved: {words.improvement_rule(f)} "
                "below the pain at the first visit (" + words.rule_name(f) + ").")

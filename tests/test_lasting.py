@@ -134,3 +134,44 @@ def test_a_therapist_sees_no_row_resting_on_a_few_colleagues_courses(clinic):
     own = Filter(viewer_therapist="T1")
     assert metrics.durability(clinic, own).equals(metrics.durability(clinic, ALL))
     assert lasting.LASTING_GROUPS == ("course_type", "condition", "completed", "stretching")
+
+
+def test_one_clients_followups_and_how_the_pain_has_held(clinic):
+    from analytics import client
+
+    rows = metrics.episode_followups(clinic, "A")
+    assert rows["followup_day"].tolist() == [28, 91, 182]
+    assert rows["pain"].tolist()[:2] == [4, 6] and rows["pain"].isna().tolist() == [False, False, True]
+    assert rows["last_visit_pain"].tolist() == [4, 4, 4]
+    assert metrics.episode_followups(clinic, "E").empty  # still active: no follow-ups yet
+    assert metrics.episode_followups(clinic, "A", Filter(viewer_therapist="T2")).empty  # not their client
+    assert client.held_sentence(rows) == ("At 3 months after your last visit your pain was 6, 2 points higher than at "
+                                          "your last visit (4). If it keeps coming back, talk with your therapist about "
+                                          "a few more sessions or your stretches.")
+    assert client.held_sentence(metrics.episode_followups(clinic, "B")) == (
+        "At 3 months after your last visit your pain was 2, 1 point lower than at your last visit (3).")
+    same = rows.iloc[:1]
+    assert client.held_sentence(same) == "At 4 weeks after your last visit your pain was 4, the same as at your last visit."
+    assert client.held_sentence(metrics.episode_followups(clinic, "D")) == ""  # never answered
+
+
+def test_the_clients_chart_and_report_continue_past_the_last_visit(clinic):
+    from analytics import client, report
+    from ui import client_charts
+
+    view = client.episode_view(clinic, "A")
+    assert view is not None and view.held.startswith("At 3 months after your last visit your pain was 6")
+    figure = client_charts.pain_chart(view)
+    after = [trace for trace in figure.data if trace.name == "Pain after the last visit"]
+    # Visits 1-3, the acute range up to 5 (and the band): follow-ups placed after the visits.
+    assert len(after) == 1 and list(after[0].y) == [4, 6]
+    x_max = max(figure.layout.xaxis.tickvals)
+    assert list(after[0].x) == [x_max - 2, x_max - 1]
+    assert list(figure.layout.xaxis.ticktext)[-3:] == ["4 weeks", "3 months", "6 months"]
+    content = report.report_content(view, "Stretch daily.", dt.date(2026, 6, 1))
+    assert content.summary.endswith(view.held)
+    assert report.progress_report_pdf(content, font_path=None)[:4] == b"%PDF"
+    # No follow-up answered: the chart is the visits only, and nothing is said.
+    quiet = client.episode_view(clinic, "D")
+    assert quiet is not None and quiet.held == ""
+    assert not [trace for trace in client_charts.pain_chart(quiet).data if trace.name == "Pain after the last visit"]

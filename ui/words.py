@@ -2,7 +2,7 @@
 shown, so a changed threshold changes every screen that names it."""
 from __future__ import annotations
 
-from analytics import config
+from analytics import client, config
 from analytics.filters import Filter
 from analytics.metrics import rule
 
@@ -52,11 +52,8 @@ def adherence_bands() -> str:
 
 def followup_label(day: int) -> str:
     """A follow-up as people say it, from its day after the last visit: 28 -> "4 weeks",
-    91 -> "3 months", 182 -> "6 months"."""
-    if day < 60 and day % 7 == 0:
-        return f"{day // 7} weeks"
-    months = round(day / 30.4)
-    return f"{months} {'month' if months == 1 else 'months'}"
+    91 -> "3 months", 182 -> "6 months" (analytics.client.followup_words)."""
+    return client.followup_words(day)
 
 
 def followups() -> str:

@@ -10,9 +10,11 @@ import inspect
 from analytics.metrics import client, courses, lasting, outcomes, overview, quality, query, rule, therapists
 from analytics.metrics.client import (
     CLIENT_EPISODE_COLUMNS,
+    EPISODE_FOLLOWUP_COLUMNS,
     EPISODE_PROGRESS_COLUMNS,
     TYPICAL_COURSE_COLUMNS,
     client_episodes,
+    episode_followups,
     episode_progress,
     episode_summary,
     typical_course,
@@ -121,7 +123,7 @@ __all__ = [
     "DURABILITY_COLUMNS", "FOLLOWUP_RESPONSE_COLUMNS", "FUNCTION_RESPONDER_COLUMNS", "LASTING_GROUPS", "PGIC_COLUMNS",
     "RECURRENCE_COLUMNS", "RECURRENCE_TABLE_COLUMNS", "RESPONDER_COMPARISON_COLUMNS", "durability",
     "followup_response", "function_responders", "lasting", "pgic_summary", "recurrence", "recurrence_table",
-    "responder_comparison",
+    "responder_comparison", "EPISODE_FOLLOWUP_COLUMNS", "episode_followups",
 ]
 
 
