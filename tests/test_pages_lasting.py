@@ -85,3 +85,23 @@ def test_a_therapist_has_no_lasting_results_and_the_page_itself_refuses_one(last
     page.run()
     assert any("Only managers" in error.value for error in page.error)
     assert not page.get("plotly_chart")
+
+
+def test_the_client_progress_page_shows_the_follow_ups_and_how_the_pain_has_held(lasting_app):
+    from analytics import client
+
+    con = db.connect(lasting_app)
+    try:
+        answered = con.execute("""SELECT c.episode_id FROM checkins c JOIN episode_facts e USING (episode_id)
+            WHERE c.pain IS NOT NULL AND c.answered_on > e.last_date + 20 ORDER BY c.episode_id LIMIT 1""").fetchone()[0]
+        held = client.held_sentence(metrics.episode_followups(con, answered))
+    finally:
+        con.close()
+    assert held.startswith("At ")
+    at = signed_in(AppTest.from_file(str(Path(PAGE).parent / "client_progress.py"), default_timeout=120))
+    at.query_params["episode"] = answered
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(held in str(element.value).replace("\\", "") for element in at.markdown)  # escaped for Markdown
+    spec = next(json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if "client_pain_chart" in chart.proto.id)
+    assert any(trace.get("name") == "Pain after the last visit" for trace in spec["data"])
