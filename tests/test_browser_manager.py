@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 # Sidebar link -> (heading on the page, charts it draws).
 PAGES = {
     "Overview": ("Foot-pain clinic outcomes", 1),
-    "Courses": ("Acute and chronic courses", 5),
+    "Courses": ("Acute and chronic courses", 6),
     "Conditions": ("Conditions", 1),
     "Therapists": ("Therapists, compared fairly", 2),
     "Home program": ("Home stretching program", 2),
