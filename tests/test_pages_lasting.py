@@ -105,3 +105,13 @@ def test_the_client_progress_page_shows_the_follow_ups_and_how_the_pain_has_held
     assert any(held in str(element.value).replace("\\", "") for element in at.markdown)  # escaped for Markdown
     spec = next(json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if "client_pain_chart" in chart.proto.id)
     assert any(trace.get("name") == "Pain after the last visit" for trace in spec["data"])
+
+
+def test_without_any_check_in_the_page_says_so_plainly(app_db):
+    at = _open()
+    # All due, none answered; the only courses heard from after their last visit are those whose
+    # client came back with a new course (for the same condition: a recurrence).
+    assert _titles(at) == ["Follow-ups answered", "Pain not back yet"]
+    shown = [info.value for info in at.info]
+    assert any("No follow-up with a pain score" in text for text in shown)
+    assert any("answer on how the client feels" in text for text in shown)
