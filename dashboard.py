@@ -38,6 +38,7 @@ def run() -> None:
         ],
     }
     if user is None or user.is_manager:
+        pages["Clinic"].insert(5, st.Page("app_pages/lasting.py", title="Lasting results", icon=":material/event_repeat:"))
         pages["Manage"] = [
             st.Page("app_pages/import_data.py", title="Import visit logs", icon=":material/upload_file:"),
             st.Page("app_pages/audit_log.py", title="Audit log", icon=":material/policy:"),

@@ -155,11 +155,46 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
     return f"{first} {second}".strip()
 
 
+def followup_words(day: int) -> str:
+    """A follow-up as people say it, from its day after the last visit: 28 -> '4 weeks',
+    91 -> '3 months', 182 -> '6 months'."""
+    if day < 60 and day % 7 == 0:
+        return f"{day // 7} weeks"
+    months = round(day / 30.4)
+    return f"{months} {'month' if months == 1 else 'months'}"
+
+
+def held_sentence(followups: pd.DataFrame) -> str:
+    """How the pain has held since the last visit, in plain words for the client, from
+    metrics.episode_followups: the latest follow-up answered with a pain score against the last
+    visit's pain before the session. 'At 3 months after your last visit your pain was 2, the
+    same as at your last visit.' Also 'N points lower' or 'N points higher', with, when the pain
+    is higher, a word to talk with the therapist. Empty when no follow-up has a pain score yet."""
+    answered = followups.dropna(subset=["pain"]) if len(followups) else followups
+    if answered.empty:
+        return ""
+    row = answered.iloc[-1]
+    pain, last = float(row["pain"]), row["last_visit_pain"]
+    start = f"At {followup_words(int(row['followup_day']))} after your last visit your pain was {_score(pain)}"
+    if pd.isna(last):
+        return start + "."
+    difference = pain - float(last)
+    if difference == 0:
+        return f"{start}, the same as at your last visit."
+    points = f"{_score(abs(difference))} {'point' if abs(difference) == 1 else 'points'}"
+    if difference < 0:
+        return f"{start}, {points} lower than at your last visit ({_score(float(last))})."
+    return (f"{start}, {points} higher than at your last visit ({_score(float(last))}). "
+            "If it keeps coming back, talk with your therapist about a few more sessions or your stretches.")
+
+
 @dataclasses.dataclass(frozen=True)
 class EpisodeView:
     """Everything the client progress page and the report show for one episode: the metrics'
     summary, progress and typical-course frames, the typical time to a clear change, the
-    client's stored name (None when not stored), the summary sentence and the band's peers."""
+    client's stored name (None when not stored), the summary sentence and the band's peers;
+    the follow-ups after the last visit (metrics.episode_followups) and how the pain has held
+    (held_sentence; empty before any follow-up is answered)."""
 
     summary: dict[str, Any]
     progress: pd.DataFrame
@@ -168,6 +203,8 @@ class EpisodeView:
     client_name: str | None
     sentence: str
     peers: str
+    followups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    held: str = ""
 
     @property
     def episode_id(self) -> str:
@@ -185,10 +222,12 @@ def episode_view(con, episode_id: str, f: Filter = ALL) -> EpisodeView | None:
     typical = metrics.typical_course(con, summary["course_type"], summary["condition"], summary.get("baseline"),
                                      ALL, exclude_episode=episode_id)
     improvement = typical_improvement(con, summary["course_type"], summary["condition"])
+    followups = metrics.episode_followups(con, episode_id, f)
     return EpisodeView(summary=summary, progress=progress, typical=typical, typical_improvement=improvement,
                        client_name=client_name(con, summary["client_id"]),
                        sentence=progress_sentence(summary, improvement),
-                       peers=peer_description(typical, summary["course_type"], summary["condition"]))
+                       peers=peer_description(typical, summary["course_type"], summary["condition"]),
+                       followups=followups, held=held_sentence(followups))
 
 
 def client_name(con, client_id: str) -> str | None:

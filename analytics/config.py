@@ -126,6 +126,9 @@ STRETCH_DAY_BANDS: tuple[tuple[int, int], ...] = ((0, 0), (1, 3), (4, 7))
 # Recurrence: a follow-up saying the pain came back, or a new course for the same client and
 # condition starting within this many days after the last visit.
 RECURRENCE_WITHIN_DAYS: int = 365
+# The share recurred by 3, 6 or 12 months is read off the Kaplan-Meier curve only where at least
+# this many courses are still followed (the tail of a curve resting on a handful jumps to 0 or 1).
+MIN_RECURRENCE_AT_RISK: int = 20
 # Meaningful change on the foot-function scores: FAAM ADL 8 points (Martin et al. 2005, Foot
 # Ankle Int 26:968-983), LEFS 9 points (Binkley et al. 1999, Phys Ther 79:371-383).
 MCID_FAAM_ADL_POINTS: float = 8.0

@@ -92,7 +92,8 @@ class ReportContent:
     metrics.typical_course's (may be empty), `recommended` the course type's session range and
     `peers` whom the typical band is drawn from (client.peer_description); the therapist's name,
     the next appointment (when the therapist gives one) and the clinic's name and contact
-    (config.CLINIC_NAME, CLINIC_CONTACT) head the page."""
+    (config.CLINIC_NAME, CLINIC_CONTACT) head the page. `followups` is
+    metrics.episode_followups's frame: the answered ones are drawn after the visits."""
 
     client_name: str
     course_type: str
@@ -108,6 +109,7 @@ class ReportContent:
     therapist: str | None = None
     next_appointment: dt.date | None = None
     checkin_url: str | None = None  # the course's live check-in link, printed with its QR code
+    followups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     clinic_name: str = dataclasses.field(default_factory=lambda: config.CLINIC_NAME)
     clinic_contact: str = dataclasses.field(default_factory=lambda: config.CLINIC_CONTACT)
 
@@ -305,11 +307,13 @@ def _draw_chart(pdf: ReportPage, content: ReportContent, left: float, top: float
     progress, typical = content.progress, content.typical
     low, high = content.recommended
     x_max = chart_last_visit(content)
+    answered = content.followups.dropna(subset=["pain"]) if len(content.followups) else content.followups
+    slots = x_max + (len(config.FOLLOWUP_DAYS) if len(answered) else 0)
     plot_left, plot_top = left + 12, top + 4
     plot_width, plot_height = width - 14, height - 22
 
     def x_at(visit: float) -> float:
-        return plot_left + (visit - 0.5) / x_max * plot_width
+        return plot_left + (visit - 0.5) / slots * plot_width
 
     def y_at(pain: float) -> float:
         return plot_top + (10 - pain) / 10 * plot_height
@@ -381,6 +385,9 @@ def _draw_chart(pdf: ReportPage, content: ReportContent, left: float, top: float
             pdf.write_font(8)
             pdf.set_xy(x - 15, y - 8)
             pdf.cell(30, 4, "clear change", align="C")
+    if len(answered):
+        _draw_followups(pdf, answered, points[-1] if points else None, x_max, x_at, y_at, colour,
+                        (plot_top, plot_height))
     pdf.set_line_width(0.2)
 
     # Legend.
@@ -397,6 +404,34 @@ def _draw_chart(pdf: ReportPage, content: ReportContent, left: float, top: float
         label_width = pdf.get_string_width(label) + 1
         pdf.cell(label_width, 4, label)
         x += 6 + label_width + 4
+
+
+def _draw_followups(pdf: ReportPage, answered: pd.DataFrame, last_point, x_max: int, x_at, y_at, colour,
+                    plot: tuple[float, float]) -> None:
+    """The chart continued past the last visit: a dotted line from the last visit's pain to each
+    answered follow-up's pain (diamonds), one place per config.FOLLOWUP_DAYS after the visits,
+    labelled "4 weeks", "3 months", ..., behind a faint line where the visits end."""
+    plot_top, plot_height = plot
+    pdf.set_draw_color(*GREY)
+    pdf.set_line_width(0.2)
+    pdf.set_dash_pattern(dash=0.8, gap=0.8)
+    pdf.line(x_at(x_max + 0.5), plot_top, x_at(x_max + 0.5), plot_top + plot_height)
+    pdf.set_text_color(*GREY)
+    pdf.write_font(7)
+    place = {day: x_max + 1 + number for number, day in enumerate(config.FOLLOWUP_DAYS)}
+    for day, slot in place.items():
+        pdf.set_xy(x_at(slot) - 8, plot_top + plot_height + 1)
+        pdf.cell(16, 4, client.followup_words(day), align="C")
+    shown = [(x_at(place[int(day)]), y_at(float(pain))) for day, pain in zip(answered["followup_day"], answered["pain"])
+             if int(day) in place]
+    pdf.set_draw_color(*colour)
+    pdf.set_line_width(0.4)
+    if last_point is not None and shown:
+        pdf.polyline([last_point, *shown])
+    pdf.set_dash_pattern()
+    pdf.set_fill_color(*colour)
+    for x, y in shown:
+        pdf.polygon([(x, y - 1.8), (x + 1.8, y), (x, y + 1.8), (x - 1.8, y)], style="F")
 
 
 def _legend_line(colour):
@@ -467,7 +502,9 @@ def report_content(view: EpisodeView, notes: str, generated_on: dt.date, therapi
     summary = view.summary
     return ReportContent(therapist=therapist, next_appointment=next_appointment, checkin_url=checkin_url,
         client_name=view.client_name or summary["client_id"], course_type=summary["course_type"],
-        episode_line=episode_line(summary, view.progress), summary=view.sentence, notes=notes,
+        episode_line=episode_line(summary, view.progress),
+        summary=" ".join(part for part in (view.sentence, view.held) if part), notes=notes,
         progress=view.progress, typical=view.typical,
         recommended=config.RECOMMENDED_SESSIONS[summary["course_type"]],
-        improved_at_visit=summary.get("improved_at_visit"), peers=view.peers, generated_on=generated_on)
+        improved_at_visit=summary.get("improved_at_visit"), peers=view.peers, generated_on=generated_on,
+        followups=view.followups)

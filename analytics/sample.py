@@ -26,6 +26,7 @@ from analytics import catalog, config
 DEFAULT_SESSIONS = 4000
 DEFAULT_SEED = 20241101
 SAMPLE_CSV = config.SAMPLE_DATA_DIR / "visits.csv"
+SAMPLE_CHECKINS_CSV = config.SAMPLE_DATA_DIR / "checkins.csv"
 
 # A fixed two-year calendar (never today's date), so the sample is the same whenever it is made.
 FIRST_DAY = dt.date(2024, 11, 1)
@@ -149,6 +150,49 @@ ADHERENCE_BLANK_SHARE = 0.03  # nobody asked about the week's stretching
 # implausible-jump check should catch it).
 TYPING_SLIP_SHARE = 0.002
 
+# --- After the last visit, and the course's own record (issue 16) ----------------------------
+# Drawn from a generator of their own (seeded from the sample's seed), so the visits above are
+# the same as before these were added.
+ISSUE16_SEED_OFFSET = 16
+# Why a finished course ended (its last row carries it; blank for some): completers mostly met
+# their goals or improved enough, those who stopped early mostly for cost or time or no change.
+DISCHARGE_SHARES = {
+    "completed": {"goals_met": 0.48, "improved_enough": 0.32, "other": 0.05, None: 0.15},
+    "stopped": {"cost_or_time": 0.28, "no_change": 0.18, "moved": 0.08, "referred_elsewhere": 0.08,
+                "improved_enough": 0.10, "other": 0.05, None: 0.23},
+}
+FOOT_SIDE_SHARES = {"left": 0.40, "right": 0.38, "both": 0.14, None: 0.08}
+# Foot function (FAAM ADL %, LEFS) is scored on some courses (more for the complaints that are
+# about function more than pain), at the first and last visit and every third one between; it
+# rises as pain falls.
+FUNCTION_CONDITIONS = ("bunion", "flat_feet", "pronation", "hammer_toe")
+FUNCTION_SCORED_SHARE = {"function": 0.60, "other": 0.25}
+LEFS_SCORED_SHARE = 0.5  # of the courses with function scores, those also scored on the LEFS
+FAAM_PER_PAIN_POINT, LEFS_PER_PAIN_POINT = 6.0, 4.5
+NOTE_SHARE = 0.015
+NOTES = ("Worked the calf and the arch.", "Reviewed the stretches together.", "Walked more this week.",
+         "New shoes since the last visit.", "Taped the arch for the week.", "Long day on the feet before this session.")
+# Follow-ups (config.FOLLOWUP_DAYS after the last visit): answered within a few days of the due
+# date, completers more often than those who stopped (so those who answer differ).
+ANSWER_SHARE = {"completed": 0.58, "stopped": 0.34}
+ANSWER_DAYS_LATE = (-5, 14)
+BETWEEN_VISIT_SHARE = 0.06  # courses with a check-in between visits 2 and 3
+# After the last visit, a client keeps stretching at a habit of their own; some stop altogether
+# (more of those who did not complete the course).
+STOP_STRETCHING_SHARE = {"completed": 0.22, "stopped": 0.45}
+# Recurrence: the pain comes back at a constant monthly hazard, higher for chronic pain, for
+# clients who stopped stretching and for courses not completed; many completed acute injuries
+# heal for good ("some injuries heal and won't recur").
+RECURRENCE_MONTHLY_HAZARD = {"acute": 0.03, "chronic": 0.08}
+RECURRENCE_NO_STRETCH_FACTOR = 3.0
+RECURRENCE_NOT_COMPLETED_FACTOR = 1.6
+HEALED_FOR_GOOD_SHARE = 0.55  # of completed acute courses
+# Without a recurrence, pain creeps back over six months by this share of the ground gained:
+# little for completers who keep stretching, more for everyone else.
+CREEP_SHARE = {"holding": 0.03, "other": 0.30}
+RETURNED_PAIN_SHARE = (0.45, 0.8)  # a recurrence brings back this share (uniform) of the ground gained
+CHECKIN_PAIN_SD = 0.6
+
 # Sessions a client brings on average (measured on large samples); candidates are drawn with a
 # margin and the first clients adding up to the requested size are kept.
 SESSIONS_PER_CLIENT_ESTIMATE = 6.3
@@ -175,15 +219,22 @@ def generate_visit_log(sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEE
         candidates *= 2  # a tiny sample can fall short by chance; draw again, more
     clients, episodes, visits = _first_clients_making(sessions, clients, episodes, visits)
     _pain_course(rng, clients, episodes, visits)
-    return _visit_log_frame(rng, staff, clients, episodes, visits)
+    frame = _visit_log_frame(rng, staff, clients, episodes, visits)
+    _course_record(np.random.default_rng([seed, ISSUE16_SEED_OFFSET]), frame)
+    return frame
 
 
-def write_sample_csv(path=SAMPLE_CSV, sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEED) -> Path:
+def write_sample_csv(path=SAMPLE_CSV, sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEED,
+                     checkins_path=SAMPLE_CHECKINS_CSV) -> Path:
     """Write the sample visit log as CSV (dates YYYY-MM-DD, blanks for missing values, whole
-    numbers without ".0") and return its path."""
+    numbers without ".0") and return its path; its check-ins (generate_checkins) go to
+    `checkins_path` in the check-in import format (None: not written)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    generate_visit_log(sessions, seed).to_csv(path, index=False, lineterminator="\n")
+    visits = generate_visit_log(sessions, seed)
+    visits.to_csv(path, index=False, lineterminator="\n")
+    if checkins_path is not None:
+        generate_checkins(visits, seed).to_csv(checkins_path, index=False, lineterminator="\n")
     return path
 
 
@@ -506,8 +557,7 @@ def _visit_log_frame(rng, staff: dict, clients: dict, episodes: dict, visits: di
         "psfs_post": visits["psfs_post"][order],
         "dorsiflexion_pre_deg": _whole_numbers(visits["dorsiflexion_pre_deg"][order]),
         "dorsiflexion_post_deg": _whole_numbers(visits["dorsiflexion_post_deg"][order]),
-        # Issue 16's columns, blank until the generator makes discharge reasons, foot sides,
-        # function scores and notes (with their planted effects): no draw above changes.
+        # Issue 16's columns, filled by _course_record from a generator of their own.
         "discharge_reason": np.full(n, None, dtype=object),
         "foot_side": np.full(n, None, dtype=object),
         "faam_adl_pct": np.full(n, np.nan),
@@ -515,6 +565,150 @@ def _visit_log_frame(rng, staff: dict, clients: dict, episodes: dict, visits: di
         "note": np.full(n, None, dtype=object),
     }, copy=False)  # the columns are fresh arrays; copying 10 million rows into blocks costs seconds
     return frame
+
+
+def _per_episode(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per episode of a visit-log frame: what the course record and check-ins are drawn from."""
+    by_episode = frame.groupby("episode_id", sort=True)
+    episodes = by_episode.agg(
+        client_id=("client_id", "first"), condition=("condition", "first"), course_type=("course_type", "first"),
+        visits=("visit_number", "max"), first_date=("session_date", "min"), last_date=("session_date", "max"),
+        adherence=("stretching_adherence_pct", "mean"))
+    last_rows = by_episode["visit_number"].idxmax()
+    first_rows = by_episode["visit_number"].idxmin()
+    episodes["baseline"] = frame.loc[first_rows.to_numpy(), "pain_pre"].to_numpy().astype(float)
+    episodes["last_pain"] = frame.loc[last_rows.to_numpy(), "pain_pre"].to_numpy().astype(float)
+    episodes["last_row"] = last_rows.to_numpy()
+    minimum = episodes["course_type"].map({course: low for course, (low, _) in config.RECOMMENDED_SESSIONS.items()})
+    episodes["completed"] = episodes["visits"] >= minimum
+    last = pd.to_datetime(episodes["last_date"])
+    episodes["finished"] = (pd.Timestamp(LAST_DAY) - last).dt.days > config.ACTIVE_WITHIN_DAYS
+    return episodes
+
+
+def _choose(rng, shares: dict, n: int) -> np.ndarray:
+    """n values drawn from {value: share} (values may be None)."""
+    return np.array(list(shares), dtype=object)[_draw(rng, list(shares.values()), n)]
+
+
+def _course_record(rng, frame: pd.DataFrame) -> None:
+    """The issue-16 columns of the visit log, in place: discharge_reason on a finished course
+    (every row of it, one value per episode), foot_side, FAAM ADL and LEFS scores on some courses
+    rising as pain falls, and a few short notes."""
+    episodes = _per_episode(frame)
+    n = len(episodes)
+    reason = np.where(episodes["completed"], _choose(rng, DISCHARGE_SHARES["completed"], n),
+                      _choose(rng, DISCHARGE_SHARES["stopped"], n))
+    reason[~episodes["finished"].to_numpy()] = None
+    side = _choose(rng, FOOT_SIDE_SHARES, n)
+    share = np.where(episodes["condition"].isin(FUNCTION_CONDITIONS), FUNCTION_SCORED_SHARE["function"],
+                     FUNCTION_SCORED_SHARE["other"])
+    scored = rng.random(n) < share
+    lefs_too = scored & (rng.random(n) < LEFS_SCORED_SHARE)
+    faam_start = np.clip(rng.normal(88 - FAAM_PER_PAIN_POINT * episodes["baseline"], 6), 5, 95)
+    lefs_start = np.clip(rng.normal(70 - LEFS_PER_PAIN_POINT * episodes["baseline"], 5), 5, 75)
+
+    row_episode = episodes.index.get_indexer(frame["episode_id"])
+    gained = episodes["baseline"].to_numpy()[row_episode] - frame["pain_pre"].to_numpy(dtype=float)
+    visit_number = frame["visit_number"].to_numpy()
+    is_last = np.zeros(len(frame), dtype=bool)
+    is_last[episodes["last_row"].to_numpy()] = True
+    on_form = (visit_number == 1) | is_last | (visit_number % 3 == 0)
+    rows = len(frame)
+    faam = np.clip(np.asarray(faam_start)[row_episode] + FAAM_PER_PAIN_POINT * gained + rng.normal(0, 3, rows), 0, 100)
+    lefs = np.clip(np.asarray(lefs_start)[row_episode] + LEFS_PER_PAIN_POINT * gained + rng.normal(0, 2.5, rows), 0, 80)
+    frame["discharge_reason"] = reason[row_episode]
+    frame["foot_side"] = side[row_episode]
+    frame["faam_adl_pct"] = np.where(scored[row_episode] & on_form, np.round(faam, 1), np.nan)
+    frame["lefs"] = _whole_numbers(np.where(lefs_too[row_episode] & on_form, np.rint(lefs), np.nan))
+    note = rng.random(rows) < NOTE_SHARE
+    frame["note"] = np.where(note, np.array(NOTES, dtype=object)[rng.integers(0, len(NOTES), rows)], None)
+
+
+CHECKIN_COLUMNS = ("episode_id", "answered_on", "pain", "first_steps_pain", "stretch_days", "pgic", "pain_returned")
+
+
+def generate_checkins(visits: pd.DataFrame, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """The sample clinic's check-ins for a visit log made by generate_visit_log, in the check-in
+    import format (CHECKIN_COLUMNS, pain_returned yes/no or blank, dates YYYY-MM-DD, only up to
+    LAST_DAY): for finished courses the follow-ups at config.FOLLOWUP_DAYS after the last visit,
+    about half answered (completers more often), and for a few courses a check-in between visits
+    2 and 3. What the answers say is planted (sample_data/README.md): the pain holds for completers
+    who keep stretching and creeps back otherwise, and comes back (pain_returned yes) more for
+    chronic courses, for clients who stopped stretching and for courses not completed. A client's
+    later course for the same condition counts as the pain back from a little before it began,
+    and no check-in of a course falls after the client's next course began."""
+    rng = np.random.default_rng([seed, ISSUE16_SEED_OFFSET, 1])
+    episodes = _per_episode(visits)
+    n = len(episodes)
+    completed = episodes["completed"].to_numpy()
+    chronic = (episodes["course_type"] == "chronic").to_numpy()
+    habit = np.nan_to_num(episodes["adherence"].to_numpy(dtype=float) / 100, nan=0.5)
+    stops = rng.random(n) < np.where(completed, STOP_STRETCHING_SHARE["completed"], STOP_STRETCHING_SHARE["stopped"])
+    last = pd.to_datetime(episodes["last_date"]).to_numpy()
+    first = pd.to_datetime(episodes["first_date"])
+
+    # The client's next course (any), and next course for the same condition, after this one.
+    order = episodes.assign(first=first).reset_index().sort_values(["client_id", "first"])
+    next_start = order.groupby("client_id")["first"].shift(-1)
+    next_same = order.groupby(["client_id", "condition"])["first"].shift(-1)
+    next_start = next_start.set_axis(order["episode_id"]).reindex(episodes.index).to_numpy()
+    next_same = next_same.set_axis(order["episode_id"]).reindex(episodes.index).to_numpy()
+    days = lambda until: (until - last) / np.timedelta64(1, "D")  # noqa: E731
+    next_same_day = days(next_same)
+
+    hazard = (np.where(chronic, RECURRENCE_MONTHLY_HAZARD["chronic"], RECURRENCE_MONTHLY_HAZARD["acute"])
+              * np.where(stops, RECURRENCE_NO_STRETCH_FACTOR, 1.0) * np.where(completed, 1.0, RECURRENCE_NOT_COMPLETED_FACTOR))
+    healed = completed & ~chronic & (rng.random(n) < HEALED_FOR_GOOD_SHARE)
+    recurs_day = np.where(healed, np.inf, rng.exponential(30.4 / hazard))
+    before_new = next_same_day - rng.integers(7, 31, n)
+    recurs_day = np.where(np.isnan(next_same_day), recurs_day, np.minimum(recurs_day, np.maximum(before_new, 1)))
+    holding = completed & ~stops
+    creep = np.where(holding, CREEP_SHARE["holding"], CREEP_SHARE["other"])
+    back = rng.uniform(*RETURNED_PAIN_SHARE, n)
+    gained = np.maximum(episodes["baseline"].to_numpy() - episodes["last_pain"].to_numpy(), 0)
+    first_steps = episodes["condition"].isin(config.FIRST_STEPS_CONDITIONS).to_numpy()
+    answer_share = np.where(completed, ANSWER_SHARE["completed"], ANSWER_SHARE["stopped"])
+    finished = episodes["finished"].to_numpy()
+
+    parts = []
+    for day in config.FOLLOWUP_DAYS:
+        answered_day = day + rng.integers(ANSWER_DAYS_LATE[0], ANSWER_DAYS_LATE[1] + 1, n)
+        on = last + answered_day * np.timedelta64(1, "D")
+        keep = (finished & (rng.random(n) < answer_share) & (on <= np.datetime64(LAST_DAY))
+                & (np.isnan(days(next_start)) | (on < next_start)))
+        recurred = recurs_day <= answered_day
+        pain = (episodes["last_pain"].to_numpy() + gained * np.where(recurred, back, creep * min(day / 182, 1.0))
+                + rng.normal(0, CHECKIN_PAIN_SD, n))
+        pain = np.clip(np.rint(pain), 0, 10)
+        parts.append(pd.DataFrame({
+            "episode_id": episodes.index[keep], "answered_on": pd.to_datetime(on[keep]).date,
+            "pain": pain[keep], "first_steps_pain": np.where(first_steps, np.minimum(pain + 1, 10), np.nan)[keep],
+            "stretch_days": np.where(stops, 0, np.maximum(rng.binomial(7, habit), 1))[keep],
+            "pgic": _pgic(rng, episodes["baseline"].to_numpy(), pain)[keep],
+            "pain_returned": np.where(recurred, "yes", "no")[keep]}))
+    # A few check-ins between visits 2 and 3 (no "has it come back?" then).
+    between = (episodes["visits"].to_numpy() >= 3) & (rng.random(n) < BETWEEN_VISIT_SHARE)
+    second = visits[visits["visit_number"] == 2].set_index("episode_id")
+    ids = episodes.index[between]
+    on = pd.to_datetime(second.loc[ids, "session_date"]) + pd.Timedelta(days=3)
+    parts.append(pd.DataFrame({
+        "episode_id": ids, "answered_on": on.dt.date.to_numpy(), "pain": second.loc[ids, "pain_pre"].to_numpy(dtype=float),
+        "first_steps_pain": np.nan, "stretch_days": rng.binomial(7, habit[between]), "pgic": np.nan, "pain_returned": None}))
+    checkins = pd.concat(parts, ignore_index=True).sort_values(["answered_on", "episode_id"], ignore_index=True)
+    for column in ("pain", "first_steps_pain", "stretch_days", "pgic"):
+        checkins[column] = _whole_numbers(checkins[column].to_numpy(dtype=float))
+    return checkins[list(CHECKIN_COLUMNS)]
+
+
+def _pgic(rng, baseline: np.ndarray, pain: np.ndarray) -> np.ndarray:
+    """The client's impression of change (1 very much improved .. 7 very much worse) from the
+    share of the first visit's pain gone, give or take one step now and then."""
+    gone = (baseline - pain) / np.maximum(baseline, 1)
+    answer = np.select([gone >= 0.6, gone >= 0.35, gone >= 0.15, gone >= -0.05, gone >= -0.25],
+                       [1, 2, 3, 4, 5], default=6)
+    step = np.where(rng.random(baseline.size) < 0.2, rng.choice([-1, 1], baseline.size), 0)
+    return np.clip(answer + step, 1, 7).astype(float)
 
 
 def _draw(rng, shares, n: int) -> np.ndarray:
@@ -562,4 +756,4 @@ def _whole_numbers(values: np.ndarray) -> pd.arrays.IntegerArray:
 
 
 if __name__ == "__main__":
-    print(write_sample_csv())
+    print(write_sample_csv(), SAMPLE_CHECKINS_CSV)

@@ -42,10 +42,14 @@ low, high = config.RECOMMENDED_SESSIONS[summary["course_type"]]
 if client_view:
     heading.title(f"{name}: your progress")
     st.header(client_charts.plain(view.sentence), anchor=False)
+    if view.held:
+        st.subheader(client_charts.plain(view.held), anchor=False)
 else:
     status = words.course_status(summary["status"], summary["discharge_reason"])
     st.subheader(f"{name} · {course} · {summary['visits']} of {low}-{high} sessions · {status}", anchor=False)
     st.markdown(f"**{client_charts.plain(view.sentence)}**")
+    if view.held:
+        st.markdown(client_charts.plain(view.held))
     reason = summary["discharge_reason"]
     with st.expander("Close this course" if reason is None else "Closed: change why it ended, or reopen it",
                      icon=":material/event_available:"):

@@ -69,5 +69,14 @@ for row in outcomes.itertuples():
                        "courses with a later score.")
 st.plotly_chart(charts.immediate_relief(ui.metric(metrics.immediate_relief, f)), width="stretch", key="courses_relief")
 
+st.header("Foot function")
+function = ui.metric(metrics.function_responders, f)
+if function.empty:
+    st.info("No course in these filters has two foot-function scores (FAAM ADL or LEFS) yet.")
+else:
+    st.plotly_chart(charts.function_responders(function), width="stretch", key="courses_function")
+    st.caption(f"Improved: the last score at least {words.function_changes()} above the first, among courses "
+               "scored at two sessions or more (higher is better on both).")
+
 st.header("The figures")
 tables.table(outcomes, "course outcomes")

@@ -53,15 +53,70 @@ def store_visits(con, rows: list[dict]) -> None:
             )
             session_id = cur.execute(
                 "INSERT INTO sessions (episode_id, visit_number, session_date, therapist_id, duration_min,"
-                " sore_spot_min, stretching_adherence_pct) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING session_id",
+                " sore_spot_min, stretching_adherence_pct, faam_adl_pct, lefs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING session_id",
                 [r["episode_id"], r["visit_number"], r["session_date"], r["therapist_id"],
-                 r.get("duration_min", 60), r.get("sore_spot_min"), r.get("stretching_adherence_pct")],
+                 r.get("duration_min", 60), r.get("sore_spot_min"), r.get("stretching_adherence_pct"),
+                 r.get("faam_adl_pct"), r.get("lefs")],
             ).fetchone()[0]
             for phase in ("pre", "post"):
                 pain = r.get(f"pain_{phase}")
                 if pain is not None:
                     cur.execute("INSERT INTO assessments (session_id, phase, pain, psfs, dorsiflexion_deg) VALUES (?, ?, ?, ?, ?)",
                                 [session_id, phase, pain, r.get(f"psfs_{phase}"), r.get(f"dorsiflexion_{phase}_deg")])
+
+
+CHECKIN_COLUMNS = ("pain", "first_steps_pain", "stretch_days", "pgic", "pain_returned")
+
+
+def store_checkins_for_tests(con, rows: Sequence[dict]) -> None:
+    """TEST HELPER, not the check-in importer: write check-in rows ({"episode_id", "answered_on",
+    and any of CHECKIN_COLUMNS; pain_returned as True/False or "yes"/"no"/blank}) straight into
+    the checkins table, trusted, with source 'import'. The real importer (its validation and
+    audit) is task B's; the lead wires bootstrap to it."""
+    def value(row: dict, column: str):
+        cell = row.get(column)
+        if cell is None or (isinstance(cell, float) and cell != cell) or cell == "":
+            return None
+        if column == "pain_returned" and isinstance(cell, str):
+            return cell.strip().lower() == "yes"
+        return cell
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"episode_id": [str(row["episode_id"]) for row in rows],
+                          "answered_on": [str(row["answered_on"]) for row in rows],
+                          **{column: pd.Series([value(row, column) for row in rows], dtype=object)
+                             for column in CHECKIN_COLUMNS}})
+    with db.write(con, episodes=sorted(set(frame["episode_id"]))) as cur:
+        cur.register("new_checkins", frame)
+        cur.execute("INSERT INTO checkins (episode_id, answered_on, source, pain, first_steps_pain, stretch_days,"
+                    " pgic, pain_returned) SELECT episode_id, CAST(answered_on AS DATE), 'import', CAST(pain AS DOUBLE),"
+                    " CAST(first_steps_pain AS DOUBLE), CAST(stretch_days AS INTEGER), CAST(pgic AS INTEGER),"
+                    " CAST(pain_returned AS BOOLEAN) FROM new_checkins")
+        cur.unregister("new_checkins")
+
+
+def load_sample_checkins_for_tests(con) -> int:
+    """TEST HELPER: load sample_data/checkins.csv with store_checkins_for_tests (until the
+    sample database is built through the check-in importer). Returns the rows loaded."""
+    import pandas as pd
+
+    frame = pd.read_csv(ROOT / "sample_data" / "checkins.csv", dtype={"episode_id": str, "answered_on": str,
+                                                                    "pain_returned": str})
+    rows = frame.to_dict("records")
+    store_checkins_for_tests(con, rows)
+    return len(rows)
+
+
+def with_sample_checkins(path) -> None:
+    """TEST HELPER: add sample_data/checkins.csv to the database file at `path` (a copy of the
+    sample clinic), with load_sample_checkins_for_tests."""
+    con = db.connect(path)
+    try:
+        load_sample_checkins_for_tests(con)
+    finally:
+        con.close()
 
 
 @pytest.fixture

@@ -122,7 +122,8 @@ def test_therapists_have_no_manage_pages(app):
     at = sign_in(make(), "therapist1")
     # The therapist's menu has no such page; an address that names it anyway is refused by the
     # page itself.
-    for page, title in (("app_pages/audit_log.py", "Audit log"), ("app_pages/import_data.py", "Import visit logs")):
+    for page, title in (("app_pages/audit_log.py", "Audit log"), ("app_pages/import_data.py", "Import visit logs"),
+                        ("app_pages/lasting.py", "Lasting results")):
         try:
             at.switch_page(page).run()
         except ValueError:  # AppTest already refuses a page the navigation does not list

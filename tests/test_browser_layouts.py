@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from browser import ROOT, assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot, sign_in
+from conftest import with_sample_checkins
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 TIMEOUT = 60_000
@@ -29,6 +30,7 @@ MANAGER_PAGES = {
     "Conditions": "Conditions",
     "Therapists": "Therapists, compared fairly",
     "Home program": "Home stretching program",
+    "Lasting results": "Lasting results",
     "Trend": "Trend by month",
     "Data quality": "Data quality",
     "Follow-ups due": "Follow-ups due",
@@ -114,6 +116,7 @@ def slug(link: str) -> str:
 
 
 def test_every_page_fits_a_laptop_a_tablet_and_a_phone(writable_sample_db):
+    with_sample_checkins(writable_sample_db)  # the Lasting results page needs them
     with running_dashboard(writable_sample_db, SERVER) as url, chromium_page() as page:
         page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
         sign_in(page, url)

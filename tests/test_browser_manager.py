@@ -6,16 +6,18 @@ import io
 import pytest
 
 from browser import assert_no_exception, chromium_page, requires_chromium, running_dashboard, screenshot, sign_in
+from conftest import with_sample_checkins
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 # Sidebar link -> (heading on the page, charts it draws).
 PAGES = {
     "Overview": ("Foot-pain clinic outcomes", 1),
-    "Courses": ("Acute and chronic courses", 5),
+    "Courses": ("Acute and chronic courses", 6),
     "Conditions": ("Conditions", 1),
     "Therapists": ("Therapists, compared fairly", 2),
     "Home program": ("Home stretching program", 2),
+    "Lasting results": ("Lasting results", 5),
     "Trend": ("Trend by month", 3),
     "Data quality": ("Data quality", 1),
 }
@@ -33,6 +35,7 @@ def wait_for_page(page, heading: str, charts: int) -> None:
 
 
 def test_every_manager_page_through_the_sidebar_draws_its_charts(writable_sample_db):
+    with_sample_checkins(writable_sample_db)  # the Lasting results page needs them
     with running_dashboard(writable_sample_db, SERVER) as url, chromium_page() as page:
         page.set_viewport_size({"width": 1400, "height": 2400})  # Streamlit scrolls inside the page
         sign_in(page, url)

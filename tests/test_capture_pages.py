@@ -128,7 +128,7 @@ def test_a_corrected_note_keeps_no_text_in_its_history(writable_app, sample_clie
     assert MARKER not in audit_text(con)
 
 
-MANAGER_PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality",
+MANAGER_PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "lasting", "trend", "data_quality",
                  "audit_log")
 
 

@@ -79,7 +79,7 @@ def test_summary_on_a_file_with_a_damaged_table_exits_non_zero_with_the_message(
 # ---------------------------------------------------------------------------------------------
 # Pages: the one message, never a traceback or a path
 
-PAGES = ["overview", "courses", "conditions", "therapists", "home_program", "data_quality", "client_progress",
+PAGES = ["overview", "courses", "conditions", "therapists", "home_program", "lasting", "data_quality", "client_progress",
          "record_session", "import_data", "audit_log"]
 
 

@@ -737,6 +737,15 @@ FRAME_METRICS = {
     "client_episodes": (metrics.client_episodes, metrics.CLIENT_EPISODE_COLUMNS),
     "episode_progress": (lambda con, f: metrics.episode_progress(con, "A1", f), metrics.EPISODE_PROGRESS_COLUMNS),
     "kpis": (metrics.kpis, metrics.KPI_COLUMNS),
+    "durability": (metrics.durability, metrics.DURABILITY_COLUMNS),
+    "durability_by_stretching": (lambda con, f: metrics.durability(con, f, by="stretching"), metrics.DURABILITY_COLUMNS),
+    "recurrence": (metrics.recurrence, metrics.RECURRENCE_COLUMNS),
+    "recurrence_table": (metrics.recurrence_table, metrics.RECURRENCE_TABLE_COLUMNS),
+    "followup_response": (metrics.followup_response, metrics.FOLLOWUP_RESPONSE_COLUMNS),
+    "responder_comparison": (metrics.responder_comparison, metrics.RESPONDER_COMPARISON_COLUMNS),
+    "pgic_summary": (metrics.pgic_summary, metrics.PGIC_COLUMNS),
+    "function_responders": (metrics.function_responders, metrics.FUNCTION_RESPONDER_COLUMNS),
+    "episode_followups": (lambda con, f: metrics.episode_followups(con, "A1", f), metrics.EPISODE_FOLLOWUP_COLUMNS),
 }
 
 

@@ -22,7 +22,7 @@ from ui import tables
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
-CHARTS_PER_PAGE = {"overview": 1, "courses": 5, "conditions": 1, "therapists": 2, "home_program": 2, "trend": 3,
+CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 2, "trend": 3,
                    "data_quality": 1}
 
 # Address parameters -> the Filter the sidebar must build from them.

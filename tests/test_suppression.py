@@ -298,7 +298,8 @@ SAMPLE_FILTERS = [Filter(), Filter(conditions=("pronation",)), Filter(course_typ
 FRAME_METRICS = [metrics.pain_trajectory, metrics.responder_curve, metrics.time_to_improvement,
                  metrics.median_visits_to_improvement, metrics.condition_comparison, metrics.home_program_effect,
                  metrics.monthly_trend, metrics.course_outcomes, metrics.sessions_attended, metrics.immediate_relief,
-                 metrics.kpis, metrics.condition_by_course]
+                 metrics.kpis, metrics.condition_by_course, metrics.followup_response, metrics.responder_comparison,
+                 metrics.function_responders, metrics.recurrence, metrics.durability, metrics.pgic_summary]
 
 
 @pytest.mark.parametrize("f", SAMPLE_FILTERS, ids=repr)

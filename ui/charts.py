@@ -656,3 +656,126 @@ def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, 
         fig.update_xaxes(title_text="", row=row)
     fig.update_yaxes(title_text=y_title)
     return fig
+
+
+# --- Lasting results (after the last visit) ---------------------------------------------------------
+
+GROUP_COLOURS = ("#009E73", "#CC79A7", "#E69F00", "#0072B2", "#D55E00", "#56B4E9", "#F0E442", NEUTRAL)
+
+
+def _group_colours(groups: Iterable[str]) -> dict[str, str]:
+    """A colour per group: acute orange and chronic blue as everywhere, the rest Okabe-Ito in turn."""
+    chosen: dict[str, str] = {}
+    for number, group in enumerate(dict.fromkeys(groups)):
+        chosen[group] = COURSE_COLOURS.get(group, GROUP_COLOURS[number % len(GROUP_COLOURS)])
+    return chosen
+
+
+def _group_name(group: str) -> str:
+    return label(group) if group in config.CONDITIONS or group in config.COURSE_TYPES else str(group).capitalize()
+
+
+def durability(frame: pd.DataFrame, value: str, title: str, y_title: str, share: bool = False) -> go.Figure:
+    """One column of metrics.durability by follow-up (4 weeks, 3 months, 6 months), a line per
+    group with its 95 % interval as error bars: `value` with `value`_low/_high, or, for
+    share_still_improved, ci_low/ci_high (`share`: shown in %)."""
+    fig = go.Figure()
+    low, high = ("ci_low", "ci_high") if share else (f"{value}_low", f"{value}_high")
+    scale = 100 if share else 1
+    colours = _group_colours(frame["group"])
+    for group, colour in colours.items():
+        rows = frame[frame["group"] == group].sort_values("followup_day")
+        x = [words.followup_label(int(day)) for day in rows["followup_day"]]
+        y = rows[value] * scale
+        counts = rows["judged"] if share else rows["answered"]
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=_group_name(group), line={"color": colour},
+            error_y={"type": "data", "symmetric": False, "array": (rows[high] * scale - y).fillna(0).to_numpy(),
+                     "arrayminus": (y - rows[low] * scale).fillna(0).to_numpy(), "thickness": 1},
+            customdata=np.column_stack([counts, rows[low] * scale, rows[high] * scale]),
+            hovertemplate=(f"{_group_name(group)} at %{{x}}: %{{y:.1f}}" + ("%" if share else "")
+                           + "<br>95 % CI %{customdata[1]:.1f} to %{customdata[2]:.1f}"
+                           "<br>n = %{customdata[0]:,} answers<extra></extra>")))
+    if not share:
+        fig.add_hline(y=0, line_dash="dot", line_color=MUTED)
+    n = int(frame.groupby("followup_day")["judged" if share else "answered"].sum().max()) if len(frame) else 0
+    return _layout(fig, title, "Follow-up after the last visit", y_title, n=f"n = up to {n:,} answers a follow-up",
+                   **({"yaxis": {"range": [0, 102]}} if share else {}))
+
+
+def recurrence(curve: pd.DataFrame) -> go.Figure:
+    """metrics.recurrence: the share still without the pain back (Kaplan-Meier) by days after
+    the last visit, a step line per group with its 95 % band, drawn while at least
+    config.MIN_RECURRENCE_AT_RISK courses are still followed (a thinner tail only jumps about)."""
+    fig = go.Figure()
+    curve = curve[curve["at_risk"] >= config.MIN_RECURRENCE_AT_RISK]
+    colours = _group_colours(curve["group"])
+    for group, colour in colours.items():
+        rows = curve[curve["group"] == group].sort_values("day")
+        x = [0, *rows["day"]]
+        fig.add_traces(_band(x, [100, *(rows["ci_low"] * 100)], [100, *(rows["ci_high"] * 100)], colour, str(group),
+                             shape="hv"))
+        fig.add_trace(go.Scatter(
+            x=x, y=[100, *(rows["survival"] * 100)], mode="lines", name=_group_name(group),
+            line={"color": colour, "shape": "hv"},
+            customdata=np.column_stack([[int(rows["at_risk"].iloc[0]) if len(rows) else 0, *rows["at_risk"]],
+                                        [0, *rows["events"]]]),
+            hovertemplate=(f"{_group_name(group)}, day %{{x}}: %{{y:.0f}}% without the pain back"
+                           "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} recurred here<extra></extra>")))
+    n = int(curve.groupby("group")["at_risk"].max().sum()) if len(curve) else 0
+    return _layout(fig, "Pain not back yet", "Days after the last visit", "Without the pain back (%)",
+                   n=f"n = {n:,} courses heard from after the last visit", yaxis={"range": [0, 102]})
+
+
+def followup_response(response: pd.DataFrame) -> go.Figure:
+    """metrics.followup_response: the share of due follow-ups answered, with 95 % intervals."""
+    x = [words.followup_label(int(day)) for day in response["followup_day"]]
+    y = response["response_rate"] * 100
+    fig = go.Figure(go.Bar(
+        x=x, y=y, marker_color=NEUTRAL, name="Answered",
+        error_y={"type": "data", "symmetric": False, "array": (response["ci_high"] * 100 - y).to_numpy(),
+                 "arrayminus": (y - response["ci_low"] * 100).to_numpy()},
+        customdata=np.column_stack([response["answered"], response["due"]]),
+        hovertemplate="%{x}: %{y:.0f}% answered<br>n = %{customdata[0]:,} of %{customdata[1]:,} due<extra></extra>"))
+    n = int(response["due"].sum())
+    return _layout(fig, "Follow-ups answered", "Follow-up after the last visit", "Answered (%)",
+                   n=f"n = {n:,} follow-ups due", yaxis={"range": [0, 102]})
+
+
+def pgic(summary: pd.DataFrame) -> go.Figure:
+    """metrics.pgic_summary: the share much or very much improved at each follow-up, a bar per group."""
+    fig = go.Figure()
+    colours = _group_colours(summary["group"])
+    for group, colour in colours.items():
+        rows = summary[summary["group"] == group].sort_values("followup_day")
+        y = rows["share_improved"] * 100
+        fig.add_trace(go.Bar(
+            x=[words.followup_label(int(day)) for day in rows["followup_day"]], y=y, name=_group_name(group),
+            marker_color=colour,
+            error_y={"type": "data", "symmetric": False, "array": (rows["ci_high"] * 100 - y).to_numpy(),
+                     "arrayminus": (y - rows["ci_low"] * 100).to_numpy()},
+            customdata=rows["answered"].to_numpy(),
+            hovertemplate=f"{_group_name(group)} at %{{x}}: %{{y:.0f}}%<br>n = %{{customdata:,}} answers<extra></extra>"))
+    n = int(summary.groupby("followup_day")["answered"].sum().max()) if len(summary) else 0
+    return _layout(fig, f"Feel {words.pgic_improved()}", "Follow-up after the last visit", "Clients (%)",
+                   n=f"n = up to {n:,} answers a follow-up", barmode="group", yaxis={"range": [0, 102]})
+
+
+def function_responders(frame: pd.DataFrame) -> go.Figure:
+    """metrics.function_responders: the share whose foot function rose meaningfully, per scale
+    and group, with 95 % intervals."""
+    fig = go.Figure()
+    colours = _group_colours(frame["group"])
+    names = {"faam_adl": "FAAM ADL", "lefs": "LEFS"}
+    for group, colour in colours.items():
+        rows = frame[frame["group"] == group]
+        y = rows["share"] * 100
+        fig.add_trace(go.Bar(
+            x=[names.get(scale, scale) for scale in rows["scale"]], y=y, name=_group_name(group), marker_color=colour,
+            error_y={"type": "data", "symmetric": False, "array": (rows["ci_high"] * 100 - y).to_numpy(),
+                     "arrayminus": (y - rows["ci_low"] * 100).to_numpy()},
+            customdata=rows["courses"].to_numpy(),
+            hovertemplate=f"{_group_name(group)}, %{{x}}: %{{y:.0f}}% improved<br>n = %{{customdata:,}} courses<extra></extra>"))
+    n = int(frame["courses"].sum())
+    return _layout(fig, "Foot function improved", "Function score", "Courses (%)",
+                   n=f"n = {n:,} courses with two scores", barmode="group", yaxis={"range": [0, 102]})

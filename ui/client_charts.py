@@ -222,15 +222,57 @@ def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
                                  text=["clear change"], textposition="top center",
                                  textfont={"color": IMPROVED_COLOUR}, name="First clear change", legendrank=5,
                                  hovertemplate="Visit %{x}: first clear change<extra></extra>"))
+    x_max = _followup_points(fig, view, before, colour, x_max)
     font = 18 if large else 14
     # traceorder "normal": with a filled band Plotly would reverse the legend, listing the client's
     # own pain last; their pain before the session comes first.
     fig.update_layout(title={"text": "Pain by visit"}, font={"size": font}, height=620 if large else 540,
                       legend={**FOOT_LEGEND, "traceorder": "normal"}, margin={"t": 70, "b": 210 if large else 180},
                       hovermode="closest")
-    fig.update_xaxes(title_text="Visit", range=[0.5, x_max + 0.5], dtick=1, tickfont={"size": font})
+    ticks = _followup_ticks(view, x_max)
+    fig.update_xaxes(title_text="Visit" if not ticks else "Visit, then after the last visit", range=[0.5, x_max + 0.5],
+                     dtick=1, tickfont={"size": font},
+                     **({"tickmode": "array", "tickvals": [t for t, _ in ticks], "ticktext": [w for _, w in ticks]}
+                        if ticks else {}))
     fig.update_yaxes(title_text="Pain (0-10)", range=[0, 10.5], dtick=2, tickfont={"size": font})
     return text.inert_figure(fig)
+
+
+def _answered_followups(view: client.EpisodeView) -> pd.DataFrame:
+    followups = view.followups
+    return followups.dropna(subset=["pain"]) if len(followups) else followups
+
+
+def _followup_points(fig: go.Figure, view: client.EpisodeView, before: pd.DataFrame, colour: str, x_max: int) -> int:
+    """The chart continued past the last visit: one place per follow-up (config.FOLLOWUP_DAYS)
+    after the visits, a dotted line from the last visit's pain to each answered follow-up's
+    pain (diamonds), and a faint line where the visits end. Returns the new right end."""
+    answered = _answered_followups(view)
+    if answered.empty:
+        return x_max
+    positions = {day: x_max + 1 + number for number, day in enumerate(config.FOLLOWUP_DAYS)}
+    x = [positions[int(day)] for day in answered["followup_day"] if int(day) in positions]
+    y = _values(answered["pain"])[:len(x)]
+    words = [client.followup_words(int(day)) for day in answered["followup_day"]][:len(x)]
+    if len(before):
+        last = before.iloc[-1]
+        fig.add_trace(go.Scatter(x=[int(last["visit_number"]), *x], y=[float(last["pain_pre"]), *y], mode="lines",
+                                 line={"color": colour, "width": 2, "dash": "dot"}, hoverinfo="skip", showlegend=False,
+                                 name="Since the last visit"))
+    fig.add_trace(go.Scatter(x=x, y=y, mode="markers", marker={"color": colour, "symbol": "diamond", "size": 14},
+                             name="Pain after the last visit", legendrank=2, customdata=words,
+                             hovertemplate="%{customdata} after the last visit: %{y}<extra></extra>"))
+    fig.add_vline(x=x_max + 0.5, line_dash="dot", line_color=charts.MUTED)
+    return x_max + len(config.FOLLOWUP_DAYS)
+
+
+def _followup_ticks(view: client.EpisodeView, x_max: int) -> list[tuple[int, str]]:
+    """The x-axis labels when follow-ups are drawn: visit numbers, then '4 weeks', '3 months'..."""
+    if _answered_followups(view).empty:
+        return []
+    visits = x_max - len(config.FOLLOWUP_DAYS)
+    return [(number, str(number)) for number in range(1, visits + 1)] + [
+        (visits + 1 + number, client.followup_words(day)) for number, day in enumerate(config.FOLLOWUP_DAYS)]
 
 
 def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:

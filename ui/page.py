@@ -35,6 +35,17 @@ def manager_page(title: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def manager_clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
+    """clinic_page() for a page about the whole clinic that only managers may open (with the
+    sidebar filters); anyone else is refused as on manager_page()."""
+    con = guard.manager_connection()
+    f = filters.sidebar(con)
+    remember(title, f)
+    st.title(title)
+    guard.sample_data_notice(con)
+    return con, f
+
+
 def remember(title: str, f: Filter | None) -> None:
     """Keep the page this run draws and its filter (None: a page with no sidebar filter), which
     opened() and download_name() report."""

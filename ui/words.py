@@ -2,7 +2,7 @@
 shown, so a changed threshold changes every screen that names it."""
 from __future__ import annotations
 
-from analytics import config
+from analytics import client, config
 from analytics.filters import Filter
 from analytics.metrics import rule
 
@@ -105,3 +105,38 @@ def followup_name(day: int) -> str:
     if day < 60:
         return f"{day} days"
     return f"{round(day / 30.44)} months"
+
+
+def followup_label(day: int) -> str:
+    """A follow-up as people say it, from its day after the last visit: 28 -> "4 weeks",
+    91 -> "3 months", 182 -> "6 months" (analytics.client.followup_words)."""
+    return client.followup_words(day)
+
+
+def followups() -> str:
+    """The follow-ups after the last visit: "4 weeks, 3 months and 6 months"."""
+    labels = [followup_label(day) for day in config.FOLLOWUP_DAYS]
+    return ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
+
+
+def stretch_bands() -> str:
+    """The bands of stretching days at a follow-up: "0, 1-3 and 4-7 days a week"."""
+    bands = [f"{low}" if low == high else f"{low}-{high}" for low, high in config.STRETCH_DAY_BANDS]
+    return (", ".join(bands[:-1]) + " and " + bands[-1] if len(bands) > 1 else bands[0]) + " days a week"
+
+
+def pgic_improved() -> str:
+    """The PGIC answers counted as improved: "much or very much improved"."""
+    answers = list(reversed(config.PGIC_ANSWERS[:config.PGIC_IMPROVED_AT_MOST]))
+    return " or ".join(answers).replace(" improved or very much", " or very much")
+
+
+def recurrence_window() -> str:
+    """How soon a new course for the same complaint counts as the pain coming back: "12 months"."""
+    days = config.RECURRENCE_WITHIN_DAYS
+    return f"{round(days / 30.4)} months" if days >= 60 else f"{days} days"
+
+
+def function_changes() -> str:
+    """The meaningful changes in foot function: "8 points on the FAAM ADL, 9 on the LEFS"."""
+    return f"{config.MCID_FAAM_ADL_POINTS:g} points on the FAAM ADL, {config.MCID_LEFS_POINTS:g} on the LEFS"

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import inspect
 
-from analytics.metrics import client, courses, frontdesk, outcomes, overview, quality, query, rule, therapists
+from analytics.metrics import client, courses, frontdesk, lasting, outcomes, overview, quality, query, rule, therapists
 from analytics.metrics.client import (
     CLIENT_EPISODE_COLUMNS,
+    EPISODE_FOLLOWUP_COLUMNS,
     EPISODE_PROGRESS_COLUMNS,
     TYPICAL_COURSE_COLUMNS,
     client_episodes,
+    episode_followups,
     episode_progress,
     episode_summary,
     typical_course,
@@ -30,6 +32,23 @@ from analytics.metrics.courses import (
     summary_by_course,
 )
 from analytics.metrics.frontdesk import FOLLOWUPS_DUE_COLUMNS, followups_due
+from analytics.metrics.lasting import (
+    DURABILITY_COLUMNS,
+    FOLLOWUP_RESPONSE_COLUMNS,
+    FUNCTION_RESPONDER_COLUMNS,
+    LASTING_GROUPS,
+    PGIC_COLUMNS,
+    RECURRENCE_COLUMNS,
+    RECURRENCE_TABLE_COLUMNS,
+    RESPONDER_COMPARISON_COLUMNS,
+    durability,
+    followup_response,
+    function_responders,
+    pgic_summary,
+    recurrence,
+    recurrence_table,
+    responder_comparison,
+)
 from analytics.metrics.outcomes import (
     CONDITION_BY_COURSE_COLUMNS,
     CONDITION_COLUMNS,
@@ -85,7 +104,7 @@ from analytics.metrics.therapists import (
 
 # The modules whose public functions taking `con` first are the metrics (docs/metrics.md
 # defines each; the docs test and the benchmarks walk them).
-TOPICS = (outcomes, courses, therapists, quality, client, overview, frontdesk)
+TOPICS = (outcomes, courses, therapists, quality, client, overview, frontdesk, lasting)
 
 __all__ = [
     "ADHERENCE_BAND_LABELS", "CLIENT_EPISODE_COLUMNS", "CONDITION_BY_COURSE_COLUMNS", "CONDITION_COLUMNS",
@@ -105,6 +124,10 @@ __all__ = [
     "monthly_control_charts", "monthly_trend", "outcomes", "overview", "pain_trajectory", "quality", "query", "responder_curve", "rule",
     "sessions_attended", "summary_by_course", "therapist_comparison", "therapists", "time_to_improvement",
     "typical_course",
+    "DURABILITY_COLUMNS", "FOLLOWUP_RESPONSE_COLUMNS", "FUNCTION_RESPONDER_COLUMNS", "LASTING_GROUPS", "PGIC_COLUMNS",
+    "RECURRENCE_COLUMNS", "RECURRENCE_TABLE_COLUMNS", "RESPONDER_COMPARISON_COLUMNS", "durability",
+    "followup_response", "function_responders", "lasting", "pgic_summary", "recurrence", "recurrence_table",
+    "responder_comparison", "EPISODE_FOLLOWUP_COLUMNS", "episode_followups",
 ]
 
 

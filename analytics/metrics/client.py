@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.filters import ALL, Filter
-from analytics.metrics import rule
+from analytics.metrics import followups, rule
 from analytics.metrics.query import documented_columns, episodes_cte, first_improvement_cte, plain_value, run
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +61,30 @@ WITH {episodes}
 SELECT s.* FROM chosen_episodes e JOIN session_facts s ON s.episode_id = e.episode_id
 ORDER BY s.visit_number""", params)
     return documented_columns(frame, EPISODE_PROGRESS_COLUMNS)
+
+
+EPISODE_FOLLOWUP_COLUMNS = (
+    "followup_day", "due_date", "answered_on", "pain", "first_steps_pain", "stretch_days", "pgic",
+    "pain_returned", "last_visit_pain")
+
+
+def episode_followups(con, episode_id: str, f: Filter = ALL) -> pd.DataFrame:
+    """One finished episode's follow-ups after its last visit (followups.followups_cte), in
+    order, each with its answer when one came: followup_day (28, 91, 182 days after the last
+    visit), due_date, answered_on, pain, first_steps_pain, stretch_days, pgic and pain_returned
+    (empty when not answered), and last_visit_pain (the last pre-session pain recorded). No rows
+    while the episode is active, or when it is not visible (as in episode_progress).
+    Columns: followup_day, due_date, answered_on, pain, first_steps_pain, stretch_days, pgic,
+    pain_returned, last_visit_pain."""
+    episodes, params = episodes_cte(f, viewer=True, episode_id=episode_id)
+    params.update(followups.followups_params())
+    frame = run(con, f"""
+WITH {episodes}, {followups.followups_cte()}
+SELECT a.followup_day, a.due_date, a.answered_on, a.pain, a.first_steps_pain, a.stretch_days, a.pgic,
+    a.pain_returned, e.last_pain_pre AS last_visit_pain
+FROM followup_answers a JOIN chosen_episodes e ON e.episode_id = a.episode_id
+ORDER BY a.followup_day""", params)
+    return documented_columns(frame, EPISODE_FOLLOWUP_COLUMNS)
 
 
 def episode_summary(con, episode_id: str, f: Filter = ALL) -> dict[str, Any]:
