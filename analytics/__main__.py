@@ -217,7 +217,7 @@ def cmd_backup(args) -> int:
         print("--keep must be at least 1.", file=_err())
         return 2
     with _database(args) as con:
-        made = ops.make_backup(con, Path(args.to), keep=args.keep)
+        made = ops.make_backup(con, Path(args.to), keep=args.keep, by="command line")
     print(f"backup {made}: checked, sound.", file=_out())
     return 0
 

@@ -234,12 +234,13 @@ def verify_backup(path: Path) -> list[str]:
         con.close()
 
 
-def make_backup(con: duckdb.DuckDBPyConnection, folder: Path, keep: int | None = None) -> Path:
+def make_backup(con: duckdb.DuckDBPyConnection, folder: Path, keep: int | None = None, by: str = "backup") -> Path:
     """A consistent copy of the open database in `folder`, named with the time, verified by
     opening it read-only and running the checks of `check`; then, with `keep`, only the newest
     `keep` backups are left. The copy is made by DuckDB itself (ATTACH a new file, COPY FROM
     DATABASE, DETACH) in one transaction, so it holds what the write-ahead log holds too, and
     writes of this process wait for it (db.account_write takes the write lock).
+    The audit log names the backup made (action 'backup', by `by`) once it has passed its check.
     Raises DatabaseError if the copy fails its check (the bad copy is removed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -265,6 +266,7 @@ def make_backup(con: duckdb.DuckDBPyConnection, folder: Path, keep: int | None =
         Path(f"{partial}.wal").unlink(missing_ok=True)
         raise db.DatabaseError(f"{final}: the backup failed its check: {'; '.join(problems)}")
     partial.replace(final)
+    audit.record(con, by, "backup", "file", final.name)
     if keep is not None:
         prune(folder, keep)
     return final
@@ -448,7 +450,7 @@ class Worker:
             return last_day
         if any(path.name.startswith(f"{BACKUP_PREFIX}{now.strftime('%Y%m%d')}") for path in backups(folder)):
             return now.date()
-        make_backup(self.con, folder, keep=config.BACKUP_KEEP)
+        make_backup(self.con, folder, keep=config.BACKUP_KEEP, by="daily backup")
         return now.date()
 
     def answer(self, request: dict) -> dict:
