@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics import auth, db, sample, visit_log
+from analytics import auth, checkin_import, db, sample, visit_log
 
 SAMPLE_FLAG = "sample_data"
 
@@ -23,17 +23,23 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, int | None], ...] = (
 
 def build_sample_database(con: duckdb.DuckDBPyConnection, sessions: int = sample.DEFAULT_SESSIONS,
                           seed: int = sample.DEFAULT_SEED) -> visit_log.ImportResult:
-    """Generate a sample clinic of about `sessions` sessions and import it through the normal,
-    validating importer, then mark the database as holding sample data."""
+    """Generate a sample clinic of about `sessions` sessions and its clients' check-ins and import
+    them through the normal, validating importers, then mark the database as holding sample data."""
     rows = sample.generate_visit_log(sessions=sessions, seed=seed)
     result = visit_log.import_frames(con, [(f"sample(seed={seed})", rows)])
+    answers = sample.generate_checkins(rows, seed=seed)
+    if len(answers):
+        checkin_import.import_frames(con, [(f"sample-checkins(seed={seed})", answers.astype("string").fillna(""))],
+                                     by="sample")
     _mark_sample(con)
     return result
 
 
 def load_committed_sample(con: duckdb.DuckDBPyConnection) -> visit_log.ImportResult:
-    """Import sample_data/visits.csv (the committed sample clinic) and mark the database."""
+    """Import sample_data/visits.csv (the committed sample clinic) and its clients' check-ins
+    (sample_data/checkins.csv), and mark the database."""
     result = visit_log.import_files(con, [sample.SAMPLE_CSV])
+    checkin_import.import_files(con, [sample.SAMPLE_CHECKINS_CSV], by="sample")
     _mark_sample(con)
     return result
 
