@@ -191,6 +191,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if config.database_url() and args.command != "sample" and not getattr(args, "db", None):
+            # The clinic chain: the command works on a replica of its own (analytics/chain.py).
+            from analytics import chain
+
+            with chain.command_line_replica() as replica:
+                args.db = replica
+                return args.run(args)
         return args.run(args)
     except db.DatabaseError as problem:
         print(str(problem), file=sys.stderr)

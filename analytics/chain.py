@@ -14,10 +14,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -192,6 +195,23 @@ def forget_all() -> None:
         if state.follower is not None:
             state.follower.join(timeout=5)
         state.reset()
+
+
+@contextlib.contextmanager
+def command_line_replica() -> Iterator[Path]:
+    """A replica of its own for one command-line run (import, users, summary, check): a new file in
+    a temporary folder, copied from PostgreSQL, removed afterwards. The command's writes go to
+    PostgreSQL through it like a dashboard's."""
+    folder = Path(tempfile.mkdtemp(prefix="clinic-cli-replica-"))
+    path = folder / "replica.duckdb"
+    try:
+        con = db.connect(path)
+        forget(con)  # no follower: the command reads the copy made now
+        con.close()
+        yield path
+    finally:
+        forget_all()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @atexit.register
