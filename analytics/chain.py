@@ -153,6 +153,8 @@ class Replica:
     pg: Any = None  # an ADBC PostgreSQL connection for pulls and writes; used under db's write lock only
     version: int = -1  # the chain version this replica holds (also in its meta row)
     follower: threading.Thread | None = None
+    # The small tables' digests as last sent or pulled: a write sends one only when it changed.
+    whole_digests: dict[str, int] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def connection(self) -> Any:
@@ -316,6 +318,12 @@ def _pull_rows(cursor: duckdb.DuckDBPyConnection, pg: Any, table: Table, scope: 
         cursor.unregister("incoming")
 
 
+def _digest(cursor: duckdb.DuckDBPyConnection, table: Table) -> int:
+    """An order-independent hash of a small table's shared rows (to skip sending it unchanged)."""
+    where, _ = _where(table, None, "duck")
+    return int(cursor.execute(f"SELECT coalesce(sum(hash(t)), 0) FROM (SELECT * FROM {table.name} WHERE {where}) t").fetchall()[0][0])
+
+
 def _append_marks(cursor: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: int(cursor.execute(f"SELECT coalesce(max({column}), 0) FROM {name}").fetchall()[0][0])
             for name, column in APPEND_IDS.items()}
@@ -475,6 +483,7 @@ def pull(con: duckdb.DuckDBPyConnection, state: Replica | None = None) -> bool:
                 db.refresh_facts(cursor, scope)
                 _bump_data_version(cursor)
         state.version = changes[-1][0]
+        state.whole_digests.clear()  # this file's small tables may now hold rows PostgreSQL lacks
         return True
     finally:
         cursor.close()
@@ -543,14 +552,20 @@ class Turn:
         pg = self.state.connection()
         scope: list[str] | None = [] if accounts_only else episodes
         try:
+            sent: dict[str, int] = {}
             for table in tables(cursor):
                 kind = TABLE_SCOPES[table.name]
                 if kind in ("episode", "session", "client") and scope is not None and not scope:
                     continue
+                if kind == "whole":
+                    sent[table.name] = _digest(cursor, table)
+                    if sent[table.name] == self.state.whole_digests.get(table.name):
+                        continue  # as PostgreSQL has it
                 _push_rows(cursor, pg, table, scope, self.marks.get(table.name))
             version = _record_change(pg, scope, self.state)
             _set_local_version(cursor, version)
             pg.commit()
+            self.state.whole_digests.update(sent)
         except duckdb.Error:
             raise
         except Exception as exc:
