@@ -182,6 +182,10 @@ def connect_pg(url: str) -> Any:
         raise ChainError(f"PostgreSQL at CLINIC_DATABASE_URL cannot be reached ({_first_line(exc)})") from None
 
 
+# Whether replicas opened in this process follow the chain (a dashboard); a command-line run
+# reads the copy it made and needs no thread.
+following = threading.Event()
+following.set()
 _replicas: dict[str, Replica] = {}
 _replicas_lock = threading.Lock()
 
@@ -206,13 +210,13 @@ def command_line_replica() -> Iterator[Path]:
     PostgreSQL through it like a dashboard's."""
     folder = Path(tempfile.mkdtemp(prefix="clinic-cli-replica-"))
     path = folder / "replica.duckdb"
+    following.clear()  # the command reads the copy made now
     try:
-        con = db.connect(path)
-        forget(con)  # no follower: the command reads the copy made now
-        con.close()
+        db.connect(path).close()
         yield path
     finally:
         forget_all()
+        following.set()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -390,11 +394,12 @@ def _lock(pg: Any) -> None:
     _pg(pg, "SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]).close()
 
 
-def attach(con: duckdb.DuckDBPyConnection, follow: bool = True) -> None:
+def attach(con: duckdb.DuckDBPyConnection, follow: bool | None = None) -> None:
     """Make the DuckDB file `con` a replica of the chain (called by db.connect in chain mode): an
     empty chain is seeded from this file when it holds data; otherwise the file is brought up to
-    the chain's version (a first copy, then only changed episodes). With `follow`, a thread pulls
-    what other processes write, every config.CHAIN_POLL_SECONDS."""
+    the chain's version (a first copy, then only changed episodes). With `follow` (default: this
+    process's `following`), a thread pulls what other processes write, every
+    config.CHAIN_POLL_SECONDS."""
     state = replica(con)
     with db.writers_turn():
         pg = state.connection()
@@ -412,7 +417,7 @@ def attach(con: duckdb.DuckDBPyConnection, follow: bool = True) -> None:
         except Exception as exc:
             state.reset()
             raise ChainError(f"PostgreSQL refused the chain's tables ({_first_line(exc)})") from None
-    if follow and (state.follower is None or not state.follower.is_alive()):
+    if (following.is_set() if follow is None else follow) and (state.follower is None or not state.follower.is_alive()):
         state.follower = threading.Thread(target=_follow, args=(con, state), name="clinic-chain-follower", daemon=True)
         state.follower.start()
 
