@@ -291,9 +291,14 @@ def _push_rows(cursor: duckdb.DuckDBPyConnection, pg: Any, table: Table, scope: 
         if kind != "append" or mark is None:
             _pg(pg, f"DELETE FROM {table.name} WHERE {where}", params).close()  # fixed names; values as parameters
         where, params = _where(table, scope, "duck", mark)
-    with warnings.catch_warnings():  # DuckDB warns of the copy it makes for a DB-API result: the write's
-        warnings.simplefilter("ignore")  # own cursor is the only one that sees its uncommitted rows
-        rows = cursor.execute(f"SELECT {', '.join(table.names)} FROM {table.name} WHERE {where}", params).to_arrow_table()
+    # The write's own cursor is the only one that sees its uncommitted rows. Streamed as a record
+    # batch reader: collecting a parallel result whole inside a transaction that changed a 1 M-row
+    # table failed in DuckDB 2.0 ("BatchedDataCollection::Merge error"); the stream does not merge.
+    with warnings.catch_warnings():  # DuckDB warns of the copy it makes for a DB-API result
+        warnings.simplefilter("ignore")
+        reader = cursor.execute(f"SELECT {', '.join(table.names)} FROM {table.name} WHERE {where} "
+                                f"ORDER BY {', '.join(table.key)}", params).to_arrow_reader()
+    rows = reader.read_all() if reader is not None else None
     if rows is not None and rows.num_rows:
         ingest = pg.cursor()
         ingest.adbc_ingest(table.name, rows, mode="append")

@@ -59,6 +59,23 @@ def median_ms(call, repeats: int = METRIC_REPEATS) -> float:
     return statistics.median(timed(call)[0] for _ in range(repeats))
 
 
+def _writes_seen(replica, watcher, records) -> dict[str, Any]:
+    """Record WRITES sessions on `replica`; how long each took and when the watcher saw it."""
+    json.loads(watcher.stdout.readline())  # its first copy is made
+    episodes = [row[0] for row in replica.execute(
+        "SELECT episode_id FROM episode_facts ORDER BY last_date DESC, episode_id LIMIT ?", [WRITES]).fetchall()]
+    writes, lags = [], []
+    for episode in episodes:
+        last = replica.execute("SELECT max(session_date) FROM sessions WHERE episode_id = ?", [episode]).fetchall()[0][0]
+        entry = records.SessionEntry(last, 5, 3)  # the same day as its last visit: always allowed
+        write_ms, _ = timed(lambda: records.record_session(replica, episode, entry, by="benchmark"))
+        committed = time.time()
+        seen = json.loads(watcher.stdout.readline())
+        writes.append(write_ms)
+        lags.append((seen["at"] - committed) * 1000)
+    return {"write_ms": writes, "seen_after_ms": lags}
+
+
 def measure(sessions: int, work: Path) -> dict[str, Any]:
     import pg
     from analytics import bootstrap, chain, db, metrics, records
@@ -92,20 +109,10 @@ def measure(sessions: int, work: Path) -> dict[str, Any]:
         watcher = subprocess.Popen([sys.executable, "-c", WATCHER, str(work / "replica_b.duckdb")], cwd=ROOT,
                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
         assert watcher.stdout is not None
-        json.loads(watcher.stdout.readline())  # its first copy is made
-        episodes = [row[0] for row in replica.execute(
-            "SELECT episode_id FROM episode_facts ORDER BY last_date DESC, episode_id LIMIT ?", [WRITES]).fetchall()]
-        writes, lags = [], []
-        for episode in episodes:
-            last = replica.execute("SELECT max(session_date) FROM sessions WHERE episode_id = ?", [episode]).fetchall()[0][0]
-            entry = records.SessionEntry(last, 5, 3)  # the same day as its last visit: always allowed
-            write_ms, _ = timed(lambda: records.record_session(replica, episode, entry, by="benchmark"))
-            committed = time.time()
-            seen = json.loads(watcher.stdout.readline())
-            writes.append(write_ms)
-            lags.append((seen["at"] - committed) * 1000)
-        watcher.kill()
-        result["write_ms"], result["seen_after_ms"] = writes, lags
+        try:
+            result.update(_writes_seen(replica, watcher, records))
+        finally:
+            watcher.kill()
 
         log = work / "five.csv"
         import pandas as pd
