@@ -153,7 +153,8 @@ class Replica:
     pg: Any = None  # an ADBC PostgreSQL connection for pulls and writes; used under db's write lock only
     version: int = -1  # the chain version this replica holds (also in its meta row)
     follower: threading.Thread | None = None
-    # The small tables' digests as last sent or pulled: a write sends one only when it changed.
+    # The small tables' digests as this replica last sent them (a pull forgets them): a write sends
+    # one only when it changed.
     whole_digests: dict[str, int] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -390,6 +391,10 @@ def prepare(con: duckdb.DuckDBPyConnection, pg: Any) -> None:
         if stored != table.names:
             raise ChainError(f"the chain's table {table.name} in PostgreSQL has other columns than this program's "
                              "(another schema version): update every dashboard of the chain together")
+        if TABLE_SCOPES[table.name] == "episode" and table.key[:1] != ("episode_id",):
+            # A write's rows are found by their episode: without this index every write and every
+            # pull would scan a million sessions in PostgreSQL.
+            _pg(pg, f"CREATE INDEX IF NOT EXISTS {table.name}_by_episode ON {table.name} (episode_id)").close()
     _pg(pg, f"CREATE TABLE IF NOT EXISTS {CHANGES} (version bigint PRIMARY KEY, episodes text[], "
             "changed_at timestamptz NOT NULL DEFAULT now(), origin text)").close()
 
