@@ -360,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     try:
+        if config.database_url() and args.command != "sample" and not getattr(args, "db", None):
+            # The clinic chain: the command works on a replica of its own (analytics/chain.py).
+            from analytics import chain
+
+            with chain.command_line_replica() as replica:
+                args.db = replica
+                return args.run(args)
         return args.run(args)
     except db.DatabaseLocked:
         raise

@@ -7,6 +7,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
+from analytics import config, db
+
 ACTIONS = ("sign_in", "failed_sign_in", "sign_out", "view_client", "record", "correct", "import",
            "export", "report_download", "user_change", "checkin", "checkin_link", "reminder", "backup")
 
@@ -73,6 +75,10 @@ def record(con: duckdb.DuckDBPyConnection, username: str | None, action: str,
            target_type: str | None = None, target_id: str | None = None) -> None:
     """Append one event. This module only ever inserts into audit_log; nothing updates or
     deletes it."""
+    if config.database_url():  # the clinic chain: the event travels to PostgreSQL like any write
+        with db.account_write(con) as write:
+            record_on(write, username, action, target_type, target_id)
+        return
     cursor = con.cursor()
     try:
         record_on(cursor, username, action, target_type, target_id)

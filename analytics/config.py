@@ -173,6 +173,19 @@ def database_path(explicit: str | os.PathLike | None = None) -> Path:
     return DEFAULT_DB_PATH
 
 
+# The clinic chain (docs/architecture.md, "A clinic chain"): with CLINIC_DATABASE_URL set
+# (postgresql://user@host:port/dbname) PostgreSQL is the system of record and every dashboard
+# process keeps its database file (CLINIC_DB, one per process) as a local copy of it. Read when
+# used, so a test can switch it on for one case.
+def database_url() -> str | None:
+    """The PostgreSQL address of the clinic chain, None when the chain mode is off."""
+    return os.environ.get("CLINIC_DATABASE_URL") or None
+
+
+# How often a replica asks PostgreSQL whether another process wrote (seconds).
+CHAIN_POLL_SECONDS: float = float(os.environ.get("CLINIC_CHAIN_POLL_SECONDS", "1"))
+
+
 def __getattr__(name: str):
     """REQUIRED_COLUMNS, OPTIONAL_COLUMNS and VISIT_LOG_COLUMNS, once named here, now come from
     the catalog (imported lazily: the catalog itself reads config's vocabularies)."""

@@ -11,6 +11,8 @@ from typing import Any
 
 import duckdb
 
+from analytics import config
+
 SCHEMA_VERSION = 6
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 # The meta row holding this database's random secret for the anonymised therapist letters.
@@ -142,6 +144,10 @@ def connect(path: str | Path, read_only: bool = False, create: bool = True) -> d
     try:
         _check_not_truncated(con, path)
         ensure_schema(con, path, read_only=read_only)
+        if config.database_url() and not read_only:  # the clinic chain: see _chain_turn
+            from analytics import chain
+
+            chain.attach(con)
     except duckdb.Error as exc:
         con.close()
         if is_damage(exc):
@@ -305,13 +311,15 @@ def write(con: duckdb.DuckDBPyConnection, episodes: Iterable[str] | None = None)
     sees the change. `episodes` names the episodes the write touches: None (not known) refreshes
     every fact row, a list refreshes only theirs, an empty one none. Writers in one process take
     turns; readers are never blocked. Accounts are written with account_write() instead."""
-    with _WRITE_LOCK:
+    with _WRITE_LOCK, _chain_turn(con) as chain_turn:
         cursor = con.cursor()
         try:
             with transaction(cursor):
                 yield cursor
                 refresh_facts(cursor, None if episodes is None else list(episodes))
                 cursor.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'data_version'")
+                if chain_turn is not None:
+                    chain_turn.push(cursor, None if episodes is None else list(episodes))
         finally:
             cursor.close()
 
@@ -322,13 +330,35 @@ def account_write(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyCon
     a transaction on its own cursor. No figure depends on accounts, so the fact tables and the
     data version are left alone: a sign-in does not make every cached page cold. Writers in one
     process still take turns with clinical writes."""
-    with _WRITE_LOCK:
+    with _WRITE_LOCK, _chain_turn(con) as chain_turn:
         cursor = con.cursor()
         try:
             with transaction(cursor):
                 yield cursor
+                if chain_turn is not None:
+                    chain_turn.push(cursor, [], accounts_only=True)
         finally:
             cursor.close()
+
+
+# The clinic chain (analytics/chain.py): with CLINIC_DATABASE_URL set, connect() makes the file a
+# replica of PostgreSQL, and each write above takes the chain's turn: the chain-wide lock, the
+# other processes' changes pulled, the rows pushed and PostgreSQL committed just before DuckDB
+# (a failure there rolls both back). Unset, these hooks do nothing.
+def writers_turn() -> Any:
+    """The lock this process's writers take turns on (the chain's follower pulls under it too)."""
+    return _WRITE_LOCK
+
+
+@contextlib.contextmanager
+def _chain_turn(con: duckdb.DuckDBPyConnection) -> Iterator[Any]:
+    if not config.database_url():
+        yield None
+        return
+    from analytics import chain
+
+    with chain.turn(con) as chain_turn:
+        yield chain_turn
 
 
 FULL_REFRESH_FROM = 1000  # episodes; see refresh_facts

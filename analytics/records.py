@@ -373,8 +373,8 @@ def _transaction(con: duckdb.DuckDBPyConnection, episodes: list[str]) -> Iterato
     try:
         with db.write(con, episodes) as cursor:
             yield cursor
-    except duckdb.Error as exc:
-        if db.is_damage(exc):  # "try again" would not help: the page says what to do instead
+    except (duckdb.Error, db.DatabaseError) as exc:  # DatabaseError: the clinic chain's PostgreSQL refused
+        if db.is_damage(exc) or isinstance(exc, db.DamagedDatabase):  # "try again" would not help
             raise
         raise RecordRefused({WHOLE_FORM: [f"the database refused the entry ({str(exc).strip().splitlines()[0]}); "
                                           "nothing was written, please try again"]}) from None

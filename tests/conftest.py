@@ -196,3 +196,30 @@ def session_widget(at, episode: str, field: str):
     found = [widget for widget in widgets if widget.key and pattern.fullmatch(widget.key)]
     assert len(found) == 1, [widget.key for widget in widgets]
     return found[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throw-away PostgreSQL server for this test run (tests/pg.py): skipped with a reason where
+    PostgreSQL is not installed, a failure instead when REQUIRE_POSTGRES=1 (CI)."""
+    import pg
+
+    bin_dir = pg.binaries()
+    if bin_dir is None:
+        if pg.is_required():
+            pytest.fail(pg.REASON_ABSENT)
+        pytest.skip(pg.REASON_ABSENT)
+    cluster = pg.Cluster(bin_dir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def chain_url(postgres_cluster, monkeypatch):
+    """Chain mode on, for this test only, with an empty PostgreSQL database of its own."""
+    from analytics import chain
+
+    url = postgres_cluster.new_database()
+    monkeypatch.setenv("CLINIC_DATABASE_URL", url)
+    yield url
+    chain.forget_all()

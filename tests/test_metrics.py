@@ -79,9 +79,35 @@ CLINIC = [
 ]
 
 
+@pytest.fixture(scope="module", params=["duckdb", "chain"])
+def clinic(request, tmp_path_factory):
+    """The clinic above, built once for the module: metrics only read. On both engines: a DuckDB
+    file of its own, and a clinic-chain replica that never saw the writes, fed from PostgreSQL
+    (another replica stored the visits there); every figure below must come out the same."""
+    folder = tmp_path_factory.mktemp("clinic")
+    if request.param == "duckdb":
+        con = db.connect(folder / "clinic.duckdb")
+        store_visits(con, CLINIC)
+        yield con
+        con.close()
+        return
+    from analytics import chain
+
+    cluster = request.getfixturevalue("postgres_cluster")
+    with pytest.MonkeyPatch.context() as env:  # chain mode while the replicas are made only
+        env.setenv("CLINIC_DATABASE_URL", cluster.new_database())
+        writer = db.connect(folder / "writer.duckdb")
+        store_visits(writer, CLINIC)
+        con = db.connect(folder / "replica.duckdb")
+    yield con
+    chain.forget_all()
+    writer.close()
+    con.close()
+
+
 @pytest.fixture(scope="module")
-def clinic(tmp_path_factory):
-    """The clinic above, built once for the module: metrics only read."""
+def duckdb_clinic(tmp_path_factory):
+    """The clinic above in a DuckDB file, for a test that picks its database itself."""
     con = db.connect(tmp_path_factory.mktemp("clinic") / "clinic.duckdb")
     store_visits(con, CLINIC)
     yield con
@@ -752,7 +778,7 @@ FRAME_METRICS = {
 @pytest.mark.parametrize("name", FRAME_METRICS)
 @pytest.mark.parametrize("database", ["nothing matches", "empty database"])
 def test_empty_result_is_an_empty_frame_with_the_documented_columns(request, clinic_db, name, database):
-    con = request.getfixturevalue("clinic") if database == "nothing matches" else clinic_db()
+    con = request.getfixturevalue("duckdb_clinic") if database == "nothing matches" else clinic_db()
     function, columns = FRAME_METRICS[name]
     frame = function(con, Filter(conditions=("hammer_toe",)))
     assert frame.empty

@@ -123,14 +123,14 @@ def _store(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_prob
             audit.record_on(cursor, by, "import", "sessions", str(stored.inserted))  # commits with the rows
     except _NothingToWrite:
         pass
-    except duckdb.Error as exc:
+    except (duckdb.Error, db.DatabaseError) as exc:  # DatabaseError: the clinic chain's PostgreSQL refused
         files = ", ".join(dict.fromkeys(log.file_names)) or "import"
         raise ImportFailed([database_problem(files, exc)]) from None
     assert decided is not None  # planned before anything could be written
     return decided.result(log.codes("episode_id")[0])
 
 
-def database_problem(file: str, exc: duckdb.Error) -> Problem:
+def database_problem(file: str, exc: duckdb.Error | db.DatabaseError) -> Problem:
     """The database refused a write the checks let through. Nothing was written.
 
     A CHECK constraint names its table and expression; when that expression is on the stored
