@@ -153,7 +153,8 @@ def _store(con, rows: list[dict[str, Any]], problems: list[Problem], by: str | N
             seen[key] = row
     inserted = skipped = 0
     try:
-        with db.write(con, episodes=[]) as cursor:  # check-ins are in no fact table
+        # The courses written are named (no fact table holds check-ins, but a clinic chain sends their rows).
+        with db.write(con, episodes=sorted({row['episode_id'] for row in rows})) as cursor:
             firsts = dict(cursor.execute(
                 "SELECT episode_id, min(session_date) FROM sessions WHERE list_contains(?, episode_id) GROUP BY episode_id",
                 [sorted({row["episode_id"] for row in seen.values()})]).fetchall())

@@ -140,7 +140,7 @@ def make_link(con: duckdb.DuckDBPyConnection, episode_id: str, by: str | None, v
     makes links for their own courses only: another's is refused like an unknown one
     (ValueError)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    with db.write(con, episodes=[]) as cursor:  # links are in no fact table
+    with db.write(con, episodes=[episode_id]) as cursor:  # named so a clinic chain sends its rows
         if not _viewer_may(cursor, episode_id, viewer):
             raise ValueError("no such course of care")
         if _revoke_on(cursor, episode_id):
@@ -158,7 +158,7 @@ def _revoke_on(cursor, episode_id: str) -> int:
 def revoke_link(con: duckdb.DuckDBPyConnection, episode_id: str, by: str | None, viewer: str | None = None) -> bool:
     """Revoke the course's link (audited 'checkin_link', target 'revoked'); False when it had
     none. A therapist `viewer` revokes for their own courses only (ValueError otherwise)."""
-    with db.write(con, episodes=[]) as cursor:
+    with db.write(con, episodes=[episode_id]) as cursor:
         if not _viewer_may(cursor, episode_id, viewer):
             raise ValueError("no such course of care")
         revoked = _revoke_on(cursor, episode_id)
@@ -271,7 +271,13 @@ def submit(con: duckdb.DuckDBPyConnection, token: str, answers: Answers, today: 
     key = (_token_key(token if isinstance(token, str) else ""), today.isoformat())
     if SUBMISSION_THROTTLE.is_blocked(["/".join(key)]):
         raise CheckinRefused("This link has been used many times today; please try again tomorrow.")
-    with db.write(con, episodes=[]) as cursor:  # check-ins are in no fact table
+    reader = con.cursor()
+    try:  # the course is named to the write, so a clinic chain sends its rows (checked again inside)
+        linked = reader.execute("SELECT episode_id FROM checkin_links WHERE token = ?",
+                                [token if isinstance(token, str) else ""]).fetchone()
+    finally:
+        reader.close()
+    with db.write(con, episodes=[linked[0]] if linked else []) as cursor:
         course = _course_on(cursor, token, today)
         if course is None:
             INVALID_TOKEN_THROTTLE.count_failure(sources)

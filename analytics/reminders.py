@@ -79,7 +79,7 @@ def save_email(con: duckdb.DuckDBPyConnection, episode_id: str, email: str, by: 
     email = (email or "").strip()
     if email and (len(email) > MAX_EMAIL_CHARS or not _EMAIL.match(email) or text.one_line(email) != email):
         raise ContactRefused("That is not an e-mail address (one address, like name@example.com).")
-    with db.write(con, episodes=[]) as cursor:  # contacts are in no fact table
+    with db.write(con, episodes=[episode_id]) as cursor:  # named so a clinic chain sends its rows
         client_id = _client_of(cursor, episode_id, viewer)
         if client_id is None:
             raise ContactRefused("No such course of care.")
@@ -157,7 +157,7 @@ def send_reminders(con: duckdb.DuckDBPyConnection, due: Iterable[tuple[str, int]
             link = checkins.link_for(con, episode_id, today)
             token = link.token if link is not None and link.is_live else checkins.make_link(con, episode_id, by=by)
             server.send_message(message(email, first_name, checkins.public_url(token), settings.sender))
-            with db.write(con, episodes=[]) as write:
+            with db.write(con, episodes=[episode_id]) as write:
                 write.execute("INSERT INTO reminders_sent (episode_id, followup_day) VALUES (?, ?)",
                               [episode_id, followup_day])
                 audit.record_on(write, by, "reminder", "episode", episode_id)
