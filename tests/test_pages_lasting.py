@@ -107,7 +107,12 @@ def test_the_client_progress_page_shows_the_follow_ups_and_how_the_pain_has_held
     assert any(trace.get("name") == "Pain after the last visit" for trace in spec["data"])
 
 
-def test_without_any_check_in_the_page_says_so_plainly(app_db):
+def test_without_any_check_in_the_page_says_so_plainly(writable_sample_db, monkeypatch):
+    con = db.connect(writable_sample_db)  # the sample clinic without its clients' check-ins
+    with db.write(con, episodes=[]) as cursor:
+        cursor.execute("DELETE FROM checkins")
+    con.close()
+    monkeypatch.setenv("CLINIC_DB", str(writable_sample_db))
     at = _open()
     # All due, none answered; the only courses heard from after their last visit are those whose
     # client came back with a new course (for the same condition: a recurrence).
