@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from analytics import audit, config, db
-from analytics.visit_log import ImportFailed, Problem, read
+from analytics.visit_log import ImportFailed, Problem, read_files
 from analytics.visit_log.cells import ISO_DATE, plain, shown
 
 REQUIRED = ("episode_id", "answered_on")
@@ -212,12 +212,5 @@ def import_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
                  by: str | None = None, today: dt.date | None = None, sheet: str | None = None) -> CheckinImportResult:
     """Read each check-in file (CSV, .xlsx or Parquet, read as the visit log is) and import them
     all in one transaction (import_frames). Problems name the file as given."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    frames, file_problems = [], []
-    for path in paths:
-        try:
-            frames.append((os.fspath(path), read(path, sheet)))
-        except ImportFailed as failure:
-            file_problems.extend(failure.problems)
+    frames, file_problems = read_files(paths, sheet)
     return import_frames(con, frames, by=by, today=today, file_problems=file_problems)

@@ -70,15 +70,24 @@ def import_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     """Read each visit-log file (CSV, .xlsx or Parquet) and import them all in one transaction.
     Problems are reported with the file name as given. `sheet` names the sheet to read in every
     workbook (see `read`)."""
+    frames, file_problems = read_files(paths, sheet)
+    return _import(con, frames, replace, file_problems, by)
+
+
+def read_files(paths: Iterable[str | os.PathLike] | str | os.PathLike,
+               sheet: str | None = None) -> tuple[list[tuple[str, pd.DataFrame]], list[Problem]]:
+    """Read each file with `read` (its name as given), collecting every file's problems instead of
+    stopping at the first: the (name, rows) frames read and the problems of those that could not be."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    frames, file_problems = [], []
+    frames: list[tuple[str, pd.DataFrame]] = []
+    file_problems: list[Problem] = []
     for path in paths:
         try:
             frames.append((os.fspath(path), read(path, sheet)))
         except ImportFailed as failure:
             file_problems.extend(failure.problems)
-    return _import(con, frames, replace, file_problems, by)
+    return frames, file_problems
 
 
 def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_problems: list[Problem],
