@@ -53,7 +53,8 @@ def run() -> None:
     if user is not None and signin.is_client_view():
         st.navigation([client_progress], position="hidden").run()
     else:
-        st.navigation(pages, position="hidden" if user is None else "sidebar").run()
+        # expanded: every page in the menu; a manager's fourteen would otherwise hide four behind "View 4 more".
+        st.navigation(pages, position="hidden" if user is None else "sidebar", expanded=True).run()
 
 
 # A damaged database file ends any run, from the sign-in check on, with one message saying what

@@ -1,6 +1,7 @@
 """Shared fixtures: real DuckDB files in tmp_path, filled from small visit logs written in tests."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from analytics import db  # noqa: E402
+
+# Every page an AppTest opens starts the dashboard's worker in this process (ui/guard.py), which
+# would make its daily backup of each test's database in the configured hour, damaged-on-purpose
+# copies included. The backup tests turn it on themselves (tests/test_ops.py).
+os.environ.setdefault("CLINIC_BACKUP_DIR", "off")
 
 
 def visit(episode_id: str, visit_number: int, session_date: str, pain_pre: float, pain_post: float | None, **extra):

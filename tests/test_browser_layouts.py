@@ -6,7 +6,6 @@ tab per role; a screenshot of each page at each width goes to test-artifacts/ as
 page-width.png. With UPDATE_SCREENSHOTS=1 the laptop and phone pictures the README shows are
 written to docs/screenshots/ as well."""
 import os
-import re
 import shutil
 
 import pytest
@@ -85,11 +84,7 @@ def open_page(page, link: str, heading: str) -> None:
     nav = page.locator('[data-testid="stSidebarNav"]')
     if not nav.is_visible():
         page.locator('[data-testid="stExpandSidebarButton"]').click()
-    target = nav.get_by_role("link", name=link, exact=True)
-    more = nav.get_by_text(re.compile(r"^View \d+ more$"))
-    if not target.is_visible() and more.count():
-        more.first.click()  # a menu of more than a dozen pages shows the rest behind "View N more"
-    target.click()
+    nav.get_by_role("link", name=link, exact=True).click()
     page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
     wait_until_drawn(page, heading)
 
