@@ -239,6 +239,22 @@ def recurrence_table(con, f: Filter = ALL, by: str | None = None) -> pd.DataFram
     return documented_columns(frame, RECURRENCE_TABLE_COLUMNS)
 
 
+def _with_others(frame: pd.DataFrame, f: Filter) -> pd.DataFrame:
+    """`frame` with its "others" count (courses of therapists other than the viewing one) named
+    as suppress() reads it; 0 where no therapist is viewing, as nothing is suppressed then."""
+    frame = frame.rename(columns={"others": OTHERS})
+    if f.viewer_therapist is None:
+        frame[OTHERS] = 0
+    return frame
+
+
+def _with_share(frame: pd.DataFrame, share: str, count: str, of: str) -> pd.DataFrame:
+    """`frame` with share = count / of and its 95 % Wilson interval as ci_low-ci_high."""
+    frame[share] = frame[count] / frame[of]
+    frame["ci_low"], frame["ci_high"] = stats.wilson_interval(frame[count], frame[of])
+    return frame
+
+
 FOLLOWUP_RESPONSE_COLUMNS = ("followup_day", "due", "answered", "response_rate", "ci_low", "ci_high")
 
 
@@ -253,11 +269,7 @@ def followup_response(con, f: Filter = ALL) -> pd.DataFrame:
     due = rows[rows["is_due"].astype(bool)]
     frame = due.groupby("followup_day").agg(due=("answered", "size"), answered=("answered", "sum"),
                                             others=("is_other", "sum")).reset_index()
-    frame = frame.rename(columns={"others": OTHERS})
-    if f.viewer_therapist is None:
-        frame[OTHERS] = 0
-    frame["response_rate"] = frame["answered"] / frame["due"]
-    frame["ci_low"], frame["ci_high"] = stats.wilson_interval(frame["answered"], frame["due"])
+    frame = _with_share(_with_others(frame, f), "response_rate", "answered", "due")
     return documented_columns(suppress(frame, f), FOLLOWUP_RESPONSE_COLUMNS)
 
 
@@ -282,10 +294,9 @@ def responder_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     frame = due.groupby(["followup_day", "answered"]).agg(
         courses=("episode_id", "size"), mean_last_pain=("last_pain_pre", "mean"),
         share_completed=("is_completed", "mean"), share_improved_at_last_visit=("improved", "mean"),
-        others=("is_other", "sum")).reset_index().rename(columns={"others": OTHERS})
+        others=("is_other", "sum")).reset_index()
+    frame = _with_others(frame, f)
     frame["answered"] = frame["answered"].astype(bool)
-    if f.viewer_therapist is None:
-        frame[OTHERS] = 0
     return documented_columns(suppress(frame, f, partition=["followup_day"]), RESPONDER_COMPARISON_COLUMNS)
 
 
@@ -307,11 +318,7 @@ def pgic_summary(con, f: Filter = ALL, by: str | None = None) -> pd.DataFrame:
     rows["is_improved"] = rows["pgic"] <= config.PGIC_IMPROVED_AT_MOST
     frame = rows.groupby(["group", "followup_day"]).agg(
         answered=("pgic", "size"), improved=("is_improved", "sum"), others=("is_other", "sum")).reset_index()
-    frame = frame.rename(columns={"others": OTHERS})
-    if f.viewer_therapist is None:
-        frame[OTHERS] = 0
-    frame["share_improved"] = frame["improved"] / frame["answered"]
-    frame["ci_low"], frame["ci_high"] = stats.wilson_interval(frame["improved"], frame["answered"])
+    frame = _with_share(_with_others(frame, f), "share_improved", "improved", "answered")
     return documented_columns(suppress(frame, f), PGIC_COLUMNS)
 
 
@@ -346,9 +353,6 @@ GROUP BY e.episode_id HAVING count(*) >= 2""")
     rows["responder"] = rows["change"] >= mcid - rule.ROUNDING_TOLERANCE
     frame = rows.groupby(["group", "scale"]).agg(
         courses=("episode_id", "size"), responders=("responder", "sum"), mean_change=("change", "mean"),
-        others=("is_other", "sum")).reset_index().rename(columns={"others": OTHERS})
-    if f.viewer_therapist is None:
-        frame[OTHERS] = 0
-    frame["share"] = frame["responders"] / frame["courses"]
-    frame["ci_low"], frame["ci_high"] = stats.wilson_interval(frame["responders"], frame["courses"])
+        others=("is_other", "sum")).reset_index()
+    frame = _with_share(_with_others(frame, f), "share", "responders", "courses")
     return documented_columns(suppress(frame, f), FUNCTION_RESPONDER_COLUMNS)
