@@ -225,16 +225,17 @@ def generate_visit_log(sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEE
 
 
 def write_sample_csv(path=SAMPLE_CSV, sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEED,
-                     checkins_path=SAMPLE_CHECKINS_CSV) -> Path:
+                     checkins: bool = True) -> Path:
     """Write the sample visit log as CSV (dates YYYY-MM-DD, blanks for missing values, whole
-    numbers without ".0") and return its path; its check-ins (generate_checkins) go to
-    `checkins_path` in the check-in import format (None: not written)."""
+    numbers without ".0") and return its path; its check-ins (generate_checkins) go beside it,
+    to checkins.csv in the same folder, in the check-in import format (checkins=False: not
+    written). The committed sample is the default path and its checkins.csv."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     visits = generate_visit_log(sessions, seed)
     visits.to_csv(path, index=False, lineterminator="\n")
-    if checkins_path is not None:
-        generate_checkins(visits, seed).to_csv(checkins_path, index=False, lineterminator="\n")
+    if checkins:
+        generate_checkins(visits, seed).to_csv(path.with_name(SAMPLE_CHECKINS_CSV.name), index=False, lineterminator="\n")
     return path
 
 

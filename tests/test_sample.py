@@ -294,6 +294,12 @@ def test_committed_csv_is_what_the_generator_makes(visits):
     pd.testing.assert_frame_equal(read_as_text(sample.SAMPLE_CSV), generated)
 
 
+def test_committed_checkins_are_what_the_generator_makes(visits):
+    generated = read_as_text(io.StringIO(sample.generate_checkins(visits).to_csv(index=False)))
+    pd.testing.assert_frame_equal(read_as_text(sample.SAMPLE_CHECKINS_CSV), generated)
+    assert len(generated) == 917  # as sample_data/README.md says
+
+
 def test_committed_csv_writes_dates_as_iso_and_whole_numbers_without_decimals():
     committed = read_as_text(sample.SAMPLE_CSV)
     for column in ("session_date", "onset_date"):
@@ -309,3 +315,5 @@ def test_write_sample_csv_round_trips(tmp_path):
     written = pd.read_csv(path)
     assert len(written) == len(sample.generate_visit_log(300, seed=5))
     assert tuple(written.columns) == sample.VISIT_LOG_COLUMNS
+    checkins = pd.read_csv(path.with_name("checkins.csv"))  # beside it, never over the committed sample's
+    assert len(checkins) == len(sample.generate_checkins(sample.generate_visit_log(300, seed=5), seed=5))
