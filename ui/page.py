@@ -19,12 +19,7 @@ _OPENED = "_page_opened"  # (title, the sidebar's filter or None) of the page th
 def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
     """The clinic's connection and the sidebar's Filter for a page about the whole clinic, with
     its title and, on the sample database, the notice saying so. Signed out: the sign-in form."""
-    con = guard.connection()
-    f = filters.sidebar(con)
-    remember(title, f)
-    st.title(title)
-    guard.sample_data_notice(con)
-    return con, f
+    return _with_filters(guard.connection(), title)
 
 
 def manager_page(title: str) -> duckdb.DuckDBPyConnection:
@@ -38,7 +33,11 @@ def manager_page(title: str) -> duckdb.DuckDBPyConnection:
 def manager_clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
     """clinic_page() for a page about the whole clinic that only managers may open (with the
     sidebar filters); anyone else is refused as on manager_page()."""
-    con = guard.manager_connection()
+    return _with_filters(guard.manager_connection(), title)
+
+
+def _with_filters(con: duckdb.DuckDBPyConnection, title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
+    """The sidebar's Filter, the title and the sample notice of a page about the whole clinic."""
     f = filters.sidebar(con)
     remember(title, f)
     st.title(title)
