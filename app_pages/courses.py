@@ -51,8 +51,10 @@ st.caption(f"Completed: closed with its goals met or improved enough, or reached
 
 st.subheader("Drop-outs: closed early, by reason, and lost to follow-up", anchor=False)
 reasons = ui.metric(metrics.dropout_reasons, f)
-tables.table(reasons, "drop-outs by reason", columns=["course_type", "status", "discharge_reason", "episodes",
-                                                     "share_of_finished"])
+# The counts straight after what they count (course type and reason, pinned), so a phone shows them.
+tables.table(reasons, "drop-outs by reason", columns=["course_type", "discharge_reason", "episodes", "share_of_finished",
+                                                     "status"],
+             column_config={"course_type": st.column_config.TextColumn("Course type", pinned=True)})
 st.caption(f"Of the finished courses (not active), the share that ended each way; {words.dropout_meaning()}. "
            "The rows of a course type add up to its drop-out rate. A course closed early says why it ended; a "
            "course lost to follow-up does not, so the two are not the same kind of drop-out.")
