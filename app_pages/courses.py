@@ -33,10 +33,10 @@ for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
 st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians,
                                           ui.metric(metrics.improvement_all_started, f)),
                 width="stretch", key="courses_km")
-st.caption("Two readings of the same courses. Left, Kaplan-Meier: a course that stops before improving counts as "
+st.caption("Two readings of the same courses. Above, Kaplan-Meier: a course that stops before improving counts as "
            "not yet improved while it attends and then leaves the calculation (censored), which assumes that the "
            "clients who stopped would have improved like those who stayed; it is the better-looking reading when "
-           "drop-outs do worse. Right, all who started: a course that stops before improving counts as never "
+           "drop-outs do worse. Below, all who started: a course that stops before improving counts as never "
            "improved at every later visit, which assumes nobody improved after leaving; a course still running "
            "that has not improved yet is left out of the visits it has not reached. The truth lies between the "
            "two; a wide gap means drop-outs matter.")

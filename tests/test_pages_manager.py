@@ -294,6 +294,9 @@ def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app
     titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
     assert any(title.startswith("Immediate relief") for title in titles)
     assert any(title.startswith("Time to meaningful improvement") for title in titles)
+    # The two survival panels stand one above the other: the caption says so.
+    captions = " ".join(c.value for c in at.caption)
+    assert "Above, Kaplan-Meier" in captions and "Below, all who started" in captions and "Left," not in captions
 
 
 POOLED = 1  # the pooled conditions table follows the one by course type
