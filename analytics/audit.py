@@ -34,7 +34,7 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
             return "Sign-in refused: too many failed attempts from this browser or address"
         return f"Sign-in refused for the account {target}" if target else "Sign-in refused"
     if action == "sign_out":
-        return "Signed out after 30 idle minutes" if target_type == "idle" else "Signed out"
+        return f"Signed out after {config.IDLE_MINUTES:g} idle minutes" if target_type == "idle" else "Signed out"
     if action == "view_client":
         return f"Viewed the course of care {target}"
     if action == "record":

@@ -26,4 +26,5 @@ st.metric("Events", f"{len(events):,}")
 shown = events.assign(
     what=[audit.describe(*row) for row in events[["action", "target_type", "target_id"]].itertuples(index=False)],
     action=events["action"].map(lambda action: audit.ACTION_WORDS.get(action, action)))
-tables.table(shown[["logged_at", "username", "action", "what"]], "audit log")
+# "What happened" straight after "When", so a phone shows it; the action (in words) last.
+tables.table(shown[["logged_at", "what", "username", "action"]], "audit log")

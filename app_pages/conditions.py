@@ -31,8 +31,8 @@ def interval(low: float, high: float) -> str:
 
 
 def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """One row per condition (in `order`): first each course type's rate for all who started, with
-    its n and interval, side by side; then the same for the last visit."""
+    """One row per condition (in `order`): the four rates first (after session 2 and by the last
+    visit, acute beside chronic), then each with its n and interval."""
     wide = pd.DataFrame({"condition": order})
     rows = {course: frame[frame["course_type"] == course].set_index("condition").reindex(order)
             for course in config.COURSE_TYPES}
@@ -48,7 +48,11 @@ def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             wide[f"{name}: 95 % interval{'' if n == 'episodes_eligible_itt' else ' (last visit)'}"] = [
                 interval(lo, hi) for lo, hi in zip(shown[low], shown[high])]
     wide["condition"] = wide["condition"].map(charts.label)
-    return wide
+    # The rates the table is for straight after the condition (a phone shows two or three columns),
+    # acute beside chronic; then each rate's n and interval.
+    rates = [column for column in wide.columns if "improved" in column]
+    rates = sorted(rates, key=lambda column: ("last visit" in column, not column.startswith("Acute")))
+    return wide[["condition", *rates, *[c for c in wide.columns if c != "condition" and c not in rates]]]
 
 
 wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(by_course["condition"])])
@@ -63,7 +67,9 @@ tables.table(wide, "conditions by course type", column_config={
            "interval: a wide interval means too few courses to tell conditions apart. Click a heading to sort."))
 
 st.header("Both course types pooled")
-tables.table(conditions.assign(condition=conditions["condition"].map(charts.label)), "conditions",
+pooled = ["condition", "responder_rate", *[c for c in conditions.columns if c not in ("condition", "responder_rate")]]
+tables.table(conditions.assign(condition=conditions["condition"].map(charts.label)), "conditions", columns=pooled,
+             column_config={"condition": st.column_config.TextColumn("Condition", pinned=True)},
              caption=f"Improved: last pain before a session {words.improvement_rule(f)} below the first visit "
                      f"({words.rule_name(f)}), among courses with a later score. Pooled figures mix acute and "
                      "chronic courses in proportions that differ by condition: compare conditions in the table "

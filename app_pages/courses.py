@@ -33,10 +33,10 @@ for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
 st.plotly_chart(charts.time_to_improvement(ui.metric(metrics.time_to_improvement, f), medians,
                                           ui.metric(metrics.improvement_all_started, f)),
                 width="stretch", key="courses_km")
-st.caption("Two readings of the same courses. Left, Kaplan-Meier: a course that stops before improving counts as "
+st.caption("Two readings of the same courses. Above, Kaplan-Meier: a course that stops before improving counts as "
            "not yet improved while it attends and then leaves the calculation (censored), which assumes that the "
            "clients who stopped would have improved like those who stayed; it is the better-looking reading when "
-           "drop-outs do worse. Right, all who started: a course that stops before improving counts as never "
+           "drop-outs do worse. Below, all who started: a course that stops before improving counts as never "
            "improved at every later visit, which assumes nobody improved after leaving; a course still running "
            "that has not improved yet is left out of the visits it has not reached. The truth lies between the "
            "two; a wide gap means drop-outs matter.")
@@ -51,8 +51,10 @@ st.caption(f"Completed: closed with its goals met or improved enough, or reached
 
 st.subheader("Drop-outs: closed early, by reason, and lost to follow-up", anchor=False)
 reasons = ui.metric(metrics.dropout_reasons, f)
-tables.table(reasons, "drop-outs by reason", columns=["course_type", "status", "discharge_reason", "episodes",
-                                                     "share_of_finished"])
+# The counts straight after what they count (course type and reason, pinned), so a phone shows them.
+tables.table(reasons, "drop-outs by reason", columns=["course_type", "discharge_reason", "episodes", "share_of_finished",
+                                                     "status"],
+             column_config={"course_type": st.column_config.TextColumn("Course type", pinned=True)})
 st.caption(f"Of the finished courses (not active), the share that ended each way; {words.dropout_meaning()}. "
            "The rows of a course type add up to its drop-out rate. A course closed early says why it ended; a "
            "course lost to follow-up does not, so the two are not the same kind of drop-out.")

@@ -15,7 +15,10 @@ if checks.empty:
 found = int(checks["count"].sum())
 st.metric("Findings", f"{found:,}", help="Over all checks; one session or course can appear in several.", border=True)
 st.plotly_chart(charts.data_quality(checks), width="stretch", key="quality_counts")
-tables.table(checks.assign(check=checks["check"].map(charts.check_name)), "data quality checks")
+# The count straight after the check's name, the check pinned: on a phone both stay in view.
+tables.table(checks.assign(check=checks["check"].map(charts.check_name)), "data quality checks",
+             columns=["check", "count", "description"],
+             column_config={"check": st.column_config.TextColumn("Check", pinned=True)})
 
 st.header("Details")
 with_findings = checks.loc[checks["count"] > 0, "check"].tolist()

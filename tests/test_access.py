@@ -284,3 +284,9 @@ def test_every_audit_event_reads_in_plain_words(action, target_type, target_id, 
 
     assert audit.describe(action, target_type, target_id) == words
     assert action in audit.ACTION_WORDS and set(audit.ACTION_WORDS) == set(audit.ACTIONS)
+
+
+def test_an_idle_sign_out_names_the_clinics_own_idle_minutes(monkeypatch):
+    from analytics import audit, config
+    monkeypatch.setattr(config, "IDLE_MINUTES", 15.0)
+    assert audit.describe("sign_out", "idle", "maria") == "Signed out after 15 idle minutes"

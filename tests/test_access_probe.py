@@ -185,7 +185,8 @@ def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_course
     make, con = app
     at = sign_in(make(), "therapist1")
     # Courses: one row per course type; conditions: one per condition (with courses).
-    for page, column, shown_as in (("courses", "course_type", str), ("conditions", "condition", charts.label)):
+    # Tables show codes as words (acute as Acute): the counts are keyed by the words shown.
+    for page, column, shown_as in (("courses", "course_type", charts.label), ("conditions", "condition", charts.label)):
         open_page(at, page, address)
         counts = {shown_as(value): others_total for value, others_total in others_by(con, address, column).items()}
         # (Conditions also shows acute and chronic side by side, without a courses column: the

@@ -2,8 +2,8 @@
 Chromium: no sideways scrolling, no legend over an axis title, the client-view switch's label
 whole and the sidebar gone in client view, no error; every chart title and subtitle inside its
 figure and no panel titles overlapping, at every width. One server, one browser, one signed-in
-tab per role; a screenshot of each page at each width goes to test-artifacts/ as
-page-width.png. With UPDATE_SCREENSHOTS=1 the laptop and phone pictures the README shows are
+tab per role; at 390 px the key column of each page's main table is in view; a full-length
+screenshot of each page at each width goes to test-artifacts/ as page-width.png. With UPDATE_SCREENSHOTS=1 the laptop and phone pictures the README shows are
 written to docs/screenshots/ as well."""
 import os
 import shutil
@@ -37,6 +37,22 @@ MANAGER_PAGES = {
     "Import visit logs": "Import visit logs",
     "Audit log": "Audit log",
 }
+
+# At 390 px the table a page is for must draw its key column, pinned first or straight after the
+# column naming the row (tables are canvases: the headers they draw are listed, in order, in their
+# accessibility tree, which holds only the columns in view). Header -> the last place it may take.
+KEY_COLUMNS = {
+    "data-quality": ("Findings", 1),
+    "audit-log": ("What happened", 1),
+    "conditions": ("Acute: improved after session 2 (%)", 1),
+    "courses": ("Courses", 2),  # course type (pinned), reason, then the count
+}
+DRAWN_HEADERS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].map(
+  grid => [...grid.querySelectorAll('th[role=columnheader]')].map(th => th.textContent))"""
+# The full page's height: Streamlit scrolls its main area, not the document, so a full-page
+# screenshot sees only the viewport unless the viewport is made as tall as the page.
+PAGE_HEIGHT = """() => { const main = document.querySelector('[data-testid="stMain"]');
+  return Math.ceil(main ? main.scrollHeight : document.documentElement.scrollHeight); }"""
 
 # What the page measures, as one JSON-able object, in the browser.
 MEASURE = """() => {
@@ -105,7 +121,15 @@ def check_layout(page, name: str, width: int, heading: str) -> None:
         assert not problems, f"{where}: {problems}"
         assert not chart["legendOverAxis"], f"{where}: a legend covers an axis title: {chart['titles']}"
     assert_no_exception(page)
+    if width == 390 and name in KEY_COLUMNS:
+        key, last_place = KEY_COLUMNS[name]
+        drawn = page.evaluate(DRAWN_HEADERS)
+        assert any(key in headers[:last_place + 1] for headers in drawn), f"{where}: {key!r} is not in view: {drawn}"
+    # The whole page in the picture (not the first HEIGHT px), then the viewport back.
+    page.set_viewport_size({"width": width, "height": max(HEIGHT, page.evaluate(PAGE_HEIGHT))})
+    page.wait_for_timeout(700)
     path = screenshot(page, f"{name}-{width}")
+    page.set_viewport_size({"width": width, "height": HEIGHT})
     if os.environ.get("UPDATE_SCREENSHOTS") and width in (1440, 390):
         README_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, README_SHOTS / path.name)

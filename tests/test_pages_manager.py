@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import auth, db, metrics
+from analytics import audit, auth, db, metrics
 from analytics.filters import Filter
 from conftest import signed_in
 from ui import charts as _charts
@@ -294,6 +294,9 @@ def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app
     titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
     assert any(title.startswith("Immediate relief") for title in titles)
     assert any(title.startswith("Time to meaningful improvement") for title in titles)
+    # The two survival panels stand one above the other: the caption says so.
+    captions = " ".join(c.value for c in at.caption)
+    assert "Above, Kaplan-Meier" in captions and "Below, all who started" in captions and "Left," not in captions
 
 
 POOLED = 1  # the pooled conditions table follows the one by course type
@@ -324,10 +327,12 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
     assert row["Acute: improved after session 2 (%)"] == pytest.approx(100 * flat["responder_rate_after_session2_itt"])
     assert row["Acute: 95 % interval"] == f"{flat['itt_ci_low']:.0%} – {flat['itt_ci_high']:.0%}"
     assert row["Chronic: started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
-    # Acute and chronic side by side first, the last-visit rates after them.
+    # The rates first, acute beside chronic (a phone shows the condition and two or three columns),
+    # then their n and intervals.
     assert list(wide.columns[:6]) == [
-        "Acute: started", "Acute: improved after session 2 (%)", "Acute: 95 % interval",
-        "Chronic: started", "Chronic: improved after session 2 (%)", "Chronic: 95 % interval"]
+        "Acute: improved after session 2 (%)", "Chronic: improved after session 2 (%)",
+        "Acute: improved by the last visit (%)", "Chronic: improved by the last visit (%)",
+        "Acute: started", "Acute: 95 % interval"]
     # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
     assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
     caption = " ".join(c.value for c in at.caption)
@@ -372,6 +377,39 @@ def test_home_program_and_data_quality_pages_show_the_analytics_counts(app_db, s
         # From a finding to its fix: the first flagged course opens on Record a session.
         link = at.get("page_link")[0].proto
         assert link.page.endswith("record_session") and f"episode={details['episode_id'].iloc[0]}" in link.query_string
+
+
+def test_tables_put_their_key_column_first_where_a_phone_shows_it(app_db, sample_con):
+    """A phone (390 px) shows two or three columns of a table: the figure each table is for comes
+    straight after the column naming the row, which stays pinned when the table scrolls sideways
+    (the browser layout test checks the headers are drawn in view at 390 px)."""
+    audit.record(sample_con, "manager", "sign_in", "user", "manager")
+
+    def pinned(table) -> set[str]:
+        config = json.loads(table.proto.columns)
+        return {column for column, options in config.items() if options.get("pinned")}
+
+    dq = run_page("data_quality").dataframe[0]
+    assert list(dq.value.columns) == ["check", "count", "description"] and pinned(dq) == {"check"}
+    log = run_page("audit_log").dataframe[0]
+    assert list(log.value.columns)[:2] == ["logged_at", "what"]
+    conditions = run_page("conditions")
+    assert list(conditions.dataframe[0].value.columns)[:2] == ["condition", "Acute: improved after session 2 (%)"]
+    assert list(conditions.dataframe[POOLED].value.columns)[:2] == ["condition", "responder_rate"]
+    assert pinned(conditions.dataframe[POOLED]) == {"condition"}
+    reasons = run_page("courses").dataframe[0]
+    assert list(reasons.value.columns)[:3] == ["course_type", "discharge_reason", "episodes"]
+    assert pinned(reasons) == {"course_type"}
+
+
+def test_tables_show_course_types_and_a_missing_reason_in_words(app_db):
+    reasons = run_page("courses").dataframe[0].value
+    assert set(reasons["course_type"]) == {"Acute", "Chronic"}
+    lost = reasons[reasons["status"] == "Lost to follow-up"]
+    assert len(lost) and set(lost["discharge_reason"]) == {"No reason given"}
+    assert not reasons.isin(["None", None]).any().any()
+    shown = tables.as_shown(pd.DataFrame({"course_type": ["acute", "chronic"], "severity": ["mild", None]}))
+    assert shown["course_type"].tolist() == ["Acute", "Chronic"] and shown["severity"].tolist() == ["Mild", "—"]
 
 
 # --- charts stay small whatever the data size --------------------------------------------------------

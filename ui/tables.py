@@ -132,8 +132,13 @@ def _on_one_line(frame: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-# Stored codes a table shows as words (acute -> Acute); the CSV keeps the codes.
-CODES = ("condition", "status", "discharge_reason", "severity", "foot_side", "sessions_vs_range", "adherence_band")
+# Stored codes a table shows as words (acute -> Acute); the CSV keeps the codes. A code column's
+# empty cell is shown in words too (never a literal "None"): a course without a discharge reason
+# (lost to follow-up, or still active) says so.
+CODES = ("course_type", "condition", "status", "discharge_reason", "severity", "foot_side", "sessions_vs_range",
+         "adherence_band")
+NO_CODE = {"discharge_reason": "No reason given"}
+NOT_RECORDED = "—"
 # Columns of long text: a table holding one gets rows tall enough for it to wrap (Streamlit wraps
 # text in rows taller than 4rem) instead of cutting it at the column's edge.
 LONG_TEXT = ("description", "what", "detail")
@@ -149,7 +154,8 @@ def as_shown(frame: pd.DataFrame) -> pd.DataFrame:
         if (options is PERCENT or options is PERCENTAGE_POINTS) and pd.api.types.is_numeric_dtype(shown[column]):
             shown[column] = shown[column] * 100
         elif column in CODES and shown[column].dtype == object:
-            shown[column] = shown[column].map(lambda value: charts.label(value) if isinstance(value, str) else value)
+            missing = NO_CODE.get(column, NOT_RECORDED)
+            shown[column] = shown[column].map(lambda value, missing=missing: charts.label(value) if isinstance(value, str) else missing)
     return shown
 
 
@@ -189,7 +195,7 @@ _DECIMALS = {"%.1f": 1, "%+.1f": 1, "%.0f%%": 0, "%.0f": 0}
 
 def rounded_as_shown(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with every decimal column rounded as the table shows it (a CSV should not carry
-    0.8941176470588236 for a share the page shows as 89.4 %)."""
+    0.8941176470588236 for a share the page shows as 89%)."""
     rounded = frame.copy()
     for column in rounded.columns:
         if pd.api.types.is_float_dtype(rounded[column]):
