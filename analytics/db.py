@@ -305,6 +305,26 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextlib.contextmanager
+def registered(cursor: duckdb.DuckDBPyConnection, name: str, data: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`data` (an Arrow table or a DataFrame) registered as the view `name` for the block.
+
+    When the block fails, the view's removal may fail too (a damaged block aborts the whole
+    transaction: "Current transaction is aborted"); that second error is dropped so the first one,
+    which says what is wrong, is the one raised. After a block that went well, a failed removal is
+    raised as it is."""
+    cursor.register(name, data)
+    try:
+        yield cursor
+    except BaseException:
+        try:
+            cursor.unregister(name)
+        except duckdb.Error:
+            pass
+        raise
+    cursor.unregister(name)
+
+
+@contextlib.contextmanager
 def write(con: duckdb.DuckDBPyConnection, episodes: Iterable[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A write of clinical data, as a transaction on its own cursor. Before it commits, the fact
     tables are refreshed and the data version is bumped, so every cache keyed on data_version()

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import checkin_import, config, ops, visit_log
+from analytics import checkin_import, config, db, ops, visit_log
 from ui import client_charts, signin
 
 con = ui.manager_page("Import visit logs")
@@ -87,6 +87,9 @@ try:
     else:
         result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None)
 except visit_log.ImportFailed as failure:
+    if any(problem.code == "damaged" for problem in failure.problems):
+        st.error(db.DAMAGED)  # the one message of a damaged file, as on every page
+        st.stop()
     st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
     st.code(visit_log.format_problems(failure.problems), language=None)
     st.stop()

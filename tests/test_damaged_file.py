@@ -152,3 +152,56 @@ def test_a_cut_off_file_shows_the_message_before_sign_in(truncated, monkeypatch)
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
     assert [element.value for element in at.error] == [db.DAMAGED]
     assert not at.exception and str(truncated) not in page_texts(at)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes on a damaged file: the checksum error is the one told, not "Current transaction is
+# aborted" (a view removed in a `finally` on the aborted transaction used to replace it)
+
+@pytest.fixture(scope="module", params=["sessions", "assessments"])
+def damaged_table(request, sample_db_path, tmp_path_factory) -> Path:
+    return damaged_in(sample_db_path, tmp_path_factory.mktemp(f"write-{request.param}"), request.param)
+
+
+@pytest.fixture
+def damaged_copy(damaged_table, tmp_path) -> Path:
+    copy = tmp_path / "damaged.duckdb"
+    shutil.copy(damaged_table, copy)
+    return copy
+
+
+def test_an_import_on_a_damaged_file_gives_the_one_message(damaged_copy):
+    from analytics import visit_log
+
+    visits = Path(__file__).resolve().parent.parent / "sample_data" / "example_visit_log.csv"
+    con = db.connect(damaged_copy)
+    try:
+        with pytest.raises(visit_log.ImportFailed) as refused:
+            visit_log.import_files(con, [visits], replace=True)
+    finally:
+        con.close()
+    assert [(problem.code, problem.message) for problem in refused.value.problems] == [
+        ("damaged", f"{db.DAMAGED} Nothing was written.")]
+    result = run_cli("import", visits, "--replace", "--db", damaged_copy)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{damaged_copy}: {db.DAMAGED}"
+    assert "aborted" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_recording_a_session_on_a_damaged_file_raises_the_damage_not_try_again(damaged_copy):
+    import datetime as dt
+
+    import duckdb
+
+    from analytics import records
+
+    con = db.connect(damaged_copy)
+    try:
+        episode = con.execute("SELECT episode_id FROM episodes ORDER BY episode_id LIMIT 1").fetchone()[0]
+        entry = records.SessionEntry(session_date=dt.date(2025, 6, 2), pain_pre=5, pain_post=4, visit_number=90)
+        # Not RecordRefused ("please try again"): the page's guard turns this into db.DAMAGED.
+        with pytest.raises(duckdb.Error) as failed:
+            records.record_session(con, episode, entry)
+    finally:
+        con.close()
+    assert db.is_damage(failed.value), str(failed.value)
