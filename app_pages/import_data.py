@@ -80,12 +80,13 @@ with tempfile.TemporaryDirectory() as folder:
         except visit_log.ImportFailed as failure:
             problems.extend(failure.problems)
 try:
-    if problems:
-        raise visit_log.ImportFailed(problems)
+    # Files refused while being read go to the importer too: it refuses the whole import and
+    # audits the refusal with every file's name.
     if kind == CHECKINS:
-        answers = checkin_import.import_frames(con, frames, by=user.username if user else None)
+        answers = checkin_import.import_frames(con, frames, by=user.username if user else None, file_problems=problems)
     else:
-        result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None)
+        result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None,
+                                         file_problems=problems)
 except visit_log.ImportFailed as failure:
     if any(problem.code == "damaged" for problem in failure.problems):
         st.error(db.DAMAGED)  # the one message of a damaged file, as on every page

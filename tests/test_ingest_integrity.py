@@ -283,3 +283,44 @@ def test_an_onset_after_a_stored_courses_first_visit_is_refused(con, tmp_path):
     assert db.table_checksums(con) == before
     path = write_csv(tmp_path / "fine.csv", [visit("S1", 2, "2025-01-13", 5, 3, onset_date="2025-01-06")])
     assert visit_log.import_files(con, [path], replace=True).inserted == 1
+
+
+def import_audit(con) -> list[tuple]:
+    return con.execute("SELECT action, target_type, target_id FROM audit_log WHERE action = 'import' "
+                       "ORDER BY logged_at").fetchall()
+
+
+@pytest.mark.parametrize("body", [
+    b"client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post\n"
+    b"CN1,N1,heel_spur,acute,1,2025-02-03,T1,7\n",                        # a short row
+    b"",                                                                   # an empty file
+    b"\x00\x01\x02PK\x03\x04 binary \xff\xfe",                             # not text
+], ids=["short row", "empty", "binary"])
+def test_a_file_refused_while_being_read_is_audited_with_its_name_and_no_value(con, tmp_path, body):
+    good = write_csv(tmp_path / "good.csv", [visit("N2", 1, "2025-02-03", 5, 4, client_name="Ada Brook")])
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(body)
+    errors = refused(con, bad)
+    assert import_audit(con) == [("import", "refused", f"{len(errors)} problem(s) in {bad}")]
+    # With a readable file beside it: both named, once each, and nothing from either file.
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, [good, bad])
+    assert import_audit(con)[-1] == ("import", "refused", f"{len(failure.value.errors)} problem(s) in {good}, {bad}")
+    assert "Ada" not in str(import_audit(con)) and "N2" not in str(import_audit(con))
+
+
+def test_the_command_line_audits_a_refused_file_by_its_name(clinic_db, tmp_path):
+    from test_cli import run_cli
+
+    clinic_db(STORED).close()
+    path = tmp_path / "clinic0.duckdb"  # the factory's first database
+    cut = tmp_path / "cut.csv"
+    cut.write_text("client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post\r\n"
+                   "CN1,N1,heel_spur,acute,1,2025-02-03,T1,7,5\r\nCN1,N1,heel_spur,acute,2,2025-02-10,T1,6")
+    result = run_cli("import", cut, "--db", path)
+    assert result.returncode == 1, result.stderr
+    con = db.connect(path, read_only=True)
+    try:
+        assert import_audit(con) == [("import", "refused", f"1 problem(s) in {cut}")]
+    finally:
+        con.close()
