@@ -285,6 +285,40 @@ def test_an_onset_after_a_stored_courses_first_visit_is_refused(con, tmp_path):
     assert visit_log.import_files(con, [path], replace=True).inserted == 1
 
 
+ONSET_STORED = [visit("O1", 1, "2025-01-06", 6, 4, onset_date="2025-01-01"), visit("O1", 2, "2025-01-13", 5, 3)]
+ONSET_RULE = "the onset is when the pain began, on or before the first visit: correct the onset first if it is wrong"
+
+
+def test_redating_visit_1_before_a_stored_onset_by_an_import_is_refused(clinic_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "today", lambda: dt.date(2026, 6, 30))
+    con = clinic_db(ONSET_STORED)
+    path = write_csv(tmp_path / "redated.csv", [visit("O1", 1, "2024-12-01", 6, 4)])
+    before = db.table_checksums(con)
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, [path], replace=True)
+    assert failure.value.errors == [
+        f"{path}:2:session_date: 2024-12-01 is before the course's onset on 2025-01-01 (stored); {ONSET_RULE}"]
+    assert db.table_checksums(con) == before
+    # Giving the earlier onset too is a consistent correction of both.
+    path = write_csv(tmp_path / "both.csv", [visit("O1", 1, "2024-12-01", 6, 4, onset_date="2024-11-20")])
+    assert visit_log.import_files(con, [path], replace=True).replaced == 1
+
+
+def test_correcting_visit_1_to_a_date_before_the_stored_onset_is_refused(clinic_db, monkeypatch):
+    from analytics import records
+
+    monkeypatch.setattr(config, "today", lambda: dt.date(2026, 6, 30))
+    con = clinic_db(ONSET_STORED)
+    session_id = con.execute("SELECT session_id FROM sessions WHERE episode_id = 'O1' AND visit_number = 1").fetchone()[0]
+    before = db.table_checksums(con)
+    with pytest.raises(records.RecordRefused) as refused_form:
+        records.correct_value(con, session_id, "session_date", "2024-12-01", "typing error", "manager")
+    assert refused_form.value.problems == {
+        "session_date": [f"2024-12-01 is before the course's onset on 2025-01-01 (stored); {ONSET_RULE}"]}
+    assert db.table_checksums(con) == before
+    records.correct_value(con, session_id, "session_date", "2025-01-01", "typing error", "manager")  # the onset day itself
+
+
 def import_audit(con) -> list[tuple]:
     return con.execute("SELECT action, target_type, target_id FROM audit_log WHERE action = 'import' "
                        "ORDER BY logged_at").fetchall()

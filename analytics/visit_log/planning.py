@@ -236,6 +236,19 @@ def _compare_stored_episodes(cursor, log: VisitLog, plan: Plan, replace: bool) -
                [f"{cells.value_text('onset_date', log.values['onset_date'][p])} is after the course's first visit on "
                 f"{cells.value_text('onset_date', first_visit[p])} (stored); the onset is when the pain began, on or "
                 "before the first visit" for p in late], "onset_after_first_visit")
+    # The other way round: a visit dated before the stored onset (visit 1 redated by --replace or
+    # a correction) would leave the onset after the first visit just as well. A file that gives
+    # the episode's onset itself is checked against its own rows above (and against the store).
+    episode_codes = log.codes("episode_id")[0]
+    gives_onset = np.isin(episode_codes, episode_codes[log.has("onset_date")])
+    stored_onset = stored["onset_date"].to_numpy(dtype=float)
+    dates = log.values["session_date"]
+    with np.errstate(invalid="ignore"):
+        early = np.flatnonzero(is_stored & ~gives_onset & log.has("session_date") & (dates < stored_onset))
+    log.record(early, "session_date",
+               [f"{cells.value_text('session_date', dates[p])} is before the course's onset on "
+                f"{cells.value_text('onset_date', stored_onset[p])} (stored); the onset is when the pain began, on or "
+                "before the first visit: correct the onset first if it is wrong" for p in early], "onset_after_first_visit")
     client = stored["client_id"].to_numpy(dtype=object)
     moved = is_stored & log.has("client_id") & (client != log.values["client_id"])
     positions = np.flatnonzero(moved)
