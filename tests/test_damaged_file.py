@@ -79,8 +79,8 @@ def test_summary_on_a_file_with_a_damaged_table_exits_non_zero_with_the_message(
 # ---------------------------------------------------------------------------------------------
 # Pages: the one message, never a traceback or a path
 
-PAGES = ["overview", "courses", "conditions", "therapists", "home_program", "lasting", "data_quality", "client_progress",
-         "record_session", "import_data", "audit_log"]
+PAGES = ["overview", "trend", "courses", "conditions", "therapists", "home_program", "lasting", "followups_due",
+         "data_quality", "client_progress", "record_session", "import_data", "audit_log"]
 
 
 def damaged_in(source: Path, folder: Path, table: str | None = None) -> Path:
@@ -205,3 +205,36 @@ def test_recording_a_session_on_a_damaged_file_raises_the_damage_not_try_again(d
     finally:
         con.close()
     assert db.is_damage(failed.value), str(failed.value)
+
+
+def test_the_checkin_page_on_a_damaged_file_says_so_in_one_message(sample_db_path, tmp_path, monkeypatch):
+    """A client's live link on a file whose course facts are damaged: the one message, with no
+    path and no traceback, before and without any sign-in."""
+    import datetime as dt
+
+    from streamlit.testing.v1 import AppTest
+
+    from analytics import checkins, config
+    from conftest import ROOT
+
+    sound = tmp_path / "sound.duckdb"
+    shutil.copy(sample_db_path, sound)
+    con = db.connect(sound)
+    try:
+        episode_id, last_visit = db.one(con, "SELECT episode_id, max(session_date) FROM sessions GROUP BY 1 "
+                                             "ORDER BY 1 LIMIT 1")
+        token = checkins.make_link(con, episode_id, by="boss")
+    finally:
+        con.close()
+    damaged_file = damaged_in(sound, tmp_path, "episode_facts")
+    monkeypatch.setattr(config, "today", lambda: last_visit + dt.timedelta(days=7))  # the link is live
+    monkeypatch.setenv("CLINIC_DB", str(damaged_file))
+    checkins.INVALID_TOKEN_THROTTLE.clear()
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.query_params["checkin"] = token
+    at.run()
+    assert not at.exception
+    assert [element.value for element in at.error] == [db.DAMAGED]
+    shown = page_texts(at)
+    assert str(damaged_file) not in shown and "Traceback" not in shown and "IOException" not in shown
+    checkins.INVALID_TOKEN_THROTTLE.clear()

@@ -150,7 +150,7 @@ def test_an_onset_after_the_first_visit_is_refused_on_every_row_that_gives_it(co
     assert visit_log.import_files(con, [same_day]).inserted == 1
 
 
-def test_a_repeated_column_is_named_in_parquet_and_in_a_workbook(con, tmp_path):
+def test_a_repeated_column_is_named_in_parquet_in_a_workbook_and_in_csv(con, tmp_path):
     import openpyxl
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -167,6 +167,9 @@ def test_a_repeated_column_is_named_in_parquet_and_in_a_workbook(con, tmp_path):
     xlsx = tmp_path / "twice.xlsx"
     workbook.save(xlsx)
     assert refused(con, xlsx) == [f"{xlsx}:1:pain_pre: the column appears more than once; keep one"]
+    text = tmp_path / "twice.csv"
+    text.write_text(",".join(columns + ["pain_pre"]) + "\n" + ",".join(values + ["7"]) + "\n", encoding="utf-8")
+    assert refused(con, text) == [f"{text}:1:pain_pre: the column appears more than once; keep one"]
 
 
 # ---------------------------------------------------------------------------------------------
