@@ -170,6 +170,16 @@ def cmd_check(args) -> int:
             sessions = db.one(cursor, "SELECT count(*) FROM sessions")[0] if not problems else None
         finally:
             cursor.close()
+    if not problems and getattr(_served, "con", None) is None and not Path(f"{path}.wal").exists():
+        # The indexes of keys of several columns are read only to check a new row, which a
+        # read-only connection cannot try: once more, writable, with every such insert rolled
+        # back (db.check_indexes). Opened plainly (no migration, no key added) and only without
+        # a write-ahead log, so closing it has nothing to write to the file.
+        writable = duckdb.connect(str(path))
+        try:
+            problems = db.check_indexes(writable)
+        finally:
+            writable.close()
     if problems:
         for problem in problems:
             print(f"{path}: {problem}", file=_err())

@@ -51,6 +51,58 @@ def test_check_reads_every_block_and_fails_on_a_damaged_one(damaged):
     assert "Traceback" not in result.stderr
 
 
+def damaged_index_in(source: Path, folder: Path, table: str) -> Path:
+    """A copy of `source` with one block of `table`'s key index overwritten: every table still
+    reads completely (a scan never reads an index), but an import checking that table's keys
+    would fail on the block's checksum."""
+    import duckdb
+
+    size = source.stat().st_size
+    for start in range(FIRST_BLOCK, size - BLOCK, BLOCK):
+        copy = folder / f"index-{table}-{start}.duckdb"
+        shutil.copy(source, copy)
+        with open(copy, "r+b") as handle:
+            handle.seek(start + 512)
+            handle.write(bytes(range(256)) * 8)
+        try:
+            con = db.connect(copy, read_only=True)
+        except db.DatabaseError:
+            copy.unlink()
+            continue
+        try:
+            scans_pass = db.check(con, indexes=False) == []
+        finally:
+            con.close()
+        if scans_pass:
+            writable = duckdb.connect(str(copy))
+            try:
+                if any(problem.startswith(f"the index of table {table} ") for problem in db.check_indexes(writable)):
+                    return copy
+            finally:
+                writable.close()
+        copy.unlink()
+    raise AssertionError(f"no block of the sample database holds an index of {table} alone")
+
+
+@pytest.mark.parametrize("table, key", [("sessions", "session_id"), ("assessments", "session_id, phase")],
+                         ids=["one-column key", "key of two columns"])
+def test_check_reads_every_key_index_and_fails_on_a_damaged_one(sample_db_path, tmp_path, table, key):
+    damaged_file = damaged_index_in(sample_db_path, tmp_path, table)
+    result = run_cli("check", "--db", damaged_file)
+    assert result.returncode == 1, result.stdout
+    assert f"{damaged_file}: the index of table {table} ({key}) cannot be read (Corrupt database file" in result.stderr
+    assert result.stderr.strip().endswith(f"{damaged_file}: {db.DAMAGED}")
+
+
+def test_check_changes_nothing_in_the_file(writable_sample_db):
+    import hashlib
+
+    before = hashlib.sha256(writable_sample_db.read_bytes()).hexdigest()
+    assert run_cli("check", "--db", writable_sample_db).returncode == 0
+    assert hashlib.sha256(writable_sample_db.read_bytes()).hexdigest() == before
+    assert not Path(f"{writable_sample_db}.wal").exists()
+
+
 def test_check_finds_fact_tables_that_disagree_with_the_base_tables(writable_sample_db):
     con = db.connect(writable_sample_db)
     con.execute("UPDATE session_facts SET pain_pre = 10 - pain_pre WHERE visit_number = 2 AND episode_id IN "
