@@ -88,6 +88,19 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def _import_refused(args, failure) -> int:
+    """A refused import: every problem and exit 1; on a damaged database the one message and
+    exit 2, as every other command gives (fixing the file would not help)."""
+    from analytics import visit_log
+
+    if any(problem.code == "damaged" for problem in failure.problems):
+        print(f"{_path(args)}: {db.DAMAGED}", file=sys.stderr)
+        return 2
+    print(visit_log.format_problems(failure.problems), file=sys.stderr)
+    print(f"Nothing was imported: {len(failure.problems)} problem(s) found. Fix them and import again.", file=sys.stderr)
+    return 1
+
+
 def cmd_import(args) -> int:
     from analytics import visit_log
 
@@ -95,9 +108,7 @@ def cmd_import(args) -> int:
     try:
         result = visit_log.import_files(con, [Path(p) for p in args.files], replace=args.replace, sheet=args.sheet)
     except visit_log.ImportFailed as failure:
-        print(visit_log.format_problems(failure.problems), file=sys.stderr)
-        print(f"Nothing was imported: {len(failure.problems)} problem(s) found. Fix them and import again.", file=sys.stderr)
-        return 1
+        return _import_refused(args, failure)
     finally:
         con.close()
     print(f"inserted {result.inserted}, skipped {result.skipped} unchanged, replaced {result.replaced} "
@@ -114,9 +125,7 @@ def cmd_import_checkins(args) -> int:
     try:
         result = checkin_import.import_files(con, [Path(p) for p in args.files], sheet=args.sheet)
     except visit_log.ImportFailed as failure:
-        print(visit_log.format_problems(failure.problems), file=sys.stderr)
-        print(f"Nothing was imported: {len(failure.problems)} problem(s) found. Fix them and import again.", file=sys.stderr)
-        return 1
+        return _import_refused(args, failure)
     finally:
         con.close()
     print(f"inserted {result.inserted} check-ins, skipped {result.skipped} already stored ({result.episodes} courses)")
@@ -161,6 +170,16 @@ def cmd_check(args) -> int:
             sessions = db.one(cursor, "SELECT count(*) FROM sessions")[0] if not problems else None
         finally:
             cursor.close()
+    if not problems and getattr(_served, "con", None) is None and not Path(f"{path}.wal").exists():
+        # The indexes of keys of several columns are read only to check a new row, which a
+        # read-only connection cannot try: once more, writable, with every such insert rolled
+        # back (db.check_indexes). Opened plainly (no migration, no key added) and only without
+        # a write-ahead log, so closing it has nothing to write to the file.
+        writable = duckdb.connect(str(path))
+        try:
+            problems = db.check_indexes(writable)
+        finally:
+            writable.close()
     if problems:
         for problem in problems:
             print(f"{path}: {problem}", file=_err())

@@ -314,8 +314,7 @@ def _pull_rows(cursor: duckdb.DuckDBPyConnection, pg: Any, table: Table, scope: 
     fetch = _pg(pg, f"SELECT {', '.join(table.names)} FROM {table.name} WHERE {where}", params)
     incoming = fetch.fetch_arrow_table()
     fetch.close()
-    cursor.register("incoming", incoming)
-    try:
+    with db.registered(cursor, "incoming", incoming):  # a damaged block's error is the one raised
         if incoming.num_rows:
             updates = [name for name in table.names if name not in table.indexed]
             action = ("DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in updates)) if updates else "DO NOTHING"
@@ -324,8 +323,6 @@ def _pull_rows(cursor: duckdb.DuckDBPyConnection, pg: Any, table: Table, scope: 
             where, params = _where(table, scope, "duck", mark)
             key = ", ".join(table.key)
             cursor.execute(f"DELETE FROM {table.name} WHERE ({where}) AND ({key}) NOT IN (SELECT ({key}) FROM incoming)", params).fetchall()
-    finally:
-        cursor.unregister("incoming")
 
 
 def _digest(cursor: duckdb.DuckDBPyConnection, table: Table) -> int:

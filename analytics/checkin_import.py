@@ -24,6 +24,7 @@ import pandas as pd
 from analytics import audit, config, db
 from analytics.visit_log import ImportFailed, Problem, read_files
 from analytics.visit_log.cells import ISO_DATE, plain, shown
+from analytics.visit_log.problems import audited_files
 
 REQUIRED = ("episode_id", "answered_on")
 # Answer columns: (lowest, highest, whole numbers only); pain_returned is yes/no.
@@ -124,12 +125,13 @@ def import_frames(con: duckdb.DuckDBPyConnection, frames: Sequence[tuple[str, pd
     import is audited 'import' (target checkins, how many) with its rows; a refused one in its
     own small write (file names and how many problems, never a value)."""
     today = today or config.today()
-    problems = list(file_problems)
+    unread = list(file_problems)
+    problems = list(unread)
     rows = [row for name, frame in frames for row in _check_rows(name, frame, today, problems)]
     try:
         return _store(con, rows, problems, by)
     except ImportFailed as failure:
-        files = ", ".join(dict.fromkeys(name for name, _ in frames)) or "import"
+        files = audited_files(frames, unread)
         try:
             with db.account_write(con) as cursor:
                 audit.record_on(cursor, by, "import", "refused", f"{len(failure.errors)} problem(s) in {files}")

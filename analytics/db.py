@@ -182,10 +182,11 @@ def _check_not_truncated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                             f"byte {needed:,}: it was cut off)")
 
 
-def check(con: duckdb.DuckDBPyConnection) -> list[str]:
+def check(con: duckdb.DuckDBPyConnection, indexes: bool = True) -> list[str]:
     """What is wrong with an open clinic database, [] when nothing is.
 
-    Reads every row of every table (so DuckDB verifies the checksum of every block in use) and
+    Reads every row of every table (so DuckDB verifies the checksum of every block of table data),
+    with `indexes` reads the key indexes too (check_indexes: a table scan never reads them), and
     compares the fact tables with the base tables they are built from, both ways."""
     problems = []
     tables = [row[0] for row in con.execute(
@@ -208,7 +209,60 @@ def check(con: duckdb.DuckDBPyConnection) -> list[str]:
         if stale:
             problems.append(f"{table} disagrees with the base tables in {stale} row(s): the figures built on it are "
                             "wrong; restore the latest backup")
+    if indexes:
+        problems += check_indexes(con)
     return problems
+
+
+def check_indexes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The key indexes (every PRIMARY KEY and UNIQUE) that cannot be read from the file, [] when
+    all can. Reading an index verifies its blocks' checksums; a table scan never reads them, yet
+    every import and recorded session does (to check its keys).
+
+    A one-column key is read by looking up its smallest and largest value, which DuckDB answers
+    from the index (mostly: a table of a row or two may be answered from its statistics). DuckDB
+    never reads a key of several columns for a query, only to check a new row, so on a connection
+    that may write, the first row of each table with a key is inserted again in a transaction that
+    is always rolled back: its indexes are read and refuse the copy, and nothing is written. On a
+    read-only connection only the lookups are made (see __main__.cmd_check)."""
+    problems = []
+    keys = con.execute(
+        "SELECT table_name, constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'main'"
+        " AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') ORDER BY table_name, constraint_index").fetchall()
+    writable = not one(con, "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()")[0]
+    probed: set[str] = set()
+    for table, columns in keys:  # names come from the catalogue, not from input
+        try:
+            if len(columns) == 1:
+                low, high = one(con, f'SELECT min("{columns[0]}"), max("{columns[0]}") FROM "{table}"')
+                for key in dict.fromkeys(value for value in (low, high) if value is not None):
+                    con.execute(f'SELECT count(*) FROM "{table}" WHERE "{columns[0]}" = ?', [key]).fetchall()
+                con.execute(f'SELECT count(*) FROM "{table}" WHERE "{columns[0]}" = (SELECT min("{columns[0]}") FROM "{table}")'
+                            ).fetchall()
+            if writable and table not in probed:
+                probed.add(table)
+                _insert_a_copy_and_roll_back(con, table)
+        except duckdb.Error as exc:
+            problems.append(f"the index of table {table} ({', '.join(columns)}) cannot be read ({_first_line(str(exc))})")
+    return problems
+
+
+def _insert_a_copy_and_roll_back(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Insert a copy of the table's first row, so DuckDB reads the table's key indexes to refuse
+    it; always rolled back. Raises only an error that means the file is damaged."""
+    with _WRITE_LOCK:  # a dashboard's writers wait; this transaction never commits
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f'INSERT INTO "{table}" SELECT * FROM "{table}" LIMIT 1')
+        except duckdb.Error as exc:
+            if is_damage(exc):
+                raise
+            # A ConstraintException: the index was read and holds the key, as it should.
+        finally:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # an aborted transaction; the error above says why
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] | None = None) -> tuple[Any, ...]:
@@ -302,6 +356,26 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
             pass
         raise
     con.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def registered(cursor: duckdb.DuckDBPyConnection, name: str, data: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`data` (an Arrow table or a DataFrame) registered as the view `name` for the block.
+
+    When the block fails, the view's removal may fail too (a damaged block aborts the whole
+    transaction: "Current transaction is aborted"); that second error is dropped so the first one,
+    which says what is wrong, is the one raised. After a block that went well, a failed removal is
+    raised as it is."""
+    cursor.register(name, data)
+    try:
+        yield cursor
+    except BaseException:
+        try:
+            cursor.unregister(name)
+        except duckdb.Error:
+            pass
+        raise
+    cursor.unregister(name)
 
 
 @contextlib.contextmanager

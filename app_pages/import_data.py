@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from analytics import checkin_import, config, ops, visit_log
+from analytics import checkin_import, config, db, ops, visit_log
 from ui import client_charts, signin
 
 con = ui.manager_page("Import visit logs")
@@ -80,13 +80,17 @@ with tempfile.TemporaryDirectory() as folder:
         except visit_log.ImportFailed as failure:
             problems.extend(failure.problems)
 try:
-    if problems:
-        raise visit_log.ImportFailed(problems)
+    # Files refused while being read go to the importer too: it refuses the whole import and
+    # audits the refusal with every file's name.
     if kind == CHECKINS:
-        answers = checkin_import.import_frames(con, frames, by=user.username if user else None)
+        answers = checkin_import.import_frames(con, frames, by=user.username if user else None, file_problems=problems)
     else:
-        result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None)
+        result = visit_log.import_frames(con, frames, replace=replace, by=user.username if user else None,
+                                         file_problems=problems)
 except visit_log.ImportFailed as failure:
+    if any(problem.code == "damaged" for problem in failure.problems):
+        st.error(db.DAMAGED)  # the one message of a damaged file, as on every page
+        st.stop()
     st.error(f"Nothing was imported: {len(failure.errors):,} problem(s) found. Fix them and import again.")
     st.code(visit_log.format_problems(failure.problems), language=None)
     st.stop()

@@ -110,11 +110,17 @@ def facts_agree_with_live_views(con) -> bool:
         for first, second in ((table, f"{table}_live"), (f"{table}_live", table)))
 
 
+def import_audit_rows(con) -> list[tuple]:
+    return con.execute("SELECT action, target_type, target_id FROM audit_log WHERE action = 'import' "
+                       "ORDER BY logged_at, target_id").fetchall()
+
+
 @pytest.mark.parametrize("stage", ["rows written", "before commit"])
 def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db, tmp_path, stage):
     con = db.connect(writable_sample_db)
-    before = db.table_checksums(con)
+    before = db.table_checksums(con)  # audit_log is left out of these: it is counted below
     version = db.data_version(con)
+    audited = import_audit_rows(con)
     con.close()  # one process at a time holds a DuckDB file open for writing
 
     kill_at(CHILD.format(root=str(ROOT), sessions=BIG_IMPORT_SESSIONS), writable_sample_db, stage, tmp_path,
@@ -125,6 +131,9 @@ def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db,
         assert db.table_checksums(con) == before  # no partial import, not even the data version
         assert db.data_version(con) == version
         assert con.execute("SELECT count(*) FROM sessions WHERE episode_id LIKE 'X%'").fetchone()[0] == 0
+        # Before the commit the import's audit row was written too, in the same transaction: it
+        # went with the rows, so no audit row tells of an import that is not there.
+        assert import_audit_rows(con) == audited
         assert facts_agree_with_live_views(con)
 
         # The next import is an ordinary one.
@@ -133,6 +142,7 @@ def test_import_killed_mid_transaction_leaves_nothing_behind(writable_sample_db,
         result = visit_log.import_frames(con, [("after-crash.csv", pd.DataFrame(rows))])
         assert result == visit_log.ImportResult(inserted=3, skipped=0, replaced=0, episodes=1)
         assert db.data_version(con) == version + 1
+        assert import_audit_rows(con) == audited + [("import", "sessions", "3")]
         assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == before["sessions"][0] + 3
         assert facts_agree_with_live_views(con)
     finally:

@@ -98,3 +98,37 @@ def test_checkins_are_a_choice_on_the_import_page(empty_db, monkeypatch):
         assert con.execute("SELECT episode_id, source, pain, pgic FROM checkins").fetchall() == [("S1", "import", 2.0, 1)]
     finally:
         con.close()
+
+
+def import_audit(path) -> list[tuple]:
+    con = db.connect(path)  # as the page opens it (one DuckDB instance per configuration)
+    try:
+        return con.execute("SELECT username, action, target_type, target_id FROM audit_log WHERE action = 'import' "
+                           "ORDER BY logged_at").fetchall()
+    finally:
+        con.close()
+
+
+HEADER = b"client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post\n"
+
+
+@pytest.mark.parametrize("name, content, kind, shown", [
+    ("short.csv", HEADER + b"CN1,N1,heel_spur,acute,1,2025-02-03,T1,7\n", "text/csv", "short.csv:2:pain_post"),
+    ("empty.csv", b"", "text/csv", "empty.csv"),
+    ("binary.csv", b"\x00\x01\x02\xff\xfe binary", "text/csv", "binary.csv"),
+    ("visits.xlsx", None, XLSX, "several sheets with rows ('Jan', 'Feb')"),
+    ("big.csv", HEADER + b"CN1,N1,heel_spur,acute,1,2025-02-03,T1,7,5\n" * 30_000, "text/csv", "big.csv"),
+], ids=["short row", "empty", "binary", "several sheets", "too big"])
+def test_a_file_refused_while_being_read_is_audited_with_its_name(empty_db, monkeypatch, name, content, kind, shown):
+    from analytics import config
+
+    monkeypatch.setattr(config, "MAX_IMPORT_BYTES", 1024 * 1024)  # the 1.3 MB file is over it
+    at = page().run()
+    at.file_uploader(key="import_files").upload(name, two_sheet_workbook() if content is None else content, kind).run()
+    at.button(key="import_go").click().run()
+    assert not at.exception and "Nothing was imported" in at.error[0].value
+    assert shown in at.code[0].value
+    assert stored_episodes(empty_db) == ["S1"]
+    [(username, action, target_type, target)] = import_audit(empty_db)
+    assert (username, action, target_type) == ("manager", "import", "refused")
+    assert target.endswith(f"problem(s) in {name}")  # the name and a count: no value from the file

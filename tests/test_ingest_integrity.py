@@ -150,7 +150,7 @@ def test_an_onset_after_the_first_visit_is_refused_on_every_row_that_gives_it(co
     assert visit_log.import_files(con, [same_day]).inserted == 1
 
 
-def test_a_repeated_column_is_named_in_parquet_and_in_a_workbook(con, tmp_path):
+def test_a_repeated_column_is_named_in_parquet_in_a_workbook_and_in_csv(con, tmp_path):
     import openpyxl
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -167,6 +167,9 @@ def test_a_repeated_column_is_named_in_parquet_and_in_a_workbook(con, tmp_path):
     xlsx = tmp_path / "twice.xlsx"
     workbook.save(xlsx)
     assert refused(con, xlsx) == [f"{xlsx}:1:pain_pre: the column appears more than once; keep one"]
+    text = tmp_path / "twice.csv"
+    text.write_text(",".join(columns + ["pain_pre"]) + "\n" + ",".join(values + ["7"]) + "\n", encoding="utf-8")
+    assert refused(con, text) == [f"{text}:1:pain_pre: the column appears more than once; keep one"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,3 +286,78 @@ def test_an_onset_after_a_stored_courses_first_visit_is_refused(con, tmp_path):
     assert db.table_checksums(con) == before
     path = write_csv(tmp_path / "fine.csv", [visit("S1", 2, "2025-01-13", 5, 3, onset_date="2025-01-06")])
     assert visit_log.import_files(con, [path], replace=True).inserted == 1
+
+
+ONSET_STORED = [visit("O1", 1, "2025-01-06", 6, 4, onset_date="2025-01-01"), visit("O1", 2, "2025-01-13", 5, 3)]
+ONSET_RULE = "the onset is when the pain began, on or before the first visit: correct the onset first if it is wrong"
+
+
+def test_redating_visit_1_before_a_stored_onset_by_an_import_is_refused(clinic_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "today", lambda: dt.date(2026, 6, 30))
+    con = clinic_db(ONSET_STORED)
+    path = write_csv(tmp_path / "redated.csv", [visit("O1", 1, "2024-12-01", 6, 4)])
+    before = db.table_checksums(con)
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, [path], replace=True)
+    assert failure.value.errors == [
+        f"{path}:2:session_date: 2024-12-01 is before the course's onset on 2025-01-01 (stored); {ONSET_RULE}"]
+    assert db.table_checksums(con) == before
+    # Giving the earlier onset too is a consistent correction of both.
+    path = write_csv(tmp_path / "both.csv", [visit("O1", 1, "2024-12-01", 6, 4, onset_date="2024-11-20")])
+    assert visit_log.import_files(con, [path], replace=True).replaced == 1
+
+
+def test_correcting_visit_1_to_a_date_before_the_stored_onset_is_refused(clinic_db, monkeypatch):
+    from analytics import records
+
+    monkeypatch.setattr(config, "today", lambda: dt.date(2026, 6, 30))
+    con = clinic_db(ONSET_STORED)
+    session_id = con.execute("SELECT session_id FROM sessions WHERE episode_id = 'O1' AND visit_number = 1").fetchone()[0]
+    before = db.table_checksums(con)
+    with pytest.raises(records.RecordRefused) as refused_form:
+        records.correct_value(con, session_id, "session_date", "2024-12-01", "typing error", "manager")
+    assert refused_form.value.problems == {
+        "session_date": [f"2024-12-01 is before the course's onset on 2025-01-01 (stored); {ONSET_RULE}"]}
+    assert db.table_checksums(con) == before
+    records.correct_value(con, session_id, "session_date", "2025-01-01", "typing error", "manager")  # the onset day itself
+
+
+def import_audit(con) -> list[tuple]:
+    return con.execute("SELECT action, target_type, target_id FROM audit_log WHERE action = 'import' "
+                       "ORDER BY logged_at").fetchall()
+
+
+@pytest.mark.parametrize("body", [
+    b"client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post\n"
+    b"CN1,N1,heel_spur,acute,1,2025-02-03,T1,7\n",                        # a short row
+    b"",                                                                   # an empty file
+    b"\x00\x01\x02PK\x03\x04 binary \xff\xfe",                             # not text
+], ids=["short row", "empty", "binary"])
+def test_a_file_refused_while_being_read_is_audited_with_its_name_and_no_value(con, tmp_path, body):
+    good = write_csv(tmp_path / "good.csv", [visit("N2", 1, "2025-02-03", 5, 4, client_name="Ada Brook")])
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(body)
+    errors = refused(con, bad)
+    assert import_audit(con) == [("import", "refused", f"{len(errors)} problem(s) in {bad}")]
+    # With a readable file beside it: both named, once each, and nothing from either file.
+    with pytest.raises(visit_log.ImportFailed) as failure:
+        visit_log.import_files(con, [good, bad])
+    assert import_audit(con)[-1] == ("import", "refused", f"{len(failure.value.errors)} problem(s) in {good}, {bad}")
+    assert "Ada" not in str(import_audit(con)) and "N2" not in str(import_audit(con))
+
+
+def test_the_command_line_audits_a_refused_file_by_its_name(clinic_db, tmp_path):
+    from test_cli import run_cli
+
+    clinic_db(STORED).close()
+    path = tmp_path / "clinic0.duckdb"  # the factory's first database
+    cut = tmp_path / "cut.csv"
+    cut.write_text("client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post\r\n"
+                   "CN1,N1,heel_spur,acute,1,2025-02-03,T1,7,5\r\nCN1,N1,heel_spur,acute,2,2025-02-10,T1,6")
+    result = run_cli("import", cut, "--db", path)
+    assert result.returncode == 1, result.stderr
+    con = db.connect(path, read_only=True)
+    try:
+        assert import_audit(con) == [("import", "refused", f"1 problem(s) in {cut}")]
+    finally:
+        con.close()

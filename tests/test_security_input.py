@@ -1,6 +1,7 @@
 """Hostile input: every file in tests/hostile/ (see its README) and a few generated ones is either
 refused with a message a person can act on and nothing written, or, when it is legal text that
-only looks like code, stored exactly as typed with everything else intact."""
+only looks like code, stored exactly as typed with everything else intact, or, when it is a legal
+file a spreadsheet shows in its own way, stored as the person sees it."""
 from __future__ import annotations
 
 import csv
@@ -79,6 +80,8 @@ REJECTED: dict[str, list[str]] = {
                         "U+0009; retype the value" for row in (2, 3, 4)],
     "name_10000_chars.csv": [f"{{path}}:{row}:client_name: the name is longer than 120 characters" for row in (2, 3, 4)],
     "repeated_column.parquet": ["{path}:1:pain_pre: the column appears more than once; keep one"],
+    "repeated_column.csv": ["{path}:1:pain_pre: the column appears more than once; keep one"],
+    "repeated_column.xlsx": ["{path}:1:pain_pre: the column appears more than once; keep one"],
     "two_visit_sheets.xlsx": ["{path}: the workbook has several sheets with rows ('Jan', 'Feb'); choose one (import "
                               "--sheet NAME, or the sheet choice on the Import page), or put the visits on one sheet "
                               "named 'visits'"],
@@ -108,6 +111,19 @@ STORED_AS_TEXT: dict[str, dict[str, dict]] = {
     },
 }
 STORED_AS_TEXT["formula_names.xlsx"] = STORED_AS_TEXT["formula_names.csv"]
+
+# Legal files that must be read as the person sees them (issue #11). File -> the episodes stored
+# {id: visits}, the new clients {id: name}, each course's stretching adherence by visit where
+# the file gives it, and the notices ("{path}" is the file as given).
+STORED_AS_SHOWN: dict[str, dict] = {
+    "no_line_ending.csv": {"episodes": {"L1": 3}, "clients": {"CL1": None},
+                           "notices": ["{path}: line 4 has no line ending: check that the file is complete"]},
+    "nfd_name.csv": {"episodes": {"U1": 3, "U2": 3}, "clients": {"CU1": "Zo\u00eb \u00c5ngstr\u00f6m"}},  # composed (NFC)
+    "hidden_sheet.xlsx": {"episodes": {"V1": 3}, "clients": {"CV1": None}},        # not the hidden sheet's OLD1
+    "stale_first_sheet.xlsx": {"episodes": {"V2": 3}, "clients": {"CV2": None}},   # the 'Visits' sheet, not the first
+    "percent_cell.xlsx": {"episodes": {"PC1": 3}, "clients": {"CPC1": None},
+                          "adherence": {"PC1": [60.0, 85.0, 70.0]}},                # 60 %, not 0.6
+}
 
 
 @pytest.fixture
@@ -148,7 +164,7 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 def test_corpus_is_small_and_every_file_is_tested_and_documented():
     files = sorted(path.name for path in HOSTILE.iterdir() if path.suffix in visit_log.SUPPORTED_SUFFIXES)
-    assert files == sorted([*REJECTED, *STORED_AS_TEXT])
+    assert files == sorted([*REJECTED, *STORED_AS_TEXT, *STORED_AS_SHOWN])
     readme = (HOSTILE / "README.md").read_text(encoding="utf-8")
     for name in files:
         assert (HOSTILE / name).stat().st_size < CORPUS_LIMIT_BYTES
@@ -160,6 +176,22 @@ def test_hostile_file_is_rejected_and_nothing_is_written(stored_db, name):
     path = HOSTILE / name
     today = config.today().isoformat()
     assert rejected(stored_db, [path]) == [message.format(path=path, today=today) for message in REJECTED[name]]
+
+
+@pytest.mark.parametrize("name", sorted(STORED_AS_SHOWN))
+def test_a_file_is_stored_as_the_person_sees_it(stored_db, name):
+    con, path, expected = stored_db, HOSTILE / name, STORED_AS_SHOWN[name]
+    bystander = facts_of(con, ["S1", "S2"])
+    result = visit_log.import_files(con, [path])
+    assert result.inserted == sum(expected["episodes"].values())
+    assert [str(notice) for notice in result.notices] == [notice.format(path=path) for notice in expected.get("notices", [])]
+    assert dict(con.execute("SELECT episode_id, count(*) FROM sessions WHERE episode_id NOT IN ('S1', 'S2') "
+                            "GROUP BY 1").fetchall()) == expected["episodes"]
+    assert dict(con.execute("SELECT client_id, display_name FROM clients WHERE client_id NOT IN ('CS1', 'CS2')"
+                            ).fetchall()) == expected["clients"]
+    for episode_id, adherence in expected.get("adherence", {}).items():
+        assert metrics.episode_progress(con, episode_id)["stretching_adherence_pct"].tolist() == adherence
+    pd.testing.assert_frame_equal(facts_of(con, ["S1", "S2"]), bystander)
 
 
 @pytest.mark.parametrize("name", sorted(STORED_AS_TEXT))

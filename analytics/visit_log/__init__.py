@@ -31,6 +31,7 @@ from analytics.visit_log.problems import (
     ImportFailed,
     ImportResult,
     Problem,
+    audited_files,
     format_errors,
     format_problems,
 )
@@ -49,7 +50,8 @@ class _NothingToWrite(Exception):
 
 
 def import_frames(con: duckdb.DuckDBPyConnection, frames: Sequence[tuple[str, pd.DataFrame]],
-                  replace: bool = False, by: str | None = None) -> ImportResult:
+                  replace: bool = False, by: str | None = None,
+                  file_problems: Iterable[Problem] = ()) -> ImportResult:
     """Validate and store visit-log rows: all of them, or none and ImportFailed listing every problem.
 
     `frames` are (file name used in messages, rows of that file). Cells may be text, numbers or
@@ -61,8 +63,12 @@ def import_frames(con: duckdb.DuckDBPyConnection, frames: Sequence[tuple[str, pd
     stored values are kept. A column missing from a file keeps stored values under `replace`.
     Post-session PSFS and flexibility are stored only on a row with pain_post. A session's
     therapist, an episode's client and a client's clinic never change through an import: DuckDB
-    cannot update those foreign-key columns of referenced rows, so a difference is always an error."""
-    return _import(con, list(frames), replace, [], by)
+    cannot update those foreign-key columns of referenced rows, so a difference is always an error.
+
+    `file_problems` are the problems of files the caller could not read (`read` raised
+    ImportFailed): they refuse the import with the rest, and the refusal's audit row names those
+    files too."""
+    return _import(con, list(frames), replace, list(file_problems), by)
 
 
 def import_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike] | str | os.PathLike,
@@ -100,7 +106,7 @@ def _import(con, frames: list[tuple[str, pd.DataFrame]], replace: bool, file_pro
         result.notices = [notice for _, frame in frames for notice in frame.attrs.get(NOTICES, [])]
         return result
     except ImportFailed as failure:
-        files = ", ".join(dict.fromkeys(name for name, _ in frames)) or "import"
+        files = audited_files(frames, file_problems)
         try:
             with db.account_write(con) as cursor:
                 audit.record_on(cursor, by, "import", "refused",

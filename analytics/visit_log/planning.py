@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics import catalog, config
+from analytics import catalog, config, db
 from analytics.visit_log import cells
 from analytics.visit_log.checks import VisitLog
 from analytics.visit_log.problems import ImportResult
@@ -131,12 +131,9 @@ def plan(cursor: duckdb.DuckDBPyConnection, log: VisitLog, replace: bool) -> Pla
         "visit_number": pa.array(log.values["visit_number"][keyed].astype(np.int64)),
         "session_date": pa.array(log.values["session_date"][keyed], type=pa.float64(), from_pandas=True),
     })
-    cursor.register("import_keys", import_keys)
-    try:
+    with db.registered(cursor, "import_keys", import_keys):  # a damaged block's error is the one raised
         stored = cursor.execute(PLAN_SQL["stored_sessions"]).df()
         backwards = cursor.execute(PLAN_SQL["dates_backwards"]).df()
-    finally:
-        cursor.unregister("import_keys")
     _report_dates_backwards(log, backwards)
 
     plan = Plan(action=np.full(size, "insert", dtype=object), session_id=np.full(size, np.nan),
@@ -212,11 +209,9 @@ def _stored_lookup(cursor, log: VisitLog, column: str, sql: str) -> tuple[pd.Dat
     """The stored rows for the distinct ids in `column`, aligned to the import rows; and a mask of
     import rows whose id is stored."""
     codes, uniques = log.codes(column)
-    cursor.register("import_ids", pa.table({"id": pa.array(np.asarray(uniques, dtype=object), type=pa.string())}))
-    try:
+    ids = pa.table({"id": pa.array(np.asarray(uniques, dtype=object), type=pa.string())})
+    with db.registered(cursor, "import_ids", ids):
         stored = cursor.execute(sql).df().set_index(column)
-    finally:
-        cursor.unregister("import_ids")
     aligned = stored.reindex(pd.Index(uniques, dtype=object))
     if len(uniques):
         per_row = aligned.iloc[np.where(codes < 0, 0, codes)].reset_index(drop=True)
@@ -241,6 +236,19 @@ def _compare_stored_episodes(cursor, log: VisitLog, plan: Plan, replace: bool) -
                [f"{cells.value_text('onset_date', log.values['onset_date'][p])} is after the course's first visit on "
                 f"{cells.value_text('onset_date', first_visit[p])} (stored); the onset is when the pain began, on or "
                 "before the first visit" for p in late], "onset_after_first_visit")
+    # The other way round: a visit dated before the stored onset (visit 1 redated by --replace or
+    # a correction) would leave the onset after the first visit just as well. A file that gives
+    # the episode's onset itself is checked against its own rows above (and against the store).
+    episode_codes = log.codes("episode_id")[0]
+    gives_onset = np.isin(episode_codes, episode_codes[log.has("onset_date")])
+    stored_onset = stored["onset_date"].to_numpy(dtype=float)
+    dates = log.values["session_date"]
+    with np.errstate(invalid="ignore"):
+        early = np.flatnonzero(is_stored & ~gives_onset & log.has("session_date") & (dates < stored_onset))
+    log.record(early, "session_date",
+               [f"{cells.value_text('session_date', dates[p])} is before the course's onset on "
+                f"{cells.value_text('onset_date', stored_onset[p])} (stored); the onset is when the pain began, on or "
+                "before the first visit: correct the onset first if it is wrong" for p in early], "onset_after_first_visit")
     client = stored["client_id"].to_numpy(dtype=object)
     moved = is_stored & log.has("client_id") & (client != log.values["client_id"])
     positions = np.flatnonzero(moved)

@@ -65,3 +65,11 @@ def format_problems(problems: Sequence[Problem | str], limit: int = 100) -> str:
 
 
 format_errors = format_problems  # the name the command line and pages have used
+
+
+def audited_files(frames: Sequence[tuple[str, object]], problems: Iterable[Problem]) -> str:
+    """The file names an import's audit row names: the files read and those refused while being
+    read (too big, empty, binary, uneven rows, several sheets), each once; "import" when none has
+    a name. Names only, never a value from a file."""
+    names = [name for name, _ in frames] + [problem.file for problem in problems]
+    return ", ".join(dict.fromkeys(name for name in names if name)) or "import"

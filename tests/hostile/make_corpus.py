@@ -9,6 +9,7 @@ import csv
 import io
 import random
 import struct
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -106,6 +107,17 @@ def main() -> None:
     files["newline_in_id.csv"] = csv_text(three_visits(episode="H\n1")).encode()
     files["tab_in_name.csv"] = csv_text(three_visits(therapist_name="Rosa\tLind")).encode()
     files["name_10000_chars.csv"] = csv_text(three_visits(client_name="A" * 10_000)).encode()
+    # Every value on its last line but no line ending: stored, with a notice to check the file.
+    files["no_line_ending.csv"] = csv_text(three_visits(episode="L1", client="CL1")).rstrip("\n").encode()
+    # pain_pre twice in a CSV header.
+    repeated = csv_text(three_visits(episode="D2")).splitlines()
+    repeated = [repeated[0] + ",pain_pre"] + [line + "," + line.split(",")[7] for line in repeated[1:]]
+    files["repeated_column.csv"] = ("\n".join(repeated) + "\n").encode()
+    # One client's name typed composed (NFC) on one course and with combining accents (NFD) on
+    # another: the same name, so one client, stored composed.
+    files["nfd_name.csv"] = csv_text(
+        three_visits(episode="U1", client="CU1", client_name=unicodedata.normalize("NFC", "Zoë Ångström"))
+        + three_visits(episode="U2", client="CU1", client_name=unicodedata.normalize("NFD", "Zoë Ångström"))).encode()
     for name, content in files.items():
         (HERE / name).write_bytes(content)
 
@@ -151,6 +163,44 @@ def main() -> None:
         for row in rows:
             sheet.append(list(row.values()))
     workbook.save(HERE / "two_visit_sheets.xlsx")
+    # pain_pre twice in a workbook's header.
+    first = three_visits(episode="D3")[0]
+    write_xlsx_rows(HERE / "repeated_column.xlsx", [REQUIRED + ["pain_pre"], [first[column] for column in REQUIRED] + [7]])
+    # A hidden first sheet of old rows before the visible one: only what the person sees is read.
+    workbook = openpyxl.Workbook()
+    for title, rows in (("Old", three_visits(episode="OLD1", client="CO1")), ("Log", three_visits(episode="V1", client="CV1"))):
+        sheet = workbook.active if title == "Old" else workbook.create_sheet(title)
+        sheet.title = title
+        sheet.append(list(rows[0]))
+        for row in rows:
+            sheet.append(list(row.values()))
+    workbook["Old"].sheet_state = "hidden"
+    workbook.active = 1
+    workbook.save(HERE / "hidden_sheet.xlsx")
+    # A stale export left as the first sheet and the visits on a sheet named "Visits": the
+    # sheet named visits is read, not the first one.
+    workbook = openpyxl.Workbook()
+    for title, rows in (("Export 2024", three_visits(episode="OLD2", client="CO2")),
+                        ("Visits", three_visits(episode="V2", client="CV2"))):
+        sheet = workbook.active if title == "Export 2024" else workbook.create_sheet(title)
+        sheet.title = title
+        sheet.append(list(rows[0]))
+        for row in rows:
+            sheet.append(list(row.values()))
+    workbook.save(HERE / "stale_first_sheet.xlsx")
+    # Stretching adherence typed as 60 % and 85 % (cells 0.6 and 0.85 formatted as percentages)
+    # and as a plain 70: read as shown, 60, 85 and 70.
+    rows = three_visits(episode="PC1", client="CPC1")
+    for row, value in zip(rows, (0.6, 0.85, 70)):
+        row["stretching_adherence_pct"] = value
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(list(rows[0]))
+    for row in rows:
+        sheet.append(list(row.values()))
+    for cell in (sheet.cell(row=2, column=len(rows[0])), sheet.cell(row=3, column=len(rows[0]))):
+        cell.number_format = "0%"
+    workbook.save(HERE / "percent_cell.xlsx")
 
 
 def write_xlsx(path: Path, rows: list[dict]) -> None:
@@ -160,6 +210,14 @@ def write_xlsx(path: Path, rows: list[dict]) -> None:
     for row in rows:
         sheet.append(list(row.values()))
     workbook.save(path)
+
+def write_xlsx_rows(path: Path, rows: list[list]) -> None:
+    """A workbook of plain rows, the first being the header (which may repeat a column)."""
+    workbook = openpyxl.Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    workbook.save(path)
+
 
 if __name__ == "__main__":
     main()
