@@ -250,17 +250,19 @@ def check_indexes(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _insert_a_copy_and_roll_back(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Insert a copy of the table's first row, so DuckDB reads the table's key indexes to refuse
     it; always rolled back. Raises only an error that means the file is damaged."""
-    with _WRITE_LOCK:  # a dashboard's writers wait; this transaction never commits
-        con.execute("BEGIN TRANSACTION")
+    # On a cursor of its own, so that a dashboard's readers sharing `con` stay outside it; its
+    # writers wait for the lock. This transaction never commits.
+    with _WRITE_LOCK, contextlib.closing(con.cursor()) as cursor:
+        cursor.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f'INSERT INTO "{table}" SELECT * FROM "{table}" LIMIT 1')
+            cursor.execute(f'INSERT INTO "{table}" SELECT * FROM "{table}" LIMIT 1')
         except duckdb.Error as exc:
             if is_damage(exc):
                 raise
             # A ConstraintException: the index was read and holds the key, as it should.
         finally:
             try:
-                con.execute("ROLLBACK")
+                cursor.execute("ROLLBACK")
             except duckdb.Error:
                 pass  # an aborted transaction; the error above says why
 
