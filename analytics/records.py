@@ -33,7 +33,7 @@ CORRECTABLE: tuple[str, ...] = catalog.VISIT_VALUES
 # Free-text values (the session note): their history keeps no text and no message repeats them.
 PRIVATE_TEXT: tuple[str, ...] = tuple(entry.name for entry in catalog.of_kind("text"))
 FIELD_LABELS: dict[str, str] = {**catalog.labels(), "reason": "Reason"}
-_NUMBERED_ID = "^{}(\\d+)$"
+_NUMBERED_ID = visit_log.NUMBERED_ID
 
 
 class RecordRefused(Exception):
@@ -137,11 +137,9 @@ def next_id(con: duckdb.DuckDBPyConnection, table: str, prefix: str) -> str:
         cursor.close()
 
 
-def _next_id(cursor, table: str, prefix: str) -> str:
-    column = {"episodes": "episode_id", "clients": "client_id"}[table]  # ids of these two tables only
-    highest = db.one(cursor, f"SELECT max(TRY_CAST(regexp_extract({column}, ?, 1) AS BIGINT)) FROM {table}",
-                     [_NUMBERED_ID.format(re.escape(prefix))])[0]
-    return f"{prefix}{(highest or 0) + 1:05d}"
+def _next_id(cursor, table: str, prefix: str, keep: bool = False) -> str:
+    """`keep`: inside a write, so the highest number's meta row may be made (visit_log.highest_number)."""
+    return f"{prefix}{visit_log.highest_number(cursor, table, prefix, keep) + 1:05d}"
 
 
 def stored_visits(con: duckdb.DuckDBPyConnection, episode_id: str) -> pd.DataFrame:
@@ -213,16 +211,16 @@ def open_episode(con: duckdb.DuckDBPyConnection, episode: EpisodeEntry, first_vi
     reveals nothing."""
     touched: list[str] = []  # filled in below; db.write reads it when it refreshes the facts
     with _transaction(con, touched) as cursor:
-        episode_id = _next_id(cursor, "episodes", "E")
+        episode_id = _next_id(cursor, "episodes", "E", keep=True)
         touched.append(episode_id)
         client_id = (episode.client_id or "").strip()
         if episode.is_new_client and viewer is not None:
-            client_id = _next_id(cursor, "clients", "C")
+            client_id = _next_id(cursor, "clients", "C", keep=True)
         stored_client = _first(cursor, "SELECT clinic_id FROM clients WHERE client_id = ?", [client_id])
         if episode.is_new_client and stored_client is not None:
             if not re.match(_NUMBERED_ID.format("C"), client_id):
                 raise RecordRefused({"client_id": [f"{client_id} is already a client; give the new client another id"]})
-            client_id, stored_client = _next_id(cursor, "clients", "C"), None
+            client_id, stored_client = _next_id(cursor, "clients", "C", keep=True), None
         if not episode.is_new_client and (stored_client is None or not _is_viewers_client(cursor, client_id, viewer)):
             raise RecordRefused({"client_id": [f"no client {client_id} is stored among "
                                                f"{'your' if viewer else 'the'} clients; add them as a new client"]})

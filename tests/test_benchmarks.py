@@ -53,8 +53,11 @@ def test_the_chain_section_judges_each_target_from_the_figures():
     results = {"chain": {"writes": {"20k": {kind: write for kind in chain.WRITE_KINDS},
                                     "1m": {kind: {**write, "median_ms": 12.0 if kind != "record" else 40.0}
                                            for kind in chain.WRITE_KINDS}}}}
+    results["chain"]["writes"]["1m"]["correct"]["cpu_ms"] = 9.0   # CPU beside the wall clock when measured
+    results["chain"]["writes"]["20k"]["correct"] = {**write, "cpu_ms": 6.0}
     text = chain.render(results)
-    assert "| record | 10.0 | 200 | 40.0 | 200 | 4.00× | 1.00× |" in text
+    assert "| record | 10.0 |  | 200 | 40.0 |  | 200 | 4.00× |  | 1.00× |" in text
+    assert "| correct | 10.0 | 6.0 | 200 | 12.0 | 9.0 | 200 | 1.20× | 1.50× | 1.00× |" in text
     assert f"| {chain.TARGETS['write_ratio']} | worst 4.00× time, 1.00× memory | ❌ **missed** |" in text
     results["chain"]["writes"]["1m"]["record"] = {**write, "median_ms": 14.0}
     assert f"| {chain.TARGETS['write_ratio']} | worst 1.40× time, 1.00× memory | ✅ met |" in chain.render(results)

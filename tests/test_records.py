@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
-from analytics import db, metrics, records
+from analytics import db, metrics, records, visit_log
 from analytics.records import EpisodeEntry, RecordRefused, SessionEntry
 from analytics.visit_log import Problem
 from conftest import visit
@@ -220,3 +221,30 @@ def test_next_ids_follow_the_clinics_numbering(clinic_db):
     assert records.next_id(con, "episodes", "E") == "E00042"
     assert records.next_id(con, "clients", "C") == "C00010"
     assert records.next_id(clinic_db(), "clients", "C") == "C00001"
+
+
+def test_the_highest_numbers_are_kept_so_next_id_reads_no_ids(clinic_db, tmp_path):
+    """Opening a course keeps the highest episode and client numbers in meta; every import then
+    raises them, and next_id reads them there instead of every stored id."""
+    con = clinic_db([visit("E00041", 1, "2025-01-06", 7, 5, client_id="C00009")])
+    kept = "SELECT key, value FROM meta WHERE key LIKE 'highest_%' ORDER BY key"
+    assert con.execute(kept).fetchall() == []  # a clinic that never numbered an id reads them all
+    assert records.next_id(con, "episodes", "E") == "E00042"
+    new_course = EpisodeEntry(client_id="C00010", condition="bunion", course_type="acute", therapist_id="T1")
+    assert records.open_episode(con, new_course, today_entry()) == "E00042"
+    assert con.execute(kept).fetchall() == [("highest_episode_number", "42")]
+    # A therapist's new client is numbered by the clinic (next_id): that keeps the client number.
+    assert records.open_episode(con, new_course, today_entry(), viewer="T1") == "E00043"
+    assert con.execute("SELECT client_id FROM episodes WHERE episode_id = 'E00043'").fetchone() == ("C00011",)
+    assert con.execute(kept).fetchall() == [("highest_client_number", "11"), ("highest_episode_number", "43")]
+    # Imported ids raise them; ids of another pattern do not.
+    visit_log.import_frames(con, [("visits.csv", pd.DataFrame(
+        [visit("E00090", 1, "2025-01-06", 7, 5, client_id="C00077"), visit("E00500x", 1, "2025-01-06", 7, 5, client_id="XC9")],
+        dtype=object))])
+    assert con.execute(kept).fetchall() == [("highest_client_number", "77"), ("highest_episode_number", "90")]
+    assert (records.next_id(con, "episodes", "E"), records.next_id(con, "clients", "C")) == ("E00091", "C00078")
+    # The kept number is what is read: no id is looked at.
+    con.execute("UPDATE meta SET value = '700' WHERE key = 'highest_episode_number'")
+    assert records.next_id(con, "episodes", "E") == "E00701"
+    # Another prefix has no kept number and reads the ids.
+    assert records.next_id(con, "episodes", "S") == "S00001"

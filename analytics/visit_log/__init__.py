@@ -36,10 +36,10 @@ from analytics.visit_log.problems import (
     format_problems,
 )
 from analytics.visit_log.readers import NOTICES, READERS, SUPPORTED_SUFFIXES, read, workbook_sheets
-from analytics.visit_log.storage import SQL, store
+from analytics.visit_log.storage import NUMBERED_ID, SQL, highest_number, store
 
-__all__ = ["NOTICES", "READERS", "SQL", "SUPPORTED_SUFFIXES", "ImportFailed", "ImportResult", "Plan", "Problem", "VisitLog",
-           "check", "format_errors", "format_problems", "import_files", "import_frames", "plan", "read",
+__all__ = ["NOTICES", "NUMBERED_ID", "READERS", "SQL", "SUPPORTED_SUFFIXES", "ImportFailed", "ImportResult", "Plan", "Problem", "VisitLog",
+           "check", "format_errors", "format_problems", "highest_number", "import_files", "import_frames", "plan", "read",
            "read_visit_log", "store", "workbook_sheets"]
 
 read_visit_log = read  # the name the pages have used

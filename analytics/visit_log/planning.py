@@ -1,10 +1,12 @@
 """Comparing a checked visit log with the database: what is stored already, what differs, what
 each row will do (insert, skip, replace). The SQL that reads the stored values is built from the
 catalog's storage mapping; only catalog identifiers go into its text, values travel as
-registered Arrow tables."""
+registered Arrow tables and the imported keys as list parameters (for_keys)."""
 from __future__ import annotations
 
 import dataclasses
+import re
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -17,6 +19,27 @@ from analytics.visit_log.checks import VisitLog
 from analytics.visit_log.problems import ImportResult
 
 _REPLACE_HINT = "use --replace to overwrite"
+
+# A write names its stored rows by key as a constant list, `list_contains($episodes,
+# s.episode_id)`: DuckDB pushes that into the scan of the stored table and reads only the rows of
+# the imported keys, so a one-row write costs the same in a small clinic and a large one (joining
+# a registered table of keys, or `IN (SELECT ...)`, reads every stored row). list_contains is a
+# linear search of the list per stored row, so for a list of more than FEW_IDS ids (a large
+# import, which reads most stored rows anyway) for_keys() turns each one into the equivalent
+# `s.episode_id IN (SELECT unnest($episodes))`, a hash join.
+FEW_IDS = 100
+_LIST_CONTAINS = re.compile(r"list_contains\((\$\w+), ([\w.]+)\)")
+
+
+def for_keys(sql: str, parameters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The statement and the parameters it uses, each `list_contains($name, column)` as the join
+    form when the list `name` has more than FEW_IDS ids. `parameters` may name lists (and other
+    values) the statement does not use; DuckDB refuses unused ones, so they are left out."""
+    used = {name: value for name, value in parameters.items() if re.search(rf"\${name}\b", sql)}
+    many = {name for name, value in used.items() if isinstance(value, list) and len(value) > FEW_IDS}
+    if many:
+        sql = _LIST_CONTAINS.sub(lambda m: f"{m[2]} IN (SELECT unnest({m[1]}))" if m[1][1:] in many else m[0], sql)
+    return sql, used
 
 
 
@@ -49,6 +72,7 @@ PLAN_SQL: dict[str, str] = {
         FROM import_keys k
         JOIN sessions s ON s.episode_id = k.episode_id AND s.visit_number = k.visit_number
         {_assessment_joins("s")}
+        WHERE list_contains($episodes, s.episode_id)
         ORDER BY k._pos""",
     # Consecutive visits (imported and stored together, the imported row winning for the same
     # visit) whose date goes backwards as the visit number rises.
@@ -58,7 +82,7 @@ PLAN_SQL: dict[str, str] = {
         ), stored AS (
             SELECT s.episode_id, s.visit_number, CAST(s.session_date - DATE '1970-01-01' AS DOUBLE), NULL::BIGINT
             FROM sessions s
-            WHERE s.episode_id IN (SELECT episode_id FROM import_keys)
+            WHERE list_contains($episodes, s.episode_id)
               AND NOT EXISTS (SELECT 1 FROM import_keys k
                               WHERE k.episode_id = s.episode_id AND k.visit_number = s.visit_number)
         ), visits AS (
@@ -75,14 +99,14 @@ PLAN_SQL: dict[str, str] = {
     "stored_episodes": f"""
         SELECT episode_id, client_id, {_values(catalog.values_of("episodes"), lambda entry: "episodes")},
             (SELECT datediff('day', DATE '1970-01-01', min(s.session_date)) FROM sessions s
-             WHERE s.episode_id = episodes.episode_id) AS first_visit_day
-        FROM episodes WHERE episode_id IN (SELECT id FROM import_ids)""",
+             WHERE s.episode_id = episodes.episode_id AND list_contains($ids, s.episode_id)) AS first_visit_day
+        FROM episodes WHERE list_contains($ids, episode_id)""",
     "stored_clients": """
         SELECT client_id, display_name AS client_name, clinic_id
-        FROM clients WHERE client_id IN (SELECT id FROM import_ids)""",
+        FROM clients WHERE list_contains($ids, client_id)""",
     "stored_therapists": """
         SELECT therapist_id, name AS therapist_name
-        FROM therapists WHERE therapist_id IN (SELECT id FROM import_ids)""",
+        FROM therapists WHERE list_contains($ids, therapist_id)""",
 }
 
 @dataclasses.dataclass
@@ -131,9 +155,10 @@ def plan(cursor: duckdb.DuckDBPyConnection, log: VisitLog, replace: bool) -> Pla
         "visit_number": pa.array(log.values["visit_number"][keyed].astype(np.int64)),
         "session_date": pa.array(log.values["session_date"][keyed], type=pa.float64(), from_pandas=True),
     })
+    episodes = {"episodes": import_keys["episode_id"].unique().drop_null().to_pylist()}
     with db.registered(cursor, "import_keys", import_keys):  # a damaged block's error is the one raised
-        stored = cursor.execute(PLAN_SQL["stored_sessions"]).df()
-        backwards = cursor.execute(PLAN_SQL["dates_backwards"]).df()
+        stored = cursor.execute(*for_keys(PLAN_SQL["stored_sessions"], episodes)).df()
+        backwards = cursor.execute(*for_keys(PLAN_SQL["dates_backwards"], episodes)).df()
     _report_dates_backwards(log, backwards)
 
     plan = Plan(action=np.full(size, "insert", dtype=object), session_id=np.full(size, np.nan),
@@ -209,9 +234,8 @@ def _stored_lookup(cursor, log: VisitLog, column: str, sql: str) -> tuple[pd.Dat
     """The stored rows for the distinct ids in `column`, aligned to the import rows; and a mask of
     import rows whose id is stored."""
     codes, uniques = log.codes(column)
-    ids = pa.table({"id": pa.array(np.asarray(uniques, dtype=object), type=pa.string())})
-    with db.registered(cursor, "import_ids", ids):
-        stored = cursor.execute(sql).df().set_index(column)
+    ids = [str(value) for value in uniques if value is not None]
+    stored = cursor.execute(*for_keys(sql, {"ids": ids})).df().set_index(column)
     aligned = stored.reindex(pd.Index(uniques, dtype=object))
     if len(uniques):
         per_row = aligned.iloc[np.where(codes < 0, 0, codes)].reset_index(drop=True)

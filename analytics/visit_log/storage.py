@@ -1,18 +1,39 @@
 """Storing a checked and planned visit log: new clinics, people, episodes, sessions and
 assessments, and (with replace) the changed values of stored ones. The insert and update SQL is
 built from the catalog's storage mapping, so a new catalog column is stored without code here;
-only catalog identifiers go into the SQL text, the values travel as a registered Arrow table."""
+only catalog identifiers go into the SQL text, the values travel as a registered Arrow table and
+the imported keys as list parameters (planning.for_keys), so a statement reads only their stored
+rows."""
 from __future__ import annotations
+
+import re
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analytics import catalog, config
 from analytics.visit_log.checks import VisitLog
-from analytics.visit_log.planning import Plan
+from analytics.visit_log.planning import Plan, for_keys
 
 DEFAULT_CLINIC = str(catalog.column("clinic_id").default)
+# Numbered ids like the clinic's own, 'E00706' (a prefix and digits), and the meta row keeping
+# the highest number stored of each kind, so that records.next_id does not read every id (a
+# regular expression over all episode and client ids grew with the clinic: 40 ms at 1 M
+# sessions). The row is made by highest_number(keep=True) from one reading of the table; from
+# then on every store raises it to the highest number among the ids it writes, in the same
+# transaction. Episodes and clients are never deleted, so the highest stored number never falls.
+NUMBERED_ID = "^{}(\\d+)$"
+NUMBERED_IDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("episodes", "E"): ("episode_id", "highest_episode_number"),
+    ("clients", "C"): ("client_id", "highest_client_number"),
+}
+_HIGHEST_OF_IDS = """
+    UPDATE meta SET value = CAST(greatest(CAST(value AS BIGINT), coalesce(
+        (SELECT max(TRY_CAST(regexp_extract(id, $pattern, 1) AS BIGINT)) FROM unnest($ids) AS t (id)), 0)) AS VARCHAR)
+    WHERE key = $key"""
 
 
 def to_stored(entry: catalog.Column, value: str) -> str:
@@ -43,7 +64,7 @@ def _episode_sql() -> dict[str, str]:
         "insert_episodes": f"""
             INSERT INTO episodes (episode_id, client_id, therapist_id, {stored})
             SELECT episode_id, arg_min(client_id, _pos), arg_min(therapist_id, visit_number), {firsts}
-            FROM visit_rows WHERE episode_id NOT IN (SELECT episode_id FROM episodes)
+            FROM visit_rows WHERE episode_id NOT IN (SELECT episode_id FROM episodes WHERE list_contains($episodes, episode_id))
             GROUP BY episode_id""",
         "update_episodes": f"""
             UPDATE episodes SET {updates}
@@ -90,7 +111,7 @@ def _assessment_sql() -> dict[str, str]:
             FROM visit_rows r
             JOIN sessions s ON s.episode_id = r.episode_id AND s.visit_number = r.visit_number
             CROSS JOIN (VALUES ('pre'), ('post')) p (phase)
-            WHERE r.action IN ('insert', 'replace')
+            WHERE list_contains($episodes, s.episode_id) AND r.action IN ('insert', 'replace')
               AND CASE p.phase
                       WHEN 'pre' THEN r.action = 'insert' OR NOT r.has_pre
                       ELSE r.pain_post IS NOT NULL AND (r.action = 'insert' OR NOT r.has_post)
@@ -123,7 +144,7 @@ SQL: dict[str, str] = {
         SELECT client_id,
                arg_min(client_name, _pos) FILTER (WHERE client_name IS NOT NULL) AS display_name,
                coalesce(arg_min(clinic_id, _pos) FILTER (WHERE clinic_id IS NOT NULL), $default_clinic) AS clinic_id
-        FROM visit_rows WHERE client_id NOT IN (SELECT client_id FROM clients)
+        FROM visit_rows WHERE client_id NOT IN (SELECT client_id FROM clients WHERE list_contains($clients, client_id))
         GROUP BY client_id""",
     "insert_clinics": """
         INSERT INTO clinics (clinic_id, name)
@@ -172,14 +193,49 @@ def visit_rows(log: VisitLog, plan: Plan) -> pa.Table:
     return pa.table(columns)
 
 
+def highest_number(cursor: duckdb.DuckDBPyConnection, table: str, prefix: str, keep: bool = False) -> int:
+    """The highest number of the stored ids of `table` ('episodes' or 'clients') that are
+    `prefix` and digits, 0 when there is none. Read from the meta row kept for the clinic's own
+    prefixes; when that row does not exist yet, from every id, and with `keep` (inside a write)
+    the row is made so the next call does not read them again."""
+    column, key = NUMBERED_IDS.get((table, prefix), ({"episodes": "episode_id", "clients": "client_id"}[table], None))
+    if key is not None:
+        row = cursor.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        if row is not None:
+            return int(row[0])
+    # Only the two fixed table and column names above go into the text; the pattern is a parameter.
+    (highest,) = cursor.execute(f"SELECT coalesce(max(TRY_CAST(regexp_extract({column}, ?, 1) AS BIGINT)), 0) FROM {table}",
+                                [NUMBERED_ID.format(re.escape(prefix))]).fetchall()[0]
+    if key is not None and keep:
+        cursor.execute("INSERT INTO meta VALUES (?, ?)", [key, str(highest)])
+    return int(highest)
+
+
+def _raise_highest_numbers(cursor: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> None:
+    """Raise each kept highest number (NUMBERED_IDS) to the highest among the written ids."""
+    kept = {key for (key,) in cursor.execute(
+        "SELECT key FROM meta WHERE list_contains(?, key)", [[key for _, key in NUMBERED_IDS.values()]]).fetchall()}
+    for (table, prefix), (_, key) in NUMBERED_IDS.items():
+        if key in kept:
+            cursor.execute(_HIGHEST_OF_IDS, {"pattern": NUMBERED_ID.format(re.escape(prefix)), "key": key,
+                                             "ids": parameters["episodes" if table == "episodes" else "clients"]})
+
+
+def _distinct(column: pa.ChunkedArray) -> list[str]:
+    return [value for value in pc.unique(column).to_pylist() if value is not None]
+
+
 def store(cursor: duckdb.DuckDBPyConnection, log: VisitLog, plan: Plan) -> None:
     """Store the planned rows of a checked log (no problems left) on the caller's cursor; the
     caller's transaction (db.write) makes it all or nothing."""
-    cursor.register("visit_rows", visit_rows(log, plan))
+    rows = visit_rows(log, plan)
+    cursor.register("visit_rows", rows)
     try:
-        parameters = {"default_clinic": DEFAULT_CLINIC}
-        new_therapists = cursor.execute(SQL["new_therapists"], parameters).df()
-        new_clients = cursor.execute(SQL["new_clients"], parameters).df()
+        # The imported keys, for the statements that read a stored table only for them (for_keys()).
+        parameters: dict[str, Any] = {"default_clinic": DEFAULT_CLINIC,
+                      "episodes": _distinct(rows["episode_id"]), "clients": _distinct(rows["client_id"])}
+        new_therapists = cursor.execute(*for_keys(SQL["new_therapists"], parameters)).df()
+        new_clients = cursor.execute(*for_keys(SQL["new_clients"], parameters)).df()
         cursor.register("new_therapists", new_therapists)
         cursor.register("new_clients", new_clients)
         statements = ["insert_clinics", "insert_therapists", "insert_clients", "insert_episodes"]
@@ -195,7 +251,8 @@ def store(cursor: duckdb.DuckDBPyConnection, log: VisitLog, plan: Plan) -> None:
                            "delete_post_assessments"]
         statements.append("insert_assessments")
         for statement in statements:
-            cursor.execute(SQL[statement])
+            cursor.execute(*for_keys(SQL[statement], parameters))
+        _raise_highest_numbers(cursor, parameters)
     finally:
         for view in ("visit_rows", "new_therapists", "new_clients"):
             try:
