@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
+import re
+from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import pytest
+from pypdf import PdfReader
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1.element_tree import Selectbox
 
-from analytics import db, records
+from analytics import config, db, records
 from analytics.records import EpisodeEntry, RecordRefused, SessionEntry
 from conftest import visit
 from test_access import app, sign_in  # noqa: F401  (the fixture is used by name)
@@ -266,3 +274,129 @@ def last_chronic_visit_drawn(at) -> int:
     decoded = [np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else np.asarray(x)
                for x in xs]
     return int(max(values.max() for values in decoded))
+
+
+# --- What a therapist downloads: the CSV bytes and the Overview PDF, under each narrow filter -------
+
+@pytest.fixture
+def downloads_offered(monkeypatch):
+    """Every download button a page run offers, by file name: the callable Streamlit would run on
+    the click (ui/tables.py audited_download), kept so the test can make the very bytes a
+    browser would get. (AppTest's stand-in runtime forgets them after the run.)"""
+    offered: dict[str, Callable[[], bytes]] = {}
+    register = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **options):
+        offered[file_name] = data_callable
+        return register(self, data_callable, mimetype, coordinates, file_name, **options)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    return offered
+
+
+def colleagues_identifiers(con) -> set[str]:
+    """What would single out a client of T02's or T03's: their names, client ids and course ids."""
+    rows = con.execute("SELECT c.display_name, c.client_id, e.episode_id FROM episodes e JOIN clients c USING (client_id) "
+                       "WHERE e.therapist_id <> 'T01' AND c.client_id NOT IN "
+                       "(SELECT client_id FROM episodes WHERE therapist_id = 'T01')").fetchall()
+    return {value for row in rows for value in row if value}
+
+
+@pytest.mark.parametrize("address", NARROW, ids=lambda address: "&".join(f"{k}={v}" for k, v in address.items()))
+def test_the_csv_and_pdf_bytes_a_therapist_gets_hold_no_colleagues_client(app, downloads_offered, address):  # noqa: F811
+    make, con = app
+    theirs = colleagues_identifiers(con)
+    assert len(theirs) > 100
+    at = sign_in(make(), "therapist1")
+    got_csv = got_pdf = 0
+    for page in CLINIC_PAGES:
+        downloads_offered.clear()
+        open_page(at, page, address)
+        for file_name, make_file in downloads_offered.items():
+            data = make_file()
+            if file_name.endswith(".pdf"):
+                got_pdf += 1
+                text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+                assert not [value for value in theirs if value in text], (page, file_name)
+                # Each condition's figure rests on none or at least 10 colleagues' courses of
+                # its course type; where one was left out, the page says "not shown", not "no courses".
+                counts = others_by(con, address, "condition || '/' || course_type")
+                for condition in config.CONDITIONS:
+                    label = condition.replace("_", " ").capitalize()
+                    line = next(line for line in text.splitlines() if line.startswith(label + " "))
+                    cells = re.findall(r"\d+ % \(\d+ %-\d+ %, \d+\)|no courses|not shown|n/a", line[len(label):])
+                    assert len(cells) == len(config.COURSE_TYPES), line
+                    for course, cell in zip(config.COURSE_TYPES, cells):
+                        others, total = counts.get(f"{condition}/{course}", (0, 0))
+                        if cell[0].isdigit():
+                            assert others == 0 or others >= 10, line
+                        elif cell == "no courses":
+                            assert total == 0 or not 0 < others < 10, line
+                if any(0 < others < 10 for others, _ in counts.values()):
+                    assert "not shown" in text and "fewer than 10 other therapists' courses" in " ".join(text.split())
+                continue
+            got_csv += 1
+            csv_text = data.decode("utf-8-sig")
+            assert not [value for value in theirs if value in csv_text], (page, file_name)
+            rows = pd.read_csv(io.StringIO(csv_text))
+            # The CSV is one of the page's tables, row for row, so what test_a_narrow_filter_...
+            # proves of the tables holds for the bytes too; and where it has a course count by
+            # course type or condition, each row rests on none or at least 10 colleagues' courses.
+            assert any(len(table.value) == len(rows) and list(table.value.columns) == list(rows.columns)
+                       for table in at.dataframe), (page, file_name)
+            for column in ("course_type", "condition"):
+                if {column, "episodes"} <= set(rows.columns) and rows[column].is_unique:
+                    counts = others_by(con, address, column)
+                    counts |= {charts.label(value): others_total for value, others_total in counts.items()}
+                    for value, episodes in zip(rows[column], rows["episodes"]):
+                        if episodes > 0:
+                            assert counts[value][0] in (0, *range(10, 10_000)) and counts[value][1] == episodes
+    assert got_csv or any("fewer than 10 other therapists' courses" in n.value for n in at.info)
+    if got_pdf:
+        assert got_pdf == 1  # the Overview's
+
+
+# --- Forms with rewritten values, through the page -------------------------------------------------
+
+def test_a_colleagues_ids_written_into_the_record_pages_widgets_are_refused(app, monkeypatch):  # noqa: F811
+    """What a proxy rewriting the page's messages can send: the therapist box set to a colleague
+    (a value the box never offered), a colleague's client typed as a returning client. The page's
+    callbacks pass them on and the server refuses them; nothing is stored."""
+    make, con = app
+    own = con.execute("SELECT min(episode_id) FROM episodes WHERE therapist_id = 'T01'").fetchone()[0]
+    colleagues_client = con.execute("SELECT min(client_id) FROM episodes WHERE therapist_id = 'T02' AND client_id NOT IN "
+                                    "(SELECT client_id FROM episodes WHERE therapist_id = 'T01')").fetchone()[0]
+    at = sign_in(make(), "therapist1")
+    open_page(at, "record_session", {"episode": own})
+    prefix = f"session:{own}:{records.next_visit(con, own)['visit_number']}:"
+    before = db.table_checksums(con)
+    at.number_input(key=prefix + "pain_pre").set_value(5)
+    at.number_input(key=prefix + "pain_post").set_value(4)
+    # The browser sends a select box's choice as the option's text: the rewritten message names
+    # the colleague, whom the box (offering the therapist only themselves) never listed.
+    colleague = con.execute("SELECT name FROM therapists WHERE therapist_id = 'T02'").fetchone()[0]
+    box = at.selectbox(key=prefix + "therapist_id")
+    assert box.options == [con.execute("SELECT name FROM therapists WHERE therapist_id = 'T01'").fetchone()[0]]
+    honest = vars(Selectbox)["_widget_state"]  # the property, as the page would send it
+
+    def rewritten(widget) -> WidgetState:
+        state = honest.__get__(widget)
+        if widget.key == box.key:
+            state.string_value = colleague
+        return state
+    monkeypatch.setattr(Selectbox, "_widget_state", property(rewritten))
+    next(button for button in at.button if button.label == "Save session").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    monkeypatch.undo()
+    assert not at.success and [error.value for error in at.error] == ["you can record sessions only under your own name"]
+    assert db.table_checksums(con) == before
+
+    at.radio(key="episode_kind").set_value("Returning client").run()
+    at.text_input(key="episode:client_id").set_value(colleagues_client)
+    at.number_input(key="episode:first:pain_pre").set_value(6)
+    at.number_input(key="episode:first:pain_post").set_value(5)
+    next(button for button in at.button if button.label == "Open the course of care").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.success and any(colleagues_client in error.value for error in at.error), [e.value for e in at.error]
+    assert db.table_checksums(con) == before
+    assert con.execute("SELECT count(*) FROM episodes WHERE client_id = ? AND therapist_id = 'T01'",
+                       [colleagues_client]).fetchone()[0] == 0

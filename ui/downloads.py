@@ -56,6 +56,7 @@ _building_address = threading.local()
 _making = threading.local()
 _owners: dict[str, set[str]] = {}
 _owners_lock = threading.Lock()
+_warned = threading.Event()  # the warning about a server without app.py, once per process
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -168,5 +169,6 @@ def serve_downloads_to_their_browser() -> None:
     storage = Runtime.instance().media_file_mgr._storage  # noqa: SLF001 - no public accessor in 1.67
     if type(storage) is MemoryMediaFileStorage:
         storage.__class__ = BrowserBoundStorage
-        if clicking_browser() is None:
+        if clicking_browser() is None and not _warned.is_set():
+            _warned.set()
             _LOG.warning("No %s cookie: start the dashboard with `streamlit run app.py`, or every download is refused", COOKIE)
