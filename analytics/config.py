@@ -149,6 +149,9 @@ MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", str(MAX_IMPOR
 # signed out: a tablet left on the desk does not stay open to the next person.
 SIGN_IN_THROTTLE_FAILURES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_FAILURES", "10"))
 SIGN_IN_THROTTLE_MINUTES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_MINUTES", "15"))
+# ...and one with failures on this many different user names within those minutes, so one
+# password cannot be tried on every account (a person mistyping their own name twice still gets in).
+SIGN_IN_THROTTLE_ACCOUNTS: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_ACCOUNTS", "3"))
 IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
 
 # DuckDB memory for the dashboard process (imports from the command line are not limited).
