@@ -96,6 +96,10 @@ MIN_TRAJECTORY_COURSES: int = 20
 # rests on at least this many courses of other therapists, or on none (then it is all their own
 # clients): small-cell suppression, so a narrow filter cannot single out a colleague's client.
 MIN_CELL_COURSES: int = 10
+# ...and the clinic filter offers a therapist only the clinics where at least this many other
+# therapists have courses: a clinic of the viewer and one colleague would make every figure that
+# colleague's own results, which the Therapists page shows only anonymised.
+MIN_CLINIC_COLLEAGUES: int = 2
 
 # The overview shows a change against the previous period only when the earlier figure rests on
 # at least this many courses; fewer, and a change of "+78.9 points" may be one client.

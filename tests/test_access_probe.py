@@ -15,14 +15,17 @@ import pytest
 from pypdf import PdfReader
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Selectbox
 
-from analytics import config, db, records
+from analytics import config, db, metrics, options, records
+from analytics.filters import Filter
 from analytics.records import EpisodeEntry, RecordRefused, SessionEntry
-from conftest import visit
+from conftest import ROOT, signed_in, visit
 from test_access import app, sign_in  # noqa: F401  (the fixture is used by name)
 from ui import charts
 
+PAGES = ROOT / "app_pages"
 # E1: T1's client CE1. E2: T2's client CE2, whom T1 must never reach.
 MINE = [visit("E1", 1, "2025-01-06", 7, 5, client_name="Ada Dale"), visit("E1", 2, "2025-01-13", 6, 4)]
 THEIRS = [visit("E2", 1, "2025-02-03", 8, 6, therapist_id="T2", client_name="Ben Stone"),
@@ -286,9 +289,9 @@ def downloads_offered(monkeypatch):
     offered: dict[str, Callable[[], bytes]] = {}
     register = MediaFileManager.add_deferred
 
-    def keep(self, data_callable, mimetype, coordinates, file_name=None, **options):
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **named):
         offered[file_name] = data_callable
-        return register(self, data_callable, mimetype, coordinates, file_name, **options)
+        return register(self, data_callable, mimetype, coordinates, file_name, **named)
     monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
     return offered
 
@@ -400,3 +403,49 @@ def test_a_colleagues_ids_written_into_the_record_pages_widgets_are_refused(app,
     assert db.table_checksums(con) == before
     assert con.execute("SELECT count(*) FROM episodes WHERE client_id = ? AND therapist_id = 'T01'",
                        [colleagues_client]).fetchone()[0] == 0
+
+
+# --- The clinic filter: never one colleague's results, and through the same suppression -----------
+
+def two_clinics() -> list[dict]:
+    """Clinic 'pair': the viewer T1 and one colleague T2 with 12 courses (enough for any figure, so
+    only the clinic filter's own rule can keep them from being T2's results). Clinic 'trio': T1,
+    T2 and T3, with 3 courses each of T2 and T3 (fewer than 10 others: suppressed)."""
+    rows = []
+    for number in range(12):
+        rows += [visit(f"P{number}", 1, "2025-01-06", 7, 5, therapist_id="T2", clinic_id="pair"),
+                 visit(f"P{number}", 2, "2025-01-13", 5, 3, therapist_id="T2", clinic_id="pair")]
+    rows += [visit("PMINE", 1, "2025-01-06", 6, 5, clinic_id="pair")]
+    for therapist in ("T1", "T2", "T3"):
+        for number in range(3):
+            rows += [visit(f"Q{therapist}{number}", 1, "2025-02-03", 8, 6, therapist_id=therapist, clinic_id="trio"),
+                     visit(f"Q{therapist}{number}", 2, "2025-02-10", 6, 4, therapist_id=therapist, clinic_id="trio")]
+    return rows
+
+
+def test_a_therapist_cannot_filter_to_a_clinic_of_one_colleague_and_a_clinic_goes_through_suppression(
+        clinic_db, tmp_path, monkeypatch):
+    con = clinic_db(two_clinics())
+    choices = options.filter_options(con)
+    assert set(choices.clinics_for(None)) == {"pair", "trio"}  # a manager: every clinic
+    assert set(choices.clinics_for("T1")) == {"trio"}           # 'pair' would be T2's own results
+    assert set(choices.clinics_for("T3")) == {"pair", "trio"}  # 'pair' has two of T3's colleagues, T1 and T2
+    # The clinic a therapist may choose is filtered through small-cell suppression like any filter.
+    trio = Filter(clinics=("trio",), viewer_therapist="T1")
+    outcomes = metrics.course_outcomes(con, trio)
+    assert outcomes.empty and outcomes.attrs["suppressed"] > 0
+    assert not metrics.course_outcomes(con, Filter(clinics=("trio",))).empty  # a manager sees it
+
+    monkeypatch.setenv("CLINIC_DB", str(tmp_path / "clinic0.duckdb"))
+    at = signed_in(AppTest.from_file(str(PAGES / "courses.py"), default_timeout=120), "therapist", "T1")
+    at.query_params["clinic"] = "pair"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    clinic_box = at.sidebar.multiselect(key="filter_clinic")
+    assert clinic_box.value == [] and "pair" not in clinic_box.options and len(clinic_box.options) == 1
+    assert any("Ignored clinic=`pair`" in warning.value and "at least 2 colleagues" in warning.value
+               for warning in at.sidebar.warning)
+    manager = signed_in(AppTest.from_file(str(PAGES / "courses.py"), default_timeout=120), "manager")
+    manager.query_params["clinic"] = "pair"
+    manager.run()
+    assert manager.sidebar.multiselect(key="filter_clinic").value == ["pair"]
