@@ -3,8 +3,10 @@ CLINIC_IDLE_MINUTES without a click), and client view, which only the signed-in 
 ends.
 
 Everything here lives in the browser session's st.session_state, on the server: a page reload
-starts a new session and asks to sign in again (Streamlit 1.67 offers no supported way to keep
-our own accounts signed in across a reload; st.login is for OpenID Connect providers only)."""
+starts a new session and asks to sign in again. That is a choice, not a limit of Streamlit 1.67:
+st.login is for OpenID Connect providers only, but app.py's st.App could set a session cookie the
+page reads back (st.context.cookies). It is not built, so that a reload or a closed tab on a
+shared tablet signs out (README, Security: "A reload signs out, by choice")."""
 from __future__ import annotations
 
 import functools
