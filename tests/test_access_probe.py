@@ -164,15 +164,28 @@ def everything_on(at) -> str:
     return "\n".join(texts)
 
 
+def whole_months(address: dict[str, str]) -> dict[str, str]:
+    """The address's dates as a therapist's filter counts them: whole calendar months."""
+    rounded = Filter(start=dt.date.fromisoformat(address["from"]) if "from" in address else None,
+                     end=dt.date.fromisoformat(address["to"]) if "to" in address else None).in_whole_months()
+    return {**address, **({"from": rounded.start.isoformat()} if rounded.start else {}),
+            **({"to": rounded.end.isoformat()} if rounded.end else {})}
+
+
 def others_by(con, address: dict[str, str], column: str) -> dict[str, tuple[int, int]]:
-    """Independently of the metrics: per value of `column`, (courses not T01's, all courses)."""
+    """Independently of the metrics: per value of `column`, (courses not T01's, all courses),
+    with the dates counted in whole months, as for T01."""
+    address = whole_months(address)
     clauses = [WHERE[param] for param in address] or ["TRUE"]
     rows = con.execute(f"SELECT {column}, count(*) FILTER (WHERE therapist_id <> 'T01'), count(*) FROM episode_facts "
                        f"WHERE {' AND '.join(clauses)} GROUP BY 1", list(address.values())).fetchall()
     return {value: (others, total) for value, others, total in rows}
 
 
-def test_a_one_day_filter_shows_a_therapist_only_why_nothing_is_shown(app):  # noqa: F811
+def test_a_one_day_filter_counts_the_whole_month_for_a_therapist(app):  # noqa: F811
+    """The one-day filter the issue found (one course of T02's that day, shown visit by visit):
+    a therapist's dates count whole months, so the day is December 2024, and the figures are the
+    month's, the same as for 1-31 December: no two filters a few days apart differ."""
     make, con = app
     theirs = con.execute("SELECT e.episode_id, e.client_id, c.display_name FROM episode_facts e "
                          "JOIN clients c USING (client_id) WHERE e.start_date = ? AND e.therapist_id <> 'T01'",
@@ -180,15 +193,33 @@ def test_a_one_day_filter_shows_a_therapist_only_why_nothing_is_shown(app):  # n
     assert len(theirs) == 1  # the course the issue found: n = 1, with every session's pain
     episode, client, name = theirs[0]
     at = sign_in(make(), "therapist1")
-    for page in ("courses", "overview", "therapists"):
-        open_page(at, page, ONE_DAY)
-        assert any("fewer than 10 other therapists' courses" in notice.value for notice in at.info), page
-        # Not a figure, chart, table or download left: nothing of that client's pain to read.
-        assert not at.metric and not at.get("plotly_chart") and not at.dataframe and not at.get("download_button"), page
-        assert not any("No courses of care match" in notice.value for notice in at.info)
+    month = {"from": "2024-12-01", "to": "2024-12-31"}
+    assert whole_months(ONE_DAY) == month
     for page in CLINIC_PAGES:
         shown = everything_on(open_page(at, page, ONE_DAY))
+        assert any("Dates count whole months for a therapist: courses starting from 1 Dec 2024 up to 31 Dec 2024"
+                   in caption.value for caption in at.sidebar.caption), page
         assert client not in shown and episode not in shown and name not in shown, page
+        day = ([tile.value for tile in at.metric], [table.value for table in at.dataframe],
+               [chart.proto.spec for chart in at.get("plotly_chart")])
+        open_page(at, page, {"from": "2024-12-06", "to": "2024-12-08"})
+        assert _frames_equal(at, day), page  # 6-8 December: the same month, the same figures
+    # What a row shows rests on none or at least 10 colleagues' courses of the month.
+    open_page(at, "courses", ONE_DAY)
+    counts = others_by(con, ONE_DAY, "course_type")
+    outcomes = next((table.value for table in at.dataframe if {"course_type", "episodes"} <= set(table.value.columns)),
+                    None)
+    if outcomes is None:
+        assert any("fewer than 10 other therapists' courses" in notice.value for notice in at.info)
+    else:
+        for course, episodes in zip(outcomes["course_type"], outcomes["episodes"]):
+            assert counts[course][1] == episodes and counts[course][0] in (0, *range(10, 10_000))
+
+
+def _frames_equal(at, day) -> bool:
+    tiles, tables, specs = day
+    return ([tile.value for tile in at.metric] == tiles and [chart.proto.spec for chart in at.get("plotly_chart")] == specs
+            and len(tables) == len(at.dataframe) and all(a.equals(b.value) for a, b in zip(tables, at.dataframe)))
 
 
 @pytest.mark.parametrize("address", NARROW, ids=lambda address: "&".join(f"{k}={v}" for k, v in address.items()))
@@ -449,3 +480,16 @@ def test_a_therapist_cannot_filter_to_a_clinic_of_one_colleague_and_a_clinic_goe
     manager.query_params["clinic"] = "pair"
     manager.run()
     assert manager.sidebar.multiselect(key="filter_clinic").value == ["pair"]
+
+
+@pytest.mark.parametrize("start, end, months", [
+    ("2024-12-07", "2024-12-07", ("2024-12-01", "2024-12-31")),
+    ("2024-02-29", "2024-02-29", ("2024-02-01", "2024-02-29")),  # a leap year's February
+    ("2025-01-31", "2025-03-01", ("2025-01-01", "2025-03-31")),
+    ("2025-12-01", "2025-12-31", ("2025-12-01", "2025-12-31")),  # already whole months
+])
+def test_a_therapists_dates_count_whole_months(start, end, months):
+    f = Filter(start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(end), viewer_therapist="T01")
+    rounded = f.in_whole_months()
+    assert (rounded.start.isoformat(), rounded.end.isoformat()) == months
+    assert Filter().in_whole_months() == Filter() and rounded.viewer_therapist == "T01"

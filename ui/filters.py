@@ -59,7 +59,7 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
         values = _draw_widgets(choices)
         st.button("Clear filters", on_click=_clear, key="filter_clear", width="stretch")
     _write_address(values)
-    return Filter(
+    f = Filter(
         start=values["from"], end=values["to"],
         clinics=tuple(values["clinic"]), therapists=tuple(values["therapist"]),
         conditions=tuple(values["condition"]), course_types=tuple(values["course"]),
@@ -69,6 +69,22 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
         # The default is None, so the default rule's figures are cached once whichever way it came.
         rule=None if values[RULE_PARAM] == config.DEFAULT_PAIN_RULE else values[RULE_PARAM],
     )
+    if f.viewer_therapist is not None:
+        # A therapist's dates count whole months: two filters a few days apart cannot be
+        # subtracted to single out one colleague's course (README, Security).
+        rounded = f.in_whole_months()
+        if rounded != f:
+            st.sidebar.caption(f"Dates count whole months for a therapist: courses starting "
+                               f"{_month_words(rounded.start, rounded.end)}.")
+        f = rounded
+    return f
+
+
+def _month_words(start: dt.date | None, end: dt.date | None) -> str:
+    """'from 1 Dec 2024 up to 31 Dec 2024' (either end may be open)."""
+    parts = [f"from {start:%-d %b %Y}"] if start is not None else []
+    parts += [f"up to {end:%-d %b %Y}"] if end is not None else []
+    return " ".join(parts)
 
 
 def describe(f: Filter) -> str:
