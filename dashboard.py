@@ -1,10 +1,11 @@
-"""Entry point: `streamlit run dashboard.py`. Sign-in first; then the pages this user may open."""
+"""The dashboard: sign-in first; then the pages this user may open. The server is started as
+`streamlit run app.py` (which runs this file; see app.py)."""
 import streamlit as st
 
 from ui import downloads, guard, signin
 
 st.set_page_config(page_title="Foot-pain clinic outcomes", page_icon="🦶", layout="wide")
-downloads.serve_downloads_once()  # a download's address works once, for the browser that clicked
+downloads.serve_downloads_to_their_browser()  # a download is served only to the browser that clicked (app.py)
 
 
 def run() -> None:

@@ -6,6 +6,8 @@ import collections
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import secrets
 import threading
 from collections.abc import Iterable
@@ -54,20 +56,26 @@ def _is_right(password_hash: str, password: str) -> bool:
 
 class Throttle:
     """Failed sign-ins counted per source (a browser session, a client address): a source with
-    `max_failures` failures within the last `minutes` is refused every further try, on any
-    account, until the oldest of them is `minutes` old; so a source gets at most `max_failures`
-    wrong tries per `minutes`. One person can neither lock every colleague's account (five
-    failures each) nor try one password on every account.
+    `max_failures` failures within the last `minutes`, or with failures on `max_accounts`
+    different user names within them, is refused every further try, on any account, until the
+    oldest of them is `minutes` old. So a source gets at most `max_failures` wrong tries per
+    `minutes`, on at most `max_accounts` names: one person can neither lock every colleague's
+    account (five failures each) nor try one password on every account.
 
     Kept in this server process's memory, shared by its browser sessions and threads: a restart
-    forgets it, and two server processes count apart. At most `max_sources` sources are kept
-    (the longest quiet go first), so a flood of addresses cannot fill the memory."""
+    forgets it, and two server processes count apart. A name is kept only as a keyed hash (the
+    key is random per process), since a name typed may be a password typed in the wrong box;
+    unknown names count like known ones, so being refused tells nothing about which exist. At
+    most `max_sources` sources are kept (the longest quiet go first), so a flood of addresses
+    cannot fill the memory."""
 
-    def __init__(self, max_failures: int, minutes: float, max_sources: int = 10_000):
+    def __init__(self, max_failures: int, minutes: float, max_accounts: int | None = None, max_sources: int = 10_000):
         self.max_failures = max_failures
         self.window = dt.timedelta(minutes=minutes)
+        self.max_accounts = max_accounts or max_failures
         self.max_sources = max_sources
-        self._failures: collections.OrderedDict[str, list[dt.datetime]] = collections.OrderedDict()
+        self._failures: collections.OrderedDict[str, list[tuple[dt.datetime, str]]] = collections.OrderedDict()
+        self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()
 
     def is_blocked(self, sources: Iterable[str], now: dt.datetime | None = None) -> bool:
@@ -77,15 +85,17 @@ class Throttle:
             return any(self._is_blocked(source, now) for source in sources)
 
     def _is_blocked(self, source: str, now: dt.datetime) -> bool:
-        recent = [t for t in self._failures.get(source, []) if t > now - self.window]
-        return len(recent) >= self.max_failures
+        recent = [(t, name) for t, name in self._failures.get(source, []) if t > now - self.window]
+        return len(recent) >= self.max_failures or len({name for _, name in recent}) >= self.max_accounts
 
-    def count_failure(self, sources: Iterable[str], now: dt.datetime | None = None) -> None:
+    def count_failure(self, sources: Iterable[str], now: dt.datetime | None = None, username: str = "") -> None:
+        """Count one failed sign-in, as the name `username` (known or not), against each source."""
         now = now or dt.datetime.now()
+        name = hmac.new(self._key, username.strip().casefold().encode(), hashlib.sha256).hexdigest()
         with self._lock:
             for source in sources:
-                recent = [t for t in self._failures.pop(source, []) if t > now - self.window]
-                self._failures[source] = (recent + [now])[-self.max_failures:]  # the newest last
+                recent = [(t, n) for t, n in self._failures.pop(source, []) if t > now - self.window]
+                self._failures[source] = (recent + [(now, name)])[-self.max_failures:]  # the newest last
             while len(self._failures) > self.max_sources:
                 self._failures.popitem(last=False)
 
@@ -94,7 +104,8 @@ class Throttle:
             self._failures.clear()
 
 
-THROTTLE = Throttle(config.SIGN_IN_THROTTLE_FAILURES, config.SIGN_IN_THROTTLE_MINUTES)
+THROTTLE = Throttle(config.SIGN_IN_THROTTLE_FAILURES, config.SIGN_IN_THROTTLE_MINUTES,
+                    config.SIGN_IN_THROTTLE_ACCOUNTS)
 
 
 class AccountError(Exception):
@@ -206,7 +217,7 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
         return None
     if row is None:
         _is_right(unknown_user_hash(), password)  # always False; spent so the time tells nothing
-        THROTTLE.count_failure(sources, now)
+        THROTTLE.count_failure(sources, now, username)
         audit.record(con, None, "failed_sign_in", "user", None)
         return None
     password_hash, role, therapist_id, is_disabled, locked_until = row
@@ -217,7 +228,7 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str,
             write.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?", [username])
             audit.record_on(write, username, "sign_in", "user", username)
         return User(username, role, therapist_id)
-    THROTTLE.count_failure(sources, now)
+    THROTTLE.count_failure(sources, now, username)
     if not is_right:
         with db.account_write(con) as write:
             write.execute(

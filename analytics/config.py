@@ -96,6 +96,10 @@ MIN_TRAJECTORY_COURSES: int = 20
 # rests on at least this many courses of other therapists, or on none (then it is all their own
 # clients): small-cell suppression, so a narrow filter cannot single out a colleague's client.
 MIN_CELL_COURSES: int = 10
+# ...and the clinic filter offers a therapist only the clinics where at least this many other
+# therapists have courses: a clinic of the viewer and one colleague would make every figure that
+# colleague's own results, which the Therapists page shows only anonymised.
+MIN_CLINIC_COLLEAGUES: int = 2
 
 # The overview shows a change against the previous period only when the earlier figure rests on
 # at least this many courses; fewer, and a change of "+78.9 points" may be one client.
@@ -149,6 +153,9 @@ MAX_IMPORT_BYTES: int = int(os.environ.get("CLINIC_MAX_IMPORT_MB", str(MAX_IMPOR
 # signed out: a tablet left on the desk does not stay open to the next person.
 SIGN_IN_THROTTLE_FAILURES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_FAILURES", "10"))
 SIGN_IN_THROTTLE_MINUTES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_MINUTES", "15"))
+# ...and one with failures on this many different user names within those minutes, so one
+# password cannot be tried on every account (a person mistyping their own name twice still gets in).
+SIGN_IN_THROTTLE_ACCOUNTS: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_ACCOUNTS", "3"))
 IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
 
 # DuckDB memory for the dashboard process (imports from the command line are not limited).

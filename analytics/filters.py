@@ -67,6 +67,17 @@ class Filter:
     def replace(self, **changes: Any) -> Filter:
         return dataclasses.replace(self, **changes)
 
+    def in_whole_months(self) -> Filter:
+        """The filter with its dates widened to whole calendar months (the start to the 1st of its
+        month, the end to the last day of its). A therapist's filters are, so that two filters a
+        few days apart cannot be subtracted to single out one colleague's course."""
+        start = self.start.replace(day=1) if self.start is not None else None
+        end = None
+        if self.end is not None:
+            following = (self.end.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            end = following - dt.timedelta(days=1)
+        return self.replace(start=start, end=end)
+
     def previous_period(self) -> Filter | None:
         """The period of equal length just before this one, or None without a full date range."""
         if self.start is None or self.end is None:

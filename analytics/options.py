@@ -19,6 +19,8 @@ class FilterOptions:
     - `conditions`, `course_types`, `severities`: stored values, in the clinic's order
       (config.CONDITIONS, COURSE_TYPES, SEVERITIES), only those that occur.
     - `first_start`, `last_start`: the earliest and latest episode start date, None when empty.
+    - `clinic_therapists`: clinic id -> the therapists who are the primary therapist of one of
+      its episodes (for what a therapist viewer may filter by: ui/filters.py).
     """
 
     clinics: dict[str, str]
@@ -28,6 +30,15 @@ class FilterOptions:
     severities: tuple[str, ...]
     first_start: dt.date | None
     last_start: dt.date | None
+    clinic_therapists: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def clinics_for(self, viewer_therapist: str | None) -> dict[str, str]:
+        """The clinics a viewer may filter by: every one for a manager (None); for a therapist,
+        those where at least config.MIN_CLINIC_COLLEAGUES other therapists have courses."""
+        if viewer_therapist is None:
+            return self.clinics
+        return {clinic: name for clinic, name in self.clinics.items()
+                if len(self.clinic_therapists.get(clinic, frozenset()) - {viewer_therapist}) >= config.MIN_CLINIC_COLLEAGUES}
 
 
 def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
@@ -52,6 +63,9 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
             )
         }
         first_start, last_start = db.one(cursor, "SELECT min(start_date), max(start_date) FROM episode_facts")
+        clinic_therapists = {clinic: frozenset(ids) for clinic, ids in cursor.execute(
+            "SELECT clinic_id, list(DISTINCT therapist_id) FROM episode_facts WHERE clinic_id IS NOT NULL GROUP BY clinic_id"
+        ).fetchall()}
     finally:
         cursor.close()
     return FilterOptions(
@@ -62,4 +76,5 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
         severities=tuple(s for s in config.SEVERITIES if s in present["severity"]),
         first_start=first_start,
         last_start=last_start,
+        clinic_therapists=clinic_therapists,
     )

@@ -14,6 +14,7 @@ import pandas as pd
 
 from analytics import config
 from analytics import text as stored_text
+from analytics.metrics import suppression
 from analytics.report import GREY, INK, LIGHT, ReportPage, new_page
 
 ROW_HEIGHT = 5.2  # mm
@@ -80,12 +81,15 @@ def overview_pdf(content: OverviewContent, font_path: Path | None | str = "auto"
     shares = [0.40, 0.30, 0.30]
     _row(pdf, width, ["Condition", "Acute (95 % interval, n)", "Chronic (95 % interval, n)"], shares, header=True)
     by = {(row.course_type, row.condition): row for row in content.conditions.itertuples()}
+    hidden = suppression.suppressed(content.conditions)
     for condition in config.CONDITIONS[:MAX_CONDITION_ROWS]:
         cells = [condition.replace("_", " ").capitalize()]
         for course in config.COURSE_TYPES:
             found = by.get((course, condition))
             rate = getattr(found, "responder_rate_after_session2_itt", math.nan) if found is not None else math.nan
-            if found is None or not found.episodes_eligible_itt:
+            if found is None and hidden:  # absent, or left out by small-cell suppression
+                cells.append("not shown")
+            elif found is None or not found.episodes_eligible_itt:
                 cells.append("no courses")
             elif rate != rate:
                 cells.append("n/a")
@@ -94,13 +98,15 @@ def overview_pdf(content: OverviewContent, font_path: Path | None | str = "auto"
                              f"{int(found.episodes_eligible_itt)})".replace("%", " %"))
         _row(pdf, width, [text(cell) for cell in cells], shares)
 
-    pdf.set_y(pdf.h - 22)
+    pdf.set_y(pdf.h - (26 if hidden else 22))  # room for the line saying what is not shown
     pdf.write_font(8)
     pdf.set_text_color(*GREY)
     pdf.multi_cell(width, 4, text(
         "All who started: every course with a first-visit pain score except one still running short of visit 3; "
         "a course that stopped before visit 3 counts as not improved. Changes against the period before are shown "
-        f"only where the earlier figure rests on at least {config.MIN_COMPARISON_COURSES} courses."),
+        f"only where the earlier figure rests on at least {config.MIN_COMPARISON_COURSES} courses."
+        + (f" Not shown: a condition's figure resting on fewer than {config.MIN_CELL_COURSES} other therapists' "
+           "courses (or on none), which could point to a colleague's client." if hidden else "")),
         new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 

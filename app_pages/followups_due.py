@@ -34,6 +34,7 @@ tables.table(due, "follow-ups due", columns=["client_name", "episode_id", "condi
                                               "state", "answered_on", "reminded_at", "checkin_link"])
 
 
+@signin.while_signed_in
 def _make_missing(episode_ids: list[str]) -> None:
     for episode_id in episode_ids:
         checkins.make_link(con, episode_id, by=signin.username(), viewer=signin.viewer_therapist())

@@ -263,7 +263,7 @@ def dashboard(database: Path, therapist_id: str | None = None) -> Iterator[tuple
         env = {**os.environ, "CLINIC_DB": str(copy), "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
         with open(Path(folder) / "streamlit.log", "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
+                [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
                  "--server.port", str(port), "--server.address", "127.0.0.1"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             url = f"http://127.0.0.1:{port}"

@@ -37,12 +37,12 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def running_dashboard(db_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `streamlit run dashboard.py` against `db_path`; yield its URL; stop it afterwards."""
+    """Run `streamlit run app.py` (the dashboard) against `db_path`; yield its URL; stop it afterwards."""
     port = _free_port()
     env = {**os.environ, "CLINIC_DB": str(db_path), **(extra_env or {})}
     log = open(db_path.parent / "streamlit.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -1,7 +1,9 @@
 """Downloads in headless Chromium against the real server: a hostile therapist name is plain text
 on the chart and escaped in the CSV, the file is made and audited only when clicked, and what its
-download address does for a browser that is not signed in: there is none before the click, and
-moments after the clicking browser has fetched the file it is refused to anyone."""
+download address does for a browser that is not signed in: there is none before the click, right
+after the click it is refused to another browser (and to a plain HTTP client) while the clicking
+browser's own fetch works, and moments after the clicking browser has fetched the file it is
+refused to anyone."""
 import csv
 import io
 import time
@@ -52,6 +54,13 @@ def test_a_hostile_name_is_text_on_the_chart_and_escaped_in_the_audited_csv(writ
         # Plotly drew the name as literal text: no link in any chart, the tick reads the markup.
         assert page.locator(".js-plotly-plot a").count() == 0
         assert page.locator(".js-plotly-plot text", has_text=LINK).count() >= 1
+        # Another browser, not signed in, that has opened the dashboard (so it holds a browser
+        # cookie of its own), waiting for the address.
+        other = page.context.browser.new_context()
+        other_page = other.new_page()
+        other_page.goto(url)
+        other_page.get_by_role("textbox", name="User name").wait_for(timeout=TIMEOUT)
+        assert any(cookie["name"] == "clinic_browser" for cookie in other.cookies())
         # No file and no address to one exists before the click.
         button = page.get_by_role("button", name="Download therapist comparison (CSV)")
         assert button.get_attribute("href") is None and page.locator("a[href*='/media/']").count() == 0
@@ -63,6 +72,12 @@ def test_a_hostile_name_is_text_on_the_chart_and_escaped_in_the_audited_csv(writ
         assert "'" + FORMULA in names and LINK in names and FORMULA not in names
         media = download.value.url
         assert "/media/" in media
+        # Right after the click: the other browser and a plain client get nothing for the address,
+        # the clicking browser (its cookie) gets the file again.
+        during = [other.request.get(media).status, fetch(media)]
+        again = page.context.request.get(media)
+        assert again.status == 200 and "'" + FORMULA in again.text()
+        other.close()
         time.sleep(GRACE_SECONDS + 0.5)  # the clicking browser's own fetches are over
         statuses = [fetch(media)]
         # Two more runs (here: to another page and back); Streamlit forgets a downloaded file at
@@ -74,10 +89,12 @@ def test_a_hostile_name_is_text_on_the_chart_and_escaped_in_the_audited_csv(writ
             page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT)
             statuses.append(fetch(media))
         assert_no_exception(page)
-    # Streamlit 1.67 serves /media/ without asking for the session; ui/downloads.py forgets a
-    # download moments after the clicking browser fetched it, so no other client gets it after
-    # that, whatever page runs follow (README, Security).
-    print(f"download address {media}: {statuses} right after the click and after each later page run")
+    # Streamlit 1.67 serves /media/ without asking for the session; ui/downloads.py serves a
+    # download only to the browser whose cookie it was made for, and forgets it moments after that
+    # browser fetched it, so no one gets it after that, whatever page runs follow (README, Security).
+    print(f"download address {media}: {during} to another browser and a plain client right after the click, "
+          f"{statuses} to anyone after the grace and after each later page run")
+    assert during == [404, 404]
     assert statuses == [404, 404, 404, 404]
 
     con = db.connect(writable_sample_db, read_only=True)  # the dashboard has stopped: the file is free

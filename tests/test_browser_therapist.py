@@ -91,7 +91,7 @@ def test_record_a_session_then_download_the_report_and_show_the_client(writable_
         page.get_by_label("Find a client").wait_for(timeout=TIMEOUT)
         assert_no_exception(page)
 
-        # A reload is a new browser session: signed out (README: no supported way to stay signed in).
+        # A reload is a new browser session: signed out (README: "A reload signs out, by choice").
         page.reload()
         page.get_by_role("textbox", name="User name").wait_for(timeout=TIMEOUT)
         assert page.get_by_label("Find a client").count() == 0

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,7 @@ def markdown_bodies(at: AppTest) -> list[str]:
     widgets = ("text_input", "text_area", "selectbox", "multiselect", "number_input", "date_input", "button",
                "toggle", "radio", "checkbox")
     bodies += [widget.label for kind in widgets for widget in at.get(kind)]
+    bodies += [expander.label for expander in at.expander]
     return bodies
 
 
@@ -367,3 +369,127 @@ def test_a_name_of_wide_letters_keeps_the_title_to_two_lines():
     assert pages == 1 and lines[0] == "Your progress:" and lines[1].startswith("WWWW") and lines[1].endswith("…")
     assert lines[2] == "Acute plantar fasciitis, 2 sessions (course E1)"
     assert "Your home stretching plan" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# The pages added since: Follow-ups due, the check-in page, Import; and the Overview PDF
+
+
+@pytest.fixture
+def hostile_copy(hostile_db, tmp_path, monkeypatch):
+    """A private copy of the hostile clinic (these tests write links and plans), opened as the
+    pages open it."""
+    from analytics import checkins
+    from ui import guard
+
+    path = tmp_path / "clinic.duckdb"
+    shutil.copy(hostile_db, path)
+    monkeypatch.setenv("CLINIC_DB", str(path))
+    checkins.INVALID_TOKEN_THROTTLE.clear()
+    checkins.SUBMISSION_THROTTLE.clear()
+    guard.clear_metric_cache()
+    yield guard.open_connection(str(path))
+    guard.close_connection(str(path))
+    guard.clear_metric_cache()
+    checkins.INVALID_TOKEN_THROTTLE.clear()
+    checkins.SUBMISSION_THROTTLE.clear()
+
+
+def code_blocks(at: AppTest) -> list[str]:
+    return [str(block.value) for block in at.code]
+
+
+def test_followups_due_lists_hostile_names_as_text(hostile_copy, monkeypatch):
+    from analytics import config
+
+    # The acute courses' last visits are 1-6 April 2025: their 4-week follow-ups are open on the 29th.
+    monkeypatch.setattr(config, "today", lambda: dt.date(2025, 4, 29))
+    at = run("followups_due")
+    assert_plain_everywhere(at)
+    next(button for button in at.button if button.key == "make_missing_links").click().run()  # the links' expanders
+    assert not at.exception, [e.value for e in at.exception]
+    assert_plain_everywhere(at)
+    listed = at.dataframe[0].value
+    assert {stored_text.one_line(HOSTILE[kind].strip()) for kind in KINDS if kind != "long"} <= set(listed["client_name"])
+    labels = [expander.label for expander in at.expander]
+    assert len(labels) >= len(KINDS)
+    assert any(label.startswith(shown_text.markdown(HOSTILE["html"], shown_text.LABEL_CHARS) + " · ") for label in labels)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_checkin_page_greets_a_hostile_name_and_shows_a_hostile_plan_as_text(hostile_copy, kind, monkeypatch):
+    from analytics import checkins, config
+
+    monkeypatch.setattr(config, "today", lambda: dt.date(2025, 4, 29))  # the link is live 4 weeks after the last visit
+    con, episode = hostile_copy, f"A{KINDS.index(kind) + 1}"
+    # The plan holds the hostile text where a plan may (a plan is shown whole, so not the long
+    # one; the override character it refuses).
+    try:
+        records.save_plan(con, episode, "1. Calf stretch" + ("" if kind == "long" else f"\n2. {HOSTILE[kind]}"),
+                          by="manager")
+    except records.RecordRefused:
+        assert kind == "rtl"
+        records.save_plan(con, episode, "1. Calf stretch", by="manager")
+    token = checkins.make_link(con, episode, by="manager")
+    at = AppTest.from_file(str(PAGES.parent / "dashboard.py"), default_timeout=120)
+    at.query_params["checkin"] = token
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert_plain_everywhere(at)
+    shown = "\n".join(markdown_bodies(at))
+    assert "Calf stretch" in shown  # the plan is on the page, as text
+    if kind == "html":
+        assert "\\<a" in shown or "&lt;a" in shown  # the greeting's first name, escaped
+
+
+def test_import_messages_quote_hostile_cells_as_text(hostile_copy):
+    header = "client_id,episode_id,condition,course_type,visit_number,session_date,therapist_id,pain_pre,pain_post,client_name"
+    rows = [f'N{number},NE{number},"{HOSTILE[kind].replace(chr(34), chr(34) * 2)}",acute,1,2026-11-02,'
+            f'"{HOSTILE[kind].replace(chr(34), chr(34) * 2)}",8,6,"{HOSTILE[kind].replace(chr(34), chr(34) * 2)}"'
+            for number, kind in enumerate(KINDS, start=1)]
+    at = run("import_data")
+    before = db_checksums(hostile_copy)
+    at.file_uploader(key="import_files").upload("hostile.csv", "\n".join([header, *rows]).encode(), "text/csv").run()
+    next(button for button in at.button if button.label == "Import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert_plain_everywhere(at)
+    assert [error.value for error in at.error][0].startswith("Nothing was imported")
+    messages = "\n".join(code_blocks(at))
+    # Each hostile cell is quoted in its message: the markup as letters (st.code is no Markdown),
+    # the override and the line break as escapes.
+    assert "hostile.csv:2:condition: '<a href=" in messages and "hostile.csv:4:condition: \"=cmd|" in messages
+    assert "'Ann \\u202eeel\\u202c Lee'" in messages and "'Ann\\nEvil Lee'" in messages
+    # A quoted cell is one line of visible characters, shortened: no override, no line of its own.
+    for line in messages.splitlines():
+        assert "\u202e" not in line and "\u202c" not in line and HOSTILE["long"][:300] not in line
+        assert line.startswith("hostile.csv"), line[:200]
+    assert db_checksums(hostile_copy) == before
+
+
+def db_checksums(con) -> dict:
+    from analytics import db
+
+    return db.table_checksums(con)
+
+
+@pytest.mark.parametrize("font", ["auto", None], ids=["unicode font", "core font"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_overview_pdf_of_a_hostile_clinic_is_one_page_of_plain_text(hostile_db, kind, font):
+    from analytics import db, overview_report
+
+    con = db.connect(hostile_db)
+    try:
+        f = Filter()
+        kpis, conditions = metrics.kpis(con, f), metrics.condition_by_course(con, f)
+    finally:
+        con.close()
+    # The clinic's name and the filter's words are the PDF's only free text: both hostile here.
+    content = overview_report.OverviewContent(kpis.reset_index(), conditions, HOSTILE[kind], HOSTILE[kind],
+                                              dt.date(2025, 5, 1), clinic_name=HOSTILE[kind])
+    data = overview_report.overview_pdf(content, font_path=font)
+    pages, text = pdf_text(data)
+    assert pages == 1 and len(re.findall(rb"/Type /Page\b(?!s)", data)) == 1
+    assert "\u202e" not in text and b"/URI" not in data
+    assert HOSTILE["long"][:1000] not in text  # shortened
+    if kind == "html":
+        assert '<a href="https://evil.example">x</a>' in text  # the letters, not a link

@@ -223,6 +223,32 @@ def test_one_address_cannot_lock_every_colleague_out(accounts, monkeypatch):
     assert "guess-" not in logged and PASSWORD not in logged
 
 
+def test_one_address_cannot_try_one_password_on_every_account(accounts):
+    """One password sprayed over the accounts from one address: after failures on
+    config.SIGN_IN_THROTTLE_ACCOUNTS different names (known or not) that address is refused,
+    the right password included, long before config.SIGN_IN_THROTTLE_FAILURES tries."""
+    con, hasher, now = accounts
+    attacker = ("address:10.0.0.66", "session:a")
+    sprayed = ["locked", "nobody", "disabled", "someone-else", "maria"][:config.SIGN_IN_THROTTLE_ACCOUNTS]
+    assert config.SIGN_IN_THROTTLE_ACCOUNTS < config.SIGN_IN_THROTTLE_FAILURES
+    for name in sprayed:
+        assert auth.sign_in(con, name, "Summer2026!!", now=now, sources=attacker) is None
+    verified = hasher.verified
+    assert auth.sign_in(con, "maria", PASSWORD, now=now, sources=attacker) is None  # the next account: refused
+    assert hasher.verified == verified  # without a check
+    # Many tries on one name count only toward the failures, not the names: a person retrying
+    # their own password from the same address is not refused sooner.
+    retrying = ("address:10.0.0.7", "session:b")
+    for _ in range(config.SIGN_IN_THROTTLE_FAILURES - 1):
+        auth.sign_in(con, "Maria ", "wrong password!", now=now, sources=retrying)  # the same name, as typed
+    assert not auth.THROTTLE.is_blocked(retrying, now)
+    # The names are kept as keyed hashes only, never as typed.
+    assert "Summer2026!!" not in repr(auth.THROTTLE.__dict__) and "nobody" not in repr(auth.THROTTLE.__dict__)
+    later, verified = now + dt.timedelta(minutes=config.SIGN_IN_THROTTLE_MINUTES, seconds=1), hasher.verified
+    assert auth.sign_in(con, "disabled", PASSWORD, now=later, sources=attacker) is None  # checked again (disabled)
+    assert hasher.verified == verified + 1
+
+
 def test_the_throttle_forgets_the_quietest_sources_past_its_size():
     throttle = auth.Throttle(max_failures=2, minutes=15, max_sources=3)
     now = dt.datetime(2026, 1, 1, 9, 0)
@@ -235,11 +261,12 @@ def test_the_throttle_forgets_the_quietest_sources_past_its_size():
 
 
 def test_one_browser_session_is_throttled_on_the_sign_in_form(app):
-    """Ten failed sign-ins from one browser session on different accounts: the eleventh try is
-    refused even with the right password, and the form says why."""
+    """Failed sign-ins from one browser session: ten on two names (no account behind them, so no
+    account lock), or failures on three different names, and the next try is refused even with
+    the right password, and the form says why."""
     at = AppTest.from_file(DASHBOARD, default_timeout=120)
     for attempt in range(config.SIGN_IN_THROTTLE_FAILURES):
-        sign_in(at, ("manager", "therapist1", "therapist2", "nobody")[attempt % 4], f"guess-{attempt}!")
+        sign_in(at, ("nobody", "no-one")[attempt % 2], f"guess-{attempt}!")
         is_last = attempt == config.SIGN_IN_THROTTLE_FAILURES - 1  # the tenth already says what follows
         assert [e.value.startswith("Too many" if is_last else "Wrong user name") for e in at.error] == [True]
     assert not auth.is_locked(app, "manager")
@@ -248,6 +275,16 @@ def test_one_browser_session_is_throttled_on_the_sign_in_form(app):
     assert any("Too many failed sign-ins from this browser" in e.value for e in at.error)
     assert at.text_input(key="sign_in_username") and not at.metric
     assert audit_rows(app, before) == [("therapist1", "failed_sign_in", "throttled", "therapist1")]
+    assert signin.USER_KEY not in at.session_state
+    # Another browser session trying one password on three names is refused at the third.
+    auth.THROTTLE.clear()
+    at = AppTest.from_file(DASHBOARD, default_timeout=120)
+    for attempt, name in enumerate(("manager", "therapist2", "nobody")[:config.SIGN_IN_THROTTLE_ACCOUNTS], start=1):
+        sign_in(at, name, "Summer2026!!")
+        is_last = attempt == config.SIGN_IN_THROTTLE_ACCOUNTS
+        assert [e.value.startswith("Too many" if is_last else "Wrong user name") for e in at.error] == [True]
+    sign_in(at, "therapist1")
+    assert any("Too many failed sign-ins from this browser" in e.value for e in at.error)
     assert signin.USER_KEY not in at.session_state
 
 
@@ -288,6 +325,31 @@ def test_idle_minutes_sign_out_with_a_message(app):
     assert any(f"signed out after {config.IDLE_MINUTES:g} minutes" in i.value for i in at.info)
     assert signin.USER_KEY not in at.session_state
     assert audit_rows(app, before) == [("manager", "sign_out", "idle", "manager")]
+
+
+def test_a_save_clicked_after_the_idle_limit_is_refused_and_signs_out(app):
+    """Streamlit runs a button's callback before the script, so before the idle sign-out: the
+    callback itself looks at the idle time (signin.while_signed_in)."""
+    episode = own_episodes(app, count=1)[0]
+    at = sign_in(AppTest.from_file(DASHBOARD, default_timeout=120), "therapist1")
+    at.query_params["episode"] = episode
+    at.switch_page("app_pages/record_session.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    visit_number = app.execute("SELECT max(visit_number) + 1 FROM sessions WHERE episode_id = ?", [episode]).fetchone()[0]
+    prefix = f"session:{episode}:{visit_number}:"
+    at.number_input(key=prefix + "pain_pre").set_value(5)
+    at.number_input(key=prefix + "pain_post").set_value(4)
+    before, checksums = last_audit_id(app), db.table_checksums(app)
+    at.session_state[signin.LAST_ACTIVE_KEY] -= config.IDLE_MINUTES * 60 + 1  # the screen was left, then clicked
+    next(button for button in at.button if button.label == "Save session").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert app.execute("SELECT count(*) FROM sessions WHERE episode_id = ? AND visit_number = ?",
+                       [episode, visit_number]).fetchone()[0] == 0
+    assert not at.success and at.text_input(key="sign_in_username")
+    assert any(f"signed out after {config.IDLE_MINUTES:g} minutes" in i.value for i in at.info)
+    assert audit_rows(app, before) == [("therapist1", "sign_out", "idle", "therapist1")]
+    assert {name: sums for name, sums in db.table_checksums(app).items() if name != "audit_log"} == \
+        {name: sums for name, sums in checksums.items() if name != "audit_log"}
 
 
 # ---------------------------------------------------------------------------------------------

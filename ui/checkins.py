@@ -9,10 +9,12 @@ from analytics import checkins, config, reminders
 from ui import signin
 
 
+@signin.while_signed_in
 def _make(con: duckdb.DuckDBPyConnection, episode_id: str) -> None:
     checkins.make_link(con, episode_id, by=signin.username(), viewer=signin.viewer_therapist())
 
 
+@signin.while_signed_in
 def _revoke(con: duckdb.DuckDBPyConnection, episode_id: str) -> None:
     checkins.revoke_link(con, episode_id, by=signin.username(), viewer=signin.viewer_therapist())
 
@@ -40,6 +42,7 @@ def link_panel(con: duckdb.DuckDBPyConnection, episode_id: str) -> None:
                       icon=":material/link_off:")
 
 
+@signin.while_signed_in
 def _save_email(con: duckdb.DuckDBPyConnection, episode_id: str, key: str) -> None:
     try:
         reminders.save_email(con, episode_id, st.session_state.get(key) or "", by=signin.username(),

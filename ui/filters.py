@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Collection
 from typing import Any
 
 import duckdb
@@ -42,11 +43,15 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
     The address decides on a fresh visit or when someone edits it; afterwards the widgets decide
     and the address follows them. Unknown values in the address are dropped with a warning."""
     choices = guard.filter_options(con)  # options.filter_options, once per data version
-    if signin.viewer_therapist() is not None:
+    withheld: set[str] = set()
+    if (viewer := signin.viewer_therapist()) is not None:
         # A therapist filters by no colleague: the list of names is not offered, and a
-        # therapist=... in the address is dropped like any unknown value.
-        choices = dataclasses.replace(choices, therapists={})
-    problems = _seed_widgets_from_address(choices)
+        # therapist=... in the address is dropped like any unknown value. Nor by a clinic where
+        # fewer than two colleagues work, whose figures would be one colleague's own.
+        clinics = choices.clinics_for(viewer)
+        withheld = set(choices.clinics) - set(clinics)
+        choices = dataclasses.replace(choices, therapists={}, clinics=clinics)
+    problems = _seed_widgets_from_address(choices, withheld)
     with st.sidebar:
         st.header("Filters")
         for problem in problems:
@@ -54,7 +59,7 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
         values = _draw_widgets(choices)
         st.button("Clear filters", on_click=_clear, key="filter_clear", width="stretch")
     _write_address(values)
-    return Filter(
+    f = Filter(
         start=values["from"], end=values["to"],
         clinics=tuple(values["clinic"]), therapists=tuple(values["therapist"]),
         conditions=tuple(values["condition"]), course_types=tuple(values["course"]),
@@ -64,6 +69,22 @@ def sidebar(con: duckdb.DuckDBPyConnection) -> Filter:
         # The default is None, so the default rule's figures are cached once whichever way it came.
         rule=None if values[RULE_PARAM] == config.DEFAULT_PAIN_RULE else values[RULE_PARAM],
     )
+    if f.viewer_therapist is not None:
+        # A therapist's dates count whole months: two filters a few days apart cannot be
+        # subtracted to single out one colleague's course (README, Security).
+        rounded = f.in_whole_months()
+        if rounded != f:
+            st.sidebar.caption(f"Dates count whole months for a therapist: courses starting "
+                               f"{_month_words(rounded.start, rounded.end)}.")
+        f = rounded
+    return f
+
+
+def _month_words(start: dt.date | None, end: dt.date | None) -> str:
+    """'from 1 Dec 2024 up to 31 Dec 2024' (either end may be open)."""
+    parts = [f"from {start:%-d %b %Y}"] if start is not None else []
+    parts += [f"up to {end:%-d %b %Y}"] if end is not None else []
+    return " ".join(parts)
 
 
 def describe(f: Filter) -> str:
@@ -100,8 +121,10 @@ def _shown(text: str) -> str:
     return "`" + re.sub(r"[^\w\-.:, ]", "?", text)[:40] + "`"
 
 
-def parse_address(address: dict[str, list[str]], choices: options.FilterOptions) -> tuple[dict[str, Any], list[str]]:
-    """Filter values from address parameters, and a message for each value that was ignored."""
+def parse_address(address: dict[str, list[str]], choices: options.FilterOptions,
+                  withheld_clinics: Collection[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """Filter values from address parameters, and a message for each value that was ignored
+    (`withheld_clinics`: clinics that exist but this viewer may not filter by)."""
     values: dict[str, Any] = {"from": None, "to": None, **{param: [] for param in LIST_PARAMS},
                               RULE_PARAM: config.DEFAULT_PAIN_RULE}
     problems: list[str] = []
@@ -133,16 +156,20 @@ def parse_address(address: dict[str, list[str]], choices: options.FilterOptions)
             elif param == "therapist" and not known:  # a therapist viewer: no colleague filter (see sidebar)
                 problems.append(f"Ignored {param}={_shown(value)} in the address: a therapist sees the clinic's "
                                 "figures as a whole, never filtered to a colleague.")
+            elif param == "clinic" and value in withheld_clinics:
+                problems.append(f"Ignored {param}={_shown(value)} in the address: a therapist filters only by a "
+                                f"clinic where at least {config.MIN_CLINIC_COLLEAGUES} colleagues have courses, so "
+                                "its figures are never one colleague's own.")
             else:
                 problems.append(f"Ignored {param}={_shown(value)} in the address: no such {param} in this database.")
     return values, problems
 
 
-def _seed_widgets_from_address(choices: options.FilterOptions) -> list[str]:
+def _seed_widgets_from_address(choices: options.FilterOptions, withheld_clinics: Collection[str] = ()) -> list[str]:
     current, last = _address(), st.session_state.get(_LAST_URL)
     if last is None or (current and current != last):
         # A fresh visit (a bookmark, a shared link) or an address edited by hand: it decides.
-        values, problems = parse_address(current, choices)
+        values, problems = parse_address(current, choices, withheld_clinics)
     else:
         # The widgets decide. Writing each value back through the Session State API carries it
         # over to the same widget on another page (navigation gives widgets a new identity and

@@ -162,6 +162,7 @@ def _accept() -> None:
     st.session_state[_REFUSED] = {}
 
 
+@signin.while_signed_in
 def save_session(con: duckdb.DuckDBPyConnection, form: str, episode: str, prefix: str) -> None:
     values = values_of(prefix)
     try:
@@ -175,6 +176,7 @@ def save_session(con: duckdb.DuckDBPyConnection, form: str, episode: str, prefix
     flash(f"Visit {values['visit_number']} saved.")
 
 
+@signin.while_signed_in
 def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_client: bool) -> None:
     details = values_of(EPISODE_PREFIX)
     try:
@@ -198,6 +200,7 @@ def open_course(con: duckdb.DuckDBPyConnection, form: str, prefix: str, is_new_c
 PLAN_FORM = "stretching_plan"  # the Client progress page's plan box and its Save button
 
 
+@signin.while_signed_in
 def save_plan(con: duckdb.DuckDBPyConnection, episode: str, key: str) -> None:
     """Save the course's home-stretching plan from the text box `key` (records.save_plan checks
     it, and that a therapist saves only for their own course)."""
@@ -215,6 +218,7 @@ CLOSE_FORM = "close_course"  # the Client progress page's "Close this course" fo
 CLOSE_FLASH = "_close_course_flash"
 
 
+@signin.while_signed_in
 def close_course(con: duckdb.DuckDBPyConnection, episode: str, reason_key: str, confirm_key: str) -> None:
     """Close the course (or change why it ended) with the reason chosen in `reason_key`, once the
     box `confirm_key` is ticked (records.close_course checks the reason, and that a therapist
@@ -237,6 +241,7 @@ def close_course(con: duckdb.DuckDBPyConnection, episode: str, reason_key: str, 
           "every page; it can be reopened here.", CLOSE_FLASH)
 
 
+@signin.while_signed_in
 def reopen_course(con: duckdb.DuckDBPyConnection, episode: str, confirm_key: str) -> None:
     """Reopen a closed course (its reason cleared), by the same form and the same checks."""
     if not st.session_state.get(confirm_key):
@@ -260,6 +265,7 @@ def corrections_saved() -> int:
     return int(st.session_state.get(_CORRECTIONS_SAVED, 0))
 
 
+@signin.while_signed_in
 def save_correction(con: duckdb.DuckDBPyConnection, form: str, session_id: int, field: str, value_key: str,
                     reason_key: str) -> None:
     try:

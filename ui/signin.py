@@ -3,11 +3,16 @@ CLINIC_IDLE_MINUTES without a click), and client view, which only the signed-in 
 ends.
 
 Everything here lives in the browser session's st.session_state, on the server: a page reload
-starts a new session and asks to sign in again (Streamlit 1.67 offers no supported way to keep
-our own accounts signed in across a reload; st.login is for OpenID Connect providers only)."""
+starts a new session and asks to sign in again. That is a choice, not a limit of Streamlit 1.67:
+st.login is for OpenID Connect providers only, but app.py's st.App could set a session cookie the
+page reads back (st.context.cookies). It is not built, so that a reload or a closed tab on a
+shared tablet signs out (README, Security: "A reload signs out, by choice")."""
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
+from typing import ParamSpec
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -15,6 +20,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from analytics import audit, auth, config
 from ui import text
 
+P = ParamSpec("P")
 USER_KEY = "user"
 LAST_ACTIVE_KEY = "_signed_in_last_active"  # time.monotonic() of the signed-in user's last rerun
 CLIENT_VIEW_KEY = "_client_view"             # True while the screen is turned to a client
@@ -57,6 +63,20 @@ def signed_in_user(con) -> auth.User | None:
         return None
     st.session_state[LAST_ACTIVE_KEY] = time.monotonic()
     return user
+
+
+def while_signed_in(callback: Callable[P, None]) -> Callable[P, None]:
+    """A widget callback (a save, a link made) that acts only for a user still signed in and not
+    idle. Streamlit runs callbacks before the script, so before signed_in_user can sign an idle
+    user out: a save clicked after config.IDLE_MINUTES (before the idle watch has noticed) would
+    otherwise be stored under the expired session. Refused, it does nothing, and the run that
+    follows signs out and says why."""
+    @functools.wraps(callback)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        if current_user() is None or _is_idle():
+            return
+        callback(*args, **kwargs)
+    return guarded
 
 
 def _is_idle() -> bool:

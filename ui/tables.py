@@ -12,7 +12,7 @@ import streamlit as st
 
 from analytics import audit, catalog, export
 from analytics import text as stored_text
-from ui import charts, guard, page, signin
+from ui import charts, downloads, guard, page, signin
 
 # One number format on every page, in tables and charts alike: a share as a whole percent with no
 # space ("89%", as st.metric and the sentences say it), a mean or a difference in points with one
@@ -112,12 +112,14 @@ def audited_download(make: Callable[[], bytes], action: str, target_type: str, t
     so no file and no address to it exists until then). It makes the file with `make` and writes
     the audit row for the signed-in user, in that one call; if the audit cannot be written, no
     file is given. Streamlit runs it outside the page's run, so the user and the connection are
-    taken now."""
-    con, username = guard.database(), signin.username()
+    taken now, and so is the clicking browser: the file is served to that browser only
+    (ui/downloads.py)."""
+    con, username, browser = guard.database(), signin.username(), downloads.clicking_browser()
 
     def produce() -> bytes:
         data = make()
         audit.record(con, username, action, target_type, target_id)
+        downloads.made_for(browser)
         return data
     return produce
 
