@@ -255,7 +255,7 @@ def _prepared_copy(database: Path, folder: Path, therapist_id: str | None) -> Pa
 
 @contextlib.contextmanager
 def dashboard(database: Path, therapist_id: str | None = None) -> Iterator[tuple[str, int]]:
-    """`streamlit run dashboard.py` on 127.0.0.1 against a prepared copy of `database`: yields
+    """`streamlit run app.py` on 127.0.0.1 against a prepared copy of `database`: yields
     (url, server pid); stops it afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench_browser_", dir=OUT) as folder:
         copy = _prepared_copy(database, Path(folder), therapist_id)
