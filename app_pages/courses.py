@@ -23,6 +23,7 @@ st.plotly_chart(charts.pain_trajectory(trajectory, phases=("pre", "post"), bands
                 width="stretch", key="courses_trajectory")
 
 st.header("How soon clients improve")
+st.caption(f"Improved = pain before a session {words.improvement_rule(f)} below the first visit ({words.rule_name(f)}).")
 medians = ui.metric(metrics.median_visits_to_improvement, f)
 for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
     column.metric(f"{row.course_type.capitalize()}: half improved by visit",

@@ -68,6 +68,7 @@ figures = ui.metric(metrics.headline, f)
 for course in config.COURSE_TYPES:  # full width each, so the labels fit at 1440 px; acute above chronic
     low, high = config.RECOMMENDED_SESSIONS[course]
     st.subheader(f"{course.capitalize()} courses ({low}-{high} sessions recommended)")
+    st.caption(f"Improved = pain before {visit} {rule}; straight after session 2 for the immediate rate.")
     (all_started, reached), (immediate, median, dropout) = st.columns(2), st.columns(3)
     tile(all_started, f"improved_after_session2_itt_{course}", "Improved after the 2nd session (all who started)",
          "rate", of="who started",

@@ -22,7 +22,7 @@ from ui import tables
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
-CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 2, "trend": 3,
+CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 3, "trend": 3,
                    "data_quality": 1}
 
 # Address parameters -> the Filter the sidebar must build from them.
@@ -79,6 +79,13 @@ def _length(values) -> int:
             return int(np.prod([int(n) for n in str(values["shape"]).split(",")]))
         return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
     return len(values)
+
+
+def _charts_numbers(values) -> np.ndarray:
+    """One plotly array as numbers, plain or in plotly's typed-array form."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).astype(float)
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def points(figure: dict) -> int:
@@ -475,9 +482,35 @@ def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, s
     assert "(the percent-50 rule)" in " ".join(tile.help or "" for tile in at.metric)
 
 
-@pytest.mark.parametrize("page", ["courses", "trend", "therapists"])
+@pytest.mark.parametrize("page", ["courses", "trend", "therapists", "overview", "home_program", "conditions"])
 def test_every_caption_that_states_the_rule_names_the_chosen_one(app_db, page):
     at = run_page(page, {"rule": "percent-50"})
     words = " ".join([c.value for c in at.caption] + [tile.help or "" for tile in at.metric])
     assert "at least 50 % below the first visit" in words and "the percent-50 rule" in words
     assert "2 points and 30 %" not in words
+    # Visible text, not only the (?) tooltips: the captions alone name the rule.
+    visible = " ".join(c.value for c in at.caption)
+    assert "at least 50 % below the first visit" in visible and "the percent-50 rule" in visible
+
+
+def test_overview_names_the_rule_above_each_course_types_tiles(app_db):
+    at = run_page("overview")
+    named = [c.value for c in at.caption if "(the points-and-percent rule)" in c.value]
+    assert len(named) == 2  # one for acute, one for chronic, under each subheader
+
+
+def test_home_program_shows_all_who_started_beside_those_reaching_visit_3_each_with_n(app_db, sample_con):
+    at = run_page("home_program")
+    effect = metrics.home_program_effect(sample_con)
+    titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
+    assert any("all who started" in title for title in titles)
+    assert any("courses reaching visit 3" in title for title in titles)
+    charts = {title: figure for title, figure in zip(titles, figures(at))}
+    itt = next(figure for title, figure in charts.items() if "all who started" in title)
+    acute = effect[effect["course_type"] == "acute"]
+    bar = next(trace for trace in itt["data"] if trace["name"] == "Acute")
+    assert list(_charts_numbers(bar["customdata"])) == acute["episodes_eligible_itt"].tolist()
+    assert np.allclose(_charts_numbers(bar["y"]), acute["responder_rate_after_session2_itt"] * 100, equal_nan=True)
+    shown = at.dataframe[0].value
+    assert {"episodes_eligible_itt", "responder_rate_after_session2_itt",
+            "episodes_reaching_visit3", "responder_rate_after_session2"} <= set(shown.columns)

@@ -456,7 +456,7 @@ def home_program(effect: pd.DataFrame, value: str, title: str, axis_title: str, 
     """One outcome column of home_program_effect by stretching adherence band and course type;
     `count` names the column holding the n behind each bar."""
     fig = go.Figure()
-    scale = 100 if value.endswith("rate") or value.endswith("session2") else 1
+    scale = 100 if value.endswith(("rate", "session2", "session2_itt")) else 1
     for course in _courses(effect):
         rows = effect[effect["course_type"] == course]
         fig.add_trace(go.Bar(
