@@ -84,7 +84,8 @@ for course in config.COURSE_TYPES:  # full width each, so the labels fit at 1440
          help=f"Pain straight after session 2 {rule}: the relief on leaving, not the lasting effect that "
               f"the pain before {visit} shows.")
     tile(median, f"median_sessions_{course}", "Median sessions", "sessions", delta_color="off",
-         help="Half of the courses lasted at most this many sessions (highest visit number).")
+         help="Half of the courses lasted at most this many sessions (highest visit number); a course still "
+              "running counts at its visits so far.")
     tile(dropout, f"dropout_rate_{course}", "Drop-out rate", "rate", delta_color="inverse", of="finished",
          help=f"Of the {course} courses that have finished (not those still running), the share that stopped "
               f"before the recommended minimum of {low} without meeting their goals: closed early or lost to "

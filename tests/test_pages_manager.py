@@ -514,3 +514,13 @@ def test_home_program_shows_all_who_started_beside_those_reaching_visit_3_each_w
     shown = at.dataframe[0].value
     assert {"episodes_eligible_itt", "responder_rate_after_session2_itt",
             "episodes_reaching_visit3", "responder_rate_after_session2"} <= set(shown.columns)
+
+
+def test_courses_page_leaves_running_courses_out_of_how_long_courses_last_and_says_so(app_db, sample_con):
+    at = run_page("courses")
+    outcomes = metrics.course_outcomes(sample_con)
+    running, finished = int(outcomes["active"].sum()), int(outcomes["finished"].sum())
+    assert running > 0  # the sample has courses still running, so leaving them out shows
+    sessions = next(figure for figure in figures(at) if "Sessions attended" in figure["layout"]["title"]["text"])
+    assert f"n = {finished:,} finished courses" in json.dumps(sessions["layout"])
+    assert any(f"the {running:,} still running (active) are left out" in c.value for c in at.caption)

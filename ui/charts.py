@@ -205,11 +205,12 @@ def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.S
 
 
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
-    """How many sessions courses lasted (highest visit number), acute above chronic (one panel
-    each, full width, so their titles and bars fit a phone), the recommended range shaded."""
+    """How many sessions finished courses lasted (highest visit number; sessions_attended leaves
+    out those still running), acute above chronic (one panel each, full width, so their titles
+    and bars fit a phone), the recommended range shaded."""
     courses = _courses(distribution)
     fig = make_subplots(rows=max(1, len(courses)), cols=1, vertical_spacing=0.2, subplot_titles=[
-        f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} courses)"
+        f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} finished courses)"
         for c in courses])
     for position, course in enumerate(courses, start=1):
         rows = distribution[distribution["course_type"] == course]
@@ -220,8 +221,8 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         _shade_recommended(fig, [course], row=position, col=1)
         fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
-    fig = _layout(fig, "Sessions attended per course", "Sessions attended (highest visit number)", "Courses",
-                  n=f"against the recommended range, n = {n:,} courses", showlegend=False,
+    fig = _layout(fig, "Sessions attended per finished course", "Sessions attended (highest visit number)", "Courses",
+                  n=f"against the recommended range, n = {n:,} finished courses", showlegend=False,
                   height=PANEL_PX * max(1, len(courses)) + 130)
     for row in range(1, len(courses)):  # the axis is named once, under the bottom panel
         fig.update_xaxes(title_text="", row=row)
