@@ -76,7 +76,10 @@ tables.table(conditions.assign(condition=conditions["condition"].map(charts.labe
                      "above. Click a column heading to sort the table itself.")
 
 st.header("Pain by visit for each condition")
-st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out.")
+st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out. "
+           "Each line has its 95 % confidence band; a visit reached by fewer than "
+           f"{config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line (its n is in the hover): "
+           "within one condition and course type, a few long courses are not a trend.")
 by_condition = ui.metric(metrics.pain_trajectory, f, by=("course_type", "condition"))
 shown = [c for c in conditions["condition"] if c in set(by_condition["condition"])]
 st.plotly_chart(charts.condition_trajectories(by_condition, shown), width="stretch", key="conditions_multiples")
