@@ -357,10 +357,17 @@ def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db
         table.loc[~outside, "therapist_name"])
     assert sorted(table["therapist_name"]) == sorted(comparison["therapist_name"])
     assert "difference" in table.columns and "judgement" in table.columns
-    # Today's measure (the last visit of finished courses) is listed by name, as before.
+    # The older measure (the last visit of finished courses) is adjusted and ordered like the others:
+    # the same figures as therapist_outcome's, with its funnel position.
     at.segmented_control(key="therapist_measure").set_value("improved_at_last_visit").run()
-    assert at.dataframe[0].value["therapist_name"].tolist() == sorted(comparison["therapist_name"])
+    last = metrics.therapist_outcome(sample_con, outcome="improved_at_last_visit").therapists
+    shown = at.dataframe[0].value
+    assert shown["therapist_id"].tolist() == last["therapist_id"].tolist()
+    assert shown["funnel_position"].tolist() == last["funnel_position"].tolist()
+    assert shown["expected"].tolist() == pytest.approx((last["expected"] * 100).tolist())  # shown as %
     assert any("adjusted" in note.value for note in at.info)
+    funnel = next(figure for figure in figures(at) if figure["layout"]["title"]["text"].startswith("Funnel plot"))
+    assert "Observed − expected" in json.dumps(funnel["layout"], ensure_ascii=False)
 
 
 def test_therapists_page_shows_too_few_to_judge(app_db):

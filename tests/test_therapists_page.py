@@ -103,7 +103,8 @@ def test_the_page_judges_on_the_promise_and_finds_a_therapist(app_db):
     assert at.dataframe[0].value["therapist_name"].tolist() == ["Rowan Kettle"]
     at.text_input(key="therapist_search").set_value("").run()
     for measure, heading in (("dropped_before_visit3", "observed"), ("visits_to_improvement", "observed_mean"),
-                             ("sessions_used", "observed_mean")):
+                             ("sessions_used", "observed_mean"), ("sessions_within_range", "observed"),
+                             ("improved_at_last_visit", "observed")):
         at.segmented_control(key="therapist_measure").set_value(measure).run()
         assert not at.exception
         shown = at.dataframe[0].value
