@@ -332,14 +332,20 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
     row = wide.loc[_charts.label("flat_feet")]
     assert row["Acute: started"] == flat["episodes_eligible_itt"]
     assert row["Acute: improved after session 2 (%)"] == pytest.approx(100 * flat["responder_rate_after_session2_itt"])
-    assert row["Acute: 95 % interval"] == f"{flat['itt_ci_low']:.0%} – {flat['itt_ci_high']:.0%}"
+    assert row["Acute: 95 % from"] == pytest.approx(100 * flat["itt_ci_low"])
+    assert row["Acute: 95 % to"] == pytest.approx(100 * flat["itt_ci_high"])
+    # Numbers, shown as percentages, so a heading click sorts them as numbers (9 % before 10 %).
+    intervals = [column for column in wide.columns if "95 %" in column]
+    assert len(intervals) == 8 and all(pd.api.types.is_float_dtype(wide[column]) for column in intervals)
+    formats = json.loads(at.dataframe[0].proto.columns)
+    assert all(formats[column]["type_config"]["format"] == "%.0f%%" for column in intervals)
     assert row["Chronic: started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
     # The rates first, acute beside chronic (a phone shows the condition and two or three columns),
     # then their n and intervals.
     assert list(wide.columns[:6]) == [
         "Acute: improved after session 2 (%)", "Chronic: improved after session 2 (%)",
         "Acute: improved by the last visit (%)", "Chronic: improved by the last visit (%)",
-        "Acute: started", "Acute: 95 % interval"]
+        "Acute: started", "Acute: 95 % from"]
     # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
     assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
     caption = " ".join(c.value for c in at.caption)
