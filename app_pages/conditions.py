@@ -26,13 +26,10 @@ st.header("Within acute and within chronic courses")
 by_course = ui.metric(metrics.condition_by_course, f)
 
 
-def interval(low: float, high: float) -> str:
-    return "" if low != low else f"{low:.0%} – {high:.0%}"
-
-
 def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """One row per condition (in `order`): the four rates first (after session 2 and by the last
-    visit, acute beside chronic), then each with its n and interval."""
+    visit, acute beside chronic), then each with its n and interval. Rates and interval ends
+    stay numbers (in %), so a click on a heading sorts them as numbers."""
     wide = pd.DataFrame({"condition": order})
     rows = {course: frame[frame["course_type"] == course].set_index("condition").reindex(order)
             for course in config.COURSE_TYPES}
@@ -45,8 +42,9 @@ def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             name = course.capitalize()
             wide[f"{name}: {'started' if n == 'episodes_eligible_itt' else 'with a later score'}"] = shown[n].to_numpy()
             wide[f"{name}: {what} (%)"] = 100 * shown[rate].to_numpy()
-            wide[f"{name}: 95 % interval{'' if n == 'episodes_eligible_itt' else ' (last visit)'}"] = [
-                interval(lo, hi) for lo, hi in zip(shown[low], shown[high])]
+            last = "" if n == "episodes_eligible_itt" else " (last visit)"
+            wide[f"{name}: 95 % from{last}"] = 100 * shown[low].to_numpy()
+            wide[f"{name}: 95 % to{last}"] = 100 * shown[high].to_numpy()
     wide["condition"] = wide["condition"].map(charts.label)
     # The rates the table is for straight after the condition (a phone shows two or three columns),
     # acute beside chronic; then each rate's n and interval.
@@ -56,7 +54,7 @@ def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(by_course["condition"])])
-rates = [column for column in wide.columns if "improved" in column]
+rates = [column for column in wide.columns if "improved" in column or "95 %" in column]
 tables.table(wide, "conditions by course type", column_config={
     "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
     **{column: st.column_config.NumberColumn(column, format="%.0f%%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
@@ -76,7 +74,10 @@ tables.table(conditions.assign(condition=conditions["condition"].map(charts.labe
                      "above. Click a column heading to sort the table itself.")
 
 st.header("Pain by visit for each condition")
-st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out.")
+st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out. "
+           "Each line has its 95 % confidence band; a visit reached by fewer than "
+           f"{config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line (its n is in the hover): "
+           "within one condition and course type, a few long courses are not a trend.")
 by_condition = ui.metric(metrics.pain_trajectory, f, by=("course_type", "condition"))
 shown = [c for c in conditions["condition"] if c in set(by_condition["condition"])]
 st.plotly_chart(charts.condition_trajectories(by_condition, shown), width="stretch", key="conditions_multiples")

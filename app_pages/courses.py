@@ -23,6 +23,7 @@ st.plotly_chart(charts.pain_trajectory(trajectory, phases=("pre", "post"), bands
                 width="stretch", key="courses_trajectory")
 
 st.header("How soon clients improve")
+st.caption(f"Improved = pain before a session {words.improvement_rule(f)} below the first visit ({words.rule_name(f)}).")
 medians = ui.metric(metrics.median_visits_to_improvement, f)
 for row, column in zip(medians.itertuples(), st.columns(max(1, len(medians)))):
     column.metric(f"{row.course_type.capitalize()}: half improved by visit",
@@ -43,6 +44,9 @@ st.caption("Two readings of the same courses. Above, Kaplan-Meier: a course that
 
 st.header("How long courses last and how they end")
 st.plotly_chart(charts.sessions_attended(ui.metric(metrics.sessions_attended, f)), width="stretch", key="courses_sessions")
+running = int(outcomes["active"].sum()) if "active" in outcomes else 0
+st.caption(f"Sessions attended counts finished courses only: the {running:,} still running (active) are left out, "
+           "since a course that has not ended would look like one that ended below the recommended range.")
 st.plotly_chart(charts.status_mix(outcomes), width="stretch", key="courses_status")
 st.caption(f"Completed: closed with its goals met or improved enough, or reached the recommended minimum "
            f"({words.recommended_minimums()}). Closed early: closed for another reason before the minimum. Active: "

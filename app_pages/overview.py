@@ -68,6 +68,7 @@ figures = ui.metric(metrics.headline, f)
 for course in config.COURSE_TYPES:  # full width each, so the labels fit at 1440 px; acute above chronic
     low, high = config.RECOMMENDED_SESSIONS[course]
     st.subheader(f"{course.capitalize()} courses ({low}-{high} sessions recommended)")
+    st.caption(f"Improved = pain before {visit} {rule}; straight after session 2 for the immediate rate.")
     (all_started, reached), (immediate, median, dropout) = st.columns(2), st.columns(3)
     tile(all_started, f"improved_after_session2_itt_{course}", "Improved after the 2nd session (all who started)",
          "rate", of="who started",
@@ -83,7 +84,8 @@ for course in config.COURSE_TYPES:  # full width each, so the labels fit at 1440
          help=f"Pain straight after session 2 {rule}: the relief on leaving, not the lasting effect that "
               f"the pain before {visit} shows.")
     tile(median, f"median_sessions_{course}", "Median sessions", "sessions", delta_color="off",
-         help="Half of the courses lasted at most this many sessions (highest visit number).")
+         help="Half of the courses lasted at most this many sessions (highest visit number); a course still "
+              "running counts at its visits so far.")
     tile(dropout, f"dropout_rate_{course}", "Drop-out rate", "rate", delta_color="inverse", of="finished",
          help=f"Of the {course} courses that have finished (not those still running), the share that stopped "
               f"before the recommended minimum of {low} without meeting their goals: closed early or lost to "

@@ -13,13 +13,11 @@ MODELS = {
     "overall rate": "too few courses to model the case mix, so this is simply the clinic's overall rate",
     "overall mean": "too few courses to model the case mix, so this is simply the clinic's overall mean",
 }
-LAST_VISIT = "improved_at_last_visit"
-MEASURES = {**{name: outcome.label for name, outcome in metrics.THERAPIST_OUTCOMES.items()},
-            LAST_VISIT: "Improved by the last visit (finished courses)"}
+MEASURES = {name: outcome.label for name, outcome in metrics.THERAPIST_OUTCOMES.items()}
 # What each measure counts, for the explanation and the charts' n.
 COURSES = {metrics.PRIMARY_OUTCOME: "courses that started", "dropped_before_visit3": "finished courses",
            "visits_to_improvement": "finished courses that improved", "sessions_used": "completed courses",
-           LAST_VISIT: "finished courses"}
+           "sessions_within_range": "finished courses", "improved_at_last_visit": "finished courses with a later score"}
 # A continuous measure's columns get their own headings (the shares' are percentages).
 MEANS = {"observed": "observed_mean", "expected": "expected_mean", "difference": "difference_mean",
          "ci_low": "ci_low_mean", "ci_high": "ci_high_mean"}
@@ -28,13 +26,8 @@ con, f = ui.clinic_page("Therapists, compared fairly")
 
 measure = st.segmented_control("Judged on", list(MEASURES), format_func=lambda name: MEASURES[name],
                                default=metrics.PRIMARY_OUTCOME, key="therapist_measure") or metrics.PRIMARY_OUTCOME
-if measure == LAST_VISIT:  # today's measure, kept for comparison: finished courses, last pre-session pain
-    comparison = ui.metric(metrics.therapist_comparison, f).rename(
-        columns={"observed_rate": "observed", "expected_rate": "expected"}).sort_values("therapist_name")
-    unit = "share"
-else:
-    result = ui.metric(metrics.therapist_outcome, f, outcome=measure)
-    comparison, unit = result.therapists, metrics.THERAPIST_OUTCOMES[measure].unit
+result = ui.metric(metrics.therapist_outcome, f, outcome=measure)
+comparison, unit = result.therapists, metrics.THERAPIST_OUTCOMES[measure].unit
 if comparison.empty or comparison["episodes"].sum() == 0:
     ui.nothing_matches(f"No {COURSES[measure]} match these filters, so there is nothing to compare.", comparison)
 
@@ -59,18 +52,11 @@ st.caption(f"A meaningful improvement: pain {words.improvement_rule(f)} below th
            "choose another rule in the sidebar).")
 
 st.header("Funnel plot")
-if measure == LAST_VISIT:
-    st.caption("Each dot is a therapist's share of finished courses that improved meaningfully (last pain before a "
-               f"session {words.improvement_rule(f)} below the first visit, {words.rule_name(f)}), not adjusted for case mix. The funnel shows "
-               "where a therapist with that many courses would fall by chance alone at the clinic's rate: 95 % of the "
-               "time inside the dashed lines, 99.8 % inside the dotted ones.")
-    st.plotly_chart(charts.funnel(ui.metric(metrics.funnel_limits, f)), width="stretch", key="therapists_funnel")
-else:
-    st.caption("Each dot is a therapist: observed minus expected against how many courses it rests on. Chance alone "
-               "keeps a therapist who does exactly as expected inside the dashed lines 95 % of the time and inside "
-               "the dotted ones 99.8 % of the time; the funnel narrows as courses add up. Dots outside are named.")
-    st.plotly_chart(charts.outcome_funnel(result, label, unit, COURSES[measure]), width="stretch",
-                    key="therapists_funnel")
+st.caption("Each dot is a therapist: observed minus expected against how many courses it rests on. Chance alone "
+           "keeps a therapist who does exactly as expected inside the dashed lines 95 % of the time and inside "
+           "the dotted ones 99.8 % of the time; the funnel narrows as courses add up. Dots outside are named.")
+st.plotly_chart(charts.outcome_funnel(result, label, unit, COURSES[measure]), width="stretch",
+                key="therapists_funnel")
 
 st.header("The figures")
 search = st.text_input("Find a therapist (id or name)", key="therapist_search").strip()
@@ -81,11 +67,11 @@ if search:
     rows = rows[found]
 # The judgement next to the name, so it stays in view on a narrow screen.
 columns = ["therapist_name", "therapist_id", "episodes", "judgement", "observed", "expected", "difference", "ci_low",
-           "ci_high", *(["funnel_position"] if "funnel_position" in rows else [])]
+           "ci_high", "funnel_position"]
 rows = rows[columns]
 if unit != "share":
     rows = rows.rename(columns=MEANS)
 tables.table(rows, "therapist comparison",
              caption=f"{len(rows):,} of {len(comparison):,} therapists"
-                     f"{'' if measure == LAST_VISIT else ', those outside the funnel’s limits first'}, then by name: "
+                     ", those outside the funnel’s limits first, then by name: "
                      "the difference and its interval are what to read, not the order.")

@@ -429,6 +429,15 @@ def test_home_program_effect(clinic):
     # C2 50 %, C3 0 %, C4 no % (baseline 0) -> 25; C3 and C4 reached visit 3, neither improved.
     assert bands.loc[("chronic", "not recorded"), "mean_change_pct"] == 25
     assert bands.loc[("chronic", "not recorded"), "responder_rate_after_session2"] == 0.0
+    # All who started: acute "not recorded" is A4 (one visit), A5 and A7 (two, finished): three
+    # drop-outs before visit 3, not improved, where no course reached visit 3; A6 is still running
+    # with two visits, so it is not yet judged. Chronic "not recorded": C2 (no visit-3 score)
+    # counts too, beside C3 and C4.
+    assert unrecorded[["episodes_eligible_itt", "responder_rate_after_session2_itt"]].tolist() == [3, 0.0]
+    assert bands.loc[("chronic", "not recorded"), "episodes_eligible_itt"] == 3
+    assert bands.loc[("acute", "75-100 %"), ["episodes_eligible_itt", "responder_rate_after_session2_itt"]].tolist() == [1, 1.0]
+    assert bands.loc[("acute", "25-50 %"), "episodes_eligible_itt"] == 0
+    assert np.isnan(bands.loc[("acute", "25-50 %"), "responder_rate_after_session2_itt"])
 
 
 # --- 7. therapists ----------------------------------------------------------------------------

@@ -18,12 +18,28 @@ def three_courses(clinic_db):
     ])
 
 
-def test_sessions_attended_counts_courses_by_highest_visit(three_courses):
-    frame = metrics.sessions_attended(three_courses)
+def test_sessions_attended_counts_finished_courses_by_highest_visit(clinic_db):
+    # The latest session is 2025-03-17. E1 (3 acute visits) completed; E4 (one acute visit on
+    # 6 January, not seen since) was lost to follow-up; E5 (5 chronic visits, last 10 February)
+    # too. E2 (one acute visit, 4 March) and E3 (two chronic visits, 12 March) are still running,
+    # short of their minimum: counted at their visits so far they would look like courses that
+    # ended below the range, so they are left out.
+    con = clinic_db([
+        visit("E1", 1, "2025-03-03", 8, 6), visit("E1", 2, "2025-03-10", 6, 5), visit("E1", 3, "2025-03-17", 5, 2),
+        visit("E2", 1, "2025-03-04", 7, 3),
+        visit("E3", 1, "2025-03-05", 6, 6, course_type="chronic"), visit("E3", 2, "2025-03-12", 5, None, course_type="chronic"),
+        visit("E4", 1, "2025-01-06", 7, 5),
+        *[visit("E5", k, f"2025-01-{6 + 7 * (k - 1):02d}" if k < 5 else "2025-02-10", 6, 5, course_type="chronic")
+          for k in range(1, 6)],
+    ])
+    statuses = dict(metrics.client_episodes(con)[["episode_id", "status"]].values.tolist())
+    assert statuses == {"E1": "completed", "E2": "active", "E3": "active", "E4": "lost_to_follow_up",
+                        "E5": "lost_to_follow_up"}
+    frame = metrics.sessions_attended(con)
     assert frame[["course_type", "visits", "episodes"]].values.tolist() == [
-        ["acute", 1, 1], ["acute", 3, 1], ["chronic", 2, 1]]
+        ["acute", 1, 1], ["acute", 3, 1], ["chronic", 5, 1]]
     assert frame[["min_sessions", "max_sessions"]].values.tolist() == [[3, 5], [3, 5], [8, 12]]
-    assert metrics.sessions_attended(three_courses, Filter(course_types=("chronic",)))["episodes"].tolist() == [1]
+    assert metrics.sessions_attended(con, Filter(course_types=("chronic",)))["episodes"].tolist() == [1]
 
 
 def test_immediate_relief_is_pre_minus_post_within_sessions_with_both_scores(three_courses):

@@ -22,7 +22,7 @@ from ui import tables
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
-CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 2, "trend": 3,
+CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 3, "trend": 3,
                    "data_quality": 1}
 
 # Address parameters -> the Filter the sidebar must build from them.
@@ -79,6 +79,13 @@ def _length(values) -> int:
             return int(np.prod([int(n) for n in str(values["shape"]).split(",")]))
         return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
     return len(values)
+
+
+def _charts_numbers(values) -> np.ndarray:
+    """One plotly array as numbers, plain or in plotly's typed-array form."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).astype(float)
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def points(figure: dict) -> int:
@@ -325,14 +332,20 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
     row = wide.loc[_charts.label("flat_feet")]
     assert row["Acute: started"] == flat["episodes_eligible_itt"]
     assert row["Acute: improved after session 2 (%)"] == pytest.approx(100 * flat["responder_rate_after_session2_itt"])
-    assert row["Acute: 95 % interval"] == f"{flat['itt_ci_low']:.0%} – {flat['itt_ci_high']:.0%}"
+    assert row["Acute: 95 % from"] == pytest.approx(100 * flat["itt_ci_low"])
+    assert row["Acute: 95 % to"] == pytest.approx(100 * flat["itt_ci_high"])
+    # Numbers, shown as percentages, so a heading click sorts them as numbers (9 % before 10 %).
+    intervals = [column for column in wide.columns if "95 %" in column]
+    assert len(intervals) == 8 and all(pd.api.types.is_float_dtype(wide[column]) for column in intervals)
+    formats = json.loads(at.dataframe[0].proto.columns)
+    assert all(formats[column]["type_config"]["format"] == "%.0f%%" for column in intervals)
     assert row["Chronic: started"] == by_course.loc[("chronic", "flat_feet"), "episodes_eligible_itt"]
     # The rates first, acute beside chronic (a phone shows the condition and two or three columns),
     # then their n and intervals.
     assert list(wide.columns[:6]) == [
         "Acute: improved after session 2 (%)", "Chronic: improved after session 2 (%)",
         "Acute: improved by the last visit (%)", "Chronic: improved by the last visit (%)",
-        "Acute: started", "Acute: 95 % interval"]
+        "Acute: started", "Acute: 95 % from"]
     # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
     assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
     caption = " ".join(c.value for c in at.caption)
@@ -350,10 +363,17 @@ def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db
         table.loc[~outside, "therapist_name"])
     assert sorted(table["therapist_name"]) == sorted(comparison["therapist_name"])
     assert "difference" in table.columns and "judgement" in table.columns
-    # Today's measure (the last visit of finished courses) is listed by name, as before.
+    # The older measure (the last visit of finished courses) is adjusted and ordered like the others:
+    # the same figures as therapist_outcome's, with its funnel position.
     at.segmented_control(key="therapist_measure").set_value("improved_at_last_visit").run()
-    assert at.dataframe[0].value["therapist_name"].tolist() == sorted(comparison["therapist_name"])
+    last = metrics.therapist_outcome(sample_con, outcome="improved_at_last_visit").therapists
+    shown = at.dataframe[0].value
+    assert shown["therapist_id"].tolist() == last["therapist_id"].tolist()
+    assert shown["funnel_position"].tolist() == last["funnel_position"].tolist()
+    assert shown["expected"].tolist() == pytest.approx((last["expected"] * 100).tolist())  # shown as %
     assert any("adjusted" in note.value for note in at.info)
+    funnel = next(figure for figure in figures(at) if figure["layout"]["title"]["text"].startswith("Funnel plot"))
+    assert "Observed − expected" in json.dumps(funnel["layout"], ensure_ascii=False)
 
 
 def test_therapists_page_shows_too_few_to_judge(app_db):
@@ -475,9 +495,45 @@ def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, s
     assert "(the percent-50 rule)" in " ".join(tile.help or "" for tile in at.metric)
 
 
-@pytest.mark.parametrize("page", ["courses", "trend", "therapists"])
+@pytest.mark.parametrize("page", ["courses", "trend", "therapists", "overview", "home_program", "conditions"])
 def test_every_caption_that_states_the_rule_names_the_chosen_one(app_db, page):
     at = run_page(page, {"rule": "percent-50"})
     words = " ".join([c.value for c in at.caption] + [tile.help or "" for tile in at.metric])
     assert "at least 50 % below the first visit" in words and "the percent-50 rule" in words
     assert "2 points and 30 %" not in words
+    # Visible text, not only the (?) tooltips: the captions alone name the rule.
+    visible = " ".join(c.value for c in at.caption)
+    assert "at least 50 % below the first visit" in visible and "the percent-50 rule" in visible
+
+
+def test_overview_names_the_rule_above_each_course_types_tiles(app_db):
+    at = run_page("overview")
+    named = [c.value for c in at.caption if "(the points-and-percent rule)" in c.value]
+    assert len(named) == 2  # one for acute, one for chronic, under each subheader
+
+
+def test_home_program_shows_all_who_started_beside_those_reaching_visit_3_each_with_n(app_db, sample_con):
+    at = run_page("home_program")
+    effect = metrics.home_program_effect(sample_con)
+    titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
+    assert any("all who started" in title for title in titles)
+    assert any("courses reaching visit 3" in title for title in titles)
+    charts = {title: figure for title, figure in zip(titles, figures(at))}
+    itt = next(figure for title, figure in charts.items() if "all who started" in title)
+    acute = effect[effect["course_type"] == "acute"]
+    bar = next(trace for trace in itt["data"] if trace["name"] == "Acute")
+    assert list(_charts_numbers(bar["customdata"])) == acute["episodes_eligible_itt"].tolist()
+    assert np.allclose(_charts_numbers(bar["y"]), acute["responder_rate_after_session2_itt"] * 100, equal_nan=True)
+    shown = at.dataframe[0].value
+    assert {"episodes_eligible_itt", "responder_rate_after_session2_itt",
+            "episodes_reaching_visit3", "responder_rate_after_session2"} <= set(shown.columns)
+
+
+def test_courses_page_leaves_running_courses_out_of_how_long_courses_last_and_says_so(app_db, sample_con):
+    at = run_page("courses")
+    outcomes = metrics.course_outcomes(sample_con)
+    running, finished = int(outcomes["active"].sum()), int(outcomes["finished"].sum())
+    assert running > 0  # the sample has courses still running, so leaving them out shows
+    sessions = next(figure for figure in figures(at) if "Sessions attended" in figure["layout"]["title"]["text"])
+    assert f"n = {finished:,} finished courses" in json.dumps(sessions["layout"])
+    assert any(f"the {running:,} still running (active) are left out" in c.value for c in at.caption)

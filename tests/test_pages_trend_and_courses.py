@@ -77,6 +77,36 @@ def test_pain_by_visit_leaves_visits_of_fewer_than_twenty_courses_off_the_line(a
     assert f"fewer than {config.MIN_TRAJECTORY_COURSES} courses" in " ".join(c.value for c in at.caption)
 
 
+def test_conditions_small_multiples_leave_visits_of_fewer_than_twenty_courses_off_the_line(app_db, sample_con):
+    at = run_page("conditions")
+    chart = by_title(at, "Pain before each session, by condition")
+    trajectory = metrics.pain_trajectory(sample_con, by=("course_type", "condition"))
+    pre = trajectory[trajectory["phase"] == "pre"]
+    checked = 0
+    for (course, condition), rows in pre.groupby(["course_type", "condition"]):
+        name = f"{condition.replace('_', ' ').capitalize()}, {course}"
+        line = [t for t in chart["data"] if t.get("legendgroup") == course and t.get("hovertemplate", "").startswith(name + "<br>")
+                and t.get("mode") == "lines+markers"]
+        assert len(line) == 1, name
+        enough = rows[rows["n"] >= config.MIN_TRAJECTORY_COURSES]
+        few = rows[rows["n"] < config.MIN_TRAJECTORY_COURSES]
+        assert sorted(values(line[0], "x")) == sorted(enough["visit_number"].tolist()), name
+        faint = [t for t in chart["data"] if t.get("name") == f"{name} (fewer than {config.MIN_TRAJECTORY_COURSES} courses)"]
+        if len(few):
+            assert sorted(values(faint[0], "x")) == sorted(few["visit_number"].tolist())
+            assert faint[0]["mode"] == "markers" and faint[0]["marker"]["opacity"] < 1
+            assert "n = %{customdata:,} scores" in faint[0]["hovertemplate"]
+            checked += 1
+        else:
+            assert not faint
+        band = [t for t in chart["data"] if t.get("name") == f"{name} 95 % CI"]
+        assert len(band) == 2 and band[1]["fill"] == "tonexty"  # the 95 % band, through the line's visits only
+        assert sorted(values(band[0], "x")) == sorted(enough.dropna(subset=["ci_low"])["visit_number"].tolist())
+    # The sample's condition-by-course-type cells are small: most have late visits on a handful of courses.
+    assert checked >= 10
+    assert any(f"fewer than {config.MIN_TRAJECTORY_COURSES} courses is a faint marker" in c.value for c in at.caption)
+
+
 def test_pain_by_visit_follows_the_threshold_in_config(app_db, monkeypatch):
     monkeypatch.setattr(config, "MIN_TRAJECTORY_COURSES", 5)
     at = run_page("courses")

@@ -317,3 +317,36 @@ def test_write_sample_csv_round_trips(tmp_path):
     assert tuple(written.columns) == sample.VISIT_LOG_COLUMNS
     checkins = pd.read_csv(path.with_name("checkins.csv"))  # beside it, never over the committed sample's
     assert len(checkins) == len(sample.generate_checkins(sample.generate_visit_log(300, seed=5), seed=5))
+
+
+def test_the_readme_figures_are_the_pages_own_on_the_committed_sample(sample_db_path):
+    """sample_data/README.md states these from the committed sample: recomputed here with the
+    metrics the pages call, so the text cannot drift from what the pages show."""
+    from analytics import db, metrics
+    from analytics.filters import ALL
+
+    def share(value: float, digits: int = 1) -> str:  # the README writes "9.0 %"
+        return f"{value * 100:.{digits}f} %"
+
+    readme = " ".join((sample.SAMPLE_CSV.parent / "README.md").read_text(encoding="utf-8").split())
+    con = db.connect(sample_db_path, read_only=True)
+    try:
+        outcomes = metrics.course_outcomes(con, ALL).set_index("course_type")
+        judged = metrics.therapist_outcome(con, ALL).therapists.set_index("therapist_id")
+        last = metrics.therapist_comparison(con, ALL).set_index("therapist_id")
+        checkins = con.execute("SELECT count(*) FROM checkins").fetchone()[0]
+    finally:
+        con.close()
+    for course, words in (("acute", "for acute courses"), ("chronic", "for chronic ones")):
+        row = outcomes.loc[course]
+        dropped = int(row["closed_early"] + row["lost_to_follow_up"])
+        assert f"{share(row['dropout_rate'])} {words} ({dropped} of {int(row['finished'])})" in readme
+    assert f"{int(outcomes['active'].sum())} of them ({int(outcomes.loc['acute', 'active'])} acute, " \
+           f"{int(outcomes.loc['chronic', 'active'])} chronic) are still active" in readme
+    t01, t02 = judged.loc["T01"], judged.loc["T02"]
+    assert (f"{share(t01['observed'])} of {int(t01['episodes'])} courses against T02's {share(t02['observed'])} of "
+            f"{int(t02['episodes'])}") in readme
+    assert (f"{share(last.loc['T01', 'observed_rate'], 0)} of {int(last.loc['T01', 'episodes'])} against T02's "
+            f"{share(last.loc['T02', 'observed_rate'], 0)} of {int(last.loc['T02', 'episodes'])}") in readme
+    assert f"{judged.loc['T01', 'difference'] * 100:+.1f} points" in readme.replace("−", "-")
+    assert f"{checkins} check-ins in the committed sample" in readme

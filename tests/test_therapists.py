@@ -166,6 +166,44 @@ def test_drop_out_and_visits_to_improvement(clinic_db):
     assert visits["difference"].tolist() == pytest.approx([0, 0], abs=1e-9)
 
 
+def test_sessions_against_the_recommended_range_is_the_adjusted_share_within_it(clinic_db):
+    # Finished acute courses (range 3-5), same case mix: T1 20 of 3 sessions (all within), T2 10 of
+    # 3 and 10 of 6 (above). Expected chance within the range 30/40 = 0.75 for every course.
+    # T1: 1.0 - 0.75 = +0.25, half width 1.959964 * sqrt(20 * 0.75 * 0.25) / 20 = 0.18977.
+    con = clinic_db([*courses("A", "T1", 20, 20), *courses("B", "T2", 10, 10), *courses("C", "T2", 10, 10, visits=6)])
+    within = by_id(metrics.therapist_outcome(con, outcome="sessions_within_range"))
+    t1, t2 = within.loc["T1"], within.loc["T2"]
+    assert (t1["episodes"], t1["observed"], t1["expected"]) == (20, 1.0, pytest.approx(0.75))
+    assert (t2["episodes"], t2["observed"]) == (20, 0.5)
+    assert t1["ci_low"] == pytest.approx(0.25 - 0.18977, abs=1e-5)
+    assert (t1["judgement"], t2["judgement"]) == ("more often within the range than expected",
+                                                  "less often within the range than expected")
+
+
+def test_the_last_visit_measure_is_adjusted_like_the_others(clinic_db):
+    # Four weekly visits: improved only at the last one (8, 8, 8, 2) or not at all (8 throughout),
+    # so the last visit and the promise (visit 3) disagree. T1 16 of 20 improved by the last visit,
+    # T2 4 of 20; same case mix, expected 0.5 for all: half width 1.959964 * sqrt(5) / 20 = 0.21913.
+    rows = []
+    for prefix, therapist, improved in (("A", "T1", 16), ("B", "T2", 4)):
+        for number in range(20):
+            pains = [8, 8, 8, 2] if number < improved else [8, 8, 8, 8]
+            rows += [visit(f"{prefix}{number}", k, (dt.date(2025, 1, 6) + dt.timedelta(weeks=k - 1)).isoformat(),
+                           pain, pain, therapist_id=therapist) for k, pain in enumerate(pains, start=1)]
+    con = clinic_db(rows)
+    last = by_id(metrics.therapist_outcome(con, outcome="improved_at_last_visit"))
+    assert last.loc["T1", "observed"] == 0.8 and last.loc["T1", "expected"] == pytest.approx(0.5)
+    assert last.loc["T1", "ci_low"] == pytest.approx(0.3 - 0.21913, abs=1e-5)
+    assert (last.loc["T1", "judgement"], last.loc["T2", "judgement"]) == ("better than expected", "worse than expected")
+    assert last.loc["T1", "funnel_position"] == "above the 95 % limit"
+    # The same courses and shares as therapist_comparison, now with the funnel and its order.
+    older = metrics.therapist_comparison(con).set_index("therapist_id")
+    assert last["episodes"].to_dict() == older["episodes"].to_dict()
+    assert last["observed"].to_dict() == pytest.approx(older["observed_rate"].to_dict())
+    # Nobody improved at visit 3, so on the promise both are alike (0 of 20).
+    assert by_id(metrics.therapist_outcome(con))["observed"].tolist() == [0.0, 0.0]
+
+
 # --- viewers, repeated names, the command line --------------------------------------------------
 
 def test_a_viewing_therapist_sees_letters_and_nothing_resting_on_few_colleagues(clinic_db):

@@ -1,7 +1,7 @@
 """The therapists page at chain scale and under AppTest: a chain of 1,000 therapists sharing 59
-names keeps both figures' heights bounded and never merges two therapists of one name; the page
-judges on the clinic's promise by default, offers the other measures, and finds a therapist by
-id or name."""
+names keeps both figures' heights bounded and never merges two therapists of one name (on made-up
+figures, and end to end on a generated chain's database through the page); the page judges on
+the clinic's promise by default, offers the other measures, and finds a therapist by id or name."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import auth, metrics
@@ -103,8 +104,76 @@ def test_the_page_judges_on_the_promise_and_finds_a_therapist(app_db):
     assert at.dataframe[0].value["therapist_name"].tolist() == ["Rowan Kettle"]
     at.text_input(key="therapist_search").set_value("").run()
     for measure, heading in (("dropped_before_visit3", "observed"), ("visits_to_improvement", "observed_mean"),
-                             ("sessions_used", "observed_mean")):
+                             ("sessions_used", "observed_mean"), ("sessions_within_range", "observed"),
+                             ("improved_at_last_visit", "observed")):
         at.segmented_control(key="therapist_measure").set_value(measure).run()
         assert not at.exception
         shown = at.dataframe[0].value
         assert heading in shown.columns and len(shown) == 3
+
+
+def chain_visit_log(path: Path) -> Path:
+    """A generated chain of 1,000 therapists (59 names between them, as in chain_result), twelve
+    finished acute courses of three weekly visits each (36,000 sessions), written in the import
+    format. Improved at visit 3 (pain 8 -> 2) for 6 of 12, except every 100th therapist (T0000,
+    T0100, ...) with 12 of 12 and T0050, T0150, ... with 0 of 12: twenty therapists far outside
+    the limits."""
+    rows = []
+    for number in range(CHAIN):
+        therapist = f"T{number:04d}"
+        improved = 12 if number % 100 == 0 else 0 if number % 100 == 50 else 6
+        for course in range(12):
+            start = pd.Timestamp("2025-01-06") + pd.Timedelta(days=7 * (course + number % 20))
+            for visit_number in (1, 2, 3):
+                pain = 2 if visit_number == 3 and course < improved else 8
+                rows.append({"client_id": f"C{number:04d}{course:02d}", "episode_id": f"E{number:04d}{course:02d}",
+                             "condition": "plantar_fasciitis", "course_type": "acute", "visit_number": visit_number,
+                             "session_date": (start + pd.Timedelta(weeks=visit_number - 1)).strftime("%Y-%m-%d"),
+                             "therapist_id": therapist, "pain_pre": pain, "pain_post": max(pain - 1, 0),
+                             "therapist_name": f"Kai Alder {number % 59}"})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def chain_db(tmp_path_factory):
+    from analytics import db, visit_log
+
+    folder = tmp_path_factory.mktemp("chain1000")
+    con = db.connect(folder / "clinic.duckdb")
+    result = visit_log.import_files(con, [chain_visit_log(folder / "visits.csv")])
+    assert (result.inserted, result.episodes) == (36_000, 12_000)  # problems would have raised
+    con.close()
+    return folder / "clinic.duckdb"
+
+
+def test_the_page_stays_readable_for_a_chain_of_1000_therapists(chain_db, monkeypatch):
+    monkeypatch.setenv("CLINIC_DB", str(chain_db))
+    at = run_therapists_page()
+    intervals, funnel = (json.loads(chart.proto.spec) for chart in at.get("plotly_chart")[:2])
+    outside = {f"T{number:04d}" for number in range(0, CHAIN, 50)}
+    # The intervals chart: at most MAX_THERAPIST_ROWS rows, those outside the limits first, each a
+    # row of its own (a repeated name carries its id), and a bounded height.
+    ticks = intervals["layout"]["yaxis"]["ticktext"]
+    assert len(ticks) == len(set(ticks)) == charts.MAX_THERAPIST_ROWS
+    names = [tick.split(" (")[0] for tick in ticks]  # 59 names for 1,000: a name shown twice carries the id
+    repeated = [tick for tick, name in zip(ticks, names) if names.count(name) > 1]
+    assert repeated and all(tick.endswith(")") for tick in repeated)
+    assert intervals["layout"]["height"] < 1000
+    assert outside <= {hover[5] for hover in intervals["data"][0]["customdata"]}  # all twenty are listed
+    assert "30 of 1,000 therapists" in intervals["layout"]["title"]["subtitle"]["text"]
+    # The funnel: one point per therapist id at a fixed height, only those outside it named.
+    points = funnel["data"][-1]
+    assert len(points["customdata"]) == CHAIN and len({hover[2] for hover in points["customdata"]}) == CHAIN
+    assert funnel["layout"]["height"] == charts.FUNNEL_HEIGHT_PX
+    assert sum(bool(label) for label in points["text"]) == len(outside)
+    # The table: everyone, the twenty outside the limits first; found by id or by name.
+    table = at.dataframe[0].value
+    assert len(table) == CHAIN and set(table["therapist_id"].head(len(outside))) == outside
+    assert table["funnel_position"].head(len(outside)).ne("inside the limits").all()
+    assert table["funnel_position"].iloc[len(outside):].eq("inside the limits").all()
+    at.text_input(key="therapist_search").set_value("T0500").run()
+    assert at.dataframe[0].value["therapist_id"].tolist() == ["T0500"]
+    at.text_input(key="therapist_search").set_value("kai alder 58").run()
+    found = at.dataframe[0].value
+    assert sorted(found["therapist_id"]) == [f"T{number:04d}" for number in range(58, CHAIN, 59)]

@@ -160,8 +160,7 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
             if rows.empty:
                 continue
             name = f"{course.capitalize()}, {PHASE_NAMES[phase]}" if len(phases) > 1 else course.capitalize()
-            few = rows[rows["n"] < config.MIN_TRAJECTORY_COURSES]
-            rows = rows[rows["n"] >= config.MIN_TRAJECTORY_COURSES]
+            rows, few = _enough_courses(rows)
             if bands:
                 known = rows.dropna(subset=["ci_low", "ci_high"])
                 fig.add_traces(_band(known["visit_number"], known["ci_low"], known["ci_high"], COURSE_COLOURS[course], name))
@@ -191,6 +190,13 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
                    yaxis={"range": [0, 10]}, xaxis={"dtick": 1})
 
 
+def _enough_courses(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A trajectory's visits split in two: those reached by config.MIN_TRAJECTORY_COURSES courses
+    or more (the line and its band) and the rest (faint markers, _few_courses)."""
+    enough = rows["n"] >= config.MIN_TRAJECTORY_COURSES
+    return rows[enough], rows[~enough]
+
+
 def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.Scatter:
     """Visits reached by fewer than config.MIN_TRAJECTORY_COURSES courses: faint markers off the
     line, each with its n, so a handful of long courses is not read as the trend."""
@@ -205,11 +211,12 @@ def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.S
 
 
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
-    """How many sessions courses lasted (highest visit number), acute above chronic (one panel
-    each, full width, so their titles and bars fit a phone), the recommended range shaded."""
+    """How many sessions finished courses lasted (highest visit number; sessions_attended leaves
+    out those still running), acute above chronic (one panel each, full width, so their titles
+    and bars fit a phone), the recommended range shaded."""
     courses = _courses(distribution)
     fig = make_subplots(rows=max(1, len(courses)), cols=1, vertical_spacing=0.2, subplot_titles=[
-        f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} courses)"
+        f"{c.capitalize()} (n = {int(distribution.loc[distribution['course_type'] == c, 'episodes'].sum()):,} finished courses)"
         for c in courses])
     for position, course in enumerate(courses, start=1):
         rows = distribution[distribution["course_type"] == course]
@@ -220,8 +227,8 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
         _shade_recommended(fig, [course], row=position, col=1)
         fig.update_xaxes(dtick=1, row=position, col=1)
     n = int(distribution["episodes"].sum())
-    fig = _layout(fig, "Sessions attended per course", "Sessions attended (highest visit number)", "Courses",
-                  n=f"against the recommended range, n = {n:,} courses", showlegend=False,
+    fig = _layout(fig, "Sessions attended per finished course", "Sessions attended (highest visit number)", "Courses",
+                  n=f"against the recommended range, n = {n:,} finished courses", showlegend=False,
                   height=PANEL_PX * max(1, len(courses)) + 130)
     for row in range(1, len(courses)):  # the axis is named once, under the bottom panel
         fig.update_xaxes(title_text="", row=row)
@@ -268,7 +275,9 @@ def immediate_relief(relief: pd.DataFrame) -> go.Figure:
 
 def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 2) -> go.Figure:
     """Small multiples: pain before each session by visit, one panel per condition in the given
-    order, acute and chronic lines in each (pain_trajectory by course type and condition)."""
+    order, acute and chronic lines in each (pain_trajectory by course type and condition), each
+    with its 95 % band. As in pain_trajectory, the line and band go only through visits reached
+    by config.MIN_TRAJECTORY_COURSES courses or more; the rest are faint markers with their n."""
     pre = trajectory[trajectory["phase"] == "pre"]
     rows_needed = max(1, -(-len(conditions) // columns))
     titles = []
@@ -284,12 +293,20 @@ def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], colu
             rows = pre[(pre["condition"] == condition) & (pre["course_type"] == course)]
             if rows.empty:
                 continue
+            name = f"{label(condition)}, {course}"
+            rows, few = _enough_courses(rows)
+            known = rows.dropna(subset=["ci_low", "ci_high"])
+            for trace in _band(known["visit_number"], known["ci_low"], known["ci_high"], COURSE_COLOURS[course], name):
+                fig.add_trace(trace, row=row + 1, col=col + 1)
+            if len(few):
+                fig.add_trace(_few_courses(few, course, "pre", name), row=row + 1, col=col + 1)
             fig.add_trace(go.Scatter(
                 x=rows["visit_number"], y=rows["mean"], name=course.capitalize(), mode="lines+markers",
                 legendgroup=course, showlegend=course not in shown, line={"color": COURSE_COLOURS[course]},
-                marker={"size": 5}, customdata=rows["n"].to_numpy(),
-                hovertemplate=f"{label(condition)}, {course}<br>visit %{{x}}: mean pain %{{y:.1f}}"
-                              "<br>n = %{customdata:,} scores<extra></extra>",
+                marker={"size": 5}, customdata=np.column_stack([rows["n"], rows["ci_low"], rows["ci_high"]]),
+                hovertemplate=f"{name}<br>visit %{{x}}: mean pain %{{y:.1f}}"
+                              "<br>95 % CI %{customdata[1]:.1f}-%{customdata[2]:.1f}"
+                              "<br>n = %{customdata[0]:,} scores<extra></extra>",
             ), row=row + 1, col=col + 1)
             shown.add(course)
     fig.update_yaxes(range=[0, 10])
@@ -456,7 +473,7 @@ def home_program(effect: pd.DataFrame, value: str, title: str, axis_title: str, 
     """One outcome column of home_program_effect by stretching adherence band and course type;
     `count` names the column holding the n behind each bar."""
     fig = go.Figure()
-    scale = 100 if value.endswith("rate") or value.endswith("session2") else 1
+    scale = 100 if value.endswith(("rate", "session2", "session2_itt")) else 1
     for course in _courses(effect):
         rows = effect[effect["course_type"] == course]
         fig.add_trace(go.Bar(

@@ -238,9 +238,11 @@ SESSIONS_ATTENDED_COLUMNS = ("course_type", "visits", "episodes", "min_sessions"
 
 
 def sessions_attended(con, f: Filter = ALL) -> pd.DataFrame:
-    """How long courses lasted: per course type and number of sessions attended (the episode's
-    highest visit number, as in course_outcomes' median_sessions), how many episodes ended
-    there, with the recommended range (3-5 acute, 8-12 chronic) as min_sessions/max_sessions.
+    """How long finished courses lasted: per course type and number of sessions attended (the
+    episode's highest visit number, as in course_outcomes' median_sessions), how many finished
+    episodes (status not active) ended there, with the recommended range (3-5 acute, 8-12
+    chronic) as min_sessions/max_sessions. A course still running is left out: it has not ended,
+    and counted at its visits so far it would look like a course that ended below the range.
     Only numbers of sessions that occur are listed; for a viewing therapist, not those resting
     on 1-9 other therapists' courses, with the next smallest too when the rest would give it
     away (suppression.py). Columns: course_type, visits, episodes, min_sessions, max_sessions."""
@@ -249,7 +251,8 @@ def sessions_attended(con, f: Filter = ALL) -> pd.DataFrame:
 WITH {episodes}
 SELECT course_type, visits, count(*) AS episodes, any_value(min_sessions) AS min_sessions,
     any_value(max_sessions) AS max_sessions, count(*) FILTER (WHERE is_other) AS {OTHERS}
-FROM chosen_episodes GROUP BY course_type, visits ORDER BY course_type, visits""", params)
+FROM chosen_episodes WHERE status <> 'active'
+GROUP BY course_type, visits ORDER BY course_type, visits""", params)
     return documented_columns(suppress(frame, f, partition=("course_type",)), SESSIONS_ATTENDED_COLUMNS)
 
 

@@ -334,7 +334,8 @@ ORDER BY t.course_type, c.position""", params)
 
 HOME_PROGRAM_COLUMNS = (
     "course_type", "adherence_band", "episodes", "mean_adherence_pct", "episodes_with_followup",
-    "mean_change_pct", "responder_rate", "episodes_reaching_visit3", "responder_rate_after_session2")
+    "mean_change_pct", "responder_rate", "episodes_reaching_visit3", "responder_rate_after_session2",
+    "episodes_eligible_itt", "responder_rate_after_session2_itt")
 
 
 def home_program_effect(con, f: Filter = ALL) -> pd.DataFrame:
@@ -346,12 +347,17 @@ def home_program_effect(con, f: Filter = ALL) -> pd.DataFrame:
     baseline and a later pre-session pain (episodes_with_followup): mean_change_pct (baseline
     minus last pre-session pain, as % of baseline) and responder_rate (last pre-session pain at
     least 2 points and 30 % below baseline); and over episodes_reaching_visit3 (a baseline and a
-    visit-3 pre-session pain): responder_rate_after_session2. These are associations: clients who
-    stretch may differ in other ways, so this does not prove stretching caused the difference.
-    For a viewing therapist, a band resting on 1-9 other therapists' courses is left out,
-    with the next smallest too when the rest would give it away (suppression.py).
+    visit-3 pre-session pain): responder_rate_after_session2; and for all who started,
+    episodes_eligible_itt (a baseline, and not still active short of visit 3) and
+    responder_rate_after_session2_itt (a drop-out before visit 3 counts as not improved, so a band
+    whose clients stop early is not flattered by leaving them out). Improvement follows the
+    filter's rule (at least 2 points and 30 % below baseline by default). These are associations:
+    clients who stretch may differ in other ways, so this does not prove stretching caused the
+    difference. For a viewing therapist, a band resting on 1-9 other therapists' courses is left
+    out, with the next smallest too when the rest would give it away (suppression.py).
     Columns: course_type, adherence_band, episodes, mean_adherence_pct, episodes_with_followup,
-    mean_change_pct, responder_rate, episodes_reaching_visit3, responder_rate_after_session2."""
+    mean_change_pct, responder_rate, episodes_reaching_visit3, responder_rate_after_session2,
+    episodes_eligible_itt, responder_rate_after_session2_itt."""
     episodes, params = episodes_cte(f)
     last = len(config.ADHERENCE_BANDS) - 1
     bands = ", ".join(f"($band_label_{i}, $band_low_{i}, $band_high_{i}, {str(i == last).lower()}, {i})"
@@ -364,7 +370,7 @@ all_bands AS (
     UNION ALL SELECT $not_recorded, {last + 1}),
 banded AS (
     SELECT e.*, coalesce(b.adherence_band, $not_recorded) AS adherence_band
-    FROM chosen_episodes e
+    FROM chosen_episodes_itt e
     LEFT JOIN bands b ON e.mean_adherence_pct >= b.low
         AND (e.mean_adherence_pct < b.high OR (b.is_last AND e.mean_adherence_pct <= b.high))
 ),
@@ -375,7 +381,10 @@ SELECT c.course_type, a.adherence_band, count(x.episode_id) AS episodes,
     avg(x.change_pct) AS mean_change_pct,
     avg(x.improved_at_last_visit::DOUBLE) AS responder_rate,
     count(x.improved_after_session2) AS episodes_reaching_visit3,
-    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2, {others_sql(f, 'x', once_per_course=True)} AS {OTHERS}
+    avg(x.improved_after_session2::DOUBLE) AS responder_rate_after_session2,
+    count(*) FILTER (WHERE x.eligible_itt) AS episodes_eligible_itt,
+    avg(x.improved_after_session2_itt::DOUBLE) FILTER (WHERE x.eligible_itt) AS responder_rate_after_session2_itt,
+    {others_sql(f, 'x', once_per_course=True)} AS {OTHERS}
 FROM course_types c CROSS JOIN all_bands a
 LEFT JOIN banded x ON x.course_type = c.course_type AND x.adherence_band = a.adherence_band
 GROUP BY c.course_type, a.adherence_band, a.position

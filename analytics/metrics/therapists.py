@@ -288,6 +288,13 @@ THERAPIST_OUTCOMES: dict[str, Outcome] = {
     "sessions_used": Outcome(
         "Sessions used by completed courses", "continuous", "e.status = 'completed' AND e.baseline_pain IS NOT NULL",
         "e.visits", "more sessions than expected", "fewer sessions than expected", "sessions"),
+    "sessions_within_range": Outcome(
+        "Sessions used against the recommended range (finished courses within it)", "binary",
+        "e.status <> 'active' AND e.baseline_pain IS NOT NULL", "e.sessions_vs_range = 'within'",
+        "more often within the range than expected", "less often within the range than expected", "share"),
+    "improved_at_last_visit": Outcome(
+        "Improved by the last visit (finished courses)", "binary", "e.status <> 'active' AND e.has_followup",
+        "e.improved_at_last_visit", "better than expected", "worse than expected", "share"),
 }
 VERDICTS = ("better than expected", "as expected", "worse than expected", "too few to judge")
 
@@ -342,7 +349,7 @@ courses AS (
 
 
 def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> TherapistOutcome:
-    """Therapists judged on the clinic's promise (and on four secondary measures), allowing for
+    """Therapists judged on the clinic's promise (and on five secondary measures), allowing for
     the clients each one sees. The primary outcome (outcome "improved_after_session2_itt") is
     "improved after the second session, all who started": every course with a baseline except
     one still active short of visit 3; improved when the pain before visit 3 meets the
@@ -356,16 +363,21 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     follow-up as in course_outcomes; logistic), "visits_to_improvement"
     (finished courses that reached a meaningful improvement; the first visit at which they did)
     and "sessions_used" (completed courses with a baseline; sessions attended), both with a
-    linear model weighted like one row per course. Per therapist in therapists: episodes
+    linear model weighted like one row per course; "sessions_within_range" (finished courses
+    with a baseline; their sessions attended within the recommended range, 3-5 acute or 8-12
+    chronic, against below or above it; logistic) and "improved_at_last_visit" (finished courses
+    with a baseline and a later pre-session pain; the last pre-session pain meets the
+    improvement rule, as in therapist_comparison; logistic). Per therapist in therapists: episodes
     judged, observed (mean: a share for the two yes/no measures), expected (the mean of the
     courses' expected values), difference (observed minus expected) and its 95 % interval
     ci_low-ci_high, difference ± 1.96·√(Σ p(1−p))/n for a share (Σ of the residual variance
     for a continuous measure), z (the difference in standard errors), funnel_position ("above"
     or "below the 95 %" or "the 99.8 % limit", "inside the limits", "too few to judge"), and
     judgement: "too few to judge" under 10 courses, otherwise, when the whole interval is above
-    0, "better than expected" for the primary outcome ("more drop-outs", "slower", "more
-    sessions than expected" for the others), below 0 "worse than expected" ("fewer drop-outs",
-    "faster", "fewer sessions than expected"), else "as expected"; model names the model used.
+    0, "better than expected" for the primary outcome and the last visit ("more drop-outs",
+    "slower", "more sessions", "more often within the range than expected" for the others),
+    below 0 "worse than expected" ("fewer drop-outs", "faster", "fewer sessions", "less often
+    within the range than expected"), else "as expected"; model names the model used.
     Rows: those outside the 99.8 % limits first, then outside the 95 % limits, then the rest,
     each by name. limits: for every number of courses from 1 to the largest therapist's, the
     range of the difference chance alone gives 95 % and 99.8 % of the time (0 ± z·√(v/n), v
