@@ -140,7 +140,7 @@ def test_a_manager_reads_the_audit_log(app):
     assert "Audit log" in [t.value for t in at.title]
     # Issue #15: the page says what happened in words, not codes (sign_in).
     table = at.dataframe[0].value
-    assert list(table.columns) == ["logged_at", "username", "action", "what"]
+    assert list(table.columns) == ["logged_at", "what", "username", "action"]  # what happened second, so a phone shows it
     assert "Signed in" in set(table["action"]) and "sign_in" not in set(table["action"])
 
 
