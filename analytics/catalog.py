@@ -148,6 +148,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("lefs", "number", "Lower-limb function (LEFS, 0-80)", "sessions", "lefs", "session",
            low=0, high=80, is_whole=True, noun="LEFS score"),
     Column("note", "text", "Session note", "sessions", "note", "session", max_length=MAX_NOTE_LENGTH),
+    # Schema v7: the next appointment agreed at this session (printed on the take-home page); on or
+    # after the session's date, and the one date column that may lie after today.
+    Column("next_appointment", "date", "Next appointment", "sessions", "next_appointment", "session"),
 )
 
 _BY_NAME: dict[str, Column] = {entry.name: entry for entry in COLUMNS}

@@ -3,6 +3,7 @@ group behind the "typical course" band, and how long a clear change typically ta
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from typing import Any
 
@@ -209,6 +210,16 @@ class EpisodeView:
     @property
     def episode_id(self) -> str:
         return self.summary["episode_id"]
+
+    @property
+    def next_appointment(self) -> dt.date | None:
+        """The next appointment stored with the latest visit (Record a session's "Next
+        appointment"); None when that visit has none. One agreed at an earlier visit is not
+        carried forward: the latest visit is where the therapist books the next one."""
+        if self.progress.empty or "next_appointment" not in self.progress:
+            return None
+        value = self.progress["next_appointment"].iloc[-1]
+        return None if pd.isna(value) else pd.Timestamp(value).date()
 
 
 def episode_view(con, episode_id: str, f: Filter = ALL) -> EpisodeView | None:

@@ -13,7 +13,7 @@ import duckdb
 
 from analytics import config
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA_SQL = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")
 # The meta row holding this database's random secret for the anonymised therapist letters.
 LETTER_KEY = "letter_key"
@@ -59,10 +59,23 @@ def _rebuild_with_v5_columns(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE v4_{table}")
 
 
+def _add_next_appointment(con: duckdb.DuckDBPyConnection) -> None:
+    """v7 adds the session's next appointment, a date with no CHECK: one ALTER TABLE (older
+    sessions get NULL, that is no appointment recorded), and session_facts made again with it. A
+    file migrated from before v5 in one go already has it (v5's step made sessions again from
+    schema.sql); v6's step adds it first, since schema.sql's views read it."""
+    _drop_fact_tables(con)
+    columns = {name for (name,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sessions' AND table_schema = 'main'").fetchall()}
+    if "next_appointment" not in columns:
+        con.execute("ALTER TABLE sessions ADD COLUMN next_appointment DATE")
+
+
 def _rebuild_audit_log_for_v6(con: duckdb.DuckDBPyConnection) -> None:
     """v6 adds the client's check-ins, their links, contacts and reminders (new tables, made by
     schema.sql) and four audit actions. DuckDB cannot change a CHECK, so audit_log is copied
     aside, made again from schema.sql and filled back (ids and times kept; the sequence goes on)."""
+    _add_next_appointment(con)  # schema.sql's session_facts_live reads v7's column
     con.execute("CREATE TEMPORARY TABLE v5_audit_log AS SELECT * FROM audit_log")
     con.execute("DROP TABLE audit_log")
     con.execute(SCHEMA_SQL)
@@ -76,6 +89,7 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     3: _drop_fact_tables,  # v4 keeps the previous visit's pain and date in session_facts.
     4: _rebuild_with_v5_columns,  # v5: discharge reason, foot side, stretching plan, FAAM ADL, LEFS, note.
     5: _rebuild_audit_log_for_v6,  # v6: check-ins, their links, contacts, reminders; four audit actions.
+    6: _add_next_appointment,  # v7: the session's next appointment.
 }
 
 # DuckDB lets one writer at a time change a row; every clinical write bumps the same data_version

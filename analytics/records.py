@@ -65,6 +65,7 @@ class SessionEntry:
     faam_adl_pct: float | None = None
     lefs: float | None = None
     note: str | None = None  # private: never in a message, log or the audit trail
+    next_appointment: dt.date | str | None = None  # agreed at this session; on or after its date
 
 
 @dataclasses.dataclass(frozen=True)

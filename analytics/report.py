@@ -91,7 +91,7 @@ class ReportContent:
     """What goes on the page. `progress` is metrics.episode_progress's frame, `typical`
     metrics.typical_course's (may be empty), `recommended` the course type's session range and
     `peers` whom the typical band is drawn from (client.peer_description); the therapist's name,
-    the next appointment (when the therapist gives one) and the clinic's name and contact
+    the next appointment (stored with the latest visit, when not past) and the clinic's name and contact
     (config.CLINIC_NAME, CLINIC_CONTACT) head the page. `followups` is
     metrics.episode_followups's frame: the answered ones are drawn after the visits."""
 
@@ -495,12 +495,21 @@ def visit_dates_line(progress: pd.DataFrame) -> str:
     return f"{'Visit' if len(dates) == 1 else 'Visits'}: {listed}"
 
 
+def upcoming_appointment(view: EpisodeView, today: dt.date) -> dt.date | None:
+    """The next appointment to print: the one stored with the course's latest visit
+    (EpisodeView.next_appointment), when it is `today` or later; one already past is not next."""
+    stored = view.next_appointment
+    return stored if stored is not None and stored >= today else None
+
+
 def report_content(view: EpisodeView, notes: str, generated_on: dt.date, therapist: str | None = None,
-                   next_appointment: dt.date | None = None, checkin_url: str | None = None) -> ReportContent:
+                   checkin_url: str | None = None) -> ReportContent:
     """The report's content for an episode as the client progress page shows it, with the
-    therapist's name, the next appointment and the course's live check-in link when given."""
+    therapist's name and the course's live check-in link when given, and the next appointment
+    stored with the latest visit when it is not past (upcoming_appointment)."""
     summary = view.summary
-    return ReportContent(therapist=therapist, next_appointment=next_appointment, checkin_url=checkin_url,
+    return ReportContent(therapist=therapist, next_appointment=upcoming_appointment(view, generated_on),
+                         checkin_url=checkin_url,
         client_name=view.client_name or summary["client_id"], course_type=summary["course_type"],
         episode_line=episode_line(summary, view.progress),
         summary=" ".join(part for part in (view.sentence, view.held) if part), notes=notes,

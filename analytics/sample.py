@@ -172,6 +172,8 @@ FAAM_PER_PAIN_POINT, LEFS_PER_PAIN_POINT = 6.0, 4.5
 NOTE_SHARE = 0.015
 NOTES = ("Worked the calf and the arch.", "Reviewed the stretches together.", "Walked more this week.",
          "New shoes since the last visit.", "Taped the arch for the week.", "Long day on the feet before this session.")
+# A course still running at LAST_DAY has its next appointment booked on its latest visit, a week on.
+NEXT_APPOINTMENT_DAYS = 7
 # Follow-ups (config.FOLLOWUP_DAYS after the last visit): answered within a few days of the due
 # date, completers more often than those who stopped (so those who answer differ).
 ANSWER_SHARE = {"completed": 0.58, "stopped": 0.34}
@@ -564,6 +566,7 @@ def _visit_log_frame(rng, staff: dict, clients: dict, episodes: dict, visits: di
         "faam_adl_pct": np.full(n, np.nan),
         "lefs": _whole_numbers(np.full(n, np.nan)),
         "note": np.full(n, None, dtype=object),
+        "next_appointment": np.full(n, None, dtype=object),  # set by _course_record: no draw of its own
     }, copy=False)  # the columns are fresh arrays; copying 10 million rows into blocks costs seconds
     return frame
 
@@ -595,7 +598,9 @@ def _choose(rng, shares: dict, n: int) -> np.ndarray:
 def _course_record(rng, frame: pd.DataFrame) -> None:
     """The issue-16 columns of the visit log, in place: discharge_reason on a finished course
     (every row of it, one value per episode), foot_side, FAAM ADL and LEFS scores on some courses
-    rising as pain falls, and a few short notes."""
+    rising as pain falls, a few short notes, and on the latest visit of each course still running
+    at LAST_DAY the next appointment a week later (blank on every other row). The appointment is
+    drawn from nothing, so adding it left every other column, and the check-ins, as they were."""
     episodes = _per_episode(frame)
     n = len(episodes)
     reason = np.where(episodes["completed"], _choose(rng, DISCHARGE_SHARES["completed"], n),
@@ -624,6 +629,10 @@ def _course_record(rng, frame: pd.DataFrame) -> None:
     frame["lefs"] = _whole_numbers(np.where(lefs_too[row_episode] & on_form, np.rint(lefs), np.nan))
     note = rng.random(rows) < NOTE_SHARE
     frame["note"] = np.where(note, np.array(NOTES, dtype=object)[rng.integers(0, len(NOTES), rows)], None)
+    running = episodes["last_row"].to_numpy()[~episodes["finished"].to_numpy()]
+    appointment = np.full(rows, None, dtype=object)
+    appointment[running] = frame["session_date"].to_numpy()[running] + dt.timedelta(days=NEXT_APPOINTMENT_DAYS)
+    frame["next_appointment"] = appointment
 
 
 CHECKIN_COLUMNS = ("episode_id", "answered_on", "pain", "first_steps_pain", "stretch_days", "pgic", "pain_returned")

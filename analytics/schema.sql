@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     faam_adl_pct             DOUBLE CHECK (faam_adl_pct BETWEEN 0 AND 100),
     lefs                     INTEGER CHECK (lefs BETWEEN 0 AND 80),
     note                     VARCHAR CHECK (length(note) <= 2000),
+    -- Version 7: the next appointment agreed at the session (on or after it: the importer and
+    -- records.py check; DuckDB cannot add a CHECK to an existing table, so there is none here).
+    next_appointment         DATE,
     UNIQUE (episode_id, visit_number)
 );
 
@@ -84,6 +87,7 @@ WITH joined AS (
     SELECT
         s.session_id, s.episode_id, s.visit_number, s.session_date, s.therapist_id AS session_therapist_id,
         s.duration_min, s.sore_spot_min, s.stretching_adherence_pct, s.faam_adl_pct, s.lefs, s.note,
+        s.next_appointment,
         e.client_id, c.clinic_id, e.therapist_id, e.condition, e.course_type, e.severity,
         e.prior_injuries, e.onset_date, e.discharge_reason, e.foot_side,
         pre.pain AS pain_pre, post.pain AS pain_post,

@@ -1,7 +1,5 @@
 """Client progress: one client's course of care to go through with them, their pain by visit
 against similar clients, a summary in plain words, and a one-page report to take home."""
-import datetime as dt
-
 import streamlit as st
 
 from analytics import checkins as checkins_data
@@ -97,11 +95,18 @@ if not client_view:
         st.caption("Not saved yet: this is the usual plan for the condition.")
     checkins.link_panel(con, episode_id)
     checkins.email_field(con, episode_id)
-next_appointment = st.date_input("Next appointment (printed on the report)", value=None, format="YYYY-MM-DD",
-                                 min_value=dt.date.today(), key=f"next_appointment_{episode_id}")
+today = config.today()
+upcoming = report.upcoming_appointment(view, today)
+if upcoming is not None:
+    st.markdown(f"Next appointment: **{upcoming:%A %d %B %Y}** (printed on the report)")
+elif not client_view:
+    stored = ("No next appointment is stored with the latest visit" if view.next_appointment is None else
+              f"The next appointment stored with the latest visit, {view.next_appointment:%d %B %Y}, has passed")
+    st.caption(f"{stored}: record it with the visit on Record a session (or correct the visit there), "
+               "and the report prints it.")
 therapist = records.therapists(con).get(summary["therapist_id"]) or summary["therapist_id"]
 link = checkins_data.link_for(con, episode_id)
-content = report.report_content(view, notes, dt.date.today(), therapist=therapist, next_appointment=next_appointment,
+content = report.report_content(view, notes, today, therapist=therapist,
                                 checkin_url=checkins_data.public_url(link.token) if link and link.is_live else None)
 st.download_button("Download the report (PDF)",  # made and audited on click
                    tables.audited_download(lambda: report.progress_report_pdf(content), "report_download", "episode",

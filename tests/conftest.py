@@ -203,7 +203,7 @@ def session_widget(at, episode: str, field: str):
     """The Record-a-session form's widget for `field` of `episode`'s next visit (its keys are
     session:<episode>:<visit>:<field>, so each visit's form is a new one)."""
     pattern = re.compile(rf"session:{re.escape(episode)}:\d+:{re.escape(field)}")
-    widgets = at.date_input if field == "session_date" else at.number_input
+    widgets = at.date_input if field in ("session_date", "next_appointment") else at.number_input
     found = [widget for widget in widgets if widget.key and pattern.fullmatch(widget.key)]
     assert len(found) == 1, [widget.key for widget in widgets]
     return found[0]

@@ -112,7 +112,7 @@ def test_version_3_file_gets_the_data_quality_columns_in_its_facts(tmp_path):
     con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     con.close()
     con = db.connect(path)
-    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 6
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 7
     assert con.execute("SELECT previous_pain, previous_date, first_visit_that_day FROM session_facts "
                        "WHERE visit_number = 2").fetchone() == (7, dt.date(2025, 1, 6), 1)
     assert con.execute("SELECT sessions_same_date, sessions_relief_negative FROM episode_facts").fetchone() == (1, 1)
@@ -168,7 +168,7 @@ def make_version_4(path) -> None:
     con.execute(V4_TABLES)
     con.execute("INSERT INTO episodes BY NAME SELECT * EXCLUDE (discharge_reason, foot_side, stretching_plan) "
                 "FROM keep_episodes")
-    con.execute("INSERT INTO sessions BY NAME SELECT * EXCLUDE (faam_adl_pct, lefs, note) FROM keep_sessions")
+    con.execute("INSERT INTO sessions BY NAME SELECT * EXCLUDE (faam_adl_pct, lefs, note, next_appointment) FROM keep_sessions")
     con.execute("INSERT INTO assessments SELECT * FROM keep_assessments")
     for table in ("episodes", "sessions", "assessments"):
         con.execute(f"DROP TABLE keep_{table}")
@@ -180,7 +180,7 @@ def test_version_4_file_gets_the_v5_columns_keeping_its_data(tmp_path):
     path = tmp_path / "v4.duckdb"
     make_version_4(path)
     con = db.connect(path)
-    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 6
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 7
     assert con.execute("SELECT severity, discharge_reason, foot_side, stretching_plan FROM episodes").fetchall() == [
         ("mild", None, None, None)]
     assert con.execute("SELECT visit_number, faam_adl_pct, lefs, note FROM session_facts ORDER BY 1").fetchall() == [
@@ -316,10 +316,34 @@ def test_version_5_file_gets_the_checkin_tables_and_audit_actions_keeping_its_au
     con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     con.close()
     con = db.connect(path)
-    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 6
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 7
     assert con.execute("SELECT audit_id, username, action, target_id FROM audit_log").fetchall() == [
         (1, "manager", "import", "visits.csv")]
     audit.record(con, None, "checkin", "episode", "E1")
     assert con.execute("SELECT max(audit_id), count(*) FROM audit_log").fetchone() == (2, 2)
     assert con.execute("SELECT count(*) FROM checkins").fetchone()[0] == 0
+    assert db.check(con) == []
+
+
+def test_version_6_file_gets_the_next_appointment_keeping_its_sessions(tmp_path):
+    import duckdb
+    path = tmp_path / "v6.duckdb"
+    # Version 6's schema: today's without the next appointment (the column and the view's reading of it).
+    v6 = db.SCHEMA_SQL.replace("    next_appointment         DATE,\n", "").replace("        s.next_appointment,\n", "")
+    assert "next_appointment" not in v6
+    con = duckdb.connect(str(path))
+    con.execute(v6)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '6'), ('data_version', '0')")
+    con.execute("INSERT INTO clinics (clinic_id) VALUES ('main')")
+    con.execute("INSERT INTO therapists (therapist_id, clinic_id) VALUES ('T1', 'main')")
+    con.execute("INSERT INTO clients (client_id, clinic_id) VALUES ('C1', 'main')")
+    con.execute("INSERT INTO episodes (episode_id, client_id, therapist_id, condition, course_type) "
+                "VALUES ('E1', 'C1', 'T1', 'bunion', 'acute')")
+    con.execute("INSERT INTO sessions (episode_id, visit_number, session_date, therapist_id) "
+                "VALUES ('E1', 1, DATE '2025-01-06', 'T1'), ('E1', 2, DATE '2025-01-13', 'T1')")
+    con.close()
+    con = db.connect(path)
+    assert db.stored_schema_version(con) == db.SCHEMA_VERSION == 7
+    assert con.execute("SELECT visit_number, next_appointment FROM session_facts ORDER BY 1").fetchall() == [
+        (1, None), (2, None)]
     assert db.check(con) == []

@@ -62,6 +62,19 @@ def test_an_onset_after_today_is_refused_and_one_in_the_1980s_is_kept(con, tmp_p
     assert visit_log.import_files(con, [path]).inserted == 1
 
 
+def test_a_next_appointment_before_its_session_is_refused_and_one_after_today_is_kept(con, tmp_path):
+    path = write_csv(tmp_path / "visits.csv", [visit("N1", 1, "2025-02-03", 5, 4, next_appointment="2025-02-02")])
+    assert refused(con, path) == [f"{path}:2:next_appointment: 2025-02-02 is before the session's date 2025-02-03; "
+                                  "the next appointment is on or after it"]
+    # Booked ahead: the one date that may lie after today (2026-06-30 here). The same day is allowed too.
+    path = write_csv(tmp_path / "ahead.csv", [visit("N1", 1, "2025-02-03", 5, 4, next_appointment="2025-02-03"),
+                                              visit("N1", 2, "2026-06-30", 4, 3, next_appointment="2026-07-07")])
+    assert visit_log.import_files(con, [path]).inserted == 2
+    assert con.execute("SELECT visit_number, next_appointment FROM sessions WHERE episode_id = 'N1' "
+                       "ORDER BY 1").fetchall() == [
+        (1, dt.date(2025, 2, 3)), (2, dt.date(2026, 7, 7))]
+
+
 def test_a_name_in_another_unicode_form_is_the_same_name(con, tmp_path):
     # "José Núñez" typed with combining accents (NFD) is the stored, composed (NFC) name: the row
     # is already stored unchanged, not "differs from the stored name".

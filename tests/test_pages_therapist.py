@@ -213,16 +213,50 @@ def test_recording_a_session_shows_it_in_the_chart_and_stores_it(writable_app, s
     assert trace(figure(progress_page, "client_pain_chart"), "Pain before the session")["x"][-1] == visits + 1
 
 
+def test_the_next_appointment_is_stored_from_the_form_shown_on_client_progress_and_printed(writable_app, sample_client):
+    from analytics import client, report
+    from test_report import pdf_text
+
+    con, episode = writable_app, sample_client["episode_id"]
+    visits = len(sample_client["progress"])
+    ahead = dt.date.today() + dt.timedelta(days=7)
+    at = run(RECORD, episode=episode)
+    assert session_widget(at, episode, "next_appointment").value is None  # optional, blank by default
+    fill_session(at, episode, pain_pre=2, pain_post=1, next_appointment=ahead)
+    click(at, "Save session")
+    assert [s.value for s in at.success] == [f"Visit {visits + 1} saved."] and not at.error
+    assert con.execute("SELECT next_appointment FROM sessions WHERE episode_id = ? AND visit_number = ?",
+                       [episode, visits + 1]).fetchone() == (ahead,)
+    assert session_widget(at, episode, "next_appointment").value is None  # the next visit's form starts blank
+    # Client progress shows the stored date (no box of its own to type it again) ...
+    progress_page = run(PROGRESS, episode=episode)
+    assert f"Next appointment: **{ahead:%A %d %B %Y}** (printed on the report)" in texts(progress_page)
+    assert not [box for box in progress_page.date_input if "appointment" in (box.key or "")]
+    # ... and the page's report (made from the same view on click) prints it.
+    view = client.episode_view(con, episode)
+    assert view is not None and view.next_appointment == ahead
+    _, text = pdf_text(report.progress_report_pdf(report.report_content(view, "", dt.date.today())))
+    assert f"Next appointment: {ahead:%A %d %B %Y}" in text
+    # Once the day has passed it is no longer "next": neither shown as such nor printed.
+    assert report.upcoming_appointment(view, ahead) == ahead
+    assert report.upcoming_appointment(view, ahead + dt.timedelta(days=1)) is None
+    _, later = pdf_text(report.progress_report_pdf(report.report_content(view, "", ahead + dt.timedelta(days=1))))
+    assert "Next appointment" not in later
+
+
 @pytest.mark.parametrize("values, field_message", [
     ({"pain_pre": 11, "pain_post": 3}, "11 is outside 0-10"),
     ({"pain_pre": 3, "pain_post": 2, "session_date": "before the last visit"}, "is before visit"),
     ({"pain_pre": 3, "pain_post": 2, "visit_number": 1}, "visit 1 of"),
     ({"pain_pre": None, "pain_post": 2}, "required value is missing"),
-], ids=["pain 11", "date before the previous visit", "duplicate visit", "no pain score"])
+    ({"pain_pre": 3, "pain_post": 2, "next_appointment": "the day before"}, "the next appointment is on or after it"),
+], ids=["pain 11", "date before the previous visit", "duplicate visit", "no pain score", "appointment before the visit"])
 def test_an_invalid_entry_is_refused_with_a_message_and_writes_nothing(writable_app, sample_client, values, field_message):
     con, episode = writable_app, sample_client["episode_id"]
     if values.get("session_date") == "before the last visit":
         values["session_date"] = sample_client["progress"]["session_date"].iloc[-1].date() - dt.timedelta(days=1)
+    if values.get("next_appointment") == "the day before":  # the form's session date is today
+        values["next_appointment"] = dt.date.today() - dt.timedelta(days=1)
     before = db.table_checksums(con)
     at = fill_session(run(RECORD, episode=episode), episode, **values)
     click(at, "Save session")

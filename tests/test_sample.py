@@ -73,6 +73,14 @@ def test_columns_are_the_visit_log_format(visits):
     assert visits[list(sample.REQUIRED_COLUMNS)].notna().all().drop("pain_post").all()
 
 
+def test_only_the_latest_visit_of_a_running_course_has_a_next_appointment_a_week_on(visits, episodes):
+    booked = visits[visits["next_appointment"].notna()]
+    assert set(booked["episode_id"]) == set(episodes.index[episodes["is_active"]])
+    assert (booked["visit_number"].to_numpy() == episodes.loc[booked["episode_id"], "visits"].to_numpy()).all()
+    days = (pd.to_datetime(booked["next_appointment"]) - pd.to_datetime(booked["session_date"])).dt.days
+    assert (days == sample.NEXT_APPOINTMENT_DAYS).all() and len(booked) > 0
+
+
 def test_vocabulary_and_ids(visits):
     assert set(visits["condition"]) == set(config.CONDITIONS)
     assert set(visits["course_type"]) == set(config.COURSE_TYPES)

@@ -99,12 +99,18 @@ def session_fields(form: str, prefix: str, first_visit: bool) -> None:
         with stretching:
             number(form, prefix, "stretching_adherence_pct", step=5.0,
                    help="Share of days since the last visit on which the client did their stretches (0-100)")
-    faam, lefs, _ = st.columns(3)
+    faam, lefs, appointment = st.columns(3)
     with faam:
         number(form, prefix, "faam_adl_pct", step=1.0,
                help="Optional: the FAAM activities-of-daily-living score as scored on the form, 0-100 %")
     with lefs:
         number(form, prefix, "lefs", step=1.0, help="Optional: the LEFS total as scored on the form, 0-80")
+    with appointment:
+        # The importer's rule decides (on or after the session's date); printed on the client's
+        # take-home report while it is still ahead.
+        st.date_input(LABEL["next_appointment"], value=None, format="YYYY-MM-DD", key=prefix + "next_appointment",
+                      help="Optional: the next appointment agreed at this visit; printed on the client's report")
+        errors(form, "next_appointment")
     st.text_area(LABEL["note"], key=prefix + "note", placeholder="optional",
                  help="Private to the clinic: never shown in a download, a log or the audit trail. "
                       f"At most {catalog.MAX_NOTE_LENGTH} characters.")

@@ -47,14 +47,15 @@ LIMIT $limit""", params)
 
 EPISODE_PROGRESS_COLUMNS = (
     "visit_number", "session_date", "pain_pre", "pain_post", "psfs_pre", "psfs_post",
-    "dorsiflexion_pre_deg", "dorsiflexion_post_deg", "stretching_adherence_pct")
+    "dorsiflexion_pre_deg", "dorsiflexion_post_deg", "stretching_adherence_pct", "next_appointment")
 
 
 def episode_progress(con, episode_id: str, f: Filter = ALL) -> pd.DataFrame:
     """One episode's sessions in visit order with the scores recorded before and after each;
     no rows when the episode does not exist, is outside the filter or belongs to another
     therapist than the one viewing. Columns: visit_number, session_date, pain_pre, pain_post,
-    psfs_pre, psfs_post, dorsiflexion_pre_deg, dorsiflexion_post_deg, stretching_adherence_pct."""
+    psfs_pre, psfs_post, dorsiflexion_pre_deg, dorsiflexion_post_deg, stretching_adherence_pct,
+    next_appointment (the next appointment agreed at that visit, empty when none)."""
     episodes, params = episodes_cte(f, viewer=True, episode_id=episode_id)
     frame = run(con, f"""
 WITH {episodes}

@@ -262,8 +262,9 @@ class VisitLog:
                   "not_a_real_date")
         latest = (config.today() - cells.EPOCH).days
         with np.errstate(invalid="ignore"):
-            self.flag(days > latest, column, lambda cell: f"{cell} is after today ({config.today().isoformat()}); "
-                      "check the year", "after_today")
+            if column != "next_appointment":  # an appointment is booked ahead
+                self.flag(days > latest, column, lambda cell: f"{cell} is after today ({config.today().isoformat()}); "
+                          "check the year", "after_today")
             if column == "session_date":
                 earliest = (EARLIEST_SESSION_DATE - cells.EPOCH).days
                 self.flag(days < earliest, column, lambda cell: f"{cell} is before "
@@ -323,6 +324,19 @@ class VisitLog:
             for entry in catalog.one_per(owner):
                 self._check_one_value_per(owner_column, entry.name, _disagreement_message(owner, entry))
         self._check_onset_before_first_visit()
+        self._check_next_appointment_not_before_session()
+
+    def _check_next_appointment_not_before_session(self) -> None:
+        """The next appointment is on or after the session it was agreed at."""
+        if "next_appointment" not in self.values or "session_date" not in self.values:
+            return
+        session, after = self.values["session_date"], self.values["next_appointment"]
+        with np.errstate(invalid="ignore"):
+            early = np.flatnonzero(self.has("next_appointment") & self.has("session_date") & (after < session))
+        self.bad["next_appointment"][early] = True
+        self.record(early, "next_appointment",
+                    [f"{cells.date_text(after[p])} is before the session's date {cells.date_text(session[p])}; the next "
+                     "appointment is on or after it" for p in early], "appointment_before_session")
 
     def _check_onset_before_first_visit(self) -> None:
         """The pain began on or before the course's first visit in the file: a later onset is a
