@@ -48,6 +48,8 @@ def describe(action: str, target_type: str | None, target_id: str | None) -> str
             return f"Saved the e-mail address of client {target}"
         return f"Recorded a session of course {target}" if target_type == "episode" else f"Recorded {target}"
     if action == "correct":
+        if target_type == "episode":
+            return f"Corrected a value of course {target}"
         return f"Corrected a value of session {target}"
     if action == "import":
         if target_type == "checkins":

@@ -27,9 +27,15 @@ assert isinstance(_DURATION_DEFAULT, (int, float))  # catalog gives duration_min
 DEFAULT_DURATION_MIN = int(_DURATION_DEFAULT)
 
 # What a stored visit may be corrected in: the session's and its assessments' values. Ids,
-# the therapist and the episode's attributes are not corrected here (they are keys, or belong
-# to the whole course of care).
+# the therapist and the episode's other attributes are not corrected here (they are keys, or
+# belong to the whole course of care).
 CORRECTABLE: tuple[str, ...] = catalog.VISIT_VALUES
+# The course's own values a correction may set (Data quality's "No onset date" is fixed here): one
+# per course, so correcting them through any of its visits changes the course, checked by the
+# importer's rules for the course (the onset on or before the first visit, not after today). Their
+# history rows are kept against the visit the correction was made from (Data quality's link opens
+# visit 1 for a missing onset).
+COURSE_CORRECTABLE: tuple[str, ...] = ("onset_date",)
 # Free-text values (the session note): their history keeps no text and no message repeats them.
 PRIVATE_TEXT: tuple[str, ...] = tuple(entry.name for entry in catalog.of_kind("text"))
 FIELD_LABELS: dict[str, str] = {**catalog.labels(), "reason": "Reason"}
@@ -145,11 +151,12 @@ def _next_id(cursor, table: str, prefix: str, keep: bool = False) -> str:
 
 def stored_visits(con: duckdb.DuckDBPyConnection, episode_id: str) -> pd.DataFrame:
     """The episode's stored visits with every correctable value, for the correction form.
-    Columns: session_id, visit_number, then CORRECTABLE."""
+    Columns: session_id, visit_number, then CORRECTABLE and COURSE_CORRECTABLE (the course's
+    value, the same on every visit)."""
     cursor = con.cursor()
     try:
         return cursor.execute(f"""
-            SELECT session_id, visit_number, {', '.join(CORRECTABLE)}
+            SELECT session_id, visit_number, {', '.join(CORRECTABLE + COURSE_CORRECTABLE)}
             FROM session_facts WHERE episode_id = ? ORDER BY visit_number""", [episode_id]).df()
     finally:
         cursor.close()
@@ -247,10 +254,15 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
     after the previous visit, sore-spot minutes within the session...). Clearing the pain after
     the session also clears the other after-session scores; each value that changes gets its
     own history row. A therapist `viewer` corrects only visits of their own episodes; any other
-    session id is "not stored"."""
-    if field not in CORRECTABLE:
-        raise RecordRefused({WHOLE_FORM: [f"{field} cannot be corrected here; correctable: {', '.join(CORRECTABLE)}"]})
+    session id is "not stored". A COURSE_CORRECTABLE field (the onset date) changes the course
+    the visit belongs to; it is set, not cleared, here."""
+    if field not in CORRECTABLE + COURSE_CORRECTABLE:
+        raise RecordRefused({WHOLE_FORM: [f"{field} cannot be corrected here; correctable: "
+                                          f"{', '.join(CORRECTABLE + COURSE_CORRECTABLE)}"]})
     problems: dict[str, list[str]] = {}
+    if field in COURSE_CORRECTABLE and not as_text(new_value):
+        problems[field] = [f"enter the {catalog.column(field).label.lower()} as YYYY-MM-DD; "
+                           "it can be corrected here but not cleared"]
     if not (reason or "").strip():
         problems["reason"] = ["give a reason for the correction (for example: typing error, wrong client)"]
     if not (by or "").strip():
@@ -266,6 +278,8 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
             raise RecordRefused({WHOLE_FORM: [f"no stored visit has session id {session_id}"]})
         touched.append(before["episode_id"])
         row = dict(before)
+        for course_value in COURSE_CORRECTABLE:  # not given: the stored course keeps its value
+            row[course_value] = ""
         row[field] = as_text(new_value)
         if row[field] == before[field]:
             shown = "this" if field in PRIVATE_TEXT else _shown(before[field])
@@ -278,7 +292,7 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
         _import_row(cursor, row, replace=True)
         after = _stored_row(cursor, session_id)
         assert after is not None  # the visit was stored above and just replaced, in this transaction
-        changed = [column for column in CORRECTABLE if after[column] != before[column]]
+        changed = [column for column in CORRECTABLE + COURSE_CORRECTABLE if after[column] != before[column]]
         for column in changed:
             # A private note's history says that it changed, never what it said.
             private = column in PRIVATE_TEXT
@@ -287,7 +301,10 @@ def correct_value(con: duckdb.DuckDBPyConnection, session_id: int, field: str, n
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [by.strip(), session_id, column, None if private else before[column] or None,
                  None if private else after[column] or None, reason.strip()])
-        audit.record_on(cursor, by.strip(), "correct", "session", str(session_id))
+        if field in COURSE_CORRECTABLE:
+            audit.record_on(cursor, by.strip(), "correct", "episode", before["episode_id"])
+        else:
+            audit.record_on(cursor, by.strip(), "correct", "session", str(session_id))
 
 
 def stretching_plan(con: duckdb.DuckDBPyConnection, episode_id: str) -> str | None:
@@ -480,7 +497,7 @@ def _stored_row(cursor, session_id: int) -> dict[str, str] | None:
         return None
     frame = cursor.execute(f"""
         SELECT client_id, episode_id, condition, course_type, visit_number,
-               session_therapist_id AS therapist_id, {', '.join(CORRECTABLE)}
+               session_therapist_id AS therapist_id, {', '.join(CORRECTABLE + COURSE_CORRECTABLE)}
         FROM session_facts_live WHERE episode_id = ? AND session_id = ?""", [episode[0], session_id]).df()
     if frame.empty:
         return None

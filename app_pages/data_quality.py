@@ -4,7 +4,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 import ui
 from analytics import metrics
-from ui import charts, tables, text
+from ui import charts, forms, tables, text
 
 con, f = ui.clinic_page("Data quality")
 
@@ -30,14 +30,20 @@ st.caption(checks.set_index("check").loc[check, "description"])
 details = ui.metric(metrics.data_quality_details, f, check)
 tables.table(details, f"data quality {check}", max_rows_shown=2000)
 
-# From a finding to the fix: the course opens on Record a session, where "Correct a stored visit"
-# changes a value (kept with who, when and why).
+# From a finding to the fix: the course opens on Record a session's "Correct a stored visit" tab
+# with the value that fixes this check and the flagged visit chosen (kept with who, when and why).
 flagged = list(dict.fromkeys(details["episode_id"]))
 if flagged:
+    field = metrics.CORRECTED_BY.get(check)
     chosen = st.selectbox("Open a flagged course to correct it", flagged, key=f"quality_open_{check}",
-                          help="Opens the course on Record a session; the tab 'Correct a stored visit' changes a value.")
+                          help="Opens the course on Record a session, on the tab 'Correct a stored visit'"
+                               + (f" with {forms.LABEL[field].lower()} chosen." if field else "."))
+    address = {"episode": chosen}
+    if field:
+        visit = details.loc[details["episode_id"] == chosen, "visit_number"].iloc[0]
+        address |= {forms.CORRECT_PARAM: field, forms.VISIT_PARAM: str(int(visit))}
     try:
         st.page_link("app_pages/record_session.py", label=f"Correct course {text.markdown(chosen)} on Record a session",
-                     icon=":material/edit_note:", query_params={"episode": chosen})
+                     icon=":material/edit_note:", query_params=address)
     except StreamlitPageNotFoundError:  # the page run on its own, outside dashboard.py's menu (tests)
         st.caption(f"Open course {text.markdown(chosen)} on Record a session to correct it.")

@@ -21,6 +21,7 @@ episode_id = client_charts.episode_picker(con, f)
 if episode_id:  # the picker offers only this user's clients; viewing one is audited once per session
     guard.audit_once("view_client", "episode", episode_id)
 upcoming = records.next_visit(con, episode_id) if episode_id else None
+forms.open_asked_correction(episode_id)  # Data quality's link to a fix: that value, that visit
 
 
 def client_kind_changed(returning_client: str) -> None:
@@ -29,7 +30,7 @@ def client_kind_changed(returning_client: str) -> None:
 
 
 # The open tab is kept across reruns (a save reruns the page): the person stays where they were.
-today, opening, correcting = st.tabs(["Today's session", "New course of care", "Correct a stored visit"],
+today, opening, correcting = st.tabs(["Today's session", "New course of care", forms.CORRECTION_TAB],
                                      key="record_session_tab", on_change="rerun")
 
 with today:
@@ -78,10 +79,18 @@ with correcting:
         st.info("Choose a client's course of care above to correct one of its visits.")
     else:
         visit_column, field_column = st.columns(2)
-        visit_number = visit_column.selectbox("Visit", stored["visit_number"].tolist(), index=len(stored) - 1,
-                                              key=f"correction_visit:{episode_id}")
-        field: str = field_column.selectbox("Value", records.CORRECTABLE, format_func=lambda name: label[name],
-                                            key="correction_field") or records.CORRECTABLE[0]
+        visits, visit_key = stored["visit_number"].tolist(), f"correction_visit:{episode_id}"
+        if st.session_state.get(visit_key, visits[-1]) not in visits:  # an address naming no stored visit
+            del st.session_state[visit_key]
+        # The latest visit by default; a visit already chosen (or asked for by Data quality) is kept.
+        visit_number = visit_column.selectbox("Visit", visits, index=None if visit_key in st.session_state else len(visits) - 1,
+                                              key=visit_key)
+        correctable = records.CORRECTABLE + records.COURSE_CORRECTABLE
+        field: str = field_column.selectbox("Value", correctable, format_func=lambda name: label[name],
+                                            key="correction_field") or correctable[0]
+        if field in records.COURSE_CORRECTABLE:
+            st.caption(f"The {label[field].lower()} belongs to the whole course of care: correcting it here changes "
+                       f"the course (the history below keeps it under visit {visit_number}).")
         row = stored.set_index("visit_number").loc[visit_number]
         current = records.as_text(row[field])
         # Each accepted correction gives the next form new keys, so the browser clears the value

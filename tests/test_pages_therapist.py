@@ -350,3 +350,46 @@ def test_a_correction_without_a_reason_is_refused(writable_app, sample_client):
     assert db.table_checksums(con) == before
     assert "No corrections yet." in texts(at)
 
+
+
+def test_a_missing_onset_opens_its_correction_from_data_quality_and_is_stored(writable_app):
+    """Data quality's "No onset date" finding links to the correction that fixes it: Record a
+    session on its correction tab with the onset date and visit 1 chosen; the date saved there
+    is the course's, the finding is gone and the history keeps it."""
+    from urllib.parse import parse_qsl
+
+    from analytics import records
+    from test_pages_manager import run_page
+
+    con = writable_app
+    episode = metrics.data_quality_details(con, check="missing_onset")["episode_id"].iloc[0]
+    first_visit = con.execute("SELECT min(session_date) FROM sessions WHERE episode_id = ?", [episode]).fetchone()[0]
+    quality = run_page("data_quality")
+    quality.selectbox(key="quality_check").set_value("missing_onset").run()
+    quality.selectbox(key="quality_open_missing_onset").set_value(episode).run()
+    link = quality.get("page_link")[0].proto
+    address = dict(parse_qsl(link.query_string))
+    assert link.page.endswith("record_session") and address == {"episode": episode, "correct": "onset_date", "visit": "1"}
+
+    at = run(RECORD, **address)
+    assert at.session_state["record_session_tab"] == "Correct a stored visit"
+    assert at.selectbox(key="correction_field").value == "onset_date"
+    assert at.selectbox(key=f"correction_visit:{episode}").value == 1
+    assert not at.warning  # no "default value also set through Session State" warning
+    onset = first_visit - dt.timedelta(days=30)
+    at.text_input(key=f"correction_value:{episode}:1:onset_date:0").set_value(onset.isoformat())
+    at.text_input(key="correction_reason:0").set_value("asked the client")
+    click(at, "Save correction")
+    assert [s.value for s in at.success] == ["Onset date corrected; the old value is kept in the history below."]
+    assert not at.error
+    assert con.execute("SELECT onset_date FROM episodes WHERE episode_id = ?", [episode]).fetchone() == (onset,)
+    assert episode not in set(metrics.data_quality_details(con, check="missing_onset")["episode_id"])
+    history = records.correction_history(con, episode)
+    assert history[["visit_number", "field", "old_value", "new_value", "reason"]].iloc[0].tolist() == [
+        1, "onset_date", None, onset.isoformat(), "asked the client"]
+    assert con.execute("SELECT action, target_type, target_id FROM audit_log WHERE action = 'correct'").fetchall() == [
+        ("correct", "episode", episode)]
+    assert at.session_state["record_session_tab"] == "Correct a stored visit"  # still where the person was
+    # Only the address's first arrival chooses for the person: the next run keeps what they choose.
+    at.selectbox(key="correction_field").set_value("pain_pre").run()
+    assert at.selectbox(key="correction_field").value == "pain_pre" and not at.exception

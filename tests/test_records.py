@@ -216,6 +216,47 @@ def test_only_session_and_assessment_values_can_be_corrected(con):
         records.correct_value(con, 999_999, "pain_pre", "5", "typo", by="maria")
 
 
+def test_the_courses_onset_date_is_set_through_any_of_its_visits_with_history(con):
+    assert con.execute("SELECT onset_date FROM episodes WHERE episode_id = 'E1'").fetchone() == (None,)
+    records.correct_value(con, session_id(con, "E1", 2), "onset_date", "2024-12-01", "asked the client", by="maria")
+    assert con.execute("SELECT onset_date FROM episodes WHERE episode_id = 'E1'").fetchone() == (dt.date(2024, 12, 1),)
+    # The visits' own values are as they were; one history row, under the visit it was made from.
+    assert metrics.episode_progress(con, "E1")["pain_pre"].tolist() == [7, 6, 4]
+    history = records.correction_history(con, "E1")
+    assert history[["visit_number", "field", "old_value", "new_value"]].values.tolist() == [
+        [2, "onset_date", None, "2024-12-01"]]
+    assert con.execute("SELECT target_type, target_id FROM audit_log WHERE action = 'correct'").fetchall() == [
+        ("episode", "E1")]
+    # A later correction of a visit value leaves the onset alone.
+    records.correct_value(con, session_id(con, "E1", 3), "pain_pre", "5", "typo", by="maria")
+    assert con.execute("SELECT onset_date FROM episodes WHERE episode_id = 'E1'").fetchone() == (dt.date(2024, 12, 1),)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("2025-01-07", "is after the course's first visit on 2025-01-06"),  # the pain began on or before visit 1
+    ("", "it can be corrected here but not cleared"),
+    ("not a date", "is not a date as YYYY-MM-DD"),
+], ids=["after the first visit", "blank", "not a date"])
+def test_an_onset_correction_the_importer_would_refuse_writes_nothing(con, value, message):
+    before = db.table_checksums(con)
+    with pytest.raises(RecordRefused) as refused:
+        records.correct_value(con, session_id(con, "E1", 1), "onset_date", value, "asked", by="maria")
+    assert any(message in text for text in refused.value.problems.get("onset_date", [])), refused.value.problems
+    assert db.table_checksums(con) == before
+
+
+def test_a_therapist_cannot_set_the_onset_of_a_colleagues_course(con):
+    before = db.table_checksums(con)
+    with pytest.raises(RecordRefused):
+        records.correct_value(con, session_id(con, "E2", 1), "onset_date", "2025-01-01", "asked", by="t1", viewer="T1")
+    assert db.table_checksums(con) == before
+
+
+def test_every_data_quality_check_but_a_missing_visit_names_a_value_a_correction_can_change():
+    assert set(metrics.CORRECTED_BY) == set(metrics.DATA_QUALITY_CHECKS) - {"missing_visits"}
+    assert set(metrics.CORRECTED_BY.values()) <= set(records.CORRECTABLE + records.COURSE_CORRECTABLE)
+
+
 def test_next_ids_follow_the_clinics_numbering(clinic_db):
     con = clinic_db([visit("E00041", 1, "2025-01-06", 7, 5, client_id="C00009"), visit("X7", 1, "2025-01-06", 7, 5)])
     assert records.next_id(con, "episodes", "E") == "E00042"

@@ -264,6 +264,27 @@ def reopen_course(con: duckdb.DuckDBPyConnection, episode: str, confirm_key: str
 
 
 _CORRECTIONS_SAVED = "_corrections_saved"
+CORRECTION_TAB = "Correct a stored visit"
+# Data quality's link to a fix: ?episode=E1&correct=onset_date&visit=1 opens the correction tab
+# with that value and visit chosen (open_asked_correction).
+CORRECT_PARAM, VISIT_PARAM = "correct", "visit"
+
+
+def open_asked_correction(episode_id: str | None) -> None:
+    """When the address asks for a correction (CORRECT_PARAM, VISIT_PARAM), open the correction
+    tab with that value and visit chosen, once: the parameters are then dropped from the address,
+    so the person can move to another tab or value as usual."""
+    field = st.query_params.get(CORRECT_PARAM)
+    visit = st.query_params.get(VISIT_PARAM, "")
+    for name in (CORRECT_PARAM, VISIT_PARAM):
+        if name in st.query_params:
+            del st.query_params[name]
+    if not episode_id or field not in records.CORRECTABLE + records.COURSE_CORRECTABLE:
+        return
+    st.session_state["record_session_tab"] = CORRECTION_TAB
+    st.session_state["correction_field"] = field
+    if visit.isdigit():
+        st.session_state[f"correction_visit:{episode_id}"] = int(visit)
 
 
 def corrections_saved() -> int:

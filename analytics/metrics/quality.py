@@ -90,6 +90,13 @@ DATA_QUALITY_CHECKS: dict[str, Check] = {
         "format('visit {} dated {}, before visit {} on {}', visit_number, strftime(session_date, '%Y-%m-%d'), "
         "previous_visit, strftime(previous_date, '%Y-%m-%d'))"),
 }
+# The value whose correction on Record a session fixes a check's finding (records.CORRECTABLE, or
+# COURSE_CORRECTABLE for the onset date); a visit never recorded (missing_visits) is not corrected.
+CORRECTED_BY: dict[str, str] = {
+    "missing_pre": "pain_pre", "missing_post": "pain_post", "implausible_jump": "pain_pre",
+    "relief_negative": "pain_post", "same_date": "session_date", "missing_adherence": "stretching_adherence_pct",
+    "missing_onset": "onset_date", "dates_out_of_order": "session_date",
+}
 DATA_QUALITY_COLUMNS = ("check", "description", "count")
 DATA_QUALITY_DETAIL_COLUMNS = ("episode_id", "visit_number", "detail")
 
