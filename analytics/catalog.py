@@ -141,7 +141,7 @@ COLUMNS: tuple[Column, ...] = (
            values=config.DISCHARGE_REASONS),
     Column("foot_side", "vocabulary", "Which foot", "episodes", "foot_side", "episode", values=config.FOOT_SIDES),
     # Foot-specific function as scored on the clinic's own forms (the product stores scores, not items):
-    # FAAM activities of daily living, 0-100 %, higher is better (Martin et al. 2005, Foot Ankle Int
+    # FAAM activities of daily living, 0-100%, higher is better (Martin et al. 2005, Foot Ankle Int
     # 26:968-983); LEFS 0-80, higher is better (Binkley et al. 1999, Phys Ther 79:371-383).
     Column("faam_adl_pct", "number", "Foot function (FAAM ADL, %)", "sessions", "faam_adl_pct", "session",
            low=0, high=100, noun="FAAM ADL score"),

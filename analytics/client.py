@@ -94,7 +94,7 @@ def _sessions(count: int) -> str:
 
 def clear_change_meaning() -> str:
     """What a "clear change" is, in one sentence for the client, from the clinic's rule in config:
-    'A clear change means pain at least 2 points and 30 % lower than at the first session.'"""
+    'A clear change means pain at least 2 points and 30% lower than at the first session.'"""
     return f"A clear change means pain at least {rule.pain().words()} lower than at the first session."
 
 
@@ -102,7 +102,7 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
     """A few plain sentences for the client about their pain so far, from metrics.episode_summary
     (`summary`) and, when known, how many sessions a clear change typically takes (`typical`).
 
-    'Your pain before sessions went from 7 to 3, a 57 % drop. Typically, people with acute
+    'Your pain before sessions went from 7 to 3, a 57% drop. Typically, people with acute
     plantar fasciitis feel a clear change after their second session; you did after your
     second.' Also covers a first visit only, no clear change yet, no change and pain that went
     up. No clinical jargon: a "clear change" is the clinic's improvement rule (metrics.rule.pain)."""
@@ -122,7 +122,7 @@ def progress_sentence(summary: dict[str, Any], typical: TypicalImprovement | Non
         assert latest is not None  # change_points is baseline - latest_pain: known only when both are
         if change > 0:
             drop = summary.get("change_pct")
-            share = f", {_a_or_an(round(drop))} {drop:.0f} % drop" if drop is not None else ""
+            share = f", {_a_or_an(round(drop))} {drop:.0f}% drop" if drop is not None else ""
             first = f"Your pain before sessions went from {_score(baseline)} to {_score(latest)}{share}."
         elif change == 0:
             first = f"Your pain before sessions is {_score(latest)} out of 10, the same as at your first session."

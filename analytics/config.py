@@ -38,9 +38,9 @@ FOOT_SIDES: tuple[str, ...] = ("left", "right", "both")
 RECOMMENDED_SESSIONS: dict[str, tuple[int, int]] = {"acute": (3, 5), "chronic": (8, 12)}
 
 # Meaningful improvement on the 0-10 pain scale is a named choice (PAIN_RULES). The default,
-# "points-and-percent", asks for a drop of at least 2 points AND at least 30 % of baseline: a
+# "points-and-percent", asks for a drop of at least 2 points AND at least 30% of baseline: a
 # stricter reading than Farrar et al. 2001 (Pain 94:149-158), whose "much improved" is about
-# 2 points OR about 30 %; Salaffi et al. 2004 (Eur J Pain 8:283-291) found 2 points and 33 % to
+# 2 points OR about 30%; Salaffi et al. 2004 (Eur J Pain 8:283-291) found 2 points and 33% to
 # be "much better" in chronic musculoskeletal pain. The same 2-point rule is used for PSFS.
 MCID_PAIN_POINTS: float = 2.0
 MCID_PAIN_FRACTION: float = 0.30
@@ -49,10 +49,10 @@ MCID_PSFS_POINTS: float = 2.0
 # The improvement rules a manager may choose, by name: (points, fraction, combine); None = not
 # asked; MCID = MCID_PAIN_POINTS / MCID_PAIN_FRACTION above, read when the rule is used (so a
 # changed threshold changes the default rule and its words).
-#   points-and-percent  >= 2 points and >= 30 % (default; stricter than Farrar, cf. Salaffi 2004)
-#   points-or-percent   >= 2 points or >= 30 %  (Farrar et al. 2001)
-#   percent-30          >= 30 %  (IMMPACT "moderately important", Dworkin et al. 2008, J Pain 9:105-121)
-#   percent-50          >= 50 %  (IMMPACT "substantial", Dworkin et al. 2008)
+#   points-and-percent  >= 2 points and >= 30% (default; stricter than Farrar, cf. Salaffi 2004)
+#   points-or-percent   >= 2 points or >= 30%  (Farrar et al. 2001)
+#   percent-30          >= 30%  (IMMPACT "moderately important", Dworkin et al. 2008, J Pain 9:105-121)
+#   percent-50          >= 50%  (IMMPACT "substantial", Dworkin et al. 2008)
 MCID = "MCID"
 PAIN_RULES: dict[str, tuple[float | str | None, float | str | None, str]] = {
     "points-and-percent": (MCID, MCID, "and"),

@@ -39,7 +39,7 @@ def _figure(metric: str, value: float) -> str:
     if value != value:  # NaN
         return "n/a"
     if metric.startswith(("improved_", "dropout_rate", "completion_rate")):
-        return f"{value:.0%}".replace("%", " %")
+        return f"{value:.0%}"
     if metric.startswith("median_sessions"):
         return f"{value:g}"
     return f"{value:,.0f}"
@@ -79,7 +79,7 @@ def overview_pdf(content: OverviewContent, font_path: Path | None | str = "auto"
     pdf.multi_cell(width, 7, "Improved after the second session, all who started, by condition",
                    new_x="LMARGIN", new_y="NEXT")
     shares = [0.40, 0.30, 0.30]
-    _row(pdf, width, ["Condition", "Acute (95 % interval, n)", "Chronic (95 % interval, n)"], shares, header=True)
+    _row(pdf, width, ["Condition", "Acute (95% interval, n)", "Chronic (95% interval, n)"], shares, header=True)
     by = {(row.course_type, row.condition): row for row in content.conditions.itertuples()}
     hidden = suppression.suppressed(content.conditions)
     for condition in config.CONDITIONS[:MAX_CONDITION_ROWS]:
@@ -95,7 +95,7 @@ def overview_pdf(content: OverviewContent, font_path: Path | None | str = "auto"
                 cells.append("n/a")
             else:
                 cells.append(f"{rate:.0%} ({found.itt_ci_low:.0%}-{found.itt_ci_high:.0%}, "
-                             f"{int(found.episodes_eligible_itt)})".replace("%", " %"))
+                             f"{int(found.episodes_eligible_itt)})")
         _row(pdf, width, [text(cell) for cell in cells], shares)
 
     pdf.set_y(pdf.h - (26 if hidden else 22))  # room for the line saying what is not shown

@@ -66,7 +66,7 @@ THERAPIST_LAST_NAMES = ("Grove", "Kettle", "Linden", "Alder", "Quarry", "Sorrel"
 # --- Who comes in ---------------------------------------------------------------------------
 # condition: (share of episodes, share of them chronic). Plantar fasciitis is the most common
 # complaint; bunions, hammer toes and flat feet are usually long-standing, shin splints and
-# tendonitis usually a recent overload. Overall about 40 % of courses are chronic.
+# tendonitis usually a recent overload. Overall about 40% of courses are chronic.
 CONDITION_MIX: dict[str, tuple[float, float]] = {
     "plantar_fasciitis": (0.30, 0.36),
     "heel_spur": (0.09, 0.50),
@@ -90,7 +90,7 @@ RETURN_SHARE = 0.17
 RETURN_GAP_DAYS = (45, 150, 0.6)  # at least 45 days after the last visit, then log-normal
 RETURN_SAME_CONDITION_SHARE = 0.5
 RETURN_SAME_THERAPIST_SHARE = 0.75
-# Personal stretching habit: a share of days stretched, Beta(a, b), mean about 55 %.
+# Personal stretching habit: a share of days stretched, Beta(a, b), mean about 55%.
 ADHERENCE_BETA = (2.0, 1.6)
 
 # --- How long a course runs -----------------------------------------------------------------
@@ -122,7 +122,7 @@ BASELINE_PAIN = {"mild": (5.6, 1.0), "moderate": (7.0, 1.0), "severe": (8.3, 0.9
 # where dose counts the sessions so far, each weighted by the stretching done in the week after
 # it. The first session counts little (assessment and a first release: "you'll notice
 # improvements after your second visit"). Chronic pain responds more slowly and less far, and
-# varies more from client to client: about a quarter respond by visit 3, some 60 % by visit 8.
+# varies more from client to client: about a quarter respond by visit 3, some 60% by visit 8.
 RESPONSE_RATE = {"acute": 0.80, "chronic": 0.60}
 RATE_SPREAD = 0.45  # log-normal spread of personal response
 MOST_RELIEF_BETA = {"acute": (8.0, 2.5), "chronic": (2.2, 3.3)}  # Beta(a, b): means 0.76, 0.40
@@ -136,7 +136,7 @@ FLARE_UP_SHARE = 0.03  # a bad week: +1 or +2 points before that visit
 RELIEF_MEAN = (0.8, 0.2)  # intercept, per point of pre-session pain
 RELIEF_SD = 0.7
 # PSFS (patient-specific functional scale, 0-10, higher = better) and ankle dorsiflexion (the
-# calf flexibility the clinic works on) are measured in about 70 % of courses.
+# calf flexibility the clinic works on) are measured in about 70% of courses.
 PSFS_RECORDED_SHARE = 0.70
 DORSIFLEXION_RECORDED_SHARE = 0.70
 PSFS_PER_PAIN_POINT = 0.8
@@ -202,7 +202,7 @@ CANDIDATE_MARGIN = 1.25
 
 
 def generate_visit_log(sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEED) -> pd.DataFrame:
-    """A visit log of about `sessions` sessions (within 1 % from a few hundred up) from a seeded
+    """A visit log of about `sessions` sessions (within 1% from a few hundred up) from a seeded
     sample clinic: one row per session, columns VISIT_LOG_COLUMNS, rows in date order.
 
     ~600 clients, 3 therapists in one clinic ("main") at the default 4,000 sessions; larger

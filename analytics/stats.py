@@ -16,7 +16,7 @@ def normal_quantile(confidence: float) -> float:
     Parameters
     ----------
     confidence : float
-        Coverage of the interval, between 0 and 1 (0.95 for a 95 % interval).
+        Coverage of the interval, between 0 and 1 (0.95 for a 95% interval).
 
     Returns
     -------

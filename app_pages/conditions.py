@@ -1,5 +1,5 @@
 """Conditions: how each of the nine complaints responds within acute and within chronic courses
-(side by side, each rate with its n and 95 % interval), the pooled table, and small multiples."""
+(side by side, each rate with its n and 95% interval), the pooled table, and small multiples."""
 import pandas as pd
 import streamlit as st
 
@@ -43,8 +43,8 @@ def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             wide[f"{name}: {'started' if n == 'episodes_eligible_itt' else 'with a later score'}"] = shown[n].to_numpy()
             wide[f"{name}: {what} (%)"] = 100 * shown[rate].to_numpy()
             last = "" if n == "episodes_eligible_itt" else " (last visit)"
-            wide[f"{name}: 95 % from{last}"] = 100 * shown[low].to_numpy()
-            wide[f"{name}: 95 % to{last}"] = 100 * shown[high].to_numpy()
+            wide[f"{name}: 95% from{last}"] = 100 * shown[low].to_numpy()
+            wide[f"{name}: 95% to{last}"] = 100 * shown[high].to_numpy()
     wide["condition"] = wide["condition"].map(charts.label)
     # The rates the table is for straight after the condition (a phone shows two or three columns),
     # acute beside chronic; then each rate's n and interval.
@@ -54,14 +54,14 @@ def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(by_course["condition"])])
-rates = [column for column in wide.columns if "improved" in column or "95 %" in column]
+rates = [column for column in wide.columns if "improved" in column or "95%" in column]
 tables.table(wide, "conditions by course type", column_config={
     "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
     **{column: st.column_config.NumberColumn(column, format="%.0f%%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
            f"{words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every course with a "
            f"first-visit score except one still running short of {words.improvement_visit()}; a course that stopped "
            "before it counts as not improved. Improved by the last visit: the same rule on the last pain before a "
-           "session, among courses with a later score. Each rate with its number of courses and a 95 % Wilson "
+           "session, among courses with a later score. Each rate with its number of courses and a 95% Wilson "
            "interval: a wide interval means too few courses to tell conditions apart. Click a heading to sort."))
 
 st.header("Both course types pooled")
@@ -75,7 +75,7 @@ tables.table(conditions.assign(condition=conditions["condition"].map(charts.labe
 
 st.header("Pain by visit for each condition")
 st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out. "
-           "Each line has its 95 % confidence band; a visit reached by fewer than "
+           "Each line has its 95% confidence band; a visit reached by fewer than "
            f"{config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line (its n is in the hover): "
            "within one condition and course type, a few long courses are not a trend.")
 by_condition = ui.metric(metrics.pain_trajectory, f, by=("course_type", "condition"))

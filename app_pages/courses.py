@@ -13,7 +13,7 @@ if outcomes.empty:
     ui.nothing_matches(result=outcomes)
 
 st.header("Pain by visit")
-st.caption("Mean pain before the session (solid) and straight after it (dotted), with 95 % confidence bands. "
+st.caption("Mean pain before the session (solid) and straight after it (dotted), with 95% confidence bands. "
            "The shaded spans are the recommended course lengths; the star marks "
            f"{words.improvement_visit()} before the session, the lasting effect of the first two sessions. "
            f"A visit reached by fewer than {config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line "

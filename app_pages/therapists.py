@@ -40,7 +40,7 @@ st.info(
     f"(pain before visit 3 {words.improvement_rule(f)} below the first visit, {words.rule_name(f)}), counted for "
     "everyone who started: "
     "a client who dropped out before visit 3 (closed early or lost to follow-up) counts as not improved. "
-    "The charts show **observed minus expected**: only when the whole 95 % interval is on one side of 0 is the "
+    "The charts show **observed minus expected**: only when the whole 95% interval is on one side of 0 is the "
     f"difference more than chance. Therapists with fewer than {config.MIN_EPISODES_TO_JUDGE} courses are shown as "
     "too few to judge.",
     icon=":material/balance:")
@@ -53,8 +53,8 @@ st.caption(f"A meaningful improvement: pain {words.improvement_rule(f)} below th
 
 st.header("Funnel plot")
 st.caption("Each dot is a therapist: observed minus expected against how many courses it rests on. Chance alone "
-           "keeps a therapist who does exactly as expected inside the dashed lines 95 % of the time and inside "
-           "the dotted ones 99.8 % of the time; the funnel narrows as courses add up. Dots outside are named.")
+           "keeps a therapist who does exactly as expected inside the dashed lines 95% of the time and inside "
+           "the dotted ones 99.8% of the time; the funnel narrows as courses add up. Dots outside are named.")
 st.plotly_chart(charts.outcome_funnel(result, label, unit, COURSES[measure]), width="stretch",
                 key="therapists_funnel")
 

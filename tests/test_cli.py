@@ -17,8 +17,8 @@ C2,E2,heel_spur,acute,2,2025-03-11,T1,6,
 C2,E2,heel_spur,acute,3,2025-03-18,T1,5,4
 C3,E3,shin_splints,chronic,1,2025-03-05,T2,9,8
 """
-# E1: baseline 8, visit-3 pain 4 -> drop 4 (50 %)   -> improved after session 2
-# E2: baseline 6, visit-3 pain 5 -> drop 1 (17 %)   -> not improved
+# E1: baseline 8, visit-3 pain 4 -> drop 4 (50%)   -> improved after session 2
+# E2: baseline 6, visit-3 pain 5 -> drop 1 (17%)   -> not improved
 # E3: chronic, one visit only                       -> does not reach visit 3
 # acute: 2 episodes, median visits 3, mean baseline (8 + 6) / 2 = 7, rate 1/2;
 # mean pre pain by visit: v1 (8+6)/2 = 7, v2 (7+6)/2 = 6.5, v3 (4+5)/2 = 4.5
@@ -194,12 +194,12 @@ def test_summary_json_has_intention_to_treat_by_condition_and_the_rule(tmp_path,
         "episodes": 0, "episodes_reaching_visit3": 0, "responder_rate_after_session2": None,
         "episodes_eligible_itt": 0, "responder_rate_after_session2_itt": None}
 
-    # E1's drop of 4 (50 %) meets even percent-50; E2's 1 (17 %) meets none.
+    # E1's drop of 4 (50%) meets even percent-50; E2's 1 (17%) meets none.
     half = json.loads(run_cli("summary", "--db", database, "--json", "--rule", "percent-50").stdout)
     assert half["rule"] == {"name": "percent-50", "points": None, "fraction": 0.5, "combine": "and"}
     assert half["by_course"]["acute"]["responder_rate_after_session2"] == 0.5
     text = run_cli("summary", "--db", database, "--rule", "percent-50")
-    assert "at least 50 % below the first visit (rule percent-50)" in text.stdout
+    assert "at least 50% below the first visit (rule percent-50)" in text.stdout
     assert "50% of 2 reaching visit 3, 50% of 2 who started" in text.stdout
 
 
@@ -239,8 +239,8 @@ def test_summary_json_contract_on_the_committed_sample(tmp_path):
         assert row["episodes_reaching_visit3"] < row["episodes_eligible_itt"] <= row["episodes"]
         assert row["responder_rate_after_session2_itt"] < row["responder_rate_after_session2"]
     # The figures issue 13 recomputed independently on this sample: acute 270 of 390 who started
-    # (69 %) against 77 % of those reaching visit 3; the chronic headline 31.5 % under the default
-    # rule and 47.6 % under points-or-percent.
+    # (69%) against 77% of those reaching visit 3; the chronic headline 31.5% under the default
+    # rule and 47.6% under points-or-percent.
     acute = summary["by_course"]["acute"]
     assert acute["episodes_eligible_itt"] == 390
     assert acute["responder_rate_after_session2_itt"] == pytest.approx(270 / 390)

@@ -190,7 +190,7 @@ def test_a_repeated_column_is_named_in_parquet_in_a_workbook_and_in_csv(con, tmp
 
 def workbook(path: Path, sheets: dict[str, list[dict]], hidden: tuple[str, ...] = (),
              percent: tuple[str, ...] = ()) -> Path:
-    """A workbook with one sheet per entry (header and rows); `percent` columns formatted 0 %."""
+    """A workbook with one sheet per entry (header and rows); `percent` columns formatted 0%."""
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -259,7 +259,7 @@ def refused_with(con, path: Path, **options) -> list[str]:
 
 
 def test_a_cell_formatted_as_a_percentage_is_read_as_shown(con, tmp_path):
-    # Excel stores 60 % as 0.6 and shows "60%": the adherence is 60, not 0.6 (or a refused 0.6).
+    # Excel stores 60% as 0.6 and shows "60%": the adherence is 60, not 0.6 (or a refused 0.6).
     rows = [visit("N1", 1, "2025-02-03", 6, 4, stretching_adherence_pct=0.6),
             visit("N1", 2, "2025-02-10", 5, 3, stretching_adherence_pct=0.07)]
     path = workbook(tmp_path / "book.xlsx", {"visits": rows}, percent=("stretching_adherence_pct",))

@@ -53,10 +53,10 @@ def test_durability_compares_followup_pain_with_the_last_visit_and_baseline(clin
     # Since baseline: -4, -6, 0: mean -10/3, sd sqrt(28/3).
     assert day28["since_baseline"] == pytest.approx(-10 / 3)
     assert day28["since_baseline_low"] == pytest.approx(-10 / 3 - 4.302653 * math.sqrt(28 / 3) / math.sqrt(3), rel=1e-5)
-    # Still improved (2 points and 30 %): A 8 -> 4 and B 8 -> 2 yes, C 7 -> 7 no.
+    # Still improved (2 points and 30%): A 8 -> 4 and B 8 -> 2 yes, C 7 -> 7 no.
     assert (day28["judged"], day28["still_improved"]) == (3, 2) and day28["share_still_improved"] == pytest.approx(2 / 3)
     assert 0 < day28["ci_low"] < 2 / 3 < day28["ci_high"] < 1
-    # Day 91: A 6 (8 -> 6 is 2 points but 25 %: no longer improved), B 2.
+    # Day 91: A 6 (8 -> 6 is 2 points but 25%: no longer improved), B 2.
     assert (day91["answered"], day91["still_improved"]) == (2, 1)
     assert day91["since_last_visit"] == pytest.approx(0.5) and day91["since_baseline"] == pytest.approx(-4)
     assert 182 not in frame.index
@@ -83,7 +83,7 @@ def test_recurrence_counts_pain_back_and_new_courses_and_censors_at_the_last_con
     monkeypatch.setattr(config, "MIN_RECURRENCE_AT_RISK", 2)
     table = metrics.recurrence_table(clinic).set_index("months")
     assert table.loc[3, "recurred"] == pytest.approx(1 / 3) and table.loc[3, "at_risk"] == 3
-    # Nobody is followed to day 182: not known (not 100 %, where the curve's last step lands).
+    # Nobody is followed to day 182: not known (not 100%, where the curve's last step lands).
     assert table.loc[6, "at_risk"] == 0 and math.isnan(table.loc[6, "recurred"]) and table.loc[12, "courses"] == 3
     monkeypatch.setattr(config, "MIN_RECURRENCE_AT_RISK", 4)
     assert metrics.recurrence_table(clinic)["recurred"].isna().all()

@@ -5,7 +5,7 @@ visit on or after 2025-03-07; no course has a discharge reason, so "lost" is los
 episode course  condition   ther. visits  status     range  baseline v3-pre v2-post last-pre(visit) first improved
 A1      acute   plantar     T1    1-4     completed  within 8        5      5       4 (4)           3
 A2      acute   plantar     T1    1-3     completed  within 4        3      missing 3 (3)           -
-A3      acute   plantar     T2    1-3     completed  within 7        4.9    5       4.9 (3)         3  (exactly 30 %)
+A3      acute   plantar     T2    1-3     completed  within 7        4.9    5       4.9 (3)         3  (exactly 30%)
 A4      acute   plantar     T2    1       lost       below  6        -      -       6 (1)           -  (one visit)
 A5      acute   heel_spur   T1    1-2     lost       below  9        -      5       6 (2)           2  (drop-out)
 A6      acute   heel_spur   T3    1-2     active     below  5        -      4       5 (2)           -
@@ -121,12 +121,12 @@ def by_key(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
 # --- the improvement rule ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("baseline, score, scale, expected", [
-    (10, 8, "pain", False),    # 2 points but only 20 %
-    (7, 4.9, "pain", True),    # 2.1 points = exactly 30 % (7 - 4.9 is 2.0999999999999996 in binary)
-    (6, 4, "pain", True),      # 2 points = 33 %
-    (5, 3.5, "pain", False),   # 1.5 points (30 %) is under 2 points
-    (10, 7, "pain", True),     # 3 points = 30 %
-    (10, 7.01, "pain", False),  # 2.99 points = 29.9 %
+    (10, 8, "pain", False),    # 2 points but only 20%
+    (7, 4.9, "pain", True),    # 2.1 points = exactly 30% (7 - 4.9 is 2.0999999999999996 in binary)
+    (6, 4, "pain", True),      # 2 points = 33%
+    (5, 3.5, "pain", False),   # 1.5 points (30%) is under 2 points
+    (10, 7, "pain", True),     # 3 points = 30%
+    (10, 7.01, "pain", False),  # 2.99 points = 29.9%
     (None, 3, "pain", None),   # no baseline: cannot be judged
     (3, 5, "psfs", True),      # function up 2 points (higher is better)
     (3, 4.9, "psfs", False),   # up 1.9 points
@@ -172,7 +172,7 @@ def test_pain_trajectory_counts_recorded_scores_only(clinic):
 
 def test_pain_trajectory_relative_and_by_condition(clinic):
     rel = by_key(metrics.pain_trajectory(clinic, Filter(conditions=("heel_spur",)), relative=True), "visit_number", "phase")
-    # A5 (baseline 9): visit 2 pre 6 -> 66.67 %; A6 (baseline 5): 5 -> 100 %.
+    # A5 (baseline 9): visit 2 pre 6 -> 66.67%; A6 (baseline 5): 5 -> 100%.
     assert rel.loc[(2, "pre"), "mean"] == pytest.approx((600 / 9 + 100) / 2)
     assert rel.loc[(1, "pre"), "mean"] == 100.0
     # C4's baseline is 0: left out of the relative view, so chronic visit 1 has 4 episodes, not 5.
@@ -294,14 +294,14 @@ def test_summary_by_course_is_the_cli_json(clinic):
         "mean_baseline_pain": pytest.approx(45 / 7),  # 8 + 4 + 7 + 6 + 9 + 5 + 6
         "episodes_reaching_visit3": 3,          # A1, A2, A3
         "responder_rate_after_session2": pytest.approx(2 / 3),  # A1 (8 -> 5), A3 (7 -> 4.9); not A2 (4 -> 3)
-        # Visit-2 post scores: A1 5 yes, A3 5 no (2 points = 28.6 %), A5 5 yes, A6 4 no, A7 4 yes;
+        # Visit-2 post scores: A1 5 yes, A3 5 no (2 points = 28.6%), A5 5 yes, A6 4 no, A7 4 yes;
         # A2's is missing, so it is not counted.
         "responder_rate_after_session2_immediate": pytest.approx(3 / 5),
         "mean_pain_by_visit": {1: pytest.approx(45 / 7), 2: pytest.approx(26 / 5), 3: pytest.approx(12.9 / 3), 4: 4.0},
     }
     assert chronic["episodes"] == 5 and chronic["median_visits"] == 5.0
     assert chronic["mean_baseline_pain"] == pytest.approx(5.2)
-    # Visit 3: C1 6 (no), C3 8 (no), C4 0 (no), C5 3 (yes: 5 -> 3 is 40 %); C2 has no visit 3.
+    # Visit 3: C1 6 (no), C3 8 (no), C4 0 (no), C5 3 (yes: 5 -> 3 is 40%); C2 has no visit 3.
     assert (chronic["episodes_reaching_visit3"], chronic["responder_rate_after_session2"]) == (4, 0.25)
     # Visit-2 post: C1 5 no, C2 4 yes, C3 3 yes, C4 0 no, C5 3 yes.
     assert chronic["responder_rate_after_session2_immediate"] == pytest.approx(0.6)
@@ -337,9 +337,9 @@ ITT_KEYS = ("episodes_eligible_itt", "responder_rate_after_session2_itt", "by_co
 
 
 def test_each_rule_changes_the_headline_as_worked_by_hand(clinic):
-    # Visit-3 pre against baseline, among A1 (8 -> 5: 3 points, 37.5 %), A2 (4 -> 3: 1 point, 25 %),
-    # A3 (7 -> 4.9: 2.1 points, 30 %); chronic C1 (7 -> 6: 1, 14 %), C3 (8 -> 8), C4 (0 -> 0),
-    # C5 (5 -> 3: 2 points, 40 %).
+    # Visit-3 pre against baseline, among A1 (8 -> 5: 3 points, 37.5%), A2 (4 -> 3: 1 point, 25%),
+    # A3 (7 -> 4.9: 2.1 points, 30%); chronic C1 (7 -> 6: 1, 14%), C3 (8 -> 8), C4 (0 -> 0),
+    # C5 (5 -> 3: 2 points, 40%).
     expected = {"points-and-percent": (2 / 3, 1 / 4), "points-or-percent": (2 / 3, 1 / 4),
                 "percent-30": (2 / 3, 1 / 4), "percent-50": (0, 0)}
     for name, (acute, chronic) in expected.items():
@@ -348,8 +348,8 @@ def test_each_rule_changes_the_headline_as_worked_by_hand(clinic):
         by_course = summary["by_course"]
         assert by_course["acute"]["responder_rate_after_session2"] == pytest.approx(acute), name
         assert by_course["chronic"]["responder_rate_after_session2"] == pytest.approx(chronic), name
-    # At the last visit the rules part: A2 4 -> 3 (25 %), C2 6 -> 3 (50 %), C1 7 -> 3 (57 %), A5 9 -> 6
-    # (33 %), A1 8 -> 4 (50 %), A3 7 -> 4.9 (30 %), C5 5 -> 3 (40 %), A6 5 -> 5, C3 8 -> 8, C4 0 -> 0.
+    # At the last visit the rules part: A2 4 -> 3 (25%), C2 6 -> 3 (50%), C1 7 -> 3 (57%), A5 9 -> 6
+    # (33%), A1 8 -> 4 (50%), A3 7 -> 4.9 (30%), C5 5 -> 3 (40%), A6 5 -> 5, C3 8 -> 8, C4 0 -> 0.
     # percent-50: A1, C1, C2; points-or-percent adds nothing over points-and-percent here.
     half = metrics.course_outcomes(clinic, Filter(rule="percent-50")).set_index("course_type")
     assert half.loc["acute", "responders"] == 1  # A1
@@ -399,12 +399,12 @@ def test_condition_comparison(clinic):
     assert plantar["mean_change_pct"] == pytest.approx(36.25)
     assert plantar["responder_rate"] == 0.75
     assert plantar["median_sessions"] == 3.0  # 1, 3, 3, 4, 13
-    # bunion: C1 (7 -> 3), C2 (6 -> 3): 57.14 % and 50 %; median of 8 and 5 visits.
+    # bunion: C1 (7 -> 3), C2 (6 -> 3): 57.14% and 50%; median of 8 and 5 visits.
     assert conditions.loc["bunion", "mean_change_pct"] == pytest.approx((400 / 7 + 50) / 2)
     assert conditions.loc["bunion", "median_sessions"] == 6.5
     # flat feet: C4's baseline 0 has a change in points (0) but none in %.
     assert conditions.loc["flat_feet", "mean_change_points"] == 0 and np.isnan(conditions.loc["flat_feet", "mean_change_pct"])
-    # pronation: A7 has no later pre score, so no rate at all rather than 0 %.
+    # pronation: A7 has no later pre score, so no rate at all rather than 0%.
     assert conditions.loc["pronation", "episodes"] == 1 and np.isnan(conditions.loc["pronation", "responder_rate"])
     for nobody in ("hammer_toe", "mid_arch_pain", "shin_splints"):
         assert conditions.loc[nobody, "episodes"] == 0 and conditions.loc[nobody, "responders"] == 0
@@ -412,21 +412,21 @@ def test_condition_comparison(clinic):
 
 def test_home_program_effect(clinic):
     bands = by_key(metrics.home_program_effect(clinic), "course_type", "adherence_band")
-    assert list(bands.loc["acute"].index) == ["0-25 %", "25-50 %", "50-75 %", "75-100 %", "not recorded"]
-    # A2 20 %; A3 50 % (a boundary goes up); A1 (80 + 90) / 2 = 85 %; A4-A7 recorded nothing.
-    assert bands.loc[("acute", "0-25 %"), ["episodes", "mean_change_pct", "responder_rate"]].tolist() == [1, 25, 0]
-    assert bands.loc[("acute", "25-50 %"), "episodes"] == 0
-    assert bands.loc[("acute", "50-75 %"), "responder_rate_after_session2"] == 1.0  # A3
-    assert bands.loc[("acute", "75-100 %"), "mean_adherence_pct"] == 85
-    # not recorded: A4 (once), A5 (33.3 %, yes), A6 (0 %, no), A7 (no later pre) -> 2 with follow-up.
+    assert list(bands.loc["acute"].index) == ["0-25%", "25-50%", "50-75%", "75-100%", "not recorded"]
+    # A2 20%; A3 50% (a boundary goes up); A1 (80 + 90) / 2 = 85%; A4-A7 recorded nothing.
+    assert bands.loc[("acute", "0-25%"), ["episodes", "mean_change_pct", "responder_rate"]].tolist() == [1, 25, 0]
+    assert bands.loc[("acute", "25-50%"), "episodes"] == 0
+    assert bands.loc[("acute", "50-75%"), "responder_rate_after_session2"] == 1.0  # A3
+    assert bands.loc[("acute", "75-100%"), "mean_adherence_pct"] == 85
+    # not recorded: A4 (once), A5 (33.3%, yes), A6 (0%, no), A7 (no later pre) -> 2 with follow-up.
     unrecorded = bands.loc[("acute", "not recorded")]
     assert unrecorded[["episodes", "episodes_with_followup", "responder_rate", "episodes_reaching_visit3"]].tolist() == [4, 2, 0.5, 0]
     assert unrecorded["mean_change_pct"] == pytest.approx(100 / 6)
     assert np.isnan(unrecorded["responder_rate_after_session2"])
-    # C1 25 % on both recorded visits -> 25-50; C5 100 % -> the last band.
-    assert bands.loc[("chronic", "25-50 %"), "episodes"] == 1
-    assert bands.loc[("chronic", "75-100 %"), "mean_change_pct"] == 40
-    # C2 50 %, C3 0 %, C4 no % (baseline 0) -> 25; C3 and C4 reached visit 3, neither improved.
+    # C1 25% on both recorded visits -> 25-50; C5 100% -> the last band.
+    assert bands.loc[("chronic", "25-50%"), "episodes"] == 1
+    assert bands.loc[("chronic", "75-100%"), "mean_change_pct"] == 40
+    # C2 50%, C3 0%, C4 no % (baseline 0) -> 25; C3 and C4 reached visit 3, neither improved.
     assert bands.loc[("chronic", "not recorded"), "mean_change_pct"] == 25
     assert bands.loc[("chronic", "not recorded"), "responder_rate_after_session2"] == 0.0
     # All who started: acute "not recorded" is A4 (one visit), A5 and A7 (two, finished): three
@@ -435,9 +435,9 @@ def test_home_program_effect(clinic):
     # counts too, beside C3 and C4.
     assert unrecorded[["episodes_eligible_itt", "responder_rate_after_session2_itt"]].tolist() == [3, 0.0]
     assert bands.loc[("chronic", "not recorded"), "episodes_eligible_itt"] == 3
-    assert bands.loc[("acute", "75-100 %"), ["episodes_eligible_itt", "responder_rate_after_session2_itt"]].tolist() == [1, 1.0]
-    assert bands.loc[("acute", "25-50 %"), "episodes_eligible_itt"] == 0
-    assert np.isnan(bands.loc[("acute", "25-50 %"), "responder_rate_after_session2_itt"])
+    assert bands.loc[("acute", "75-100%"), ["episodes_eligible_itt", "responder_rate_after_session2_itt"]].tolist() == [1, 1.0]
+    assert bands.loc[("acute", "25-50%"), "episodes_eligible_itt"] == 0
+    assert np.isnan(bands.loc[("acute", "25-50%"), "responder_rate_after_session2_itt"])
 
 
 # --- 7. therapists ----------------------------------------------------------------------------
@@ -516,7 +516,7 @@ def test_funnel_limits(clinic):
     assert funnel.clinic_rate == 0.75  # 6 of 8 judged episodes
     limits = by_key(funnel.limits, "episodes")
     assert list(limits.index) == [1, 2, 3, 4, 5]  # up to T1's 5
-    # n = 4: sqrt(0.75 * 0.25 / 4) = 0.21651; 95 %: +/- 1.95996 * that = 0.42434; 99.8 %: +/- 3.09023 * that
+    # n = 4: sqrt(0.75 * 0.25 / 4) = 0.21651; 95%: +/- 1.95996 * that = 0.42434; 99.8%: +/- 3.09023 * that
     # = 0.66906; clipped at 1.
     assert limits.loc[4, "lower_95"] == pytest.approx(0.32566, abs=1e-5)
     assert limits.loc[4, "upper_95"] == 1.0
@@ -563,13 +563,13 @@ def test_typical_course_falls_back_to_course_type(clinic, monkeypatch):
     # Only 3 of them are plantar (< 30), so the course type is used.
     assert set(typical["peer_group"]) == {"course_type"} and set(typical["peers"]) == {5}
     assert typical.loc[1, ["n", "p25_pct", "p50_pct", "p75_pct"]].tolist() == [5, 100, 100, 100]
-    # Visit 2: A5 6/9 = 66.7 %, A2 3/4 = 75 %, A3 6/7 = 85.7 % (A7 missing) -> linear percentiles
+    # Visit 2: A5 6/9 = 66.7%, A2 3/4 = 75%, A3 6/7 = 85.7% (A7 missing) -> linear percentiles
     # 66.7 + 0.5 * 8.3 = 70.83, 75, 75 + 0.5 * 10.7 = 80.36; scaled to a baseline of 10.
     assert typical.loc[2, "n"] == 3
     assert typical.loc[2, "p25_pct"] == pytest.approx((200 / 3 + 75) / 2)
     assert typical.loc[2, "p75_pct"] == pytest.approx((75 + 600 / 7) / 2)
     assert typical.loc[2, "p50_pain"] == 7.5
-    # Visit 3: A2 75 %, A3 70 % -> 71.25, 72.5, 73.75.
+    # Visit 3: A2 75%, A3 70% -> 71.25, 72.5, 73.75.
     assert typical.loc[3, ["p25_pct", "p50_pct", "p75_pct"]].tolist() == pytest.approx([71.25, 72.5, 73.75])
 
 
@@ -577,7 +577,7 @@ def test_typical_course_by_condition_when_enough_peers(clinic, monkeypatch):
     monkeypatch.setitem(metrics.RULE_PARAMS, "min_peers", 3)
     monkeypatch.setitem(metrics.RULE_PARAMS, "min_visit_peers", 1)
     typical = by_key(metrics.typical_course(clinic, "acute", "plantar_fasciitis", None, exclude_episode="A1"), "visit_number")
-    # A2, A3, A4 are 3 plantar peers: enough now. Visit 2: A2 75 %, A3 85.7 %.
+    # A2, A3, A4 are 3 plantar peers: enough now. Visit 2: A2 75%, A3 85.7%.
     assert set(typical["peer_group"]) == {"condition"} and set(typical["peers"]) == {3}
     assert typical.loc[2, "p50_pct"] == pytest.approx((75 + 600 / 7) / 2)
     assert typical["p50_pain"].isna().all()  # no baseline to scale to
@@ -675,7 +675,7 @@ def test_episode_summary(clinic):
         "condition": "plantar_fasciitis", "status": "completed", "discharge_reason": None, "visits": 4,
         "recommended_min": 3, "recommended_max": 5, "sessions_vs_range": "within",
         "baseline": 8.0, "latest_pain": 4.0, "latest_pain_visit": 4, "change_points": 4.0, "change_pct": 50.0,
-        "improved_at_visit": 3,  # visit 2's 6 is only 25 % below 8; visit 3's 5 is 37.5 %
+        "improved_at_visit": 3,  # visit 2's 6 is only 25% below 8; visit 3's 5 is 37.5%
         "psfs_baseline": 3.0, "psfs_latest": 6.0, "psfs_improved": True,  # function up 3 points
     }
     a4 = metrics.episode_summary(clinic, "A4")  # one visit: nothing to compare yet
@@ -854,7 +854,7 @@ def test_intention_to_treat_columns_count_drop_outs_and_leave_out_courses_still_
 
     monkeypatch.setattr(config, "today", lambda: dt.date(2025, 3, 31))
     con = clinic_db([
-        # improved at visit 3: 8 -> 5 (3 points, 37.5 %)
+        # improved at visit 3: 8 -> 5 (3 points, 37.5%)
         *course("IMPROVED", weekly("2025-01-06", 3), [8, 6, 5], [6, 5, 4]),
         # dropped after visit 2 (last seen 2025-01-14, long before 2025-03-31): not improved
         *course("DROPPED", weekly("2025-01-07", 2), [8, 7], [6, 6]),
@@ -909,7 +909,7 @@ def test_intention_to_treat_by_hand_a_drop_out_an_active_course_and_no_baseline(
         *course("D1", weekly("2025-01-07", 2), [8, 4], [6, 3]),
         # Active (last visit on the latest date) with 2 visits: not known yet, not eligible.
         *course("R1", ["2025-03-21", "2025-03-28"], [7, 6], [6, 5]),
-        # Completed and improved at visit 3 (8 -> 5: 3 points, 37.5 %).
+        # Completed and improved at visit 3 (8 -> 5: 3 points, 37.5%).
         *course("K1", weekly("2025-01-08", 3), [8, 6, 5], [6, 5, 4]),
         # Completed, but no pre-session pain at visit 3: eligible, not improved.
         *course("K2", weekly("2025-01-09", 3), [6, 5, None], [5, 4, 3]),
@@ -929,6 +929,6 @@ def test_intention_to_treat_by_hand_a_drop_out_an_active_course_and_no_baseline(
     assert tiles.loc["dropout_rate_acute", ["value", "n"]].tolist() == [0.25, 4]
     plantar = by_key(metrics.condition_by_course(con), "course_type", "condition").loc[("acute", "plantar_fasciitis")]
     assert plantar[["episodes_eligible_itt", "improved_itt"]].tolist() == [3, 1]
-    # D1's 50 % drop at visit 2 is not a visit-3 score under any rule.
+    # D1's 50% drop at visit 2 is not a visit-3 score under any rule.
     assert metrics.summary_by_course(con, Filter(rule="percent-30"))["acute"]["responder_rate_after_session2_itt"] == \
         pytest.approx(1 / 3)

@@ -42,8 +42,8 @@ def test_improvement_all_started_counts_drop_outs_as_never_improved(clinic):
     assert acute.loc[1, "ci_high"] == pytest.approx(0.354330, abs=1e-6)
     # Wilson for 3 of 6 (statsmodels' proportion_confint(3, 6, method="wilson")): 0.1876-0.8124.
     assert (acute.loc[3, "ci_low"], acute.loc[3, "ci_high"]) == pytest.approx((0.187616, 0.812384), abs=1e-6)
-    # Kaplan-Meier says 1 - 5/18 = 72 % improved by visit 3: it assumes A4, A6 and A7, who
-    # stopped, would have done as well as those who stayed. All who started: 50 %.
+    # Kaplan-Meier says 1 - 5/18 = 72% improved by visit 3: it assumes A4, A6 and A7, who
+    # stopped, would have done as well as those who stayed. All who started: 50%.
     km = metrics.time_to_improvement(clinic).set_index(["course_type", "visit_number"])
     assert 1 - km.loc[("acute", 3), "survival"] == pytest.approx(13 / 18)
     # Chronic: C3 is running but improved at visit 2, so it stays counted (its answer is known):
@@ -87,7 +87,7 @@ def test_p_chart_limits_widen_for_a_small_month():
     # p̄ = (50 + 4 + 20) / (100 + 4 + 100) = 74 / 204 = 0.36275.
     chart = stats.p_chart_limits([50, 4, 20], [100, 4, 100])
     assert chart["centre"].tolist() == pytest.approx([74 / 204] * 3)
-    # 100 courses: 3 * sqrt(0.36275 * 0.63725 / 100) = 0.14424 -> 0.21851-0.50698, so 20 % is
+    # 100 courses: 3 * sqrt(0.36275 * 0.63725 / 100) = 0.14424 -> 0.21851-0.50698, so 20% is
     # below; 4 courses: 3 * sqrt(0.23116 / 4) = 0.72119 -> 0 to 1 (clipped), so even 4 of 4 is not.
     assert chart["lower"].tolist() == pytest.approx([0.218507, 0.0, 0.218507], abs=1e-6)
     assert chart["upper"].tolist() == pytest.approx([0.506983, 1.0, 0.506983], abs=1e-6)

@@ -17,7 +17,7 @@ from analytics.filters import ALL
 from conftest import store_visits, visit
 
 PAIN = st.integers(0, 20).map(lambda halves: halves / 2)
-# Baselines and drops chosen to sit on and around the rule's edges (7 -> 4.9 is exactly 30 %).
+# Baselines and drops chosen to sit on and around the rule's edges (7 -> 4.9 is exactly 30%).
 BASELINES = st.sampled_from([7, 0, 2, 3, 4, 5, 6, 6.5, 8, 10])
 DROPS = st.sampled_from([2.1, -1, 0, 0.5, 1, 1.5, 1.9, 2, 2.5, 3, 4, 6])
 FIRST_DAY = dt.date(2025, 1, 6)

@@ -190,7 +190,7 @@ def test_overview_shows_all_who_started_beside_those_reaching_visit_3_and_the_im
     at = run_page("overview")
     shown = metric_values(at)
     summary = metrics.headline(sample_con)["by_course"]
-    # Issue 13's independent recomputation: acute 270 of 390 who started, 77 % of those reaching visit 3.
+    # Issue 13's independent recomputation: acute 270 of 390 who started, 77% of those reaching visit 3.
     assert shown["Improved after the 2nd session (all who started)"] == [
         f"{summary[c]['responder_rate_after_session2_itt']:.0%}" for c in ("acute", "chronic")]
     assert shown["Improved after the 2nd session (all who started)"][0] == f"{270 / 390:.0%}"
@@ -212,9 +212,9 @@ def test_the_improvement_rule_is_chosen_in_the_sidebar_and_kept_in_the_address(a
     either = metrics.headline(sample_con, Filter(rule="points-or-percent"))["by_course"]
     assert metric_values(at)["Improved after the second session"] == [
         f"{either[c]['responder_rate_after_session2']:.0%}" for c in ("acute", "chronic")]
-    assert metric_values(at)["Improved after the second session"][1] == "48%"  # 47.6 %, against 31 % by default
+    assert metric_values(at)["Improved after the second session"][1] == "48%"  # 47.6%, against 31% by default
     helps = " ".join(tile.help or "" for tile in at.metric)
-    assert "at least 2 points or 30 % below the first visit (the points-or-percent rule)" in helps
+    assert "at least 2 points or 30% below the first visit (the points-or-percent rule)" in helps
     # Kept across pages and by a bookmark.
     at.switch_page("app_pages/conditions.py").run()
     assert at.query_params["rule"] == "points-or-percent"
@@ -332,10 +332,10 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
     row = wide.loc[_charts.label("flat_feet")]
     assert row["Acute: started"] == flat["episodes_eligible_itt"]
     assert row["Acute: improved after session 2 (%)"] == pytest.approx(100 * flat["responder_rate_after_session2_itt"])
-    assert row["Acute: 95 % from"] == pytest.approx(100 * flat["itt_ci_low"])
-    assert row["Acute: 95 % to"] == pytest.approx(100 * flat["itt_ci_high"])
-    # Numbers, shown as percentages, so a heading click sorts them as numbers (9 % before 10 %).
-    intervals = [column for column in wide.columns if "95 %" in column]
+    assert row["Acute: 95% from"] == pytest.approx(100 * flat["itt_ci_low"])
+    assert row["Acute: 95% to"] == pytest.approx(100 * flat["itt_ci_high"])
+    # Numbers, shown as percentages, so a heading click sorts them as numbers (9% before 10%).
+    intervals = [column for column in wide.columns if "95%" in column]
     assert len(intervals) == 8 and all(pd.api.types.is_float_dtype(wide[column]) for column in intervals)
     formats = json.loads(at.dataframe[0].proto.columns)
     assert all(formats[column]["type_config"]["format"] == "%.0f%%" for column in intervals)
@@ -345,18 +345,18 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
     assert list(wide.columns[:6]) == [
         "Acute: improved after session 2 (%)", "Chronic: improved after session 2 (%)",
         "Acute: improved by the last visit (%)", "Chronic: improved by the last visit (%)",
-        "Acute: started", "Acute: 95 % from"]
+        "Acute: started", "Acute: 95% from"]
     # The key column stays in view when the table scrolls sideways (1440 px shows only part of it).
     assert '"pinned":true' in at.dataframe[0].proto.columns.replace(" ", "")
     caption = " ".join(c.value for c in at.caption)
-    assert "the points-and-percent rule" in caption and "95 % Wilson interval" in caption
+    assert "the points-and-percent rule" in caption and "95% Wilson interval" in caption
 
 
 def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db, sample_con):
     at = run_page("therapists")
     comparison = metrics.therapist_comparison(sample_con)
     table = at.dataframe[0].value
-    # Judged on the clinic's promise: those outside the funnel's 95 % limits first, each group by
+    # Judged on the clinic's promise: those outside the funnel's 95% limits first, each group by
     # name, not ranked by the difference (T03 Sol Linden and T01 Thea Grove are outside).
     outside = table["funnel_position"] != "inside the limits"
     assert table["therapist_name"].tolist() == sorted(table.loc[outside, "therapist_name"]) + sorted(
@@ -452,7 +452,7 @@ def test_acute_and_chronic_keep_their_colours_on_every_chart(app_db):
         for trace in figure["data"]:
             name = trace.get("name", "")
             for course, colour in _charts.COURSE_COLOURS.items():
-                if name.lower().startswith(course) and "95 % CI" not in name:
+                if name.lower().startswith(course) and "95% CI" not in name:
                     used = trace.get("line", {}).get("color") or trace.get("marker", {}).get("color")
                     assert used == colour, (figure["layout"]["title"]["text"], name)
 
@@ -499,11 +499,11 @@ def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, s
 def test_every_caption_that_states_the_rule_names_the_chosen_one(app_db, page):
     at = run_page(page, {"rule": "percent-50"})
     words = " ".join([c.value for c in at.caption] + [tile.help or "" for tile in at.metric])
-    assert "at least 50 % below the first visit" in words and "the percent-50 rule" in words
-    assert "2 points and 30 %" not in words
+    assert "at least 50% below the first visit" in words and "the percent-50 rule" in words
+    assert "2 points and 30%" not in words
     # Visible text, not only the (?) tooltips: the captions alone name the rule.
     visible = " ".join(c.value for c in at.caption)
-    assert "at least 50 % below the first visit" in visible and "the percent-50 rule" in visible
+    assert "at least 50% below the first visit" in visible and "the percent-50 rule" in visible
 
 
 def test_overview_names_the_rule_above_each_course_types_tiles(app_db):

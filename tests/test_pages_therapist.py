@@ -89,7 +89,7 @@ def test_a_sample_clients_progress_shows_the_right_numbers(app_db, sample_client
     drop = round(100 * (baseline - latest) / baseline)
     shown = texts(at)
     article = "an" if str(drop).startswith("8") or drop in (11, 18) else "a"
-    assert f"Your pain before sessions went from {baseline:g} to {latest:g}, {article} {drop} % drop" in shown.replace("\\", "")
+    assert f"Your pain before sessions went from {baseline:g} to {latest:g}, {article} {drop}% drop" in shown.replace("\\", "")
     assert "you did after your second" in shown
     assert f"based on {sample_client['peers']:,} finished acute plantar fasciitis courses" in shown
     assert sample_client["name"] in shown

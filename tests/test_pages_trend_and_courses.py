@@ -51,8 +51,8 @@ def test_courses_page_shows_kaplan_meier_beside_all_who_started(app_db, sample_c
     assert kaplan_meier.get("xaxis", "x") == "x"
     panels = [annotation["text"] for annotation in chart["layout"]["annotations"]]
     assert panels[:2] == ["Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"]
-    # 390 acute courses are judged by visit 3 (11 still running left out), 70 % improved; Kaplan-Meier
-    # says 77 % (it assumes the drop-outs would have done as well as those who stayed).
+    # 390 acute courses are judged by visit 3 (11 still running left out), 70% improved; Kaplan-Meier
+    # says 77% (it assumes the drop-outs would have done as well as those who stayed).
     row = curve[(curve["course_type"] == "acute") & (curve["visit_number"] == 3)].iloc[0]
     assert (row["episodes"], row["improved"], row["still_running_left_out"]) == (390, 273, 11)
     km = metrics.time_to_improvement(sample_con).set_index(["course_type", "visit_number"])
@@ -99,8 +99,8 @@ def test_conditions_small_multiples_leave_visits_of_fewer_than_twenty_courses_of
             checked += 1
         else:
             assert not faint
-        band = [t for t in chart["data"] if t.get("name") == f"{name} 95 % CI"]
-        assert len(band) == 2 and band[1]["fill"] == "tonexty"  # the 95 % band, through the line's visits only
+        band = [t for t in chart["data"] if t.get("name") == f"{name} 95% CI"]
+        assert len(band) == 2 and band[1]["fill"] == "tonexty"  # the 95% band, through the line's visits only
         assert sorted(values(band[0], "x")) == sorted(enough.dropna(subset=["ci_low"])["visit_number"].tolist())
     # The sample's condition-by-course-type cells are small: most have late visits on a handful of courses.
     assert checked >= 10

@@ -37,14 +37,14 @@ def fresh_metric_cache():
 # page, config name, changed value, the words with the default value, the words with the changed one
 CHANGES = [
     ("courses", "ACTIVE_WITHIN_DAYS", 28, "within the last 21 days", "within the last 28 days"),
-    ("courses", "MCID_PAIN_POINTS", 3.0, "(at least 2 points and 30 % below", "(at least 3 points and 30 % below"),
-    ("conditions", "MCID_PAIN_FRACTION", 0.5, "at least 2 points and 30 % below", "at least 2 points and 50 % below"),
-    ("therapists", "MCID_PAIN_POINTS", 2.5, "at least 2 points and 30 % below", "at least 2.5 points and 30 % below"),
+    ("courses", "MCID_PAIN_POINTS", 3.0, "(at least 2 points and 30% below", "(at least 3 points and 30% below"),
+    ("conditions", "MCID_PAIN_FRACTION", 0.5, "at least 2 points and 30% below", "at least 2 points and 50% below"),
+    ("therapists", "MCID_PAIN_POINTS", 2.5, "at least 2 points and 30% below", "at least 2.5 points and 30% below"),
     ("overview", "RECOMMENDED_SESSIONS", {"acute": (4, 6), "chronic": (8, 12)},
      "minimum (3 acute, 8 chronic)", "minimum (4 acute, 8 chronic)"),
     ("overview", "AFTER_SESSION2_VISIT", 4, "Pain before visit 3 at least", "Pain before visit 4 at least"),
     ("home_program", "ADHERENCE_BANDS", ((0, 50), (50, 100)),
-     "banded 0-25, 25-50, 50-75 and 75-100 %", "banded 0-50 and 50-100 %"),
+     "banded 0-25, 25-50, 50-75 and 75-100%", "banded 0-50 and 50-100%"),
 ]
 
 

@@ -9,7 +9,7 @@ from analytics import config, db, metrics, sample, visit_log
 from analytics.filters import Filter
 
 SESSIONS = 40_000
-BANDS = list(metrics.ADHERENCE_BAND_LABELS)  # 0-25 % ... 75-100 %, without "not recorded"
+BANDS = list(metrics.ADHERENCE_BAND_LABELS)  # 0-25% ... 75-100%, without "not recorded"
 
 
 @pytest.fixture(scope="module")

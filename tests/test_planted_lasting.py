@@ -37,7 +37,7 @@ def test_the_pain_comes_back_more_often_where_the_clinic_says(clinic, by, more, 
     table = metrics.recurrence_table(clinic, by=by)
     high, high_low, _ = _at_six_months(table, more)
     low, _, low_high = _at_six_months(table, fewer)
-    assert high > 1.5 * low and high_low > low_high  # the 95 % intervals do not overlap
+    assert high > 1.5 * low and high_low > low_high  # the 95% intervals do not overlap
 
 
 def test_pain_holds_for_those_who_keep_stretching_and_creeps_back_for_those_who_stop(clinic):

@@ -62,7 +62,7 @@ def test_recording_a_session_stores_it_in_one_write(con):
     stored = con.execute("SELECT therapist_id, duration_min, sore_spot_min FROM sessions WHERE session_id = ?",
                          [session_id]).fetchone()
     assert stored == ("T1", 60, 45)  # the episode's therapist; the hour, 45 minutes on the sore spot
-    # E1 now: baseline 7, latest 3 -> 4 points, 57 % better; first clear change at visit 3 (7 -> 4).
+    # E1 now: baseline 7, latest 3 -> 4 points, 57% better; first clear change at visit 3 (7 -> 4).
     summary = metrics.episode_summary(con, "E1")
     assert summary["change_points"] == 4 and round(summary["change_pct"]) == 57 and summary["improved_at_visit"] == 3
 

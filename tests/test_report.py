@@ -21,8 +21,8 @@ def small_band_allowed(monkeypatch):
     monkeypatch.setitem(metrics.RULE_PARAMS, "min_visit_peers", 1)
 
 # Acute plantar fasciitis (hand-checked):
-#   P1: 8, 7, 5      -> first clear change at visit 3 (8 -> 5: 3 points, 37.5 %)
-#   P2: 6, 4         -> at visit 2 (6 -> 4: 2 points, 33 %)
+#   P1: 8, 7, 5      -> first clear change at visit 3 (8 -> 5: 3 points, 37.5%)
+#   P2: 6, 4         -> at visit 2 (6 -> 4: 2 points, 33%)
 #   P3: 7, 6, 6, 6   -> none; followed to visit 4
 # Kaplan-Meier: visit 2: 3 followed, 1 improves -> 2/3 not yet; visit 3: 2 followed, 1 improves
 # -> 1/3 not yet, at most half -> typically by visit 3, i.e. after the second session.
@@ -49,9 +49,9 @@ SECOND = TypicalImprovement(visit=3, episodes=120, peer_group="condition")
 
 
 @pytest.mark.parametrize("values, typical, expected", [
-    # The example the clinic asked for: 7 -> 3 is 4 points, 57 %; clear change first before visit 3.
+    # The example the clinic asked for: 7 -> 3 is 4 points, 57%; clear change first before visit 3.
     ({}, SECOND,
-     "Your pain before sessions went from 7 to 3, a 57 % drop. Typically, people with acute plantar fasciitis "
+     "Your pain before sessions went from 7 to 3, a 57% drop. Typically, people with acute plantar fasciitis "
      "feel a clear change after their second session; you did after your second."),
     # Only the first visit so far.
     (dict(latest_pain=7.0, latest_pain_visit=1, change_points=None, change_pct=None, improved_at_visit=None, visits=1),
@@ -60,11 +60,11 @@ SECOND = TypicalImprovement(visit=3, episodes=120, peer_group="condition")
      "changes. Typically, people with acute plantar fasciitis feel a clear change after their second session."),
     # One session measured, 7 -> 6: not yet, and that is usual before the second session.
     (dict(latest_pain=6.0, latest_pain_visit=2, change_points=1.0, change_pct=100 / 7, improved_at_visit=None), SECOND,
-     "Your pain before sessions went from 7 to 6, a 14 % drop. Typically, people with acute plantar fasciitis feel "
+     "Your pain before sessions went from 7 to 6, a 14% drop. Typically, people with acute plantar fasciitis feel "
      "a clear change after their second session; you are not there yet, which is usual after one session."),
     # Four sessions measured and no clear change: talk about the plan.
     (dict(latest_pain=6.0, latest_pain_visit=5, change_points=1.0, change_pct=100 / 7, improved_at_visit=None), SECOND,
-     "Your pain before sessions went from 7 to 6, a 14 % drop. Typically, people with acute plantar fasciitis feel "
+     "Your pain before sessions went from 7 to 6, a 14% drop. Typically, people with acute plantar fasciitis feel "
      "a clear change after their second session; you have not felt one yet, so it is worth talking with your "
      "therapist about your plan."),
     # No change at all.
@@ -79,12 +79,12 @@ SECOND = TypicalImprovement(visit=3, episodes=120, peer_group="condition")
      "clear change after their second session; you have not felt one yet."),
     # A clear change at visit 2 that has since worn off (8 -> 5 at visit 2, now 7).
     (dict(baseline=8.0, latest_pain=7.0, change_points=1.0, change_pct=12.5, improved_at_visit=2), SECOND,
-     "Your pain before sessions went from 8 to 7, a 12 % drop. Typically, people with acute plantar fasciitis feel "
+     "Your pain before sessions went from 8 to 7, a 12% drop. Typically, people with acute plantar fasciitis feel "
      "a clear change after their second session; you did after your first, although the pain has come back since."),
     # Chronic, nobody's typical time known yet.
     (dict(course_type="chronic", condition="heel_spur", baseline=6.5, latest_pain=4.0, change_points=2.5,
           change_pct=2.5 / 6.5 * 100, improved_at_visit=9), None,
-     "Your pain before sessions went from 6.5 to 4, a 38 % drop. You felt a clear change after your eighth session."),
+     "Your pain before sessions went from 6.5 to 4, a 38% drop. You felt a clear change after your eighth session."),
     (dict(baseline=None, latest_pain=None, change_points=None, change_pct=None, improved_at_visit=None), None,
      "We have no pain score from your first session, so we cannot show a change yet."),
 ])
@@ -92,7 +92,7 @@ def test_progress_sentence(values, typical, expected):
     assert client.progress_sentence(summary(**values), typical) == expected
 
 
-@pytest.mark.parametrize("baseline, latest, article", [(10, 2, "an 80 %"), (9, 8, "an 11 %"), (7, 5, "a 29 %")])
+@pytest.mark.parametrize("baseline, latest, article", [(10, 2, "an 80%"), (9, 8, "an 11%"), (7, 5, "a 29%")])
 def test_progress_sentence_reads_an_80_and_a_29(baseline, latest, article):
     values = summary(baseline=float(baseline), latest_pain=float(latest), change_points=float(baseline - latest),
                      change_pct=100 * (baseline - latest) / baseline)
@@ -140,7 +140,7 @@ def test_episode_view_gathers_the_page_for_one_episode(clinic_db):
     view = client.episode_view(con, "E1")
     assert view.client_name == "Ada Dale" and view.episode_id == "E1"
     assert list(view.progress["pain_pre"]) == [7, 6, 4, 3]
-    assert view.sentence.startswith("Your pain before sessions went from 7 to 3, a 57 % drop.")
+    assert view.sentence.startswith("Your pain before sessions went from 7 to 3, a 57% drop.")
     # Fewer than 30 plantar fasciitis peers, so all finished acute courses other than E1 itself:
     # P1 and P3 completed, P2 and H1 lost to follow-up (under 3 visits, last seen over 21 days before E1's last).
     assert view.typical["peers"].iloc[0] == 4 and view.typical["peer_group"].iloc[0] == "course_type"
@@ -156,7 +156,7 @@ def report_content(name="Zoë Ødegård", notes=None, **changes) -> report.Repor
                             "p25_pain": [7, 5.5, 4, 3, 2.5], "p50_pain": [7, 6, 5, 4, 3], "p75_pain": [7, 6.5, 6, 5, 4]})
     values = dict(client_name=name, course_type="acute",
                   episode_line="Acute plantar fasciitis, 4 sessions, 06 Jan 2025 - 27 Jan 2025 (course E1)",
-                  summary="Your pain before sessions went from 7 to 3, a 57 % drop.",
+                  summary="Your pain before sessions went from 7 to 3, a 57% drop.",
                   notes=notes if notes is not None else report.default_notes("plantar_fasciitis"),
                   progress=progress, typical=typical, recommended=(3, 5), improved_at_visit=3,
                   peers="based on 40 finished acute plantar fasciitis courses", generated_on=dt.date(2025, 1, 27))
@@ -176,7 +176,7 @@ def test_the_report_is_one_page_with_name_episode_summary_and_plan(font):
     pages, text = pdf_text(data)
     assert pages == 1
     for expected in ("Your progress: Zoë Ødegård", "Acute plantar fasciitis, 4 sessions", "(course E1)",
-                     "Your pain before sessions went from 7 to 3, a 57 % drop.", "Your home stretching plan",
+                     "Your pain before sessions went from 7 to 3, a 57% drop.", "Your home stretching plan",
                      "1. Calf stretch against a wall", "recommended 3-5 sessions", "clear change", "Pain (0-10)",
                      "based on 40 finished acute plantar fasciitis courses"):
         assert expected in text, expected
@@ -246,23 +246,23 @@ def test_the_report_states_the_rule_and_the_range_from_config(clinic_db, monkeyp
     con = clinic_db(PEERS + [visit("E1", 1, "2025-02-03", 7, 5), visit("E1", 2, "2025-02-10", 6, 4)])
     view = client.episode_view(con, "E1")
     _, before = pdf_text(report.progress_report_pdf(report.report_content(view, "", dt.date(2025, 2, 10))))
-    assert "at least 2 points and 30 % lower" in before and "recommended 3-5 sessions" in before
+    assert "at least 2 points and 30% lower" in before and "recommended 3-5 sessions" in before
     monkeypatch.setattr(config, "MCID_PAIN_POINTS", 3.0)
     monkeypatch.setattr(config, "MCID_PAIN_FRACTION", 0.5)
     monkeypatch.setitem(config.RECOMMENDED_SESSIONS, "acute", (4, 6))
     _, after = pdf_text(report.progress_report_pdf(report.report_content(view, "", dt.date(2025, 2, 10))))
-    assert "at least 3 points and 50 % lower" in after and "recommended 4-6 sessions" in after
+    assert "at least 3 points and 50% lower" in after and "recommended 4-6 sessions" in after
     assert "2 points" not in after and "3-5" not in after
 
 
 def test_the_summary_judges_a_clear_change_by_the_rule_in_config(monkeypatch):
-    # 7 -> 3 is 4 points (57 %): clear under 2 points and 30 %, not under 5 points and 30 %, so the
+    # 7 -> 3 is 4 points (57%): clear under 2 points and 30%, not under 5 points and 30%, so the
     # sentence then says the pain has come back since the clear change at visit 3.
     assert "come back" not in client.progress_sentence(summary(), SECOND)
     monkeypatch.setattr(config, "MCID_PAIN_POINTS", 5.0)
     assert "you did after your second, although the pain has come back since." in client.progress_sentence(
         summary(), SECOND)
-    assert client.clear_change_meaning() == "A clear change means pain at least 5 points and 30 % lower than at the first session."
+    assert client.clear_change_meaning() == "A clear change means pain at least 5 points and 30% lower than at the first session."
 
 
 @pytest.mark.parametrize("font", ["auto", None], ids=["unicode font", "core font"])
@@ -308,7 +308,7 @@ def test_the_overview_pdf_is_one_page_stating_the_filter_the_rule_and_each_figur
     from analytics import metrics, overview_report
     from analytics.filters import Filter
 
-    pain = {1: 8, 2: 7, 3: 5}  # before each visit; visit 3 is 3 points and 37.5 % below visit 1
+    pain = {1: 8, 2: 7, 3: 5}  # before each visit; visit 3 is 3 points and 37.5% below visit 1
     con = clinic_db([visit(f"E{i}", k, f"2025-01-{6 + 7 * (k - 1):02d}", pain[k], pain[k] - 1)
                      for i in range(12) for k in (1, 2, 3)])
     f = Filter(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31))
@@ -318,12 +318,12 @@ def test_the_overview_pdf_is_one_page_stating_the_filter_the_rule_and_each_figur
     flat = " ".join(text.split())
     assert pages == 1
     assert "Filter: from=2025-01-01&to=2025-01-31" in flat and "Improvement rule: the percent-50 rule" in flat
-    # 12 acute plantar fasciitis courses, each 8 -> 5 at visit 3 (37.5 %): all improved under the
+    # 12 acute plantar fasciitis courses, each 8 -> 5 at visit 3 (37.5%): all improved under the
     # default rule (the words passed in are only printed; the figures come from the filter).
     assert "Episodes (courses of care) 12 12" in flat
-    assert "Improved after session 2, all who started (acute) 100 % 12" in flat
+    assert "Improved after session 2, all who started (acute) 100% 12" in flat
     assert "Improved after session 2, all who started (chronic) n/a 0" in flat
-    assert "Plantar fasciitis 100 % (76 %-100 %, 12) no courses" in flat and "Heel spur no courses no courses" in flat
+    assert "Plantar fasciitis 100% (76%-100%, 12) no courses" in flat and "Heel spur no courses no courses" in flat
 
 
 @pytest.mark.parametrize("font", ["auto", None], ids=["unicode font", "core font"])

@@ -36,10 +36,10 @@ def test_sql_and_python_agree(con, rule, baseline, score):
 
 
 @pytest.mark.parametrize("rule, baseline, score, expected", [
-    (RULES[2], 10, 8, True),     # either: 2 points (20 %) is enough
-    (RULES[2], 3, 2, True),      # either: 33 % (1 point) is enough
-    (RULES[2], 10, 9, False),    # either: 1 point, 10 %
-    (RULES[3], 8, 4, True),      # half: exactly 50 %
+    (RULES[2], 10, 8, True),     # either: 2 points (20%) is enough
+    (RULES[2], 3, 2, True),      # either: 33% (1 point) is enough
+    (RULES[2], 10, 9, False),    # either: 1 point, 10%
+    (RULES[3], 8, 4, True),      # half: exactly 50%
     (RULES[3], 8, 4.1, False),
 ])
 def test_other_combinations(rule, baseline, score, expected):
@@ -47,12 +47,12 @@ def test_other_combinations(rule, baseline, score, expected):
 
 
 def test_the_default_rules_come_from_config(monkeypatch):
-    assert metrics.rule.pain().words() == "2 points and 30 %" and metrics.rule.psfs().words() == "2 points"
+    assert metrics.rule.pain().words() == "2 points and 30%" and metrics.rule.psfs().words() == "2 points"
     monkeypatch.setattr(config, "MCID_PAIN_POINTS", 1.0)
     monkeypatch.setattr(config, "MCID_PAIN_FRACTION", 0.5)
-    assert metrics.rule.pain().words() == "1 point and 50 %"
+    assert metrics.rule.pain().words() == "1 point and 50%"
     assert metrics.rule.pain().is_met(8, 4) and not metrics.rule.pain().is_met(8, 5)
-    assert RULES[2].words() == "2 points or 30 %" and RULES[3].words() == "50 %"
+    assert RULES[2].words() == "2 points or 30%" and RULES[3].words() == "50%"
 
 
 def test_the_metrics_send_the_rules_thresholds_as_parameters():

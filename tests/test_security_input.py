@@ -122,7 +122,7 @@ STORED_AS_SHOWN: dict[str, dict] = {
     "hidden_sheet.xlsx": {"episodes": {"V1": 3}, "clients": {"CV1": None}},        # not the hidden sheet's OLD1
     "stale_first_sheet.xlsx": {"episodes": {"V2": 3}, "clients": {"CV2": None}},   # the 'Visits' sheet, not the first
     "percent_cell.xlsx": {"episodes": {"PC1": 3}, "clients": {"CPC1": None},
-                          "adherence": {"PC1": [60.0, 85.0, 70.0]}},                # 60 %, not 0.6
+                          "adherence": {"PC1": [60.0, 85.0, 70.0]}},                # 60%, not 0.6
 }
 
 

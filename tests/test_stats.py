@@ -84,7 +84,7 @@ def test_wilson_interval_by_hand():
 # survfit(Surv(time, cens) ~ 1, conf.type = "log-log") gives the survival and band below.
 SIX_MP_WEEKS = [6, 6, 6, 6, 7, 9, 10, 10, 11, 13, 16, 17, 19, 20, 22, 23, 25, 32, 32, 34, 35]
 SIX_MP_RELAPSED = [1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
-SIX_MP_PUBLISHED = {  # week: (at risk, survival, lower 95 %, upper 95 %)
+SIX_MP_PUBLISHED = {  # week: (at risk, survival, lower 95%, upper 95%)
     6: (21, 0.857, 0.620, 0.952), 7: (17, 0.807, 0.563, 0.923), 10: (15, 0.753, 0.503, 0.889),
     13: (12, 0.690, 0.432, 0.849), 16: (11, 0.627, 0.368, 0.805), 22: (7, 0.538, 0.268, 0.747),
     23: (6, 0.448, 0.188, 0.680)}

@@ -169,8 +169,8 @@ def test_conditions_and_the_home_program_hide_small_cells_and_one_more_to_protec
     assert len(conditions) == len(config.CONDITIONS) - 2
     # The same within the acute course type's adherence bands.
     effect = metrics.home_program_effect(con, VIEWER).set_index("adherence_band")
-    assert effect.loc["50-75 %", "episodes"] == 12 and effect.loc["25-50 %", "episodes"] == 0
-    assert "0-25 %" not in effect.index and "75-100 %" not in effect.index
+    assert effect.loc["50-75%", "episodes"] == 12 and effect.loc["25-50%", "episodes"] == 0
+    assert "0-25%" not in effect.index and "75-100%" not in effect.index
     assert len(metrics.home_program_effect(con)) == len(config.ADHERENCE_BANDS) + 1
     # Narrowed to heel spur alone, nothing is left to show, which is not "nothing matches".
     only = metrics.condition_comparison(con, Filter(conditions=("heel_spur",), viewer_therapist="T1"))

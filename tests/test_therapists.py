@@ -16,7 +16,7 @@ from analytics import config, db, metrics, sample, stats, visit_log
 from analytics.filters import Filter
 from conftest import visit
 
-IMPROVED, NOT_IMPROVED = [8, 8, 2], [8, 8, 8]  # pain before visits 1-3: 6 points (75 %) down, or none
+IMPROVED, NOT_IMPROVED = [8, 8, 2], [8, 8, 8]  # pain before visits 1-3: 6 points (75%) down, or none
 
 
 def courses(prefix: str, therapist: str, improved: int, count: int, visits: int = 3, **extra) -> list[dict]:
@@ -49,7 +49,7 @@ def test_identical_case_mix_eight_of_ten_against_two_of_ten(clinic_db):
     # Same case mix, so everyone's expected chance is the clinic's 10/20 = 0.5.
     # T1: 0.8 - 0.5 = +0.3; variance 10 * 0.5 * 0.5 = 2.5 -> 1.959964 * sqrt(2.5) / 10 = 0.30990,
     # so the interval -0.0099..0.6099 just includes 0: with 10 courses each, 8 against 2 is not yet
-    # more than chance for either (z = 3 / sqrt(2.5) = 1.897, inside the 95 % funnel).
+    # more than chance for either (z = 3 / sqrt(2.5) = 1.897, inside the 95% funnel).
     t1, t2 = therapists.loc["T1"], therapists.loc["T2"]
     assert (t1["episodes"], t1["observed"], t1["expected"], t1["model"]) == (10, 0.8, pytest.approx(0.5), "logistic")
     assert t1["difference"] == pytest.approx(0.3) and t2["difference"] == pytest.approx(-0.3)
@@ -60,7 +60,7 @@ def test_identical_case_mix_eight_of_ten_against_two_of_ten(clinic_db):
     bigger = by_id(metrics.therapist_outcome(clinic_db([*courses("A", "T1", 16, 20), *courses("B", "T2", 4, 20)])))
     assert bigger.loc["T1", "ci_low"] == pytest.approx(0.3 - 0.21913, abs=1e-5)
     assert (bigger.loc["T1", "judgement"], bigger.loc["T2", "judgement"]) == ("better than expected", "worse than expected")
-    assert bigger.loc["T1", "funnel_position"] == "above the 95 % limit"
+    assert bigger.loc["T1", "funnel_position"] == "above the 95% limit"
 
 
 def test_a_drop_out_before_visit_3_counts_as_not_improved_and_a_running_course_is_left_out(clinic_db, monkeypatch):
@@ -108,7 +108,7 @@ def test_interval_by_hand_with_two_case_mixes(clinic_db):
 
 
 def test_difference_limits_by_hand():
-    # variance 0.25 per case, 25 cases: 1.959964 * sqrt(0.25 / 25) = 0.19600; 99.8 %: 3.090232 * 0.1
+    # variance 0.25 per case, 25 cases: 1.959964 * sqrt(0.25 / 25) = 0.19600; 99.8%: 3.090232 * 0.1
     low, high = stats.difference_limits(0.25, [25, 100], 0.95)
     assert low.tolist() == pytest.approx([-0.19600, -0.09800], abs=1e-5) and high.tolist() == pytest.approx([0.19600, 0.09800], abs=1e-5)
     assert stats.difference_limits(0.25, [25], 0.998)[1][0] == pytest.approx(0.30902, abs=1e-5)
@@ -127,9 +127,9 @@ def test_rows_outside_the_limits_come_first_then_by_name(clinic_db):
     con = clinic_db([*courses("A", "T1", 5, 10, therapist_name="Zed"), *courses("B", "T2", 5, 10, therapist_name="Amy"),
                      *courses("C", "T3", 10, 10, therapist_name="Moe"), *courses("D", "T4", 0, 10, therapist_name="Bea")])
     rows = metrics.therapist_outcome(con).therapists
-    # Clinic 20/40 = 0.5: T3 +0.5 and T4 -0.5 are outside (z = +/-3.16, beyond the 99.8 % limits).
+    # Clinic 20/40 = 0.5: T3 +0.5 and T4 -0.5 are outside (z = +/-3.16, beyond the 99.8% limits).
     assert rows["therapist_name"].tolist() == ["Bea", "Moe", "Amy", "Zed"]
-    assert rows["funnel_position"].tolist() == ["below the 99.8 % limit", "above the 99.8 % limit",
+    assert rows["funnel_position"].tolist() == ["below the 99.8% limit", "above the 99.8% limit",
                                                 "inside the limits", "inside the limits"]
 
 
@@ -195,7 +195,7 @@ def test_the_last_visit_measure_is_adjusted_like_the_others(clinic_db):
     assert last.loc["T1", "observed"] == 0.8 and last.loc["T1", "expected"] == pytest.approx(0.5)
     assert last.loc["T1", "ci_low"] == pytest.approx(0.3 - 0.21913, abs=1e-5)
     assert (last.loc["T1", "judgement"], last.loc["T2", "judgement"]) == ("better than expected", "worse than expected")
-    assert last.loc["T1", "funnel_position"] == "above the 95 % limit"
+    assert last.loc["T1", "funnel_position"] == "above the 95% limit"
     # The same courses and shares as therapist_comparison, now with the funnel and its order.
     older = metrics.therapist_comparison(con).set_index("therapist_id")
     assert last["episodes"].to_dict() == older["episodes"].to_dict()
@@ -274,14 +274,14 @@ def test_the_planted_therapist_differences_are_recovered_where_a_raw_comparison_
     assert therapists.loc["T03", "judgement"] == "worse than expected"
     assert therapists.loc["T02", "judgement"] == "as expected"
     # Raw: T01's share improved after the second session, against the clinic's, with the same
-    # funnel's 95 % limits for her number of courses. Her chronic-heavy case mix hides her skill:
+    # funnel's 95% limits for her number of courses. Her chronic-heavy case mix hides her skill:
     # raw she is not above the clinic at all.
     raw_rate = therapists["observed"] * therapists["episodes"] / therapists["episodes"].sum()
     clinic_rate = raw_rate.sum()
     low, high = stats.binomial_limits(clinic_rate, therapists.loc["T01", "episodes"], 0.95)
     assert low <= therapists.loc["T01", "observed"] <= high
     assert therapists.loc["T01", "observed"] < therapists.loc["T02", "observed"] + 0.02
-    # The chronic share behind it: T01 takes more of the chronic courses (46 % of them, against 30 % and 24 %).
+    # The chronic share behind it: T01 takes more of the chronic courses (46% of them, against 30% and 24%).
     chronic = four_main_clinics.execute(
         "SELECT therapist_id, avg(CASE WHEN course_type = 'chronic' THEN 1 ELSE 0 END) FROM episodes GROUP BY 1 ORDER BY 1"
     ).fetchall()

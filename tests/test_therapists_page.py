@@ -4,6 +4,7 @@ figures, and end to end on a generated chain's database through the page); the p
 the clinic's promise by default, offers the other measures, and finds a therapist by id or name."""
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -71,6 +72,37 @@ def test_a_chain_of_1000_therapists_keeps_the_figures_bounded_and_never_merges_n
     assert len(json.dumps(funnel.to_plotly_json(), default=str)) < 2_000_000
 
 
+def test_funnel_names_wrap_and_turn_inwards_so_a_phone_shows_them_whole():
+    # Issue #15: at 390 px "Thea Grovesnor" ran off the right edge. Two short lines, turned inwards.
+    lines, templates, sides = charts.point_labels(["Thea Grovesnor-Lind", "You", "", "Bartholomew-Fitzgerald"],
+                                                  [90, 50, 30, 5], column=3)
+    assert lines.tolist() == [["Thea", "Grovesnor-Lind"], ["You", ""], ["", ""], ["Bartholomew-Fi", "tzgerald"]]
+    assert templates == ["%{customdata[3]}<br>%{customdata[4]}", "%{customdata[3]}", "",
+                         "%{customdata[3]}<br>%{customdata[4]}"]  # no space: cut at 14 and carried on
+    assert sides == ["top left", "top center", "top center", "top right"]
+    # On the chart the names are data (escaped like every name), the line break the template's.
+    result = chain_result()
+    result.therapists.loc[0, "therapist_name"] = "<b>Rosa</b> Lindqvist-Haraldsdottir"
+    points = charts.outcome_funnel(result).data[-1]
+    named = [(row, template) for row, template in zip(points.customdata, points.texttemplate) if template]
+    assert named and all(len(html.unescape(line)) <= charts.POINT_LABEL_CHARS for row, _ in named for line in row[3:5])
+    assert any(row[3].startswith("&lt;b&gt;") for row, _ in named)
+    assert set(points.textposition) <= {"top left", "top center", "top right"}
+    responders = charts.funnel(_responder_funnel()).data[-1]  # the responder-rate funnel names its points so too
+    assert list(responders.texttemplate) == ["%{customdata[1]}", "%{customdata[1]}"]
+    assert [row[1] for row in responders.customdata] == ["Thea Grovesnor", "You"]
+    assert list(responders.textposition) == ["top left", "top right"]  # 90 and 12 of at most 90 courses
+    assert responders.hovertemplate.startswith("%{customdata[0]}:")
+
+
+def _responder_funnel() -> metrics.Funnel:
+    limits = pd.DataFrame({"episodes": [10, 50, 100], "clinic_rate": 0.6, "lower_95": [0.3, 0.46, 0.5],
+                           "upper_95": [0.9, 0.74, 0.7], "lower_998": [0.1, 0.4, 0.45], "upper_998": [1.0, 0.8, 0.75]})
+    therapists = pd.DataFrame({"therapist_id": ["T1", "T2"], "therapist_name": ["Thea Grovesnor", "Al"],
+                               "episodes": [90, 12], "rate": [0.62, 0.5], "is_viewer": [False, True]})
+    return metrics.Funnel(0.6, limits, therapists)
+
+
 def test_a_therapist_in_a_chain_always_sees_their_own_row():
     rows = chain_result().therapists
     rows["is_viewer"] = rows["therapist_id"] == "T0999"  # inside the limits, far down the list
@@ -93,7 +125,7 @@ def run_therapists_page() -> AppTest:
 def test_the_page_judges_on_the_promise_and_finds_a_therapist(app_db):
     at = run_therapists_page()
     table = at.dataframe[0].value
-    assert table["therapist_id"].tolist() == ["T03", "T01", "T02"]  # T03 and T01 outside the 95 % limits
+    assert table["therapist_id"].tolist() == ["T03", "T01", "T02"]  # T03 and T01 outside the 95% limits
     assert table.set_index("therapist_id").loc["T01", "judgement"] == "better than expected"
     funnel_title = json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["title"]
     assert funnel_title["text"] == "Funnel plot"

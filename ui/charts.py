@@ -115,13 +115,13 @@ def _courses(frame: pd.DataFrame) -> list[str]:
 
 
 def _band(x: Iterable, low: Iterable, high: Iterable, colour: str, name: str, shape: str = "linear") -> list[go.Scatter]:
-    """A shaded 95 % confidence band: an invisible lower edge and an upper edge filled down to it."""
+    """A shaded 95% confidence band: an invisible lower edge and an upper edge filled down to it."""
     edge = {"width": 0, "shape": shape}
     x = list(x)
     return [
-        go.Scatter(x=x, y=list(low), mode="lines", line=edge, hoverinfo="skip", showlegend=False, name=f"{name} 95 % CI"),
+        go.Scatter(x=x, y=list(low), mode="lines", line=edge, hoverinfo="skip", showlegend=False, name=f"{name} 95% CI"),
         go.Scatter(x=x, y=list(high), mode="lines", line=edge, fill="tonexty", fillcolor=_transparent(colour, 0.18),
-                   hoverinfo="skip", showlegend=False, name=f"{name} 95 % CI"),
+                   hoverinfo="skip", showlegend=False, name=f"{name} 95% CI"),
     ]
 
 
@@ -149,7 +149,7 @@ def _courses_n(frame: pd.DataFrame, column: str) -> str:
 
 def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = True,
                     title: str = "Pain before each session") -> go.Figure:
-    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame) with its 95 %
+    """Mean pain by visit for acute and chronic courses (pain_trajectory's frame) with its 95%
     band, the recommended ranges shaded and visit 3 before the session, "after session 2",
     marked. The line and band go only through visits reached by config.MIN_TRAJECTORY_COURSES
     courses or more; the rest are faint markers with their n."""
@@ -172,7 +172,7 @@ def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",)
                 marker={"symbol": "circle" if phase == "pre" else "diamond-open"},
                 customdata=np.column_stack([rows["n"], rows["ci_low"], rows["ci_high"]]),
                 hovertemplate=(f"{name}<br>visit %{{x}}: mean pain %{{y:.1f}}"
-                               "<br>95 % CI %{customdata[1]:.1f}-%{customdata[2]:.1f}<br>n = %{customdata[0]:,} scores"
+                               "<br>95% CI %{customdata[1]:.1f}-%{customdata[2]:.1f}<br>n = %{customdata[0]:,} scores"
                                "<extra></extra>"),
             ))
     _shade_recommended(fig, _courses(trajectory))
@@ -254,7 +254,7 @@ def status_mix(outcomes: pd.DataFrame) -> go.Figure:
 
 
 def immediate_relief(relief: pd.DataFrame) -> go.Figure:
-    """Pain relief within a session (before minus after), mean and 95 % CI by visit."""
+    """Pain relief within a session (before minus after), mean and 95% CI by visit."""
     fig = go.Figure()
     for course in _courses(relief):
         rows = relief[relief["course_type"] == course]
@@ -276,7 +276,7 @@ def immediate_relief(relief: pd.DataFrame) -> go.Figure:
 def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 2) -> go.Figure:
     """Small multiples: pain before each session by visit, one panel per condition in the given
     order, acute and chronic lines in each (pain_trajectory by course type and condition), each
-    with its 95 % band. As in pain_trajectory, the line and band go only through visits reached
+    with its 95% band. As in pain_trajectory, the line and band go only through visits reached
     by config.MIN_TRAJECTORY_COURSES courses or more; the rest are faint markers with their n."""
     pre = trajectory[trajectory["phase"] == "pre"]
     rows_needed = max(1, -(-len(conditions) // columns))
@@ -305,7 +305,7 @@ def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], colu
                 legendgroup=course, showlegend=course not in shown, line={"color": COURSE_COLOURS[course]},
                 marker={"size": 5}, customdata=np.column_stack([rows["n"], rows["ci_low"], rows["ci_high"]]),
                 hovertemplate=f"{name}<br>visit %{{x}}: mean pain %{{y:.1f}}"
-                              "<br>95 % CI %{customdata[1]:.1f}-%{customdata[2]:.1f}"
+                              "<br>95% CI %{customdata[1]:.1f}-%{customdata[2]:.1f}"
                               "<br>n = %{customdata[0]:,} scores<extra></extra>",
             ), row=row + 1, col=col + 1)
             shown.add(course)
@@ -339,7 +339,7 @@ def therapist_labels(rows: pd.DataFrame, limit: int) -> list[str]:
 def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate", unit: str = "share",
                        courses: str = "finished courses") -> go.Figure:
     """Observed minus expected per therapist (metrics.therapist_outcome's rows, or
-    therapist_comparison's with observed/expected named so) with its 95 % interval, one row per
+    therapist_comparison's with observed/expected named so) with its 95% interval, one row per
     therapist id in the frame's order, at most MAX_THERAPIST_ROWS (the viewer's own always among
     them); therapists with too few
     courses are shown as such, without a point. A share is drawn in percentage points."""
@@ -386,15 +386,42 @@ def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate"
                           "autorange": "reversed"})
 
 
-# A funnel names only the therapists outside its 95 % limits (and "You"); the rest are in the hover.
+# A funnel names only the therapists outside its 95% limits (and "You"); the rest are in the hover.
 FUNNEL_HEIGHT_PX = 520
+# A point's name on a funnel: at most two lines of this many characters, so a phone's 390 px
+# shows it whole; points near the right (left) edge put it to their left (right).
+POINT_LABEL_CHARS = 14
+
+
+def point_labels(labels: Iterable[str], x: Iterable[float], column: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """Scatter-point names wrapped for a narrow chart. Returns the two lines of each name (a long
+    name broken at a space, each line at most POINT_LABEL_CHARS, the second shortened with an
+    ellipsis) as two columns to append to the points' customdata at `column` and `column` + 1;
+    each point's texttemplate showing them (empty for an unnamed point); and each point's
+    textposition. The names stay data, escaped by _layout; only the line break is markup."""
+    lines = []
+    for name in labels:
+        name = name or ""
+        if len(name) <= POINT_LABEL_CHARS:
+            lines.append((name, ""))
+            continue
+        cut = name.rfind(" ", 0, POINT_LABEL_CHARS + 1)
+        cut = cut if cut > 0 else POINT_LABEL_CHARS
+        lines.append((name[:cut].rstrip(), stored_text.shorten(name[cut:].strip(), POINT_LABEL_CHARS)))
+    first, second = f"%{{customdata[{column}]}}", f"%{{customdata[{column + 1}]}}"
+    templates = ["" if not top else first if not bottom else f"{first}<br>{second}" for top, bottom in lines]
+    xs = np.asarray(list(x), dtype=float)
+    right = float(np.nanmax(xs)) if xs.size else 0.0
+    sides = ["top left" if right and value > 0.65 * right else "top right" if right and value < 0.15 * right
+             else "top center" for value in xs]
+    return np.array(lines, dtype=object).reshape(-1, 2), templates, sides
 
 
 def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
                    courses: str = "courses") -> go.Figure:
     """Observed minus expected against the number of courses judged, one point per therapist id,
-    inside the 95 % and 99.8 % limits chance alone gives around 0 (metrics.therapist_outcome);
-    only points outside the 95 % limits (and the viewer's own) carry their name. Its height is
+    inside the 95% and 99.8% limits chance alone gives around 0 (metrics.therapist_outcome);
+    only points outside the 95% limits (and the viewer's own) carry their name. Its height is
     fixed, however many therapists there are."""
     scale, axis = (100, "percentage points") if unit == "share" else (1, unit)
     rows = result.therapists
@@ -408,7 +435,7 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
         limits = limits.iloc[np.unique(np.geomspace(1, len(limits), 400).round().astype(int) - 1)]
     fig = go.Figure()
     for level, dash in (("998", "dot"), ("95", "dash")):
-        name = "99.8 % limits" if level == "998" else "95 % limits"
+        name = "99.8% limits" if level == "998" else "95% limits"
         for side in ("lower", "upper"):
             fig.add_trace(go.Scatter(
                 x=limits["episodes"], y=limits[f"{side}_{level}"] * scale, mode="lines", name=name,
@@ -417,15 +444,17 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
             ))
     outside = points["funnel_position"].str.startswith(("above", "below")).to_numpy()
     names = therapist_labels(points, text.LABEL_CHARS)
+    shown = np.where(points["is_viewer"], "You", np.where(outside, np.asarray(names, dtype=object), ""))
+    lines, templates, sides = point_labels(shown, points["episodes"], column=3)
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["difference"] * scale, mode="markers+text", name="Therapists",
-        text=np.where(points["is_viewer"], "You", np.where(outside, np.asarray(names, dtype=object), "")),
-        textposition="top center",
+        text=shown, texttemplate=templates, textposition=sides,
         marker={"size": np.where(points["is_viewer"], 14, 9),
                 "color": np.where(points["is_viewer"], VIEWER, np.where(outside, "#CC79A7", NEUTRAL))},
         customdata=np.column_stack([
             np.where(points["is_viewer"], "You", np.asarray(therapist_labels(points, text.HOVER_CHARS), dtype=object)),
-            points["funnel_position"], [stored_text.label(therapist, text.HOVER_CHARS) for therapist in points["therapist_id"]]]),
+            points["funnel_position"], [stored_text.label(therapist, text.HOVER_CHARS) for therapist in points["therapist_id"]],
+            lines]),
         hovertemplate=(f"%{{customdata[0]}} (id %{{customdata[2]}}): %{{y:+.1f}} {axis}<br>%{{customdata[1]}}<br>"
                        f"n = %{{x:,}} {courses}<extra></extra>"),
     ))
@@ -437,7 +466,7 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
 
 
 def funnel(funnel_limits) -> go.Figure:
-    """Responder rate against the number of finished courses, with the 95 % and 99.8 % limits
+    """Responder rate against the number of finished courses, with the 95% and 99.8% limits
     around the clinic rate (metrics.funnel_limits)."""
     limits, points = funnel_limits.limits, funnel_limits.therapists
     if len(limits) > 400:  # the lines are smooth: a few hundred log-spaced counts draw them exactly enough
@@ -445,7 +474,7 @@ def funnel(funnel_limits) -> go.Figure:
         limits = limits.iloc[keep]
     fig = go.Figure()
     for level, dash in (("998", "dot"), ("95", "dash")):
-        name = "99.8 % limits" if level == "998" else "95 % limits"
+        name = "99.8% limits" if level == "998" else "95% limits"
         for side in ("lower", "upper"):
             fig.add_trace(go.Scatter(
                 x=limits["episodes"], y=limits[f"{side}_{level}"] * 100, mode="lines", name=name,
@@ -454,13 +483,15 @@ def funnel(funnel_limits) -> go.Figure:
             ))
     fig.add_trace(go.Scatter(x=limits["episodes"], y=limits["clinic_rate"] * 100, mode="lines", name="Clinic rate",
                              line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f}%<extra></extra>"))
+    shown = np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.LABEL_CHARS))
+    lines, templates, sides = point_labels(shown, points["episodes"], column=1)
     fig.add_trace(go.Scatter(
         x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
-        text=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.LABEL_CHARS)),
-        textposition="top center",
+        text=shown, texttemplate=templates, textposition=sides,
         marker={"size": np.where(points["is_viewer"], 16, 12), "color": np.where(points["is_viewer"], VIEWER, "#CC79A7")},
-        customdata=np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.HOVER_CHARS)),
-        hovertemplate="%{customdata}: %{y:.0f}% responders<br>n = %{x:,} finished courses<extra></extra>",
+        customdata=np.column_stack([np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.HOVER_CHARS)),
+                                    lines]),
+        hovertemplate="%{customdata[0]}: %{y:.0f}% responders<br>n = %{x:,} finished courses<extra></extra>",
     ))
     n = int(points["episodes"].sum())
     return _layout(fig, "Funnel plot: responder rate by number of courses",
@@ -571,9 +602,9 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
     """Time to meaningful improvement read two ways, one above the other on the same axes (full
     width each, so their titles fit a phone): first the
     Kaplan-Meier share not yet improved (metrics.time_to_improvement, drop-outs censored) with
-    its 95 % band and the median visit marked; below it the share of all who started not yet
+    its 95% band and the median visit marked; below it the share of all who started not yet
     improved (metrics.improvement_all_started, drop-outs counted as never improved) with its
-    95 % band."""
+    95% band."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=[
         "Kaplan-Meier: drop-outs leave the count", "All who started: drop-outs never improved"])
     for course in _courses(pd.concat([curve[["course_type"]], all_started[["course_type"]]])):
@@ -590,7 +621,7 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
             line={"color": colour, "shape": "hv"},
             customdata=np.column_stack([rows["at_risk"], rows["events"], rows["ci_low"] * 100, rows["ci_high"] * 100]),
             hovertemplate=(f"{course.capitalize()} after visit %{{x}}: %{{y:.0f}}% not yet improved (Kaplan-Meier)"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
+                           "<br>95% CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} still followed, %{customdata[1]:,} improved here<extra></extra>"),
         ), row=1, col=1)
         if median is not None:
@@ -604,7 +635,7 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
             customdata=np.column_stack([started["episodes"], started["improved"], (1 - started["ci_high"]) * 100,
                                         (1 - started["ci_low"]) * 100, started["still_running_left_out"]]),
             hovertemplate=(f"{course.capitalize()} by visit %{{x}}: %{{y:.0f}}% of all who started not yet improved"
-                           "<br>95 % CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
+                           "<br>95% CI %{customdata[2]:.0f}-%{customdata[3]:.0f}%"
                            "<br>n = %{customdata[0]:,} courses, %{customdata[1]:,} improved"
                            "<br>%{customdata[4]:,} still running left out<extra></extra>"),
         ), row=2, col=1)
@@ -694,7 +725,7 @@ def _group_name(group: str) -> str:
 
 def durability(frame: pd.DataFrame, value: str, title: str, y_title: str, share: bool = False) -> go.Figure:
     """One column of metrics.durability by follow-up (4 weeks, 3 months, 6 months), a line per
-    group with its 95 % interval as error bars: `value` with `value`_low/_high, or, for
+    group with its 95% interval as error bars: `value` with `value`_low/_high, or, for
     share_still_improved, ci_low/ci_high (`share`: shown in %)."""
     fig = go.Figure()
     low, high = ("ci_low", "ci_high") if share else (f"{value}_low", f"{value}_high")
@@ -711,7 +742,7 @@ def durability(frame: pd.DataFrame, value: str, title: str, y_title: str, share:
                      "arrayminus": (y - rows[low] * scale).fillna(0).to_numpy(), "thickness": 1},
             customdata=np.column_stack([counts, rows[low] * scale, rows[high] * scale]),
             hovertemplate=(f"{_group_name(group)} at %{{x}}: %{{y:.1f}}" + ("%" if share else "")
-                           + "<br>95 % CI %{customdata[1]:.1f} to %{customdata[2]:.1f}"
+                           + "<br>95% CI %{customdata[1]:.1f} to %{customdata[2]:.1f}"
                            "<br>n = %{customdata[0]:,} answers<extra></extra>")))
     if not share:
         fig.add_hline(y=0, line_dash="dot", line_color=MUTED)
@@ -722,7 +753,7 @@ def durability(frame: pd.DataFrame, value: str, title: str, y_title: str, share:
 
 def recurrence(curve: pd.DataFrame) -> go.Figure:
     """metrics.recurrence: the share still without the pain back (Kaplan-Meier) by days after
-    the last visit, a step line per group with its 95 % band, drawn while at least
+    the last visit, a step line per group with its 95% band, drawn while at least
     config.MIN_RECURRENCE_AT_RISK courses are still followed (a thinner tail only jumps about)."""
     fig = go.Figure()
     curve = curve[curve["at_risk"] >= config.MIN_RECURRENCE_AT_RISK]
@@ -745,7 +776,7 @@ def recurrence(curve: pd.DataFrame) -> go.Figure:
 
 
 def followup_response(response: pd.DataFrame) -> go.Figure:
-    """metrics.followup_response: the share of due follow-ups answered, with 95 % intervals."""
+    """metrics.followup_response: the share of due follow-ups answered, with 95% intervals."""
     x = [words.followup_label(int(day)) for day in response["followup_day"]]
     y = response["response_rate"] * 100
     fig = go.Figure(go.Bar(
@@ -780,7 +811,7 @@ def pgic(summary: pd.DataFrame) -> go.Figure:
 
 def function_responders(frame: pd.DataFrame) -> go.Figure:
     """metrics.function_responders: the share whose foot function rose meaningfully, per scale
-    and group, with 95 % intervals."""
+    and group, with 95% intervals."""
     fig = go.Figure()
     colours = _group_colours(frame["group"])
     names = {"faam_adl": "FAAM ADL", "lefs": "LEFS"}

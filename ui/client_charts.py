@@ -296,7 +296,7 @@ def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) 
         figures.append((prefix, text.inert_figure(fig)))
     weeks = progress.dropna(subset=["stretching_adherence_pct"])
     if len(weeks):
-        # Every bar says its share, so 0 % (a bar of no height) reads differently from a week
+        # Every bar says its share, so 0% (a bar of no height) reads differently from a week
         # not recorded, which is marked as such (no home program before the first visit).
         fig = go.Figure(go.Bar(x=weeks["visit_number"].tolist(), y=_values(weeks["stretching_adherence_pct"]),
                                marker_color=colour, name="stretching", texttemplate="%{y:.0f}%",

@@ -99,7 +99,7 @@ def describe(f: Filter) -> str:
 
 
 def rule_label(name: str) -> str:
-    """A rule's name with its thresholds, as the sidebar offers it: 'points-or-percent (2 points or 30 %)'."""
+    """A rule's name with its thresholds, as the sidebar offers it: 'points-or-percent (2 points or 30%)'."""
     return f"{name} ({rules.pain(name).words()}{', default' if name == config.DEFAULT_PAIN_RULE else ''})"
 
 

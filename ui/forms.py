@@ -102,7 +102,7 @@ def session_fields(form: str, prefix: str, first_visit: bool) -> None:
     faam, lefs, appointment = st.columns(3)
     with faam:
         number(form, prefix, "faam_adl_pct", step=1.0,
-               help="Optional: the FAAM activities-of-daily-living score as scored on the form, 0-100 %")
+               help="Optional: the FAAM activities-of-daily-living score as scored on the form, 0-100%")
     with lefs:
         number(form, prefix, "lefs", step=1.0, help="Optional: the LEFS total as scored on the form, 0-80")
     with appointment:

@@ -14,7 +14,7 @@ def _name(chosen: Filter | str | None) -> str:
 
 def improvement_rule(chosen: Filter | str | None = None) -> str:
     """The meaningful-improvement rule of a filter (or a rule's name; None is the default):
-    "at least 2 points and 30 %", "at least 50 %" (then "below …")."""
+    "at least 2 points and 30%", "at least 50%" (then "below …")."""
     return f"at least {rule.pain(_name(chosen)).words()}"
 
 
@@ -45,9 +45,9 @@ def active_window() -> str:
 
 
 def adherence_bands() -> str:
-    """The stretching-adherence bands: "0-25, 25-50, 50-75 and 75-100 %"."""
+    """The stretching-adherence bands: "0-25, 25-50, 50-75 and 75-100%"."""
     bands = [f"{low}-{high}" for low, high in config.ADHERENCE_BANDS]
-    return (", ".join(bands[:-1]) + " and " + bands[-1] if len(bands) > 1 else bands[0]) + " %"
+    return (", ".join(bands[:-1]) + " and " + bands[-1] if len(bands) > 1 else bands[0]) + "%"
 
 
 # A course's status (metrics.query.STATUSES) and why it ended (config.DISCHARGE_REASONS), as a

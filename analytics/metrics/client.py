@@ -96,7 +96,7 @@ def episode_summary(con, episode_id: str, f: Filter = ALL) -> dict[str, Any]:
     above); baseline (visit-1 pre-session pain), latest_pain (the last pre-session pain recorded)
     and latest_pain_visit; change_points (baseline - latest_pain) and change_pct (as % of
     baseline), both None without a later score; improved_at_visit (the first visit whose
-    pre-session pain is at least 2 points and 30 % below baseline, None if none yet);
+    pre-session pain is at least 2 points and 30% below baseline, None if none yet);
     psfs_baseline, psfs_latest and psfs_improved (function score risen at least 2 points)."""
     episodes, params = episodes_cte(f, viewer=True, episode_id=episode_id)
     frame = run(con, f"""

@@ -44,7 +44,7 @@ def course_outcomes(con, f: Filter = ALL) -> pd.DataFrame:
     at a later visit (clients seen once have nothing to compare). For them: mean_change_points
     (baseline minus the last pre-session pain; for an active course, the latest so far),
     mean_change_pct (the same as a percentage of baseline, averaged over episodes with a baseline
-    above 0), responders (last pre-session pain at least 2 points and 30 % below baseline) and
+    above 0), responders (last pre-session pain at least 2 points and 30% below baseline) and
     responder_rate (responders / episodes_with_followup). Kept apart, because it is a different,
     short-term measure: mean_immediate_relief, the mean of pre minus post pain within a session
     over sessions_with_relief_scores (sessions with both scores). For a viewing therapist, a
@@ -98,7 +98,7 @@ def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
     episodes of the highest visit number); mean_baseline_pain (mean visit-1 pre-session pain);
     episodes_reaching_visit3 (episodes with a baseline and a visit-3 pre-session pain);
     responder_rate_after_session2 (of those, the fraction whose visit-3 pre-session pain is at
-    least 2 points and 30 % below baseline: the lasting effect of two sessions);
+    least 2 points and 30% below baseline: the lasting effect of two sessions);
     responder_rate_after_session2_immediate (the same rule on the pain reported straight after
     session 2, among episodes with a baseline and that score: the immediate effect, not the
     lasting one); episodes_eligible_itt and responder_rate_after_session2_itt (intention to
@@ -109,7 +109,7 @@ def summary_by_course(con, f: Filter = ALL) -> dict[str, dict[str, Any]]:
     episodes_reaching_visit3, responder_rate_after_session2, episodes_eligible_itt,
     responder_rate_after_session2_itt}} for every condition the clinic treats, the same
     definitions within the course type). "The rule" is the filter's improvement rule (by default
-    at least 2 points and 30 % below baseline). Rates and means are None when there is nothing
+    at least 2 points and 30% below baseline). Rates and means are None when there is nothing
     to average. For a viewing therapist, a course type resting on 1-9 other therapists' courses
     (and the other one with it, when the totals would give it away) has every figure None, no
     visits and every condition's figures None; a visit resting on 1-9 of them is left out of
@@ -303,7 +303,7 @@ IMMEDIATE_RELIEF_COLUMNS = ("course_type", "visit_number", "sessions", "mean_rel
 def immediate_relief(con, f: Filter = ALL) -> pd.DataFrame:
     """Relief on the table: pain before minus pain after the same session, over sessions with
     both scores. Per course type and visit number: sessions, mean_relief (points) and the
-    t-based 95 % confidence interval of the mean (empty under 2 sessions). A short-term effect,
+    t-based 95% confidence interval of the mean (empty under 2 sessions). A short-term effect,
     shown apart from change over the course (which compares pre-session scores across visits).
     For a viewing therapist, visits resting on 1-9 other therapists' courses are left out,
     with the next smallest too when the rest would give it away (suppression.py).

@@ -95,12 +95,12 @@ def durability(con, f: Filter = ALL, by: str | None = None) -> pd.DataFrame:
     182 days after the last visit), among the finished courses whose follow-up was answered with
     a pain score: answered (how many), mean_pain (their mean pain at the follow-up),
     since_last_visit (mean of follow-up pain minus the last visit's pre-session pain, among
-    those with both; above 0 means the pain crept back) with its 95 % t interval
+    those with both; above 0 means the pain crept back) with its 95% t interval
     since_last_visit_low-since_last_visit_high, since_baseline (mean of follow-up pain minus
     the baseline, visit 1's pre-session pain; below 0 means better than at the start) with its
-    95 % t interval; judged (answers with a baseline), still_improved (of those, how many still
-    meet the filter's improvement rule against baseline, by default at least 2 points and 30 %
-    below it) and share_still_improved with its 95 % Wilson interval ci_low-ci_high. For a
+    95% t interval; judged (answers with a baseline), still_improved (of those, how many still
+    meet the filter's improvement rule against baseline, by default at least 2 points and 30%
+    below it) and share_still_improved with its 95% Wilson interval ci_low-ci_high. For a
     viewing therapist a row resting on 1-9 other therapists' courses is left out.
     Columns: group, followup_day, answered, mean_pain, since_last_visit, since_last_visit_low,
     since_last_visit_high, since_baseline, since_baseline_low, since_baseline_high, judged,
@@ -197,7 +197,7 @@ def recurrence(con, f: Filter = ALL, by: str | None = None) -> pd.DataFrame:
     durability, stretching read at the first check-in after the last visit that records it)
     and day (days after the last visit at which something happened): at_risk (courses still
     followed and without a recurrence at the start of that day), events, censored, survival
-    (estimated share still without a recurrence after that day) and its 95 % band
+    (estimated share still without a recurrence after that day) and its 95% band
     ci_low-ci_high. For a viewing therapist a curve stops before the first day at which 1-9
     other therapists' courses are at risk.
     Columns: group, day, at_risk, events, censored, survival, ci_low, ci_high."""
@@ -213,7 +213,7 @@ def recurrence_table(con, f: Filter = ALL, by: str | None = None) -> pd.DataFram
     curves: per group and months (3, 6, 12 = day 91, 182, 365): courses (on the curve),
     at_risk (courses followed that long or longer without a recurrence before it), recurred
     (1 - survival at the last day on or before it; empty when fewer than
-    config.MIN_RECURRENCE_AT_RISK, 20, courses are at risk then: the curve's tail is too thin) and its 95 %
+    config.MIN_RECURRENCE_AT_RISK, 20, courses are at risk then: the curve's tail is too thin) and its 95%
     interval ci_low-ci_high (1 minus survival's band). For a viewing therapist, a time beyond
     the part of the curve they may see is left out.
     Columns: group, months, courses, at_risk, recurred, ci_low, ci_high."""
@@ -249,7 +249,7 @@ def _with_others(frame: pd.DataFrame, f: Filter) -> pd.DataFrame:
 
 
 def _with_share(frame: pd.DataFrame, share: str, count: str, of: str) -> pd.DataFrame:
-    """`frame` with share = count / of and its 95 % Wilson interval as ci_low-ci_high."""
+    """`frame` with share = count / of and its 95% Wilson interval as ci_low-ci_high."""
     frame[share] = frame[count] / frame[of]
     frame["ci_low"], frame["ci_high"] = stats.wilson_interval(frame[count], frame[of])
     return frame
@@ -262,7 +262,7 @@ def followup_response(con, f: Filter = ALL) -> pd.DataFrame:
     """How many follow-ups are answered. Per follow-up (followup_day: 28, 91, 182 days after the
     last visit) of the finished courses in the filter: due (follow-ups whose due date is today
     or earlier), answered (of those, how many have a check-in while the follow-up was open,
-    followups.followups_cte) and response_rate (answered / due) with its 95 % Wilson interval
+    followups.followups_cte) and response_rate (answered / due) with its 95% Wilson interval
     ci_low-ci_high. For a viewing therapist a row resting on 1-9 other therapists' courses is
     left out. Columns: followup_day, due, answered, response_rate, ci_low, ci_high."""
     rows = _followup_rows(con, f)
@@ -308,7 +308,7 @@ def pgic_summary(con, f: Filter = ALL, by: str | None = None) -> pd.DataFrame:
     improved .. 7 = very much worse). Per group (`by` as in durability) and follow-up
     (followup_day): answered (follow-ups answered with a PGIC), improved (of those, how many
     said much or very much improved: at most config.PGIC_IMPROVED_AT_MOST, 2) and
-    share_improved with its 95 % Wilson interval ci_low-ci_high. For a viewing therapist a row
+    share_improved with its 95% Wilson interval ci_low-ci_high. For a viewing therapist a row
     resting on 1-9 other therapists' courses is left out.
     Columns: group, followup_day, answered, improved, share_improved, ci_low, ci_high."""
     _check_by(by)
@@ -327,11 +327,11 @@ FUNCTION_RESPONDER_COLUMNS = ("group", "scale", "courses", "responders", "share"
 
 def function_responders(con, f: Filter = ALL, by: str | None = "course_type") -> pd.DataFrame:
     """Foot function over a course: per group (`by`: course_type, condition, or None for all
-    courses together) and scale (faam_adl: the FAAM activities of daily living score, 0-100 %;
+    courses together) and scale (faam_adl: the FAAM activities of daily living score, 0-100%;
     lefs: the Lower Extremity Functional Scale, 0-80; higher is better on both): courses (with
     at least two sessions scoring it), responders (of those, how many rose from the first to the
     last recorded score, by visit, by at least the meaningful change: config.MCID_FAAM_ADL_POINTS,
-    8 points, Martin 2005; config.MCID_LEFS_POINTS, 9 points, Binkley 1999), share with its 95 %
+    8 points, Martin 2005; config.MCID_LEFS_POINTS, 9 points, Binkley 1999), share with its 95%
     Wilson interval ci_low-ci_high, and mean_change (mean last minus first score). For a viewing
     therapist a row resting on 1-9 other therapists' courses is left out.
     Columns: group, scale, courses, responders, share, ci_low, ci_high, mean_change."""

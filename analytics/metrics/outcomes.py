@@ -31,10 +31,10 @@ def pain_trajectory(con, f: Filter = ALL, by: str | Sequence[str] = ("course_typ
     """Pain at each visit, before the session ('pre': the lasting effect of the sessions so far)
     and after it ('post': how the client felt on leaving, which includes the short-term relief).
     For each visit number and phase: how many scores were recorded (n), their mean and median,
-    and the 95 % confidence interval of the mean (t-based; empty when fewer than 2 scores).
+    and the 95% confidence interval of the mean (t-based; empty when fewer than 2 scores).
     Grouped by course type, or by course type and condition with by=("course_type", "condition").
     With relative=True every score is first expressed as a percentage of that episode's own
-    baseline (visit-1 pre-session pain), so 60 means "at 60 % of where they started"; episodes
+    baseline (visit-1 pre-session pain), so 60 means "at 60% of where they started"; episodes
     whose baseline is 0 or missing cannot be expressed that way and are left out. For a viewing
     therapist, points resting on 1-9 other therapists' courses are left out, by condition with
     the next smallest at that visit too when the rest would give it away (suppression.py).
@@ -78,7 +78,7 @@ RESPONDER_CURVE_COLUMNS = ("course_type", "visit_number", "episodes", "improved"
 
 def responder_curve(con, f: Filter = ALL) -> pd.DataFrame:
     """How many clients have meaningfully improved by each visit. An episode counts as improved
-    from the first visit whose pre-session pain is at least 2 points and 30 % below its baseline,
+    from the first visit whose pre-session pain is at least 2 points and 30% below its baseline,
     and keeps counting at every later visit, whether or not it came back. Per course type and
     visit number: episodes (the denominator: every episode with a baseline score, including
     those that stopped early, so a drop-out counts as not improved), improved (of those, how many
@@ -155,11 +155,11 @@ def _curves(con, f: Filter) -> tuple[pd.DataFrame, pd.DataFrame]:
 def time_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
     """How long meaningful improvement takes, counted in visits (Kaplan-Meier). Each episode with
     a baseline either improves at the first visit whose pre-session pain is at least 2 points
-    and 30 % below baseline (an event), or is followed up to its last visit without improving
+    and 30% below baseline (an event), or is followed up to its last visit without improving
     (censored: we know only that it had not improved yet). Per course type and visit number:
     at_risk (episodes still followed at that visit and not yet improved), events (episodes
     improving first at that visit), survival (estimated share not yet improved after that visit)
-    and its 95 % confidence band ci_low-ci_high. For a viewing therapist a curve stops before the
+    and its 95% confidence band ci_low-ci_high. For a viewing therapist a curve stops before the
     first visit at which 1-9 other therapists' courses are still followed.
     Columns: course_type, visit_number, at_risk, events, survival, ci_low, ci_high."""
     return documented_columns(_curves(con, f)[1], KAPLAN_MEIER_COLUMNS)
@@ -174,11 +174,11 @@ def improvement_all_started(con, f: Filter = ALL) -> pd.DataFrame:
     counting a drop-out as never improved (the other way to read time to improvement, beside
     Kaplan-Meier, which assumes the courses that stopped would have improved like those that
     stayed). A course improves at the first visit whose pre-session pain is at least 2 points
-    and 30 % below its baseline and counts as improved from then on, whether or not it came back.
+    and 30% below its baseline and counts as improved from then on, whether or not it came back.
     Per course type and visit number k: episodes (the denominator: every course with a baseline,
     except one still active that has not improved and has not yet reached visit k: its answer at
     k is not known, so it is left out rather than counted as not improved), improved (of those,
-    how many had improved at or before visit k), share (improved / episodes) with its 95 % Wilson
+    how many had improved at or before visit k), share (improved / episodes) with its 95% Wilson
     interval ci_low-ci_high, and still_running_left_out (the active courses left out at visit k).
     For a viewing therapist, a course type's curve stops before the first visit at which 1-9
     other therapists' courses are counted.
@@ -223,7 +223,7 @@ MEDIAN_VISITS_COLUMNS = ("course_type", "episodes", "events", "median_visits")
 
 def median_visits_to_improvement(con, f: Filter = ALL) -> pd.DataFrame:
     """The visit by which half of the clients have meaningfully improved (the first visit where
-    the Kaplan-Meier share not yet improved is 50 % or less), per course type; empty (NaN) when
+    the Kaplan-Meier share not yet improved is 50% or less), per course type; empty (NaN) when
     fewer than half have improved by the last visit observed. Also episodes (with a baseline)
     and events (of those, how many improved). For a viewing therapist, a course type whose median
     lies beyond the part of the curve they may see (time_to_improvement) is left out.
@@ -260,7 +260,7 @@ def condition_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     with a baseline and a later pre-session pain (episodes_with_followup): mean_change_points
     (baseline minus last pre-session pain), mean_change_pct (as a percentage of baseline, over
     baselines above 0), responders and responder_rate (last pre-session pain at least 2 points
-    and 30 % below baseline); median_sessions (median highest visit number). For a viewing
+    and 30% below baseline); median_sessions (median highest visit number). For a viewing
     therapist, a condition resting on 1-9 other therapists' courses is left out, with the next
     smallest too when the rest would give it away (and when only conditions nobody matched are
     left, no rows; suppression.py).
@@ -300,9 +300,9 @@ def condition_by_course(con, f: Filter = ALL) -> pd.DataFrame:
     episodes; episodes_eligible_itt, improved_itt and responder_rate_after_session2_itt
     (intention to treat: of every episode with a baseline except one still active short of
     visit 3, how many had a visit-3 pre-session pain meeting the filter's improvement rule, by
-    default at least 2 points and 30 % below baseline; a drop-out before visit 3 counts as not
+    default at least 2 points and 30% below baseline; a drop-out before visit 3 counts as not
     improved); episodes_with_followup, responders and responder_rate (the rule met by the last
-    pre-session pain, among episodes with a baseline and a later score); each rate with its 95 %
+    pre-session pain, among episodes with a baseline and a later score); each rate with its 95%
     Wilson interval (itt_ci_low-itt_ci_high, responder_ci_low-responder_ci_high; empty with no
     episodes to judge). Rates are empty with nothing to judge. For a viewing therapist, a row
     resting on 1-9 other therapists' courses is left out, with the next smallest of its course
@@ -340,18 +340,18 @@ HOME_PROGRAM_COLUMNS = (
 
 def home_program_effect(con, f: Filter = ALL) -> pd.DataFrame:
     """Outcomes by how well clients kept up their stretching at home. An episode's adherence is
-    the mean stretching adherence (%) over the visits where it was recorded, banded 0-25 %,
-    25-50 %, 50-75 % and 75-100 % (a value on a boundary goes to the higher band; 100 to the
+    the mean stretching adherence (%) over the visits where it was recorded, banded 0-25%,
+    25-50%, 50-75% and 75-100% (a value on a boundary goes to the higher band; 100 to the
     last); episodes with no adherence recorded are "not recorded". Per course type and band
     (every band listed, 0 when empty): episodes; mean_adherence_pct; over episodes with a
     baseline and a later pre-session pain (episodes_with_followup): mean_change_pct (baseline
     minus last pre-session pain, as % of baseline) and responder_rate (last pre-session pain at
-    least 2 points and 30 % below baseline); and over episodes_reaching_visit3 (a baseline and a
+    least 2 points and 30% below baseline); and over episodes_reaching_visit3 (a baseline and a
     visit-3 pre-session pain): responder_rate_after_session2; and for all who started,
     episodes_eligible_itt (a baseline, and not still active short of visit 3) and
     responder_rate_after_session2_itt (a drop-out before visit 3 counts as not improved, so a band
     whose clients stop early is not flattered by leaving them out). Improvement follows the
-    filter's rule (at least 2 points and 30 % below baseline by default). These are associations:
+    filter's rule (at least 2 points and 30% below baseline by default). These are associations:
     clients who stretch may differ in other ways, so this does not prove stretching caused the
     difference. For a viewing therapist, a band resting on 1-9 other therapists' courses is left
     out, with the next smallest too when the rest would give it away (suppression.py).
@@ -406,7 +406,7 @@ def monthly_trend(con, f: Filter = ALL) -> pd.DataFrame:
     (sessions of the filter's episodes held in the month, so a course begun in the period can add
     sessions to months after it); episodes_reaching_visit3 and responder_rate_after_session2
     (of the episodes started that month that have a baseline and a visit-3 pre-session pain, the
-    share whose visit-3 pre-session pain is at least 2 points and 30 % below baseline); the same
+    share whose visit-3 pre-session pain is at least 2 points and 30% below baseline); the same
     for all who started: episodes_eligible_itt (a baseline, and not still active short of visit
     3), improved_itt and responder_rate_after_session2_itt (a drop-out before visit 3 counts as
     not improved); episodes_finished (no longer active), episodes_dropped (drop-outs: closed

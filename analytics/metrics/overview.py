@@ -63,7 +63,7 @@ def kpis(con, f: Filter = ALL) -> pd.DataFrame:
     sessions of those episodes); per course type (acute, chronic): improved_after_session2_<course>
     (per protocol: among episodes with a baseline and a visit-3 pre-session pain, the share whose
     visit-3 pre-session pain meets the filter's improvement rule, by default at least 2 points
-    and 30 % below baseline), improved_after_session2_itt_<course> (intention to treat: among
+    and 30% below baseline), improved_after_session2_itt_<course> (intention to treat: among
     all who started, eligible_itt in query.episodes_cte, the share improved at visit 3, a drop-out
     before visit 3 counting as not improved), improved_after_session2_immediate_<course> (the
     rule on the pain straight after session 2, among episodes with a baseline and that score),

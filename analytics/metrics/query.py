@@ -21,7 +21,7 @@ if config.AFTER_SESSION2_VISIT != 3:
 
 NOT_RECORDED = "not recorded"
 GROUPABLE = ("course_type", "condition")
-ADHERENCE_BAND_LABELS = tuple(f"{low}-{high} %" for low, high in config.ADHERENCE_BANDS)
+ADHERENCE_BAND_LABELS = tuple(f"{low}-{high}%" for low, high in config.ADHERENCE_BANDS)
 
 # The statuses of a course (episodes_cte's status column), in the order pages show them.
 STATUSES: tuple[str, ...] = ("completed", "active", "closed_early", "lost_to_follow_up")

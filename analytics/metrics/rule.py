@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from analytics import config
 
-# Pain is stored as DOUBLE, and 7 - 4.9 is 2.0999999999999996 in binary, just under 30 % of 7.
+# Pain is stored as DOUBLE, and 7 - 4.9 is 2.0999999999999996 in binary, just under 30% of 7.
 # A drop that is exactly on a threshold counts as reaching it, so comparisons allow this much.
 ROUNDING_TOLERANCE = 1e-9
 
@@ -17,7 +17,7 @@ class Rule:
     """A meaningful change on a 0-10 score against its baseline: a change of at least `points`
     and/or at least `fraction` of the baseline (`combine` says which: "and" needs both, "or"
     either; a field left None is not asked). The fraction asks for a change above nothing too, so
-    a baseline of 0 (no pain to lose) is never "improved by 30 %". `higher_is_better` is False for pain (a drop is
+    a baseline of 0 (no pain to lose) is never "improved by 30%". `higher_is_better` is False for pain (a drop is
     better) and True for function scores such as PSFS. `key` names the rule's SQL parameters
     ($<key>_points, $<key>_fraction), so several rules can travel in one query."""
 
@@ -67,12 +67,12 @@ class Rule:
         return all(tests) if self.combine == "and" else any(tests)
 
     def words(self) -> str:
-        """The thresholds as a person reads them: '2 points and 30 %', '2 points'."""
+        """The thresholds as a person reads them: '2 points and 30%', '2 points'."""
         parts = []
         if self.points is not None:
             parts.append(f"{self.points:g} {'point' if self.points == 1 else 'points'}")
         if self.fraction is not None:
-            parts.append(f"{self.fraction * 100:g} %")
+            parts.append(f"{self.fraction * 100:g}%")
         return f" {self.combine} ".join(parts)
 
 
@@ -117,7 +117,7 @@ def for_scale(scale: str, name: str | None = None) -> Rule:
 def improvement_sql(baseline: str, score: str, scale: str = "pain", name: str | None = None) -> str:
     """SQL that is TRUE when `score` is a meaningful improvement on `baseline`, NULL when either
     is missing. Pain (0-10, lower is better): the named rule `name` (pain(); None is the default,
-    points-and-percent: a drop of at least 2 points AND at least 30 % of the baseline); its
+    points-and-percent: a drop of at least 2 points AND at least 30% of the baseline); its
     thresholds are the parameters pain(name).params(), which the query must be given. PSFS
     (0-10, higher is better): a rise of at least 2 points. `baseline` and `score` are SQL
     expressions written in this module, never user input."""

@@ -200,13 +200,13 @@ def _visible(table: pd.DataFrame, f: Filter) -> pd.DataFrame:
 def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     """A fair comparison of therapists that allows for the clients each one sees. Judged on
     finished episodes (not active: completed, closed early or lost to follow-up) with a baseline and a later pre-session
-    pain: a responder's last pre-session pain is at least 2 points and 30 % below baseline.
+    pain: a responder's last pre-session pain is at least 2 points and 30% below baseline.
     A model of the whole clinic (logistic regression on baseline pain, course type, condition,
     severity and prior injuries; a linear model or the clinic's overall rate when there are too
     few episodes to fit it) gives each episode its expected chance of responding. Per therapist
     (the episode's primary therapist): episodes judged, responders, observed_rate,
     expected_rate (what the clinic achieves with such clients), difference (observed minus
-    expected) with its 95 % interval ci_low-ci_high, and judgement: "too few to judge" under 10
+    expected) with its 95% interval ci_low-ci_high, and judgement: "too few to judge" under 10
     judged episodes, otherwise "better than expected" or "worse than expected" when the whole
     interval is above or below 0, else "as expected". model names the model used. When a
     therapist is viewing, colleagues appear as "Therapist A", "Therapist B", ... and is_viewer
@@ -235,9 +235,9 @@ FUNNEL_POINT_COLUMNS = ("therapist_id", "therapist_name", "is_viewer", "episodes
 def funnel_limits(con, f: Filter = ALL) -> Funnel:
     """The funnel plot of therapists' responder rates. clinic_rate: the share of all judged
     episodes (finished, with a baseline and a later pre-session pain) that responded (last
-    pre-session pain at least 2 points and 30 % below baseline); NaN when none. limits: for
+    pre-session pain at least 2 points and 30% below baseline); NaN when none. limits: for
     every number of episodes from 1 to the largest therapist's, the range a therapist with that
-    many episodes would fall in 95 % and 99.8 % of the time by chance alone if they achieved the
+    many episodes would fall in 95% and 99.8% of the time by chance alone if they achieved the
     clinic rate (normal approximation to the binomial, clipped to 0-1); columns episodes,
     clinic_rate, lower_95, upper_95, lower_998, upper_998. therapists: one point per therapist
     with judged episodes, anonymised and suppressed for a viewing therapist as in
@@ -261,7 +261,7 @@ def funnel_limits(con, f: Filter = ALL) -> Funnel:
 class Outcome(NamedTuple):
     """A measure therapists are compared on. judged and value are SQL on a chosen_episodes_itt
     row `e` (and, when uses_firsts, query.first_improvement_cte's row `i`); above and below are
-    the verdicts when the whole 95 % interval of observed minus expected is above or below 0."""
+    the verdicts when the whole 95% interval of observed minus expected is above or below 0."""
     label: str
     kind: str  # "binary": a logistic model of the chance; "continuous": a linear model of the mean
     judged: str
@@ -302,9 +302,9 @@ OUTCOME_COLUMNS = (
     "therapist_id", "therapist_name", "is_viewer", "episodes", "observed", "expected", "difference",
     "ci_low", "ci_high", "z", "funnel_position", "judgement", "model")
 OUTCOME_LIMIT_COLUMNS = ("episodes", "lower_95", "upper_95", "lower_998", "upper_998")
-FUNNEL_POSITIONS = ("above the 99.8 % limit", "above the 95 % limit", "inside the limits",
-                    "below the 95 % limit", "below the 99.8 % limit", "too few to judge")
-# The table's order: outside the 99.8 % limits, then outside the 95 % limits, then the rest.
+FUNNEL_POSITIONS = ("above the 99.8% limit", "above the 95% limit", "inside the limits",
+                    "below the 95% limit", "below the 99.8% limit", "too few to judge")
+# The table's order: outside the 99.8% limits, then outside the 95% limits, then the rest.
 OUTSIDE_FIRST = {FUNNEL_POSITIONS[0]: 0, FUNNEL_POSITIONS[4]: 0, FUNNEL_POSITIONS[1]: 1, FUNNEL_POSITIONS[3]: 1}
 
 
@@ -369,18 +369,18 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     with a baseline and a later pre-session pain; the last pre-session pain meets the
     improvement rule, as in therapist_comparison; logistic). Per therapist in therapists: episodes
     judged, observed (mean: a share for the two yes/no measures), expected (the mean of the
-    courses' expected values), difference (observed minus expected) and its 95 % interval
+    courses' expected values), difference (observed minus expected) and its 95% interval
     ci_low-ci_high, difference ± 1.96·√(Σ p(1−p))/n for a share (Σ of the residual variance
     for a continuous measure), z (the difference in standard errors), funnel_position ("above"
-    or "below the 95 %" or "the 99.8 % limit", "inside the limits", "too few to judge"), and
+    or "below the 95%" or "the 99.8% limit", "inside the limits", "too few to judge"), and
     judgement: "too few to judge" under 10 courses, otherwise, when the whole interval is above
     0, "better than expected" for the primary outcome and the last visit ("more drop-outs",
     "slower", "more sessions", "more often within the range than expected" for the others),
     below 0 "worse than expected" ("fewer drop-outs", "faster", "fewer sessions", "less often
     within the range than expected"), else "as expected"; model names the model used.
-    Rows: those outside the 99.8 % limits first, then outside the 95 % limits, then the rest,
+    Rows: those outside the 99.8% limits first, then outside the 95% limits, then the rest,
     each by name. limits: for every number of courses from 1 to the largest therapist's, the
-    range of the difference chance alone gives 95 % and 99.8 % of the time (0 ± z·√(v/n), v
+    range of the difference chance alone gives 95% and 99.8% of the time (0 ± z·√(v/n), v
     the clinic's mean variance per course); columns episodes, lower_95, upper_95, lower_998,
     upper_998. Anonymised and suppressed for a viewing therapist as in therapist_comparison
     (the limits are then empty when every row is left out); choosing therapists in the filter

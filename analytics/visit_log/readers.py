@@ -203,7 +203,7 @@ def _check_separator(rows: pd.DataFrame | None, name: str) -> None:
 def _read_xlsx(path: Path, name: str, sheet: str | None = None) -> pd.DataFrame:
     """The visit sheet of a workbook, as a person sees it: `sheet` when given; else the visible
     sheet named "visits" (any case); else the only visible sheet with rows below its header.
-    Hidden sheets are never read. A number formatted as a percentage is read as shown (60 %
+    Hidden sheets are never read. A number formatted as a percentage is read as shown (60%
     is 60, not 0.6)."""
     import openpyxl  # only needed for workbooks
 

@@ -188,7 +188,7 @@ def main() -> None:
         for row in rows:
             sheet.append(list(row.values()))
     workbook.save(HERE / "stale_first_sheet.xlsx")
-    # Stretching adherence typed as 60 % and 85 % (cells 0.6 and 0.85 formatted as percentages)
+    # Stretching adherence typed as 60% and 85% (cells 0.6 and 0.85 formatted as percentages)
     # and as a plain 70: read as shown, 60, 85 and 70.
     rows = three_visits(episode="PC1", client="CPC1")
     for row, value in zip(rows, (0.6, 0.85, 70)):
