@@ -333,8 +333,8 @@ def test_the_readme_figures_are_the_pages_own_on_the_committed_sample(sample_db_
     from analytics import db, metrics
     from analytics.filters import ALL
 
-    def share(value: float, digits: int = 1) -> str:  # the README writes "9.0 %"
-        return f"{value * 100:.{digits}f} %"
+    def share(value: float, digits: int = 1) -> str:  # the README writes "9.0%"
+        return f"{value * 100:.{digits}f}%"
 
     readme = " ".join((sample.SAMPLE_CSV.parent / "README.md").read_text(encoding="utf-8").split())
     con = db.connect(sample_db_path, read_only=True)
