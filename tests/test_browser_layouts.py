@@ -77,7 +77,10 @@ MEASURE = """() => {
     for (let i = 0; i < subplotTitles.length; i++)
       for (let j = i + 1; j < subplotTitles.length; j++)
         if (overlaps(subplotTitles[i], subplotTitles[j])) titlesOverlap = true;
-    charts.push({titles, legendOverAxis, titlesOverlap});
+    // Point labels (a funnel's names) drawn whole inside the figure, not cut at its edge.
+    const pointsCut = [...plot.querySelectorAll('.textpoint')].filter(t => t.textContent.trim())
+      .filter(t => !inside(t.getBoundingClientRect(), box)).map(t => t.textContent);
+    charts.push({titles, legendOverAxis, titlesOverlap, pointsCut});
   }
   return {
     documentScroll: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
@@ -117,7 +120,8 @@ def check_layout(page, name: str, width: int, heading: str) -> None:
     assert seen["mainScroll"] <= seen["mainWidth"] + 1, f"{where}: the main area scrolls sideways ({seen})"
     for chart in seen["charts"]:
         cut = [title["text"] for title in chart["titles"] if not title["inside"]]
-        problems = [*([f"cut: {cut}"] if cut else []), *(["panel titles overlap"] if chart["titlesOverlap"] else [])]
+        problems = [*([f"cut: {cut}"] if cut else []), *(["panel titles overlap"] if chart["titlesOverlap"] else []),
+                    *([f"point labels cut: {chart['pointsCut']}"] if chart["pointsCut"] else [])]
         assert not problems, f"{where}: {problems}"
         assert not chart["legendOverAxis"], f"{where}: a legend covers an axis title: {chart['titles']}"
     assert_no_exception(page)
