@@ -13,8 +13,12 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 def sessions_tile(page) -> str:
-    tile = page.locator('[data-testid="stMetric"]', has_text="Sessions").first
+    # The tile labelled exactly "Sessions" (has_text would also match "Median sessions", which
+    # may draw first), read once the run is over.
+    tile = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]').get_by_text("Sessions", exact=True)).first
     tile.wait_for(timeout=TIMEOUT)
+    wait_until_idle(page)
     return tile.locator('[data-testid="stMetricValue"]').inner_text()
 
 
