@@ -193,6 +193,11 @@ def analytics_calls(con) -> list[Call]:
     # Variants the pages call besides the defaults.
     calls.append(Call("pain_trajectory[by course_type, condition]", metrics.pain_trajectory,
                       {"by": ("course_type", "condition")}))
+    # The Therapists page's "Judged on" choice: one therapist_outcome call per measure (the
+    # default, the primary outcome, is timed above as therapist_outcome).
+    for outcome in metrics.THERAPIST_OUTCOMES:
+        if outcome != metrics.PRIMARY_OUTCOME:
+            calls.append(Call(f"therapist_outcome[outcome={outcome}]", metrics.therapist_outcome, {"outcome": outcome}))
     calls.append(Call("options.filter_options", options.filter_options, {}, takes_filter=False))
     try:  # the therapist page's one call, when that module exists
         from analytics import client

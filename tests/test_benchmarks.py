@@ -3,12 +3,13 @@ the speed comparison in benchmarks/RESULTS.md is between two correct implementat
 here: speed lives in benchmarks/."""
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from analytics import db, visit_log
 from analytics.filters import Filter
 from benchmarks import measure, pandas_baseline
-from benchmarks.steps import importable_visit_log
+from benchmarks.steps import FILTERED, importable_visit_log
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,24 @@ def test_pandas_baseline_gives_our_numbers(generated_clinic, metric, f, source):
     con, read = generated_clinic
     ours, theirs = pandas_baseline.HEADLINE[metric]
     assert pandas_baseline.differences(ours(con, f), theirs(read[source], f), metric) == []
+
+
+def test_the_timed_calls_are_the_therapists_pages_calls(generated_clinic):
+    """The metric step times what the Therapists page calls: therapist_outcome for every measure
+    of its "Judged on" choice, and no function that no page calls any more."""
+    from analytics import metrics
+    from benchmarks.steps import analytics_calls
+
+    con, _ = generated_clinic
+    calls = {call.name: call for call in analytics_calls(con)}
+    measures = [name for name in metrics.THERAPIST_OUTCOMES if name != metrics.PRIMARY_OUTCOME]
+    assert {"therapist_outcome", *(f"therapist_outcome[outcome={name}]" for name in measures)} <= set(calls)
+    assert not {"therapist_comparison", "funnel_limits"} & set(calls)
+    for name in measures:
+        call = calls[f"therapist_outcome[outcome={name}]"]
+        expected = metrics.therapist_outcome(con, Filter(**FILTERED), outcome=name).therapists
+        # Alike, not identical: DuckDB's parallel float sums may differ in their last bits.
+        pd.testing.assert_frame_equal(call.run(con, Filter(**FILTERED)).therapists, expected, check_exact=False, rtol=1e-9)
 
 
 def test_a_difference_is_reported_with_where_it_is():

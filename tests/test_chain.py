@@ -41,7 +41,7 @@ def until(condition, seconds: float = 20.0) -> bool:
 SAME_FIGURES = {
     "headline": lambda con: metrics.headline(con, Filter()),
     "therapist_summary": lambda con: metrics.therapist_summary(con, Filter()),
-    "therapist_comparison": lambda con: metrics.therapist_comparison(con, Filter()),
+    "therapist_outcome": lambda con: metrics.therapist_outcome(con, Filter()).therapists,
     "data_quality": lambda con: metrics.data_quality(con, Filter()),
     "kpis": lambda con: metrics.kpis(con, Filter()),
     "course_outcomes": lambda con: metrics.course_outcomes(con, Filter()),

@@ -442,27 +442,35 @@ def test_home_program_effect(clinic):
 
 # --- 7. therapists ----------------------------------------------------------------------------
 
-def test_therapist_comparison_with_too_few_episodes(clinic):
-    therapists = by_key(metrics.therapist_comparison(clinic), "therapist_id")
+# therapist_outcome's last-visit measure judges the same finished courses with a later score.
+LAST_VISIT = "improved_at_last_visit"
+
+
+def _last_visit(con, f=ALL):
+    return metrics.therapist_outcome(con, f, outcome=LAST_VISIT).therapists
+
+
+def test_therapist_last_visit_measure_with_too_few_episodes(clinic):
+    therapists = by_key(_last_visit(clinic), "therapist_id")
     # Judged (finished, baseline, later pre score): T1 A1 yes, A2 no, A5 yes, C1 yes, C4 no -> 3/5;
     # T2 A3, C2, C5 all yes (A4, A7 have no later score) -> 3/3; T3 only active episodes -> 0.
     # 8 episodes cannot support a 6-term model, so everyone is expected the clinic rate 6/8.
     t1 = therapists.loc["T1"]
-    assert t1[["therapist_name", "episodes", "responders", "model"]].tolist() == ["Ann", 5, 3, "overall rate"]
-    assert (t1["observed_rate"], t1["expected_rate"]) == (0.6, 0.75)
+    assert t1[["therapist_name", "episodes", "model"]].tolist() == ["Ann", 5, "overall rate"]
+    assert (t1["observed"], t1["expected"]) == (0.6, pytest.approx(0.75))
     assert t1["difference"] == pytest.approx(-0.15)
     # Variance 5 * 0.75 * 0.25 = 0.9375 -> se sqrt(0.9375) / 5 = 0.19365 -> +/- 0.37955.
     assert (t1["ci_low"], t1["ci_high"]) == (pytest.approx(-0.52955, abs=1e-5), pytest.approx(0.22955, abs=1e-5))
     assert therapists.loc["T2", "difference"] == pytest.approx(0.25)
-    assert therapists.loc["T3", "episodes"] == 0 and np.isnan(therapists.loc["T3", "observed_rate"])
+    assert therapists.loc["T3", "episodes"] == 0 and np.isnan(therapists.loc["T3", "observed"])
     assert set(therapists["judgement"]) == {"too few to judge"}
     assert not therapists["is_viewer"].any()
 
 
-def test_therapist_comparison_for_a_viewing_therapist_hides_colleagues(clinic, monkeypatch):
+def test_therapist_outcome_for_a_viewing_therapist_hides_colleagues(clinic, monkeypatch):
     # Five colleagues' courses would be suppressed (test_suppression.py); here only the letters count.
     monkeypatch.setattr(config, "MIN_CELL_COURSES", 1)
-    shown = metrics.therapist_comparison(clinic, Filter(viewer_therapist="T2"))
+    shown = _last_visit(clinic, Filter(viewer_therapist="T2"))
     assert shown["is_viewer"].tolist().count(True) == 1
     own = shown[shown["is_viewer"]].iloc[0]
     assert (own["therapist_id"], own["therapist_name"], own["episodes"]) == ("T2", "Ben", 3)
@@ -471,11 +479,6 @@ def test_therapist_comparison_for_a_viewing_therapist_hides_colleagues(clinic, m
     assert (others["therapist_name"] == others["therapist_id"]).all()
     text = shown.to_string()
     assert not any(secret in text for secret in ("T1", "T3", "Ann", "Cat"))
-    # The funnel uses the same labels for the same colleagues.
-    funnel = metrics.funnel_limits(clinic, Filter(viewer_therapist="T2"))
-    labels = dict(zip(shown["therapist_id"], shown["episodes"]))
-    assert {row.therapist_id: row.episodes for row in funnel.therapists.itertuples()} == {
-        label: n for label, n in labels.items() if n > 0}
 
 
 def _judged_courses(prefix, therapist, responders, count, baseline=8, **extra):
@@ -491,10 +494,10 @@ def _judged_courses(prefix, therapist, responders, count, baseline=8, **extra):
 def test_therapist_judgement_with_enough_episodes(clinic_db):
     con = clinic_db([*_judged_courses("A", "T1", 20, 20), *_judged_courses("B", "T2", 0, 20),
                      *_judged_courses("C", "T3", 5, 10)])
-    therapists = by_key(metrics.therapist_comparison(con), "therapist_id")
+    therapists = by_key(_last_visit(con), "therapist_id")
     # Identical case mix, so the logistic model is the overall rate 25/50 = 0.5 for everyone.
     assert set(therapists["model"]) == {"logistic"}
-    assert therapists["expected_rate"].tolist() == pytest.approx([0.5, 0.5, 0.5])
+    assert therapists["expected"].tolist() == pytest.approx([0.5, 0.5, 0.5])
     # T1 20/20: 0.5 above, se sqrt(20 * 0.25) / 20 = 0.112 -> interval 0.28-0.72 -> better.
     assert therapists.loc["T1", "judgement"] == "better than expected"
     assert therapists.loc["T1", "ci_low"] == pytest.approx(0.5 - 1.959964 * 0.1118034, abs=1e-5)
@@ -505,33 +508,17 @@ def test_therapist_judgement_with_enough_episodes(clinic_db):
 def test_therapist_model_falls_back_on_perfect_separation(clinic_db):
     # Baseline 9 always responds, baseline 4 never: logistic coefficients run off to infinity.
     rows = [*_judged_courses("A", "T1", 12, 12, baseline=9), *_judged_courses("B", "T2", 0, 12, baseline=4)]
-    therapists = metrics.therapist_comparison(clinic_db(rows))
+    therapists = _last_visit(clinic_db(rows))
     assert set(therapists["model"]) == {"linear"}
     # The linear model reproduces the split exactly: each therapist is as expected.
     assert therapists["difference"].tolist() == pytest.approx([0, 0], abs=1e-9)
 
 
-def test_funnel_limits(clinic):
-    funnel = metrics.funnel_limits(clinic)
-    assert funnel.clinic_rate == 0.75  # 6 of 8 judged episodes
-    limits = by_key(funnel.limits, "episodes")
-    assert list(limits.index) == [1, 2, 3, 4, 5]  # up to T1's 5
-    # n = 4: sqrt(0.75 * 0.25 / 4) = 0.21651; 95%: +/- 1.95996 * that = 0.42434; 99.8%: +/- 3.09023 * that
-    # = 0.66906; clipped at 1.
-    assert limits.loc[4, "lower_95"] == pytest.approx(0.32566, abs=1e-5)
-    assert limits.loc[4, "upper_95"] == 1.0
-    assert limits.loc[4, "lower_998"] == pytest.approx(0.08094, abs=1e-5)
-    assert limits.loc[1, "lower_998"] == 0.0
-    points = by_key(funnel.therapists, "therapist_id")
-    assert points[["episodes", "rate"]].to_dict("index") == {"T1": {"episodes": 5, "rate": 0.6},
-                                                               "T2": {"episodes": 3, "rate": 1.0}}
-
-
 def test_therapist_filter_keeps_the_clinic_as_reference(clinic):
     # Choosing T2 shows T2 only, still measured against the whole clinic's 6/8.
-    therapists = metrics.therapist_comparison(clinic, Filter(therapists=("T2",)))
+    therapists = _last_visit(clinic, Filter(therapists=("T2",)))
     assert therapists["therapist_id"].tolist() == ["T2"]
-    assert therapists["expected_rate"].iloc[0] == 0.75
+    assert therapists["expected"].iloc[0] == pytest.approx(0.75)
 
 
 # --- 8-9. over time, and a typical course -----------------------------------------------------
@@ -761,9 +748,8 @@ FRAME_METRICS = {
     "course_outcomes": (metrics.course_outcomes, metrics.COURSE_OUTCOME_COLUMNS),
     "condition_comparison": (metrics.condition_comparison, metrics.CONDITION_COLUMNS),
     "home_program_effect": (metrics.home_program_effect, metrics.HOME_PROGRAM_COLUMNS),
-    "therapist_comparison": (metrics.therapist_comparison, metrics.THERAPIST_COLUMNS),
-    "funnel_limits": (lambda con, f: metrics.funnel_limits(con, f).limits, metrics.FUNNEL_LIMIT_COLUMNS),
-    "funnel_points": (lambda con, f: metrics.funnel_limits(con, f).therapists, metrics.FUNNEL_POINT_COLUMNS),
+    "therapist_outcome": (lambda con, f: metrics.therapist_outcome(con, f).therapists, metrics.OUTCOME_COLUMNS),
+    "therapist_outcome_limits": (lambda con, f: metrics.therapist_outcome(con, f).limits, metrics.OUTCOME_LIMIT_COLUMNS),
     "monthly_trend": (metrics.monthly_trend, metrics.MONTHLY_COLUMNS),
     "typical_course": (lambda con, f: metrics.typical_course(con, "acute", "bunion", 6, f), metrics.TYPICAL_COURSE_COLUMNS),
     "data_quality": (metrics.data_quality, metrics.DATA_QUALITY_COLUMNS),
@@ -798,7 +784,7 @@ def test_empty_result_for_dict_metrics(clinic_db):
     con = clinic_db()
     assert metrics.headline(con)["episodes"] == 0
     assert metrics.episode_summary(con, "A1") == {}
-    assert np.isnan(metrics.funnel_limits(con).clinic_rate)
+    assert metrics.therapist_summary(con) == {}
 
 
 def test_metrics_are_safe_from_several_threads(clinic):

@@ -159,16 +159,22 @@ def test_metric_invariants(rows):
         home = metrics.home_program_effect(con, ALL)
         assert within_unit(home["responder_rate"]) and within_unit(home["responder_rate_after_session2"])
         assert home["episodes"].sum() == len(episodes)
-        therapists = metrics.therapist_comparison(con, ALL)
-        for column in ("observed_rate", "expected_rate"):
-            assert within_unit(therapists[column])
-        assert (therapists["responders"] <= therapists["episodes"]).all()
-        if therapists["model"].iloc[0] in ("logistic", "overall rate") and therapists["episodes"].sum():
-            # Both give expected responders adding up to the observed ones across the clinic.
-            expected_total = (therapists["expected_rate"].fillna(0) * therapists["episodes"]).sum()
-            assert np.isclose(expected_total, therapists["responders"].sum(), atol=1e-4)
-        funnel = metrics.funnel_limits(con, ALL)
-        assert within_unit(funnel.limits.drop(columns="episodes").to_numpy().ravel())
+        for outcome, spec in metrics.THERAPIST_OUTCOMES.items():
+            result = metrics.therapist_outcome(con, ALL, outcome=outcome)
+            therapists = result.therapists
+            if spec.unit == "share":
+                for column in ("observed", "expected"):
+                    assert within_unit(therapists[column])
+            if therapists["model"].iloc[0] in ("logistic", "overall rate") and therapists["episodes"].sum():
+                # Both give expected responders adding up to the observed ones across the clinic.
+                observed_total = (therapists["observed"].fillna(0) * therapists["episodes"]).sum()
+                expected_total = (therapists["expected"].fillna(0) * therapists["episodes"]).sum()
+                assert np.isclose(expected_total, observed_total, atol=1e-4)
+            # The funnel's limits lie either side of 0 and narrow as courses add up.
+            limits = result.limits
+            assert (limits["lower_998"] <= limits["lower_95"]).all() and (limits["lower_95"] <= 0).all()
+            assert (limits["upper_998"] >= limits["upper_95"]).all() and (limits["upper_95"] >= 0).all()
+            assert limits["upper_95"].is_monotonic_decreasing
         trend = metrics.monthly_trend(con, ALL)
         assert trend["episodes_started"].sum() == len(episodes) and trend["sessions"].sum() == len(rows)
         assert within_unit(trend["responder_rate_after_session2"])

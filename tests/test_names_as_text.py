@@ -288,7 +288,7 @@ def test_every_csv_escapes_hostile_names_and_reasons(hostile_db):
 
     con = db.connect(hostile_db)  # as the app opens it: DuckDB shares one instance per configuration
     try:
-        comparison = metrics.therapist_comparison(con, Filter())
+        comparison = metrics.therapist_outcome(con, Filter()).therapists
         rows = read_back(export.csv_bytes(comparison[["therapist_name", "episodes"]]))
         names = {row[0] for row in rows[1:]}
         assert "'" + HOSTILE["formula"] in names and HOSTILE["formula"] not in names

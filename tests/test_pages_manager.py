@@ -354,7 +354,7 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
 
 def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db, sample_con):
     at = run_page("therapists")
-    comparison = metrics.therapist_comparison(sample_con)
+    comparison = metrics.therapist_outcome(sample_con).therapists
     table = at.dataframe[0].value
     # Judged on the clinic's promise: those outside the funnel's 95% limits first, each group by
     # name, not ranked by the difference (T03 Sol Linden and T01 Thea Grove are outside).
@@ -436,11 +436,12 @@ def test_tables_show_course_types_and_a_missing_reason_in_words(app_db):
 
 def test_charts_send_at_most_max_points_for_a_huge_clinic():
     therapists = pd.DataFrame({"therapist_id": [f"T{i}" for i in range(300)], "therapist_name": [f"T{i}" for i in range(300)],
-                               "is_viewer": False, "episodes": np.arange(300) * 3000 + 1, "rate": 0.7})
+                               "is_viewer": False, "episodes": np.arange(300) * 3000 + 10, "difference": 0.01,
+                               "judgement": "as expected", "funnel_position": "inside the limits"})
     rows = 2_000_000
-    limits = pd.DataFrame({"episodes": np.arange(1, rows + 1), "clinic_rate": 0.7, "lower_95": 0.6, "upper_95": 0.8,
-                           "lower_998": 0.5, "upper_998": 0.9})
-    figure = _charts.funnel(metrics.Funnel(0.7, limits, therapists))
+    limits = pd.DataFrame({"episodes": np.arange(1, rows + 1), "lower_95": -0.1, "upper_95": 0.1,
+                           "lower_998": -0.2, "upper_998": 0.2})
+    figure = _charts.outcome_funnel(metrics.TherapistOutcome(therapists, limits))
     assert _charts.point_count(figure) <= _charts.MAX_POINTS
     big = _charts.limit_points(_charts.go.Figure(_charts.go.Scatter(x=np.arange(50_000), y=np.arange(50_000))))
     assert _charts.point_count(big) <= _charts.MAX_POINTS

@@ -341,7 +341,7 @@ def test_the_readme_figures_are_the_pages_own_on_the_committed_sample(sample_db_
     try:
         outcomes = metrics.course_outcomes(con, ALL).set_index("course_type")
         judged = metrics.therapist_outcome(con, ALL).therapists.set_index("therapist_id")
-        last = metrics.therapist_comparison(con, ALL).set_index("therapist_id")
+        last = metrics.therapist_outcome(con, ALL, outcome="improved_at_last_visit").therapists.set_index("therapist_id")
         checkins = con.execute("SELECT count(*) FROM checkins").fetchone()[0]
     finally:
         con.close()
@@ -354,7 +354,7 @@ def test_the_readme_figures_are_the_pages_own_on_the_committed_sample(sample_db_
     t01, t02 = judged.loc["T01"], judged.loc["T02"]
     assert (f"{share(t01['observed'])} of {int(t01['episodes'])} courses against T02's {share(t02['observed'])} of "
             f"{int(t02['episodes'])}") in readme
-    assert (f"{share(last.loc['T01', 'observed_rate'], 0)} of {int(last.loc['T01', 'episodes'])} against T02's "
-            f"{share(last.loc['T02', 'observed_rate'], 0)} of {int(last.loc['T02', 'episodes'])}") in readme
+    assert (f"{share(last.loc['T01', 'observed'], 0)} of {int(last.loc['T01', 'episodes'])} against T02's "
+            f"{share(last.loc['T02', 'observed'], 0)} of {int(last.loc['T02', 'episodes'])}") in readme
     assert f"{judged.loc['T01', 'difference'] * 100:+.1f} points" in readme.replace("−", "-")
     assert f"{checkins} check-ins in the committed sample" in readme

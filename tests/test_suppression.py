@@ -204,25 +204,22 @@ def test_sessions_attended_and_the_monthly_trend_hide_small_cells(clinic_db):
 
 def test_a_colleagues_row_on_the_therapists_page_needs_ten_courses(clinic_db):
     con = clinic_db(courses("M", "T1", 3) + courses("B", "T2", 12) + courses("C", "T3", 5) + courses("D", "T4", 15))
-    shown = metrics.therapist_comparison(con, VIEWER)
-    # T3's 5 are hidden, and T2's 12 too: the funnel's clinic rate minus the rows shown would give T3's.
+    shown = metrics.therapist_outcome(con, VIEWER).therapists
+    # T3's 5 are hidden, and T2's 12 too: the clinic's figures minus the rows shown would give T3's.
     assert sorted(shown["episodes"].tolist()) == [3, 15] and suppression.suppressed(shown) == 2
     assert shown.loc[shown["is_viewer"], "therapist_id"].tolist() == ["T1"]
     assert not ({"T2", "T3", "T4"} & set(shown["therapist_id"]))
-    funnel = metrics.funnel_limits(con, VIEWER)
-    assert sorted(funnel.therapists["episodes"].tolist()) == [3, 15]
     # The manager sees all four with their ids.
-    assert sorted(metrics.therapist_comparison(con)["therapist_id"]) == ["T1", "T2", "T3", "T4"]
+    assert sorted(metrics.therapist_outcome(con).therapists["therapist_id"]) == ["T1", "T2", "T3", "T4"]
 
 
 def test_the_therapists_page_is_hidden_when_all_colleagues_have_fewer_than_ten(clinic_db):
     # The clinic's model and rate would rest on T2's nine courses, so even T1's own row goes.
     con = clinic_db(courses("M", "T1", 30) + courses("B", "T2", 9))
-    shown = metrics.therapist_comparison(con, VIEWER)
-    assert shown.empty and suppression.suppressed(shown) == 2
-    funnel = metrics.funnel_limits(con, VIEWER)
-    assert funnel.therapists.empty and np.isnan(funnel.clinic_rate)
-    assert metrics.funnel_limits(con).clinic_rate == 1.0
+    result = metrics.therapist_outcome(con, VIEWER)
+    assert result.therapists.empty and suppression.suppressed(result.therapists) == 2
+    assert result.limits.empty  # no funnel either
+    assert len(metrics.therapist_outcome(con).therapists) == 2  # the manager sees both
 
 
 # --- the letters --------------------------------------------------------------------------------
@@ -235,7 +232,8 @@ LETTER_CLINIC = courses("M", "T1", 1) + [row for k, therapist in enumerate(COLLE
 
 def letters(con) -> dict[str, str]:
     """Colleague id -> the letter the viewer T1 sees."""
-    shown = metrics.therapist_comparison(con, VIEWER)
+    shown = metrics.therapist_outcome(con, VIEWER).therapists
+    shown = shown[~shown["is_viewer"]]  # T1 has 1 course, like T2
     by_count = dict(zip(shown["episodes"], shown["therapist_id"]))
     return {therapist: by_count[k] for k, therapist in enumerate(COLLEAGUES, start=1)}
 
@@ -272,9 +270,9 @@ def test_a_colleague_keeps_their_letter_whatever_the_filter(clinic_db, monkeypat
     monkeypatch.setattr(config, "MIN_CELL_COURSES", 1)
     # T2..T8 as above in January; T8 alone also has a course in June.
     con = clinic_db(LETTER_CLINIC + courses("June", "T8", 1, start="2025-06-02"))
-    everyone = metrics.therapist_comparison(con, VIEWER)
+    everyone = metrics.therapist_outcome(con, VIEWER).therapists
     t8 = everyone.loc[everyone["episodes"] == 7 + 1, "therapist_id"].item()  # T8: 7 in January, 1 in June
-    june = metrics.therapist_comparison(con, Filter(start=pd.Timestamp("2025-06-01").date(), viewer_therapist="T1"))
+    june = metrics.therapist_outcome(con, Filter(start=pd.Timestamp("2025-06-01").date(), viewer_therapist="T1")).therapists
     # Alone in June, T8 is still not "Therapist A" unless that was their letter anyway.
     assert june["therapist_id"].tolist() == [t8]
 

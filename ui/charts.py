@@ -338,8 +338,7 @@ def therapist_labels(rows: pd.DataFrame, limit: int) -> list[str]:
 
 def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate", unit: str = "share",
                        courses: str = "finished courses") -> go.Figure:
-    """Observed minus expected per therapist (metrics.therapist_outcome's rows, or
-    therapist_comparison's with observed/expected named so) with its 95% interval, one row per
+    """Observed minus expected per therapist (metrics.therapist_outcome's rows) with its 95% interval, one row per
     therapist id in the frame's order, at most MAX_THERAPIST_ROWS (the viewer's own always among
     them); therapists with too few
     courses are shown as such, without a point. A share is drawn in percentage points."""
@@ -463,39 +462,6 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
                    f"Observed − expected ({axis})", n=f"n = {n:,} {courses}",
                    height=FUNNEL_HEIGHT_PX,
                    yaxis={"range": [-reach, reach]})
-
-
-def funnel(funnel_limits) -> go.Figure:
-    """Responder rate against the number of finished courses, with the 95% and 99.8% limits
-    around the clinic rate (metrics.funnel_limits)."""
-    limits, points = funnel_limits.limits, funnel_limits.therapists
-    if len(limits) > 400:  # the lines are smooth: a few hundred log-spaced counts draw them exactly enough
-        keep = np.unique(np.geomspace(1, len(limits), 400).round().astype(int) - 1)
-        limits = limits.iloc[keep]
-    fig = go.Figure()
-    for level, dash in (("998", "dot"), ("95", "dash")):
-        name = "99.8% limits" if level == "998" else "95% limits"
-        for side in ("lower", "upper"):
-            fig.add_trace(go.Scatter(
-                x=limits["episodes"], y=limits[f"{side}_{level}"] * 100, mode="lines", name=name,
-                legendgroup=level, showlegend=side == "upper", line={"color": MUTED, "dash": dash},
-                hovertemplate=f"{name}: %{{y:.0f}}% at n = %{{x:,}}<extra></extra>",
-            ))
-    fig.add_trace(go.Scatter(x=limits["episodes"], y=limits["clinic_rate"] * 100, mode="lines", name="Clinic rate",
-                             line={"color": NEUTRAL}, hovertemplate="clinic rate %{y:.0f}%<extra></extra>"))
-    shown = np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.LABEL_CHARS))
-    lines, templates, sides = point_labels(shown, points["episodes"], column=1)
-    fig.add_trace(go.Scatter(
-        x=points["episodes"], y=points["rate"] * 100, mode="markers+text", name="Therapists",
-        text=shown, texttemplate=templates, textposition=sides,
-        marker={"size": np.where(points["is_viewer"], 16, 12), "color": np.where(points["is_viewer"], VIEWER, "#CC79A7")},
-        customdata=np.column_stack([np.where(points["is_viewer"], "You", _names(points["therapist_name"], text.HOVER_CHARS)),
-                                    lines]),
-        hovertemplate="%{customdata[0]}: %{y:.0f}% responders<br>n = %{x:,} finished courses<extra></extra>",
-    ))
-    n = int(points["episodes"].sum())
-    return _layout(fig, "Funnel plot: responder rate by number of courses",
-                   "Finished courses judged (n)", "Responders (%)", n=f"n = {n:,} finished courses", yaxis={"range": [0, 102]})
 
 
 # --- Home program and data quality ----------------------------------------------------------------

@@ -29,11 +29,6 @@ MIN_EPISODES_PER_TERM_LOGISTIC = 10
 MIN_EPISODES_PER_TERM_LINEAR = 5
 
 
-THERAPIST_COLUMNS = (
-    "therapist_id", "therapist_name", "is_viewer", "episodes", "responders", "observed_rate",
-    "expected_rate", "difference", "ci_low", "ci_high", "judgement", "model")
-
-
 # What the fair comparison allows for, as columns of an episode_facts row `e`.
 CASE_MIX_SQL = {
     "baseline_pain": "e.baseline_pain",
@@ -136,56 +131,6 @@ def _letters(number: int) -> str:
     return text
 
 
-def _therapist_table(con, f: Filter) -> tuple[pd.DataFrame, float]:
-    """therapist_comparison's rows (anonymised for a viewing therapist, before suppression) and
-    the clinic's observed rate; attrs[OTHERS] holds how many judged episodes are not the viewer's."""
-    # The expected rate is what the clinic as a whole achieves with such clients, so the model is
-    # fitted on every therapist's episodes in the filter, even when the filter picks therapists.
-    episodes, params = episodes_cte(f.replace(therapists=(), viewer_therapist=None))
-    # One row per therapist and group of alike judged episodes (the model needs only the counts);
-    # episodes not judged collapse into one row per therapist, so every therapist is listed.
-    cells = run(con, f"""
-WITH {episodes},
-marked AS (
-    SELECT e.therapist_id, t.name AS therapist_name, e.status <> 'active' AND e.has_followup AS is_judged,
-        e.improved_at_last_visit, {', '.join(f"{sql} AS {name}" for name, sql in CASE_MIX_SQL.items())}
-    FROM chosen_episodes e JOIN therapists t ON t.therapist_id = e.therapist_id)
-SELECT therapist_id, any_value(therapist_name) AS therapist_name,
-    {', '.join(f"CASE WHEN is_judged THEN {name} END AS {name}" for name in CASE_MIX_SQL)},
-    count(*) FILTER (WHERE is_judged) AS episodes,
-    count(*) FILTER (WHERE is_judged AND improved_at_last_visit) AS responders
-FROM marked GROUP BY ALL ORDER BY ALL""", params)  # ordered: the float sums below come out the same every run
-    therapists = cells.groupby("therapist_id", as_index=False)["therapist_name"].first()
-    judged = cells[cells["episodes"] > 0]
-    # The model sees each case mix once with the clinic's counts, however many therapists had it.
-    case_mixes = judged.groupby(list(CASE_MIX_SQL), as_index=False)[["episodes", "responders"]].sum()
-    case_mixes["chance"], model = _expected_responders(case_mixes)
-    judged = judged.merge(case_mixes.drop(columns=["episodes", "responders"]), on=list(CASE_MIX_SQL))
-    judged = judged.assign(expected=judged["episodes"] * judged["chance"],
-                           variance=judged["episodes"] * judged["chance"] * (1 - judged["chance"]))
-    per_therapist = judged.groupby("therapist_id")[["episodes", "responders", "expected", "variance"]].sum()
-    table = therapists.merge(per_therapist, on="therapist_id", how="left")
-    table[["episodes", "responders"]] = table[["episodes", "responders"]].fillna(0).astype(int)
-    if f.therapists:
-        table = table[table["therapist_id"].isin(f.therapists)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        episodes_judged = table["episodes"].where(table["episodes"] > 0)
-        table["observed_rate"] = table["responders"] / episodes_judged
-        table["expected_rate"] = table["expected"] / episodes_judged
-    table["difference"], table["ci_low"], table["ci_high"] = stats.observed_minus_expected(
-        table["responders"], table["expected"], table["variance"], table["episodes"])
-    table["judgement"] = np.select(
-        [table["episodes"] < config.MIN_EPISODES_TO_JUDGE, table["ci_low"] > 0, table["ci_high"] < 0],
-        ["too few to judge", "better than expected", "worse than expected"], "as expected")
-    table["model"] = model
-    total = judged["episodes"].sum()
-    clinic_rate = float(judged["responders"].sum() / total) if total else np.nan
-    everyone = run(con, "SELECT therapist_id FROM therapists", {})["therapist_id"].tolist()
-    table = _anonymise(table.reset_index(drop=True), f.viewer_therapist, db.letter_key(con), everyone)
-    table.attrs[OTHERS] = int(judged.loc[judged["therapist_id"] != f.viewer_therapist, "episodes"].sum())
-    return table, clinic_rate
-
-
 def _visible(table: pd.DataFrame, f: Filter) -> pd.DataFrame:
     """The rows a viewing therapist may see: none when the clinic's model and rate rest on 1-9
     other therapists' judged episodes, else every row but a colleague's resting on 1-9."""
@@ -195,65 +140,6 @@ def _visible(table: pd.DataFrame, f: Filter) -> pd.DataFrame:
         return kept
     # The rows add up to the clinic's rate on the funnel plot, so a second row may go too.
     return suppress(table.assign(**{OTHERS: table["episodes"].where(~table["is_viewer"], 0)}), f, partition=())
-
-
-def therapist_comparison(con, f: Filter = ALL) -> pd.DataFrame:
-    """A fair comparison of therapists that allows for the clients each one sees. Judged on
-    finished episodes (not active: completed, closed early or lost to follow-up) with a baseline and a later pre-session
-    pain: a responder's last pre-session pain is at least 2 points and 30% below baseline.
-    A model of the whole clinic (logistic regression on baseline pain, course type, condition,
-    severity and prior injuries; a linear model or the clinic's overall rate when there are too
-    few episodes to fit it) gives each episode its expected chance of responding. Per therapist
-    (the episode's primary therapist): episodes judged, responders, observed_rate,
-    expected_rate (what the clinic achieves with such clients), difference (observed minus
-    expected) with its 95% interval ci_low-ci_high, and judgement: "too few to judge" under 10
-    judged episodes, otherwise "better than expected" or "worse than expected" when the whole
-    interval is above or below 0, else "as expected". model names the model used. When a
-    therapist is viewing, colleagues appear as "Therapist A", "Therapist B", ... and is_viewer
-    marks the viewer's own row; a colleague's row resting on 1-9 judged episodes is left out for
-    them (with the next smallest colleague too when the rest would give it away), and every row
-    when all colleagues together have 1-9 (suppression.py). Choosing therapists in the filter
-    picks the rows shown; the expected rates still come from every therapist's episodes in the
-    rest of the filter.
-    Columns: therapist_id, therapist_name, is_viewer, episodes,
-    responders, observed_rate, expected_rate, difference, ci_low, ci_high, judgement, model."""
-    table, _ = _therapist_table(con, f)
-    return documented_columns(_visible(table, f), THERAPIST_COLUMNS)
-
-
-class Funnel(NamedTuple):
-    """funnel_limits' result: the clinic rate, the limit lines and the therapists' points."""
-    clinic_rate: float
-    limits: pd.DataFrame
-    therapists: pd.DataFrame
-
-
-FUNNEL_LIMIT_COLUMNS = ("episodes", "clinic_rate", "lower_95", "upper_95", "lower_998", "upper_998")
-FUNNEL_POINT_COLUMNS = ("therapist_id", "therapist_name", "is_viewer", "episodes", "rate")
-
-
-def funnel_limits(con, f: Filter = ALL) -> Funnel:
-    """The funnel plot of therapists' responder rates. clinic_rate: the share of all judged
-    episodes (finished, with a baseline and a later pre-session pain) that responded (last
-    pre-session pain at least 2 points and 30% below baseline); NaN when none. limits: for
-    every number of episodes from 1 to the largest therapist's, the range a therapist with that
-    many episodes would fall in 95% and 99.8% of the time by chance alone if they achieved the
-    clinic rate (normal approximation to the binomial, clipped to 0-1); columns episodes,
-    clinic_rate, lower_95, upper_95, lower_998, upper_998. therapists: one point per therapist
-    with judged episodes, anonymised and suppressed for a viewing therapist as in
-    therapist_comparison (clinic_rate is then NaN when every row is left out);
-    columns therapist_id, therapist_name, is_viewer, episodes, rate."""
-    table, clinic_rate = _therapist_table(con, f)
-    if hidden(f, table.attrs[OTHERS]):
-        clinic_rate = np.nan
-    points = _visible(table, f)
-    points = points[points["episodes"] > 0].rename(columns={"observed_rate": "rate"})
-    counts = np.arange(1, int(points["episodes"].max()) + 1 if len(points) else 1)
-    limits = pd.DataFrame({"episodes": counts, "clinic_rate": clinic_rate})
-    for name, confidence in (("95", 0.95), ("998", 0.998)):
-        limits[f"lower_{name}"], limits[f"upper_{name}"] = stats.binomial_limits(clinic_rate, counts, confidence)
-    return Funnel(clinic_rate, documented_columns(limits, FUNNEL_LIMIT_COLUMNS),
-                  documented_columns(points, FUNNEL_POINT_COLUMNS))
 
 
 # --- Therapists on the clinic's promise, and the secondary measures ---------------------------
@@ -367,7 +253,7 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     with a baseline; their sessions attended within the recommended range, 3-5 acute or 8-12
     chronic, against below or above it; logistic) and "improved_at_last_visit" (finished courses
     with a baseline and a later pre-session pain; the last pre-session pain meets the
-    improvement rule, as in therapist_comparison; logistic). Per therapist in therapists: episodes
+    improvement rule; logistic). Per therapist in therapists: episodes
     judged, observed (mean: a share for the two yes/no measures), expected (the mean of the
     courses' expected values), difference (observed minus expected) and its 95% interval
     ci_low-ci_high, difference ± 1.96·√(Σ p(1−p))/n for a share (Σ of the residual variance
@@ -382,8 +268,11 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     each by name. limits: for every number of courses from 1 to the largest therapist's, the
     range of the difference chance alone gives 95% and 99.8% of the time (0 ± z·√(v/n), v
     the clinic's mean variance per course); columns episodes, lower_95, upper_95, lower_998,
-    upper_998. Anonymised and suppressed for a viewing therapist as in therapist_comparison
-    (the limits are then empty when every row is left out); choosing therapists in the filter
+    upper_998. When a therapist is viewing, colleagues appear as "Therapist A", "Therapist B", ...
+    and is_viewer marks the viewer's own row; a colleague's row resting on 1-9 judged courses is
+    left out for them (with the next smallest colleague too when the rest would give it away),
+    and every row when all colleagues together have 1-9 (suppression.py; the limits are then
+    empty); choosing therapists in the filter
     picks the rows shown, and the expectation still comes from every therapist's courses."""
     spec = THERAPIST_OUTCOMES[outcome]
     everyone = f.replace(therapists=(), viewer_therapist=None)
