@@ -88,19 +88,6 @@ def test_funnel_names_wrap_and_turn_inwards_so_a_phone_shows_them_whole():
     assert named and all(len(html.unescape(line)) <= charts.POINT_LABEL_CHARS for row, _ in named for line in row[3:5])
     assert any(row[3].startswith("&lt;b&gt;") for row, _ in named)
     assert set(points.textposition) <= {"top left", "top center", "top right"}
-    responders = charts.funnel(_responder_funnel()).data[-1]  # the responder-rate funnel names its points so too
-    assert list(responders.texttemplate) == ["%{customdata[1]}", "%{customdata[1]}"]
-    assert [row[1] for row in responders.customdata] == ["Thea Grovesnor", "You"]
-    assert list(responders.textposition) == ["top left", "top right"]  # 90 and 12 of at most 90 courses
-    assert responders.hovertemplate.startswith("%{customdata[0]}:")
-
-
-def _responder_funnel() -> metrics.Funnel:
-    limits = pd.DataFrame({"episodes": [10, 50, 100], "clinic_rate": 0.6, "lower_95": [0.3, 0.46, 0.5],
-                           "upper_95": [0.9, 0.74, 0.7], "lower_998": [0.1, 0.4, 0.45], "upper_998": [1.0, 0.8, 0.75]})
-    therapists = pd.DataFrame({"therapist_id": ["T1", "T2"], "therapist_name": ["Thea Grovesnor", "Al"],
-                               "episodes": [90, 12], "rate": [0.62, 0.5], "is_viewer": [False, True]})
-    return metrics.Funnel(0.6, limits, therapists)
 
 
 def test_a_therapist_in_a_chain_always_sees_their_own_row():
