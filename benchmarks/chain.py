@@ -44,13 +44,14 @@ PASSWORD = "benchmark-password-14"
 WRITE_SIZES = ("20k", "1m")
 WRITE_KINDS = ("record", "correct", "open", "import5", "cli_import5")
 WRITE_REPEATS = 5
-# Sidebar link -> (heading, charts drawn) for the manager pages the browser step times.
+# Sidebar link -> (heading, charts drawn) for the manager pages the browser step times (a page is
+# timed until that many charts have drawn; tests/test_benchmarks.py holds the counts to the pages').
 PAGES = {
     "Overview": ("Foot-pain clinic outcomes", 1),
-    "Courses": ("Acute and chronic courses", 5),
+    "Courses": ("Acute and chronic courses", 6),
     "Conditions": ("Conditions", 1),
     "Therapists": ("Therapists, compared fairly", 2),
-    "Home program": ("Home stretching program", 2),
+    "Home program": ("Home stretching program", 3),
     "Data quality": ("Data quality", 1),
 }
 LOAD_PAGES = ("Overview", "Courses", "Conditions", "Home program")

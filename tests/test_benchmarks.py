@@ -8,7 +8,7 @@ import pytest
 
 from analytics import db, visit_log
 from analytics.filters import Filter
-from benchmarks import measure, pandas_baseline
+from benchmarks import chain, measure, pandas_baseline
 from benchmarks.steps import FILTERED, importable_visit_log
 
 
@@ -80,3 +80,22 @@ def test_the_chain_section_judges_each_target_from_the_figures():
     assert f"| {chain.TARGETS['write_ratio']} | worst 4.00× time, 1.00× memory | ❌ **missed** |" in text
     results["chain"]["writes"]["1m"]["record"] = {**write, "median_ms": 14.0}
     assert f"| {chain.TARGETS['write_ratio']} | worst 1.40× time, 1.00× memory | ✅ met |" in chain.render(results)
+
+
+@pytest.mark.parametrize("link", list(chain.PAGES))
+def test_the_browser_step_waits_for_every_chart_of_its_pages(app_db, link):
+    """The browser step times a page until its heading and that many charts are drawn: the
+    counts are the pages' own (on the sample, which has every kind of data a generated clinic has)."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT, signed_in
+
+    heading, charts = chain.PAGES[link]
+    files = {"Overview": "overview", "Courses": "courses", "Conditions": "conditions", "Therapists": "therapists",
+             "Home program": "home_program", "Data quality": "data_quality"}
+    at = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120))
+    at.run()
+    at.switch_page(f"app_pages/{files[link]}.py").run()
+    assert not at.exception
+    assert at.title[0].value == heading
+    assert len(at.get("plotly_chart")) == charts
