@@ -99,7 +99,7 @@ today = config.today()
 upcoming = report.upcoming_appointment(view, today)
 if upcoming is not None:
     st.markdown(f"Next appointment: **{upcoming:%A %d %B %Y}** (printed on the report)")
-elif not client_view:
+elif not client_view and summary["status"] == "active":  # a finished course has no next visit to book
     stored = ("No next appointment is stored with the latest visit" if view.next_appointment is None else
               f"The next appointment stored with the latest visit, {view.next_appointment:%d %B %Y}, has passed")
     st.caption(f"{stored}: record it with the visit on Record a session (or correct the visit there), "

@@ -244,6 +244,20 @@ def test_the_next_appointment_is_stored_from_the_form_shown_on_client_progress_a
     assert "Next appointment" not in later
 
 
+def test_a_finished_course_is_not_asked_for_its_next_appointment(app_db):
+    from analytics import client
+
+    con = db.connect(app_db, read_only=True)
+    try:
+        episodes = [row[0] for row in con.execute(
+            "SELECT episode_id FROM sessions GROUP BY episode_id HAVING count(next_appointment) = 0 "
+            "ORDER BY episode_id LIMIT 20").fetchall()]
+        finished = next(episode for episode in episodes if client.episode_view(con, episode).summary["status"] != "active")
+    finally:
+        con.close()
+    assert "next appointment" not in texts(run(PROGRESS, episode=finished)).lower()
+
+
 @pytest.mark.parametrize("values, field_message", [
     ({"pain_pre": 11, "pain_post": 3}, "11 is outside 0-10"),
     ({"pain_pre": 3, "pain_post": 2, "session_date": "before the last visit"}, "is before visit"),
