@@ -358,7 +358,7 @@ def test_the_csv_and_pdf_bytes_a_therapist_gets_hold_no_colleagues_client(app, d
                 for condition in config.CONDITIONS:
                     label = condition.replace("_", " ").capitalize()
                     line = next(line for line in text.splitlines() if line.startswith(label + " "))
-                    cells = re.findall(r"\d+ % \(\d+ %-\d+ %, \d+\)|no courses|not shown|n/a", line[len(label):])
+                    cells = re.findall(r"\d+% \(\d+%-\d+%, \d+\)|no courses|not shown|n/a", line[len(label):])
                     assert len(cells) == len(config.COURSE_TYPES), line
                     for course, cell in zip(config.COURSE_TYPES, cells):
                         others, total = counts.get(f"{condition}/{course}", (0, 0))
