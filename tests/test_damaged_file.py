@@ -57,31 +57,18 @@ def damaged_index_in(source: Path, folder: Path, table: str) -> Path:
     would fail on the block's checksum."""
     import duckdb
 
-    size = source.stat().st_size
-    for start in range(FIRST_BLOCK, size - BLOCK, BLOCK):
-        copy = folder / f"index-{table}-{start}.duckdb"
-        shutil.copy(source, copy)
-        with open(copy, "r+b") as handle:
-            handle.seek(start + 512)
-            handle.write(bytes(range(256)) * 8)
+    def index_alone(copy: Path, con) -> bool:
+        if db.check(con, indexes=False) != []:
+            return False
+        con.close()  # the writable check below needs the file to itself
+        writable = duckdb.connect(str(copy))
         try:
-            con = db.connect(copy, read_only=True)
-        except db.DatabaseError:
-            copy.unlink()
-            continue
-        try:
-            scans_pass = db.check(con, indexes=False) == []
+            return any(problem.startswith(f"the index of table {table} ") for problem in db.check_indexes(writable))
         finally:
-            con.close()
-        if scans_pass:
-            writable = duckdb.connect(str(copy))
-            try:
-                if any(problem.startswith(f"the index of table {table} ") for problem in db.check_indexes(writable)):
-                    return copy
-            finally:
-                writable.close()
-        copy.unlink()
-    raise AssertionError(f"no block of the sample database holds an index of {table} alone")
+            writable.close()
+
+    return one_block_overwritten(source, folder, f"index-{table}", index_alone,
+                                 f"no block of the sample database holds an index of {table} alone")
 
 
 @pytest.mark.parametrize("table, key", [("sessions", "session_id"), ("assessments", "session_id, phase")],
@@ -139,9 +126,19 @@ def damaged_in(source: Path, folder: Path, table: str | None = None) -> Path:
     """A copy of `source` with one block overwritten, found so that the file still opens but a
     table (`table`, or any) can no longer be read completely: what a bad disk sector or a broken
     copy leaves."""
+    return one_block_overwritten(
+        source, folder, f"damaged-{table}",
+        lambda copy, con: any(problem.startswith(f"table {table or ''}") for problem in db.check(con)),
+        f"no block of the sample database holds {table or 'table data'} alone")
+
+
+def one_block_overwritten(source: Path, folder: Path, prefix: str, wanted, none_found: str) -> Path:
+    """The first copy of `source`, block after block, with that block overwritten, that still
+    opens read-only and for which `wanted(copy, connection)` is true; AssertionError(none_found)
+    when no block gives one. Copies not wanted are removed."""
     size = source.stat().st_size
     for start in range(FIRST_BLOCK, size - BLOCK, BLOCK):
-        copy = folder / f"damaged-{table}-{start}.duckdb"
+        copy = folder / f"{prefix}-{start}.duckdb"
         shutil.copy(source, copy)
         with open(copy, "r+b") as handle:
             handle.seek(start + 512)
@@ -152,13 +149,13 @@ def damaged_in(source: Path, folder: Path, table: str | None = None) -> Path:
             copy.unlink()
             continue
         try:
-            problems = db.check(con)
+            found = wanted(copy, con)
         finally:
             con.close()
-        if any(problem.startswith(f"table {table or ''}") for problem in problems):
+        if found:
             return copy
         copy.unlink()
-    raise AssertionError(f"no block of the sample database holds {table or 'table data'} alone")
+    raise AssertionError(none_found)
 
 
 def page_texts(at) -> str:
