@@ -83,13 +83,14 @@ def test_the_chain_section_judges_each_target_from_the_figures():
 
 
 @pytest.mark.parametrize("link", list(chain.PAGES))
-def test_the_browser_step_waits_for_every_chart_of_its_pages(app_db, link):
+def test_the_browser_step_waits_for_every_chart_of_its_pages(writable_sample_db, monkeypatch, link):
     """The browser step times a page until its heading and that many charts are drawn: the
     counts are the pages' own (on the sample, which has every kind of data a generated clinic has)."""
     from streamlit.testing.v1 import AppTest
 
     from conftest import ROOT, signed_in
 
+    monkeypatch.setenv("CLINIC_DB", str(writable_sample_db))  # a copy: pages run in this process hold their file open
     heading, charts = chain.PAGES[link]
     files = {"Overview": "overview", "Courses": "courses", "Conditions": "conditions", "Therapists": "therapists",
              "Home program": "home_program", "Data quality": "data_quality"}

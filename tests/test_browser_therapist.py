@@ -15,7 +15,7 @@ TIMEOUT = 60_000
 
 def a_client(path) -> dict:
     """The sample clinic's most recently seen acute course whose client has a name."""
-    con = db.connect(path, read_only=True)
+    con = db.connect(path)  # as the app opens it: the in-process pages of other tests may hold it open
     try:
         episodes = metrics.client_episodes(con)
         row = episodes[(episodes["course_type"] == "acute") & episodes["client_name"].notna()].iloc[0]

@@ -247,7 +247,7 @@ def test_the_next_appointment_is_stored_from_the_form_shown_on_client_progress_a
 def test_a_finished_course_is_not_asked_for_its_next_appointment(app_db):
     from analytics import client
 
-    con = db.connect(app_db, read_only=True)
+    con = db.connect(app_db)  # as the app opens it: the in-process pages of other tests may hold it open
     try:
         episodes = [row[0] for row in con.execute(
             "SELECT episode_id FROM sessions GROUP BY episode_id HAVING count(next_appointment) = 0 "

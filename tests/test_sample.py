@@ -337,7 +337,7 @@ def test_the_readme_figures_are_the_pages_own_on_the_committed_sample(sample_db_
         return f"{value * 100:.{digits}f}%"
 
     readme = " ".join((sample.SAMPLE_CSV.parent / "README.md").read_text(encoding="utf-8").split())
-    con = db.connect(sample_db_path, read_only=True)
+    con = db.connect(sample_db_path)  # as the app opens it: the in-process pages of other tests may hold it open
     try:
         outcomes = metrics.course_outcomes(con, ALL).set_index("course_type")
         judged = metrics.therapist_outcome(con, ALL).therapists.set_index("therapist_id")
