@@ -281,7 +281,7 @@ def therapist_outcome(con, f: Filter = ALL, outcome: str = PRIMARY_OUTCOME) -> T
     with own_cursor(con) as cursor:
         cells = query(cursor, f"""{_outcome_sql(spec, episodes, everyone)}
 SELECT {', '.join(names)}, count(*) AS episodes, sum(outcome) AS total, sum(outcome * outcome) AS squares
-FROM courses WHERE is_judged GROUP BY ALL""", params)
+FROM courses WHERE is_judged GROUP BY ALL ORDER BY ALL""", params)  # one order: the same fit in every process
         if spec.kind == "binary":
             chance, model = _expected_responders(cells.rename(columns={"total": "responders"}))
             cells["expected"], cells["variance"] = chance, chance * (1 - chance)
@@ -289,12 +289,14 @@ FROM courses WHERE is_judged GROUP BY ALL""", params)
             cells["expected"], residual_variance, model = _expected_means(cells)
             cells["variance"] = residual_variance
         cursor.register("case_mix_expected", cells[[*names, "expected", "variance"]])
+        # fsum (compensated): a parallel sum of doubles adds in whatever order the threads finish,
+        # and the figures must not move in the last digit between one run and the next.
         table = query(cursor, f"""{_outcome_sql(spec, episodes, everyone)}
 SELECT c.therapist_id, any_value(t.name) AS therapist_name,
     count(*) FILTER (WHERE c.is_judged) AS episodes,
     coalesce(sum(c.outcome) FILTER (WHERE c.is_judged), 0) AS total,
-    coalesce(sum(x.expected) FILTER (WHERE c.is_judged), 0) AS expected_total,
-    coalesce(sum(x.variance) FILTER (WHERE c.is_judged), 0) AS variance
+    coalesce(fsum(x.expected) FILTER (WHERE c.is_judged), 0) AS expected_total,
+    coalesce(fsum(x.variance) FILTER (WHERE c.is_judged), 0) AS variance
 FROM courses c JOIN therapists t ON t.therapist_id = c.therapist_id
 LEFT JOIN case_mix_expected x ON {' AND '.join(f"x.{name} IS NOT DISTINCT FROM c.{name}" for name in names)}
 GROUP BY c.therapist_id""", params)
