@@ -22,6 +22,19 @@ REQUIRED = ["client_id", "episode_id", "condition", "course_type", "visit_number
             "therapist_id", "pain_pre", "pain_post"]
 
 
+def workbook_of_sheets(sheets: dict) -> openpyxl.Workbook:
+    """A workbook with one sheet per entry (title: visit-log rows as dicts), in order, each with
+    its header row."""
+    workbook = openpyxl.Workbook()
+    for number, (title, rows) in enumerate(sheets.items()):
+        sheet = workbook.active if number == 0 else workbook.create_sheet(title)
+        sheet.title = title
+        sheet.append(list(rows[0]))
+        for row in rows:
+            sheet.append(list(row.values()))
+    return workbook
+
+
 def three_visits(episode="H1", client="CH1", therapist="TH1", **extra) -> list[dict]:
     rows = []
     for visit, (date, pre, post) in enumerate([("2025-01-06", 8, 6), ("2025-01-13", 6, 4), ("2025-01-20", 4, 3)], 1):
@@ -155,39 +168,21 @@ def main() -> None:
     pq.write_table(pa.Table.from_arrays([pa.array([str(first[column])]) for column in columns], names=columns),
                    HERE / "repeated_column.parquet")
     # Visits split over two sheets and none named 'visits': only the first used to be read.
-    workbook = openpyxl.Workbook()
-    for title, rows in (("Jan", three_visits(episode="J1")), ("Feb", three_visits(episode="J2"))):
-        sheet = workbook.active if title == "Jan" else workbook.create_sheet(title)
-        sheet.title = title
-        sheet.append(list(rows[0]))
-        for row in rows:
-            sheet.append(list(row.values()))
-    workbook.save(HERE / "two_visit_sheets.xlsx")
+    workbook_of_sheets({"Jan": three_visits(episode="J1"), "Feb": three_visits(episode="J2")}).save(
+        HERE / "two_visit_sheets.xlsx")
     # pain_pre twice in a workbook's header.
     first = three_visits(episode="D3")[0]
     write_xlsx_rows(HERE / "repeated_column.xlsx", [REQUIRED + ["pain_pre"], [first[column] for column in REQUIRED] + [7]])
     # A hidden first sheet of old rows before the visible one: only what the person sees is read.
-    workbook = openpyxl.Workbook()
-    for title, rows in (("Old", three_visits(episode="OLD1", client="CO1")), ("Log", three_visits(episode="V1", client="CV1"))):
-        sheet = workbook.active if title == "Old" else workbook.create_sheet(title)
-        sheet.title = title
-        sheet.append(list(rows[0]))
-        for row in rows:
-            sheet.append(list(row.values()))
+    workbook = workbook_of_sheets({"Old": three_visits(episode="OLD1", client="CO1"),
+                                   "Log": three_visits(episode="V1", client="CV1")})
     workbook["Old"].sheet_state = "hidden"
     workbook.active = 1
     workbook.save(HERE / "hidden_sheet.xlsx")
     # A stale export left as the first sheet and the visits on a sheet named "Visits": the
     # sheet named visits is read, not the first one.
-    workbook = openpyxl.Workbook()
-    for title, rows in (("Export 2024", three_visits(episode="OLD2", client="CO2")),
-                        ("Visits", three_visits(episode="V2", client="CV2"))):
-        sheet = workbook.active if title == "Export 2024" else workbook.create_sheet(title)
-        sheet.title = title
-        sheet.append(list(rows[0]))
-        for row in rows:
-            sheet.append(list(row.values()))
-    workbook.save(HERE / "stale_first_sheet.xlsx")
+    workbook_of_sheets({"Export 2024": three_visits(episode="OLD2", client="CO2"),
+                        "Visits": three_visits(episode="V2", client="CV2")}).save(HERE / "stale_first_sheet.xlsx")
     # Stretching adherence typed as 60% and 85% (cells 0.6 and 0.85 formatted as percentages)
     # and as a plain 70: read as shown, 60, 85 and 70.
     rows = three_visits(episode="PC1", client="CPC1")
