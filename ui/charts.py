@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from analytics import config
 from analytics import text as stored_text
 from analytics.metrics import suppression
-from ui import text, words
+from ui import figure_cache, text, words
 
 # Okabe & Ito (2008), "Color Universal Design".
 COURSE_COLOURS = {"acute": "#E69F00", "chronic": "#0072B2"}
@@ -147,6 +147,7 @@ def _courses_n(frame: pd.DataFrame, column: str) -> str:
 
 # --- Pain over the course ---------------------------------------------------------------------
 
+@figure_cache.remembered
 def pain_trajectory(trajectory: pd.DataFrame, phases: tuple[str, ...] = ("pre",), bands: bool = True,
                     title: str = "Pain before each session") -> go.Figure:
     """Mean pain by visit for acute and chronic courses (pain_trajectory's frame) with its 95%
@@ -210,6 +211,7 @@ def _few_courses(rows: pd.DataFrame, course: str, phase: str, name: str) -> go.S
     )
 
 
+@figure_cache.remembered
 def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
     """How many sessions finished courses lasted (highest visit number; sessions_attended leaves
     out those still running), acute above chronic (one panel each, full width, so their titles
@@ -235,6 +237,7 @@ def sessions_attended(distribution: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@figure_cache.remembered
 def status_mix(outcomes: pd.DataFrame) -> go.Figure:
     """Completed / active / closed early / lost to follow-up share of courses, per course type
     (course_outcomes)."""
@@ -253,6 +256,7 @@ def status_mix(outcomes: pd.DataFrame) -> go.Figure:
                    barmode="stack", height=120 + 70 * len(courses))
 
 
+@figure_cache.remembered
 def immediate_relief(relief: pd.DataFrame) -> go.Figure:
     """Pain relief within a session (before minus after), mean and 95% CI by visit."""
     fig = go.Figure()
@@ -273,6 +277,7 @@ def immediate_relief(relief: pd.DataFrame) -> go.Figure:
 
 # --- Conditions ---------------------------------------------------------------------------------
 
+@figure_cache.remembered
 def condition_trajectories(trajectory: pd.DataFrame, conditions: list[str], columns: int = 2) -> go.Figure:
     """Small multiples: pain before each session by visit, one panel per condition in the given
     order, acute and chronic lines in each (pain_trajectory by course type and condition), each
@@ -336,6 +341,7 @@ def therapist_labels(rows: pd.DataFrame, limit: int) -> list[str]:
     return [f"{name} ({therapist})" if twice else name for name, therapist, twice in zip(names, ids, repeated)]
 
 
+@figure_cache.remembered
 def therapist_adjusted(comparison: pd.DataFrame, measure: str = "Responder rate", unit: str = "share",
                        courses: str = "finished courses") -> go.Figure:
     """Observed minus expected per therapist (metrics.therapist_outcome's rows) with its 95% interval, one row per
@@ -416,6 +422,7 @@ def point_labels(labels: Iterable[str], x: Iterable[float], column: int) -> tupl
     return np.array(lines, dtype=object).reshape(-1, 2), templates, sides
 
 
+@figure_cache.remembered
 def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
                    courses: str = "courses") -> go.Figure:
     """Observed minus expected against the number of courses judged, one point per therapist id,
@@ -466,6 +473,7 @@ def outcome_funnel(result, measure: str = "Responder rate", unit: str = "share",
 
 # --- Home program and data quality ----------------------------------------------------------------
 
+@figure_cache.remembered
 def home_program(effect: pd.DataFrame, value: str, title: str, axis_title: str, count: str) -> go.Figure:
     """One outcome column of home_program_effect by stretching adherence band and course type;
     `count` names the column holding the n behind each bar."""
@@ -501,6 +509,7 @@ def check_name(check: str) -> str:
     return CHECK_NAMES.get(check, label(check))
 
 
+@figure_cache.remembered
 def data_quality(checks: pd.DataFrame) -> go.Figure:
     """Findings per data-quality check."""
     rows = checks.iloc[::-1]
@@ -564,6 +573,7 @@ def treatment_answer(headline: dict, outcomes: pd.DataFrame, medians: pd.DataFra
 
 # --- Time to improvement among all who started, and control charts ---------------------------------
 
+@figure_cache.remembered
 def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started: pd.DataFrame) -> go.Figure:
     """Time to meaningful improvement read two ways, one above the other on the same axes (full
     width each, so their titles fit a phone): first the
@@ -621,6 +631,7 @@ def time_to_improvement(curve: pd.DataFrame, medians: pd.DataFrame, all_started:
 CONTROL_OUTSIDE = "#D55E00"  # Okabe-Ito vermilion: a month beyond its limits
 
 
+@figure_cache.remembered
 def control_chart(charts: pd.DataFrame, measure: str, title: str, y_title: str, n_name: str) -> go.Figure:
     """One measure of metrics.monthly_control_charts by month, a panel per course type, one
     above the other: the months' values, the centre line and the 3-sigma limits (stepped, as they change with each
@@ -689,6 +700,7 @@ def _group_name(group: str) -> str:
     return label(group) if group in config.CONDITIONS or group in config.COURSE_TYPES else str(group).capitalize()
 
 
+@figure_cache.remembered
 def durability(frame: pd.DataFrame, value: str, title: str, y_title: str, share: bool = False) -> go.Figure:
     """One column of metrics.durability by follow-up (4 weeks, 3 months, 6 months), a line per
     group with its 95% interval as error bars: `value` with `value`_low/_high, or, for
@@ -717,6 +729,7 @@ def durability(frame: pd.DataFrame, value: str, title: str, y_title: str, share:
                    **({"yaxis": {"range": [0, 102]}} if share else {}))
 
 
+@figure_cache.remembered
 def recurrence(curve: pd.DataFrame) -> go.Figure:
     """metrics.recurrence: the share still without the pain back (Kaplan-Meier) by days after
     the last visit, a step line per group with its 95% band, drawn while at least
@@ -741,6 +754,7 @@ def recurrence(curve: pd.DataFrame) -> go.Figure:
                    n=f"n = {n:,} courses heard from after the last visit", yaxis={"range": [0, 102]})
 
 
+@figure_cache.remembered
 def followup_response(response: pd.DataFrame) -> go.Figure:
     """metrics.followup_response: the share of due follow-ups answered, with 95% intervals."""
     x = [words.followup_label(int(day)) for day in response["followup_day"]]
@@ -756,6 +770,7 @@ def followup_response(response: pd.DataFrame) -> go.Figure:
                    n=f"n = {n:,} follow-ups due", yaxis={"range": [0, 102]})
 
 
+@figure_cache.remembered
 def pgic(summary: pd.DataFrame) -> go.Figure:
     """metrics.pgic_summary: the share much or very much improved at each follow-up, a bar per group."""
     fig = go.Figure()
@@ -775,6 +790,7 @@ def pgic(summary: pd.DataFrame) -> go.Figure:
                    n=f"n = up to {n:,} answers a follow-up", barmode="group", yaxis={"range": [0, 102]})
 
 
+@figure_cache.remembered
 def function_responders(frame: pd.DataFrame) -> go.Figure:
     """metrics.function_responders: the share whose foot function rose meaningfully, per scale
     and group, with 95% intervals."""

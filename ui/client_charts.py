@@ -10,7 +10,7 @@ import streamlit as st
 from analytics import client, config, metrics
 from analytics import text as stored_text
 from analytics.filters import Filter
-from ui import charts, signin, text, words
+from ui import charts, figure_cache, signin, text, words
 
 EPISODE_PARAM = "episode"
 MAX_CHOICES = 200  # the picker lists this many matches; a search narrows the rest
@@ -176,6 +176,7 @@ def _values(series: pd.Series) -> list:
     return [None if pd.isna(value) else float(value) for value in series]
 
 
+@figure_cache.remembered
 def pain_chart(view: client.EpisodeView, large: bool = False) -> go.Figure:
     """The client's pain before (line) and after (open circles) each session by visit, the typical
     course of similar clients behind it (middle half shaded, middle line dashed), the recommended
@@ -275,6 +276,7 @@ def _followup_ticks(view: client.EpisodeView, x_max: int) -> list[tuple[int, str
         (visits + 1 + number, client.followup_words(day)) for number, day in enumerate(config.FOLLOWUP_DAYS)]
 
 
+@figure_cache.remembered
 def small_charts(progress: pd.DataFrame, course_type: str, large: bool = False) -> list[tuple[str, go.Figure]]:
     """Function (PSFS), ankle dorsiflexion and weekly stretching, each only when recorded."""
     colour = charts.COURSE_COLOURS.get(course_type, charts.NEUTRAL)

@@ -20,7 +20,7 @@ import duckdb
 import streamlit as st
 
 from analytics import audit, bootstrap, config, db, metrics, ops, options
-from ui import signin, suppressed
+from ui import figure_cache, signin, suppressed
 
 METRIC_CACHE_ENTRIES = 512  # figures kept for the whole server; the least recently used go first
 
@@ -182,10 +182,12 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> options.FilterOptions:
 
 
 def clear_metric_cache() -> None:
-    """Forget every cached figure and filter choice (for a test that changes a threshold in config)."""
+    """Forget every cached figure, built chart and filter choice (for a test that changes a
+    threshold in config)."""
     with _metric_lock:
         _metric_results.clear()
         _options.clear()
+    figure_cache.clear()
 
 
 def sample_data_notice(con: duckdb.DuckDBPyConnection) -> None:

@@ -45,16 +45,43 @@ def plotly(value: object) -> str:
 def inert_figure(fig: go.Figure) -> go.Figure:
     """The figure, changed in place, with every string in it made literal (plotly()), whether it came from the data
     (axis categories, point text, hover data, trace names) or from code (titles, annotations);
-    only hover and text templates keep their markup. Numbers and colours are unchanged."""
+    only hover and text templates keep their markup. Numbers and colours are unchanged. Only the
+    properties holding a string that changes are set again (each set is validated by Plotly, which
+    made setting every property again about a third of a page's run)."""
     with fig.batch_update():  # in place, so a subplot grid stays addressable by row and column
         for trace in fig.data:
             spec = trace.to_plotly_json()
             spec.pop("type", None)
-            trace.update(_inert(spec))
+            if changes := _changes(spec):
+                trace.update(changes)
         layout = fig.layout.to_plotly_json()
         layout.pop("template", None)  # Plotly's own theme: colours and fonts, no text of ours
-        fig.layout.update(_inert(layout))
+        if changes := _changes(layout):
+            fig.layout.update(changes)
     return fig
+
+
+def _changes(spec: dict) -> dict:
+    """The part of a figure's properties that plotly() changes: a nested property by the names
+    that change in it (Plotly's update merges those), anything else (a list, an array, a
+    string) whole."""
+    return {name: _changes(item) if isinstance(item, dict) else _inert(item, name)
+            for name, item in spec.items() if _changed(item, name)}
+
+
+def _changed(value: Any, key: str = "") -> bool:
+    """Whether plotly() changes a string anywhere in `value` (templates aside)."""
+    if key in TEMPLATES:
+        return False
+    if isinstance(value, str):
+        return plotly(value) != value
+    if isinstance(value, dict):
+        return any(_changed(item, name) for name, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_changed(item) for item in value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return any(isinstance(item, str) and plotly(item) != item for item in value.ravel())
+    return False
 
 
 def _inert(value: Any, key: str = "") -> Any:
