@@ -109,8 +109,8 @@ def test_a_warm_page_run_builds_no_chart_again(app_db):
 
 def test_inert_figure_sets_again_only_what_changes():
     plain = {"x": [1, 2], "y": [3.0, 4.0], "name": "Acute", "marker": {"color": "#E69F00"}}
-    assert shown_text._changes(plain) == {}
+    assert shown_text.inert_changes(plain) == {}
     spec = {"name": "A <b>", "marker": {"color": "#E69F00", "colorbar": {"title": {"text": "n & m"}}},
             "hovertemplate": "<b>%{y}</b>", "text": ["ok", "<i>"]}
-    assert shown_text._changes(spec) == {"name": "A &lt;b&gt;", "marker": {"colorbar": {"title": {"text": "n &amp; m"}}},
+    assert shown_text.inert_changes(spec) == {"name": "A &lt;b&gt;", "marker": {"colorbar": {"title": {"text": "n &amp; m"}}},
                                          "text": ["ok", "&lt;i&gt;"]}

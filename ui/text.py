@@ -52,20 +52,20 @@ def inert_figure(fig: go.Figure) -> go.Figure:
         for trace in fig.data:
             spec = trace.to_plotly_json()
             spec.pop("type", None)
-            if changes := _changes(spec):
+            if changes := inert_changes(spec):
                 trace.update(changes)
         layout = fig.layout.to_plotly_json()
         layout.pop("template", None)  # Plotly's own theme: colours and fonts, no text of ours
-        if changes := _changes(layout):
+        if changes := inert_changes(layout):
             fig.layout.update(changes)
     return fig
 
 
-def _changes(spec: dict) -> dict:
+def inert_changes(spec: dict) -> dict:
     """The part of a figure's properties that plotly() changes: a nested property by the names
     that change in it (Plotly's update merges those), anything else (a list, an array, a
     string) whole."""
-    return {name: _changes(item) if isinstance(item, dict) else _inert(item, name)
+    return {name: inert_changes(item) if isinstance(item, dict) else _inert(item, name)
             for name, item in spec.items() if _changed(item, name)}
 
 
