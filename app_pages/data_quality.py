@@ -32,12 +32,17 @@ tables.table(details, f"data quality {check}", max_rows_shown=2000)
 
 # From a finding to the fix: the course opens on Record a session's "Correct a stored visit" tab
 # with the value that fixes this check and the flagged visit chosen (kept with who, when and why).
+# At most forms.MAX_FLAGGED_CHOICES courses to choose from, in the table's order: each corrected course
+# leaves the list and the next one comes in (thousands of choices were 170 kB sent on every run).
 flagged = list(dict.fromkeys(details["episode_id"]))
 if flagged:
     field = metrics.CORRECTED_BY.get(check)
-    chosen = st.selectbox("Open a flagged course to correct it", flagged, key=f"quality_open_{check}",
+    chosen = st.selectbox("Open a flagged course to correct it", flagged[:forms.MAX_FLAGGED_CHOICES], key=f"quality_open_{check}",
                           help="Opens the course on Record a session, on the tab 'Correct a stored visit'"
                                + (f" with {forms.LABEL[field].lower()} chosen." if field else "."))
+    if len(flagged) > forms.MAX_FLAGGED_CHOICES:
+        st.caption(f"The first {forms.MAX_FLAGGED_CHOICES} of {len(flagged):,} flagged courses, in the table's order: "
+                   "a corrected course leaves the list and the next one takes its place.")
     address = {"episode": chosen}
     if field:
         visit = details.loc[details["episode_id"] == chosen, "visit_number"].iloc[0]

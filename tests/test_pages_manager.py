@@ -24,6 +24,9 @@ DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
 CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 3, "trend": 3,
                    "data_quality": 1}
+# Courses shows one section (a tab held in the address as ?section=) at a time, and runs only that one.
+COURSES_SECTIONS = {"Pain by visit": 1, "Time to improvement": 1, "Length and ending": 2, "Relief and function": 2,
+                    "The figures": 0}
 
 # Address parameters -> the Filter the sidebar must build from them.
 VIEWS: dict[str, tuple[dict, Filter]] = {
@@ -59,6 +62,13 @@ def run_page(page: str, params: dict | None = None) -> AppTest:
         at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def run_sections(page: str, params: dict | None = None) -> list[AppTest]:
+    """The page as run_page() shows it; Courses once per section (each draws only its own)."""
+    if page != "courses":
+        return [run_page(page, params)]
+    return [run_page(page, {**(params or {}), "section": section}) for section in COURSES_SECTIONS]
 
 
 def metric_values(at: AppTest) -> dict[str, list[str]]:
@@ -109,17 +119,18 @@ def expected_filter_values(f: Filter, sample_con) -> dict[str, str]:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs_draws_small_charts_that_say_their_n_and_offers_downloads(app_db, page, view):
     params, _ = VIEWS[view]
-    at = run_page(page, params)
-    charts = figures(at)
+    runs = run_sections(page, params)
+    charts = [figure for at in runs for figure in figures(at)]
     assert len(charts) == CHARTS_PER_PAGE[page]
     for figure in charts:
         assert "n = " in json.dumps(figure["layout"].get("title", {})) + json.dumps(figure["layout"].get("annotations", []))
         assert points(figure) <= _charts.MAX_POINTS
         assert axis_titles(figure), "every chart names its axes"
-    # Every table offers its CSV (the Overview also offers itself as a PDF, which is not a table).
-    assert len([b for b in at.get("download_button") if b.label.endswith("(CSV)")]) == len(at.dataframe)
+    for at in runs:
+        # Every table offers its CSV (the Overview also offers itself as a PDF, which is not a table).
+        assert len([b for b in at.get("download_button") if b.label.endswith("(CSV)")]) == len(at.dataframe)
     if page != "overview":
-        assert len(at.dataframe) >= 1
+        assert sum(len(at.dataframe) for at in runs) >= 1
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -252,7 +263,7 @@ def test_changing_a_filter_widget_changes_the_figures_and_the_address(app_db, sa
 
 def test_the_address_sets_the_widgets_and_follows_them_across_pages(app_db):
     params, _ = VIEWS["acute plantar fasciitis in 2025"]
-    at = run_page("courses", params)
+    at = run_page("courses", {**params, "section": "Time to improvement"})
     assert at.multiselect(key="filter_course").value == ["acute"]
     assert at.multiselect(key="filter_condition").value == ["plantar_fasciitis"]
     assert at.date_input(key="filter_from").value == dt.date(2025, 1, 1)
@@ -287,20 +298,22 @@ def test_invalid_address_values_are_ignored_with_a_warning(app_db, sample_con, p
 # --- the other pages' figures ---------------------------------------------------------------------------
 
 def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app_db, sample_con):
-    at = run_page("courses")
+    at = run_page("courses", {"section": "Time to improvement"})
     medians = metrics.median_visits_to_improvement(sample_con).set_index("course_type")["median_visits"]
     shown = metric_values(at)
     for course in ("acute", "chronic"):
         assert shown[f"{course.capitalize()}: half improved by visit"] == [f"{medians[course]:.0f}"]
-    reasons, table = at.dataframe[0].value, at.dataframe[-1].value  # drop-outs by reason first, the figures last
+    reasons = run_page("courses", {"section": "Length and ending"}).dataframe[0].value  # drop-outs by reason
+    table = run_page("courses", {"section": "The figures"}).dataframe[0].value
     outcomes = metrics.course_outcomes(sample_con)
     assert table["episodes"].tolist() == outcomes["episodes"].tolist()
     # The drop-outs table splits each course type's drop-outs: closed early by reason, and lost to follow-up.
     assert (reasons.groupby("course_type", sort=True)["episodes"].sum().tolist()
             == (outcomes["closed_early"] + outcomes["lost_to_follow_up"]).tolist())
     titles = [figure["layout"]["title"]["text"] for figure in figures(at)]
-    assert any(title.startswith("Immediate relief") for title in titles)
     assert any(title.startswith("Time to meaningful improvement") for title in titles)
+    relief = run_page("courses", {"section": "Relief and function"})
+    assert any(figure["layout"]["title"]["text"].startswith("Immediate relief") for figure in figures(relief))
     # The two survival panels stand one above the other: the caption says so.
     captions = " ".join(c.value for c in at.caption)
     assert "Above, Kaplan-Meier" in captions and "Below, all who started" in captions and "Left," not in captions
@@ -417,13 +430,13 @@ def test_tables_put_their_key_column_first_where_a_phone_shows_it(app_db, sample
     assert list(conditions.dataframe[0].value.columns)[:2] == ["condition", "Acute: improved after session 2 (%)"]
     assert list(conditions.dataframe[POOLED].value.columns)[:2] == ["condition", "responder_rate"]
     assert pinned(conditions.dataframe[POOLED]) == {"condition"}
-    reasons = run_page("courses").dataframe[0]
+    reasons = run_page("courses", {"section": "Length and ending"}).dataframe[0]
     assert list(reasons.value.columns)[:3] == ["course_type", "discharge_reason", "episodes"]
     assert pinned(reasons) == {"course_type"}
 
 
 def test_tables_show_course_types_and_a_missing_reason_in_words(app_db):
-    reasons = run_page("courses").dataframe[0].value
+    reasons = run_page("courses", {"section": "Length and ending"}).dataframe[0].value
     assert set(reasons["course_type"]) == {"Acute", "Chronic"}
     lost = reasons[reasons["status"] == "Lost to follow-up"]
     assert len(lost) and set(lost["discharge_reason"]) == {"No reason given"}
@@ -448,8 +461,7 @@ def test_charts_send_at_most_max_points_for_a_huge_clinic():
 
 
 def test_acute_and_chronic_keep_their_colours_on_every_chart(app_db):
-    at = run_page("courses")
-    for figure in figures(at):
+    for figure in [figure for at in run_sections("courses") for figure in figures(at)]:
         for trace in figure["data"]:
             name = trace.get("name", "")
             for course, colour in _charts.COURSE_COLOURS.items():
@@ -498,7 +510,8 @@ def test_a_therapist_chooses_the_rule_too_and_sees_the_clinic_under_it(app_db, s
 
 @pytest.mark.parametrize("page", ["courses", "trend", "therapists", "overview", "home_program", "conditions"])
 def test_every_caption_that_states_the_rule_names_the_chosen_one(app_db, page):
-    at = run_page(page, {"rule": "percent-50"})
+    # On Courses the rule is stated where time to improvement is.
+    at = run_page(page, {"rule": "percent-50"} | ({"section": "Time to improvement"} if page == "courses" else {}))
     words = " ".join([c.value for c in at.caption] + [tile.help or "" for tile in at.metric])
     assert "at least 50% below the first visit" in words and "the percent-50 rule" in words
     assert "2 points and 30%" not in words
@@ -531,10 +544,22 @@ def test_home_program_shows_all_who_started_beside_those_reaching_visit_3_each_w
 
 
 def test_courses_page_leaves_running_courses_out_of_how_long_courses_last_and_says_so(app_db, sample_con):
-    at = run_page("courses")
+    at = run_page("courses", {"section": "Length and ending"})
     outcomes = metrics.course_outcomes(sample_con)
     running, finished = int(outcomes["active"].sum()), int(outcomes["finished"].sum())
     assert running > 0  # the sample has courses still running, so leaving them out shows
     sessions = next(figure for figure in figures(at) if "Sessions attended" in figure["layout"]["title"]["text"])
     assert f"n = {finished:,} finished courses" in json.dumps(sessions["layout"])
     assert any(f"the {running:,} still running (active) are left out" in c.value for c in at.caption)
+
+
+def test_data_quality_offers_the_first_flagged_courses_to_open_and_says_how_many_there_are(app_db, sample_con, monkeypatch):
+    from ui import forms
+
+    flagged = list(dict.fromkeys(metrics.data_quality_details(sample_con, check="missing_onset")["episode_id"]))
+    assert len(flagged) > 2  # the sample has courses without an onset date
+    monkeypatch.setattr(forms, "MAX_FLAGGED_CHOICES", 2)
+    at = run_page("data_quality")
+    at.selectbox(key="quality_check").set_value("missing_onset").run()
+    assert at.selectbox(key="quality_open_missing_onset").options == flagged[:2]  # the table's first two
+    assert any(f"The first 2 of {len(flagged):,} flagged courses" in c.value for c in at.caption)

@@ -40,7 +40,7 @@ def values(trace: dict, axis: str = "y") -> list:
 
 
 def test_courses_page_shows_kaplan_meier_beside_all_who_started(app_db, sample_con):
-    at = run_page("courses")
+    at = run_page("courses", {"section": "Time to improvement"})
     curve = metrics.improvement_all_started(sample_con)
     chart = by_title(at, "Time to meaningful improvement, two readings")
     acute = next(trace for trace in chart["data"] if trace.get("name") == "Acute, all who started")

@@ -9,20 +9,26 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import config
 from conftest import signed_in
+from test_pages_manager import COURSES_SECTIONS
 from ui import guard
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
 
 def shown_text(page: str) -> str:
-    """Every caption, info box, Markdown text and metric help text `page` shows, as one string."""
-    at = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
-    at.run()
-    if page != "overview":
-        at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    texts = [str(element.value) for kind in ("caption", "info", "markdown") for element in at.get(kind)]
-    texts += [tile.help or "" for tile in at.metric]
+    """Every caption, info box, Markdown text and metric help text `page` shows, as one string
+    (every section of Courses, which shows one at a time)."""
+    texts = []
+    for section in COURSES_SECTIONS if page == "courses" else [None]:
+        at = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
+        if section:
+            at.query_params["section"] = section
+        at.run()
+        if page != "overview":
+            at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        texts += [str(element.value) for kind in ("caption", "info", "markdown") for element in at.get(kind)]
+        texts += [tile.help or "" for tile in at.metric]
     return "\n".join(texts)
 
 

@@ -14,6 +14,8 @@ from analytics import catalog, config, records
 from analytics import text as stored_text
 from ui import charts, client_charts, signin, text, words
 
+MAX_FLAGGED_CHOICES = 200  # Data quality's list of flagged courses to open for correction
+
 LABEL = records.FIELD_LABELS
 EPISODE_PREFIX = "episode:"  # the new-course form's widgets: episode:condition, episode:client_id, ...
 _REFUSED = "_record_refused"  # form id -> the problems of its last refused save
