@@ -158,8 +158,17 @@ SIGN_IN_THROTTLE_MINUTES: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_MINU
 SIGN_IN_THROTTLE_ACCOUNTS: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_ACCOUNTS", "3"))
 IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
 
+def warm_up_on_open() -> bool:
+    """Whether the dashboard computes the Overview's default figures in the background as soon as
+    it opens the database (ui/guard.py WARM_UP); CLINIC_WARM_UP=off switches it off (the tests
+    do, but for the one that tests it: a background computation would race their counts)."""
+    return os.environ.get("CLINIC_WARM_UP", "on") != "off"
+
+
 # DuckDB memory for the dashboard process (imports from the command line are not limited).
-APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "1GB")
+# 600 MB keeps the process within 1.2 GB through a browser session at 10 M sessions (953 MB
+# measured, against 1,366 MB with 1 GB, at the same page times: benchmarks/RESULTS.md section 8).
+APP_MEMORY_LIMIT: str = os.environ.get("CLINIC_APP_MEMORY_LIMIT", "600MB")
 
 # The clinic as the client's take-home report names it: its name and how to reach it (a phone
 # number, an address), set per clinic; blank contact lines are left out.

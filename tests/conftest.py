@@ -20,6 +20,7 @@ from analytics import db  # noqa: E402
 # would make its daily backup of each test's database in the configured hour, damaged-on-purpose
 # copies included. The backup tests turn it on themselves (tests/test_ops.py).
 os.environ.setdefault("CLINIC_BACKUP_DIR", "off")
+os.environ.setdefault("CLINIC_WARM_UP", "off")  # tests/test_cache_keys.py turns it on where it tests it
 
 
 def visit(episode_id: str, visit_number: int, session_date: str, pain_pre: float, pain_post: float | None, **extra):

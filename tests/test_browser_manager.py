@@ -46,12 +46,17 @@ def test_a_bookmarked_filter_survives_navigation_and_downloads_are_escaped(writa
         sign_in(page, url + "/" + query)
         wait_for_page(page, "Foot-pain clinic outcomes", 1)
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Courses", exact=True).click()
-        wait_for_page(page, "Acute and chronic courses", 5)
+        wait_for_page(page, "Acute and chronic courses", 1)
         page.wait_for_url("**/courses?*course=acute*", timeout=TIMEOUT)
         for parameter in ("condition=plantar_fasciitis", "from=2025-01-01", "to=2025-12-31"):
             assert parameter in page.url
+        # One section at a time, the open one in the address beside the filters.
+        page.get_by_role("tab", name="Time to improvement", exact=True).click()
         page.get_by_text("Acute: half improved by visit", exact=True).wait_for(timeout=TIMEOUT)
         assert page.get_by_text("Chronic: half improved by visit", exact=True).count() == 0  # only acute courses
+        page.wait_for_url("**section=Time*", timeout=TIMEOUT)
+        assert "course=acute" in page.url
+        page.get_by_role("tab", name="The figures", exact=True).click()
         with page.expect_download(timeout=TIMEOUT) as download:
             page.get_by_role("button", name="Download course outcomes (CSV)").click()
         rows = list(csv.reader(io.StringIO(download.value.path().read_text(encoding="utf-8-sig"), newline="")))

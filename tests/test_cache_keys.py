@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Iterator
 
 import pandas as pd
@@ -108,3 +109,37 @@ def test_sessions_asking_at_once_share_one_computation(served, monkeypatch):
         thread.join()
     assert len(calls) == 1 and len(results) == 5
     assert all(result.equals(original(served, Filter())) for result in results)
+
+
+def test_the_overview_a_manager_opens_first_was_computed_before_anyone_signed_in(writable_sample_db, monkeypatch):
+    """With the warm-up on, opening the database computes the Overview's default figures in the
+    background: the first manager's Overview then computes no figure at all."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT, signed_in
+
+    path = str(writable_sample_db)
+    monkeypatch.setenv("CLINIC_DB", path)
+    monkeypatch.setenv("CLINIC_WARM_UP", "on")
+    guard.clear_metric_cache()
+    try:
+        guard.open_connection(path)
+        guard.wait_for_warm_up(path, timeout=120)
+        computed: list[str] = []  # every metrics function called from now on
+        for name, function in inspect.getmembers(metrics, inspect.isfunction):
+            monkeypatch.setattr(metrics, name, _recording(function, name, computed))
+        at = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120))
+        at.run()
+        assert not at.exception and at.title[0].value == "Foot-pain clinic outcomes"
+        assert computed == []  # every figure of the page was ready
+    finally:
+        guard.clear_metric_cache()
+        guard.close_connection(path)
+
+
+def _recording(function, name: str, computed: list):
+    def recording(*args, **kwargs):
+        computed.append(name)
+        return function(*args, **kwargs)
+    recording.__name__ = name
+    return recording

@@ -4,6 +4,7 @@ inert_figure sets again only what it changes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,7 +18,7 @@ from ui import text as shown_text
 
 
 @pytest.fixture(autouse=True)
-def empty() -> None:
+def empty() -> Iterator[None]:
     figure_cache.clear()
     yield
     figure_cache.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import duckdb
 import streamlit as st
 
 from analytics import audit, bootstrap, config, db, metrics, ops, options
+from analytics.filters import Filter
 from ui import figure_cache, signin, suppressed
 
 METRIC_CACHE_ENTRIES = 512  # figures kept for the whole server; the least recently used go first
@@ -30,6 +32,7 @@ _metric_results: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 _metric_lock = threading.Lock()
 _options: dict[tuple[str, int], options.FilterOptions] = {}
 _computing: dict[tuple, threading.Lock] = {}  # a lock per figure being computed (see metric)
+_warm_ups: dict[str, threading.Thread] = {}  # the warm-up started on opening each file (see WARM_UP)
 
 
 def open_connection(path: str) -> duckdb.DuckDBPyConnection:
@@ -40,7 +43,7 @@ def open_connection(path: str) -> duckdb.DuckDBPyConnection:
         if path not in _connections:
             con = db.connect(path)
             # DuckDB's working memory for the dashboard process; past it, DuckDB spills to disk.
-            # With 1 GB the app process stays near 1.5 GB at 10 M sessions (benchmarks/RESULTS.md).
+            # config.APP_MEMORY_LIMIT says how much and why (benchmarks/RESULTS.md section 8).
             con.execute("SET memory_limit = ?", [config.APP_MEMORY_LIMIT])
             if db.is_empty(con):
                 bootstrap.load_committed_sample(con)
@@ -48,6 +51,9 @@ def open_connection(path: str) -> duckdb.DuckDBPyConnection:
             # This process now holds the file's lock: the inbox, the daily backup and the command
             # line's socket run here, on this connection (analytics/ops.py).
             ops.start_worker(con, Path(path))
+            if config.warm_up_on_open():
+                _warm_ups[path] = threading.Thread(target=_warm_up, args=(path,), name="warm-up", daemon=True)
+                _warm_ups[path].start()
         return _connections[path]
 
 
@@ -126,8 +132,16 @@ def metric(function, *args, **kwargs):
     The filter in the key includes the viewing therapist: every figure a page caches here counts,
     per row, the courses that are not the viewer's and hides the small ones (small-cell
     suppression), so a therapist's figures are not the manager's, and not a colleague's."""
-    path = str(config.database_path())
-    version = db.data_version(database())
+    database()  # a readable error on the page if the file cannot be opened
+    result = _figure(str(config.database_path()), function, args, kwargs)
+    suppressed.notice(result)  # a therapist is told what small-cell suppression left out
+    return result
+
+
+def _figure(path: str, function, args: tuple, kwargs: dict) -> Any:
+    """A copy of metric()'s figure, computed now if it is not cached (no Streamlit call: the
+    warm-up thread uses this too)."""
+    version = db.data_version(open_connection(path))
     # data_version is part of the key: a write bumps it, so a figure computed before the write is
     # never served after it (and the figures of older versions are dropped when a newer one comes).
     # So is the day: a course with no visit for a while counts as lost to follow-up from config.today().
@@ -152,8 +166,33 @@ def metric(function, *args, **kwargs):
                 result = copy.deepcopy(computed)
         with _metric_lock:
             _computing.pop(key, None)
-    suppressed.notice(result)  # a therapist is told what small-cell suppression left out
     return result
+
+
+# The Overview's figures for a manager's default filter, which the first page after sign-in
+# shows: computed in a background thread as soon as the server has opened the database, so the
+# first sign-in after a start finds them ready (cold, they were most of a 2.4 s first page at 1 M
+# sessions). tests/test_cache_keys.py holds the list to what the Overview asks for.
+WARM_UP = ("kpis", "headline", "pain_trajectory", "course_outcomes", "median_visits_to_improvement",
+           "condition_by_course")
+
+
+def wait_for_warm_up(path: str, timeout: float | None = None) -> None:
+    """Wait until the warm-up started on opening `path` has ended (at once if none ran)."""
+    thread = _warm_ups.get(path)
+    if thread is not None:
+        thread.join(timeout)
+
+
+def _warm_up(path: str) -> None:
+    """Compute WARM_UP and the sidebar's choices for `path`, quietly: a failure here is the
+    page's to report when someone opens it."""
+    try:
+        filter_options(open_connection(path), path)
+        for name in WARM_UP:
+            _figure(path, getattr(metrics, name), (Filter(),), {})
+    except Exception:  # noqa: BLE001 - the page computes it again and shows any error
+        logging.getLogger(__name__).warning("the warm-up of the first page's figures stopped", exc_info=True)
 
 
 def _cached(key: tuple) -> Any:
@@ -165,10 +204,10 @@ def _cached(key: tuple) -> Any:
         return copy.deepcopy(_metric_results[key])
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> options.FilterOptions:
+def filter_options(con: duckdb.DuckDBPyConnection, path: str | None = None) -> options.FilterOptions:
     """options.filter_options(con) for the sidebar, computed once per data version for every
     browser session of this server (each caller gets its own copy)."""
-    path = str(config.database_path())
+    path = path or str(config.database_path())
     version = db.data_version(con)
     with _metric_lock:
         cached = _options.get((path, version))
