@@ -54,8 +54,16 @@ def _group(frame: pd.DataFrame, by: str | None, stretch_column: str = "stretch_d
     return frame[by].fillna(NOT_RECORDED).astype(object)
 
 
-def _followup_rows(con, f: Filter) -> pd.DataFrame:
-    """One row per follow-up of every finished course in the filter, with its answer (if any)."""
+ANSWERED_WITH = {"pain": "a.checkin_id IS NOT NULL AND a.pain IS NOT NULL",
+                 "pgic": "a.checkin_id IS NOT NULL AND a.pgic IS NOT NULL"}
+"""_followup_rows' choices of rows: the follow-ups answered with a pain score, or with a PGIC
+(the SQL is written here, never from input)."""
+
+
+def _followup_rows(con, f: Filter, answered_with: str) -> pd.DataFrame:
+    """One row per follow-up of every finished course in the filter answered with `answered_with`
+    (ANSWERED_WITH: "pain" or "pgic"), with its answer; the others are left out in SQL (at 1 M
+    sessions every follow-up was half a million rows fetched to be dropped)."""
     episodes, params = episodes_cte(f)
     params.update(followups.followups_params())
     improved = rule.improvement_sql("e.baseline_pain", "a.pain", name=f.rule)
@@ -67,7 +75,32 @@ SELECT a.episode_id, a.followup_number, a.followup_day, a.due_date, a.checkin_id
     e.improved_at_last_visit, a.due_date <= CAST($today AS DATE) AS is_due,
     {improved} AS still_improved
 FROM followup_answers a JOIN chosen_episodes e ON e.episode_id = a.episode_id
+WHERE {ANSWERED_WITH[answered_with]}
 ORDER BY a.episode_id, a.followup_number""", params)
+
+
+def _due_followups(con, f: Filter, by_answered: bool) -> pd.DataFrame:
+    """The follow-ups due by today of the finished courses in the filter, counted in SQL per
+    follow-up (and, with `by_answered`, per answered or not): due (how many), answered, others
+    (of a therapist other than the viewing one), mean_last_pain (mean pre-session pain at the
+    last visit, among those with one), share_completed (status completed) and
+    share_improved_at_last_visit (among those with a baseline and a later score). Sums are
+    compensated (fsum), so every process gets the same digits."""
+    episodes, params = episodes_cte(f)
+    params.update(followups.followups_params())
+    answered = "a.checkin_id IS NOT NULL"
+    return run(con, f"""
+WITH {episodes}, {followups.followups_cte()}
+SELECT a.followup_day, {f"{answered} AS answered," if by_answered else ""}
+    count(*) AS due, count(*) FILTER (WHERE {answered}) AS answered_count,
+    count(*) FILTER (WHERE e.is_other) AS others,
+    fsum(e.last_pain_pre) / count(e.last_pain_pre) AS mean_last_pain,
+    fsum(CASE WHEN e.status = 'completed' THEN 1 ELSE 0 END) / count(*) AS share_completed,
+    fsum(CAST(e.improved_at_last_visit AS INTEGER)) / count(e.improved_at_last_visit) AS share_improved_at_last_visit
+FROM followup_answers a JOIN chosen_episodes e ON e.episode_id = a.episode_id
+WHERE a.due_date <= CAST($today AS DATE)
+GROUP BY ALL
+ORDER BY ALL""", params)
 
 
 def _mean_interval(values: pd.Series) -> tuple[int, float, float, float]:
@@ -106,8 +139,7 @@ def durability(con, f: Filter = ALL, by: str | None = None) -> pd.DataFrame:
     since_last_visit_high, since_baseline, since_baseline_low, since_baseline_high, judged,
     still_improved, share_still_improved, ci_low, ci_high."""
     _check_by(by)
-    rows = _followup_rows(con, f)
-    rows = rows[rows["answered"] & rows["pain"].notna()].copy()
+    rows = _followup_rows(con, f, "pain")
     rows["group"] = _group(rows, by)
     out: list[dict[str, Any]] = []
     for (group, day), part in rows.groupby(["group", "followup_day"], sort=True):
@@ -265,10 +297,8 @@ def followup_response(con, f: Filter = ALL) -> pd.DataFrame:
     followups.followups_cte) and response_rate (answered / due) with its 95% Wilson interval
     ci_low-ci_high. For a viewing therapist a row resting on 1-9 other therapists' courses is
     left out. Columns: followup_day, due, answered, response_rate, ci_low, ci_high."""
-    rows = _followup_rows(con, f)
-    due = rows[rows["is_due"].astype(bool)]
-    frame = due.groupby("followup_day").agg(due=("answered", "size"), answered=("answered", "sum"),
-                                            others=("is_other", "sum")).reset_index()
+    frame = _due_followups(con, f, by_answered=False).rename(columns={"answered_count": "answered"})
+    frame = frame[["followup_day", "due", "answered", "others"]]
     frame = _with_share(_with_others(frame, f), "response_rate", "answered", "due")
     return documented_columns(suppress(frame, f), FOLLOWUP_RESPONSE_COLUMNS)
 
@@ -287,15 +317,9 @@ def responder_comparison(con, f: Filter = ALL) -> pd.DataFrame:
     left out, and so is the other row of its follow-up.
     Columns: followup_day, answered, courses, mean_last_pain, share_completed,
     share_improved_at_last_visit."""
-    rows = _followup_rows(con, f)
-    due = rows[rows["is_due"].astype(bool)].copy()
-    due["is_completed"] = due["status"].eq("completed")
-    due["improved"] = due["improved_at_last_visit"].astype("float")
-    frame = due.groupby(["followup_day", "answered"]).agg(
-        courses=("episode_id", "size"), mean_last_pain=("last_pain_pre", "mean"),
-        share_completed=("is_completed", "mean"), share_improved_at_last_visit=("improved", "mean"),
-        others=("is_other", "sum")).reset_index()
-    frame = _with_others(frame, f)
+    frame = _due_followups(con, f, by_answered=True).rename(columns={"due": "courses"})
+    frame = _with_others(frame[["followup_day", "answered", "courses", "mean_last_pain", "share_completed",
+                                "share_improved_at_last_visit", "others"]], f)
     frame["answered"] = frame["answered"].astype(bool)
     return documented_columns(suppress(frame, f, partition=["followup_day"]), RESPONDER_COMPARISON_COLUMNS)
 
@@ -312,8 +336,7 @@ def pgic_summary(con, f: Filter = ALL, by: str | None = None) -> pd.DataFrame:
     resting on 1-9 other therapists' courses is left out.
     Columns: group, followup_day, answered, improved, share_improved, ci_low, ci_high."""
     _check_by(by)
-    rows = _followup_rows(con, f)
-    rows = rows[rows["answered"] & rows["pgic"].notna()].copy()
+    rows = _followup_rows(con, f, "pgic")
     rows["group"] = _group(rows, by)
     rows["is_improved"] = rows["pgic"] <= config.PGIC_IMPROVED_AT_MOST
     frame = rows.groupby(["group", "followup_day"]).agg(
