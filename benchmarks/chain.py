@@ -290,18 +290,20 @@ def _settle(pid: int, quiet_ms: float = 20, window_s: float = 0.5, limit_s: floa
     """Wait until the process uses under `quiet_ms` of CPU in `window_s` (or `limit_s` passed):
     the milliseconds waited."""
     started = time.perf_counter()
-
-    def cpu() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")  # utime + stime
-    before = cpu()
+    before = _cpu_ms(pid)
     while time.perf_counter() - started < limit_s:
         time.sleep(window_s)
-        now = cpu()
+        now = _cpu_ms(pid)
         if now - before < quiet_ms:
             break
         before = now
     return (time.perf_counter() - started) * 1000
+
+
+def _cpu_ms(pid: int) -> float:
+    """The CPU time the process has used so far (user + system, all its threads), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _memory_mb(pid: int) -> dict[str, float]:
@@ -517,9 +519,11 @@ def step_load(args) -> dict[str, Any]:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
                 stop_at = time.perf_counter() + LOAD_SECONDS
-                memory_before = _memory_mb(pid)
+                memory_before, cpu_before = _memory_mb(pid), _cpu_ms(pid)
                 await asyncio.gather(*(one_session(browser, url, stop_at) for _ in range(LOAD_SESSIONS)))
-                return {"server_before": memory_before, "server_after": _memory_mb(pid)}
+                # The server's own CPU (its share of the 2 cores the browsers also use), per page view.
+                return {"server_before": memory_before, "server_after": _memory_mb(pid),
+                        "server_cpu_ms": _cpu_ms(pid) - cpu_before}
             finally:
                 await browser.close()
 
@@ -532,6 +536,7 @@ def step_load(args) -> dict[str, Any]:
     def percentile(share: float) -> float | None:
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else None
 
+    memory["server_cpu_per_view_ms"] = memory["server_cpu_ms"] / max(1, len(times) + len(sign_ins))
     return {"sessions": LOAD_SESSIONS, "seconds": LOAD_SECONDS, "wall_s": wall, "page_views": len(times),
             "errors": errors, "p50_ms": percentile(0.5), "p95_ms": percentile(0.95), "max_ms": ordered[-1] if ordered else None,
             "sign_in_p50_ms": statistics.median(sign_ins) if sign_ins else None,
