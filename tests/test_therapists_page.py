@@ -186,9 +186,11 @@ def test_the_page_stays_readable_for_a_chain_of_1000_therapists(chain_db, monkey
     assert len(points["customdata"]) == CHAIN and len({hover[2] for hover in points["customdata"]}) == CHAIN
     assert funnel["layout"]["height"] == charts.FUNNEL_HEIGHT_PX
     assert sum(bool(label) for label in points["text"]) == len(outside)
-    # The table: everyone, the twenty outside the limits first; found by id or by name.
+    # The table: the first 500 in view (the download has everyone), the twenty outside the limits
+    # first; anyone found by id or by name.
     table = at.dataframe[0].value
-    assert len(table) == CHAIN and set(table["therapist_id"].head(len(outside))) == outside
+    assert len(table) == 500 and set(table["therapist_id"].head(len(outside))) == outside
+    assert any("Showing the first 500 of 1,000 rows; the download has them all." in c.value for c in at.caption)
     assert table["funnel_position"].head(len(outside)).ne("inside the limits").all()
     assert table["funnel_position"].iloc[len(outside):].eq("inside the limits").all()
     at.text_input(key="therapist_search").set_value("T0500").run()
