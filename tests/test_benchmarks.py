@@ -100,3 +100,19 @@ def test_the_browser_step_waits_for_every_chart_of_its_pages(writable_sample_db,
     assert not at.exception
     assert at.title[0].value == heading
     assert len(at.get("plotly_chart")) == charts
+
+
+def test_the_chain_section_judges_the_10m_record_and_memory_targets():
+    from benchmarks import chain
+
+    results = {"chain": {"record_10m": {"median_ms": 100.0, "cpu_ms": 130.0, "peak_rss_mb": 480.0},
+                         "browser_10m": {"server_after_session": {"rss_mb": 750.0, "peak_mb": 1250.0},
+                                         "sign_in_to_overview_ms": 1800.0, "warm_ms": {"Overview": 470.0}}}}
+    text = chain.render(results)
+    assert f"| {chain.TARGETS['record_10m']} | 100 ms | ✅ met |" in text
+    assert f"| {chain.TARGETS['memory_10m']} | peak 1,250 MB | ❌ **missed** |" in text
+    results["chain"]["browser_10m"]["server_after_session"]["peak_mb"] = 974.0
+    results["chain"]["record_10m"]["median_ms"] = 310.0
+    text = chain.render(results)
+    assert f"| {chain.TARGETS['memory_10m']} | peak 974 MB | ✅ met |" in text
+    assert f"| {chain.TARGETS['record_10m']} | 310 ms | ❌ **missed** |" in text
