@@ -1,15 +1,11 @@
 """Courses: acute against chronic — pain by visit, time to improvement, how long courses last,
 how they end, and the relief felt within a session. One section at a time, in tabs held in the
-address (?section=Time+to+improvement), and only the open one is computed and drawn: six charts at
-once took a browser about 600 ms to draw at every visit (benchmarks/RESULTS.md section 8)."""
+address (?section=Time+to+improvement), and only the open one is computed and drawn (ui.sections)."""
 import streamlit as st
 
 import ui
 from analytics import config, metrics
 from ui import charts, tables, words
-
-SECTION_PARAM = "section"
-SECTIONS = ("Pain by visit", "Time to improvement", "Length and ending", "Relief and function", "The figures")
 
 con, f = ui.clinic_page("Acute and chronic courses")
 
@@ -17,9 +13,8 @@ outcomes = ui.metric(metrics.course_outcomes, f)
 if outcomes.empty:
     ui.nothing_matches(result=outcomes)
 
-# Bound to the address: a bookmark or a shared link opens its section, and each tab's `.open`
-# (Streamlit 1.67) says whether to run its code on this run.
-pain, soon, length, relief_tab, figures = st.tabs(list(SECTIONS), key=SECTION_PARAM, bind="query-params")
+pain, soon, length, relief_tab, figures = ui.sections("Pain by visit", "Time to improvement", "Length and ending",
+                                                     "Relief and function", "The figures")
 
 if pain.open:
     with pain:

@@ -1,6 +1,7 @@
 """Therapists, judged on the clinic's promise: each one's results against what the clinic achieves
 with the same kind of clients, a funnel plot that shows how much spread chance alone produces,
-and a table to find anyone in, however many therapists there are."""
+and a table to find anyone in, however many therapists there are; one at a time, in sections held
+in the address (?section=Funnel+plot), only the open one drawn."""
 import streamlit as st
 
 import ui
@@ -48,35 +49,44 @@ st.info(
     icon=":material/balance:")
 
 label = MEASURES[measure]
-st.plotly_chart(charts.therapist_adjusted(comparison, label, unit, COURSES[measure]), width="stretch",
-                key="therapists_adjusted")
-st.caption(f"A meaningful improvement: pain {words.improvement_rule(f)} below the first visit ({words.rule_name(f)}; "
-           "choose another rule in the sidebar).")
+# One part at a time (ui.sections): the comparison, the funnel, the table.
+compared, funnel, figures = ui.sections("Compared with expected", "Funnel plot", "The figures")
 
-st.header("Funnel plot")
-st.caption("Each dot is a therapist: observed minus expected against how many courses it rests on. Chance alone "
-           "keeps a therapist who does exactly as expected inside the dashed lines 95% of the time and inside "
-           "the dotted ones 99.8% of the time; the funnel narrows as courses add up. Dots outside are named.")
-st.plotly_chart(charts.outcome_funnel(result, label, unit, COURSES[measure]), width="stretch",
-                key="therapists_funnel")
+if compared.open:
+    with compared:
+        st.plotly_chart(charts.therapist_adjusted(comparison, label, unit, COURSES[measure]), width="stretch",
+                        key="therapists_adjusted")
+        st.caption(f"A meaningful improvement: pain {words.improvement_rule(f)} below the first visit ({words.rule_name(f)}; "
+                   "choose another rule in the sidebar).")
 
-st.header("The figures")
-search = st.text_input("Find a therapist (id or name)", key="therapist_search").strip()
-rows = comparison
-if search:
-    found = (rows["therapist_id"].str.contains(search, case=False, regex=False)
-             | rows["therapist_name"].str.contains(search, case=False, regex=False).fillna(False))
-    rows = rows[found]
-# The judgement next to the name, so it stays in view on a narrow screen.
-columns = ["therapist_name", "therapist_id", "episodes", "judgement", "observed", "expected", "difference", "ci_low",
-           "ci_high", "funnel_position"]
-rows = rows[columns]
-if unit != "share":
-    rows = rows.rename(columns=MEANS)
-# A chain's thousands of therapists: the first TABLE_ROWS in view (those outside the limits come
-# first), the search finds anyone, and the download has every row (10,000 rows in view were 1 MB
-# sent on every run, 2.8 s a page at 10 M sessions).
-tables.table(rows, "therapist comparison", max_rows_shown=TABLE_ROWS,
-             caption=f"{len(rows):,} of {len(comparison):,} therapists"
-                     ", those outside the funnel’s limits first, then by name: "
-                     "the difference and its interval are what to read, not the order.")
+if funnel.open:
+    with funnel:
+        st.header("Funnel plot")
+        st.caption("Each dot is a therapist: observed minus expected against how many courses it rests on. Chance alone "
+                   "keeps a therapist who does exactly as expected inside the dashed lines 95% of the time and inside "
+                   "the dotted ones 99.8% of the time; the funnel narrows as courses add up. Dots outside are named.")
+        st.plotly_chart(charts.outcome_funnel(result, label, unit, COURSES[measure]), width="stretch",
+                        key="therapists_funnel")
+
+if figures.open:
+    with figures:
+        st.header("The figures")
+        search = st.text_input("Find a therapist (id or name)", key="therapist_search").strip()
+        rows = comparison
+        if search:
+            found = (rows["therapist_id"].str.contains(search, case=False, regex=False)
+                     | rows["therapist_name"].str.contains(search, case=False, regex=False).fillna(False))
+            rows = rows[found]
+        # The judgement next to the name, so it stays in view on a narrow screen.
+        columns = ["therapist_name", "therapist_id", "episodes", "judgement", "observed", "expected", "difference", "ci_low",
+                   "ci_high", "funnel_position"]
+        rows = rows[columns]
+        if unit != "share":
+            rows = rows.rename(columns=MEANS)
+        # A chain's thousands of therapists: the first TABLE_ROWS in view (those outside the limits come
+        # first), the search finds anyone, and the download has every row (10,000 rows in view were 1 MB
+        # sent on every run, 2.8 s a page at 10 M sessions).
+        tables.table(rows, "therapist comparison", max_rows_shown=TABLE_ROWS,
+                     caption=f"{len(rows):,} of {len(comparison):,} therapists"
+                             ", those outside the funnel’s limits first, then by name: "
+                             "the difference and its interval are what to read, not the order.")

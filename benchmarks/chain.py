@@ -50,7 +50,7 @@ PAGES = {
     "Overview": ("Foot-pain clinic outcomes", 1),
     "Courses": ("Acute and chronic courses", 1),  # its first section, Pain by visit (one section at a time)
     "Conditions": ("Conditions", 1),
-    "Therapists": ("Therapists, compared fairly", 2),
+    "Therapists": ("Therapists, compared fairly", 1),  # its first section, the comparison
     "Home program": ("Home stretching program", 3),
     "Data quality": ("Data quality", 1),
 }

@@ -254,15 +254,17 @@ def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_course
             assert hidden_others == 0 or hidden_others >= 10, page
         # Every table on the page has its CSV download, made from the rows shown.
         assert len(at.get("download_button")) == len(at.dataframe)
-    # Therapists: a colleague's row is shown only on ten or more finished courses, and never named.
-    open_page(at, "therapists", address)
+    # Therapists: a colleague's row is shown only on ten or more finished courses, and never named
+    # (in every section of the page).
     colleagues = [n for (n,) in con.execute("SELECT name FROM therapists WHERE therapist_id <> 'T01'").fetchall()]
-    shown = everything_on(at)
-    assert not any(name in shown for name in colleagues)
-    for table in at.dataframe:
-        if "therapist_name" in table.value.columns:
-            rows = table.value[table.value["therapist_name"].str.startswith("Therapist ")]
-            assert (rows["episodes"].eq(0) | rows["episodes"].ge(10)).all()
+    for section in ("Compared with expected", "Funnel plot", "The figures"):
+        open_page(at, "therapists", address | {"section": section})
+        shown = everything_on(at)
+        assert not any(name in shown for name in colleagues)
+        for table in at.dataframe:
+            if "therapist_name" in table.value.columns:
+                rows = table.value[table.value["therapist_name"].str.startswith("Therapist ")]
+                assert (rows["episodes"].eq(0) | rows["episodes"].ge(10)).all()
 
 
 def test_a_manager_still_sees_the_one_day_course(app):  # noqa: F811

@@ -47,11 +47,14 @@ KEY_COLUMNS = {
     "conditions": ("Acute: improved after session 2 (%)", 1),
     "courses-length-and-ending": ("Courses", 2),  # course type (pinned), reason, then the count
 }
-# Courses' sections after the first, each with the header its content opens with.
-COURSES_HEADERS = {"Time to improvement": "How soon clients improve",
-                   "Length and ending": "How long courses last and how they end",
-                   "Relief and function": "Relief within a session is not the same as change over the course",
-                   "The figures": "The figures"}
+# Pages in sections (ui.sections): each section after the first, with the header it opens with.
+SECTION_HEADERS = {
+    "Courses": {"Time to improvement": "How soon clients improve",
+                "Length and ending": "How long courses last and how they end",
+                "Relief and function": "Relief within a session is not the same as change over the course",
+                "The figures": "The figures"},
+    "Therapists": {"Funnel plot": "Funnel plot", "The figures": "The figures"},
+}
 DRAWN_HEADERS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].map(
   grid => [...grid.querySelectorAll('th[role=columnheader]')].map(th => th.textContent))"""
 # The full page's height: Streamlit scrolls its main area, not the document, so a full-page
@@ -158,13 +161,13 @@ def test_every_page_fits_a_laptop_a_tablet_and_a_phone(writable_sample_db):
             open_page(page, link, heading)
             for width in WIDTHS:
                 check_layout(page, slug(link), width, heading)
-            # Courses shows one section at a time: each of the others too (its first is above).
-            for section, first_header in COURSES_HEADERS.items() if link == "Courses" else ():
+            # A page in sections shows one at a time: each of the others too (its first is above).
+            for section, first_header in SECTION_HEADERS.get(link, {}).items():
                 page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
                 page.get_by_role("tab", name=section, exact=True).click()
                 page.get_by_role("heading", name=first_header, exact=True).wait_for(timeout=TIMEOUT)  # run only once open
                 for width in WIDTHS:
-                    check_layout(page, f"courses-{slug(section)}", width, heading)
+                    check_layout(page, f"{slug(link)}-{slug(section)}", width, heading)
 
         # The therapist: record a session, then the client's progress in client view.
         sign_in(page, url, "therapist1")

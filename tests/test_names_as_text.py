@@ -22,7 +22,7 @@ from analytics import audit, client, export, metrics, records, report
 from analytics import text as stored_text
 from analytics.filters import Filter
 from conftest import signed_in, visit
-from test_pages_manager import COURSES_SECTIONS
+from test_pages_manager import PAGE_SECTIONS
 from ui import filters
 from ui import text as shown_text
 
@@ -221,8 +221,8 @@ def test_describe_gives_the_filter_in_address_form_ids_only():
 
 @pytest.mark.parametrize("page", ["overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality"])
 def test_every_clinic_page_shows_hostile_names_as_text(app, page):
-    # Courses runs one section at a time: every section is checked.
-    for section in COURSES_SECTIONS if page == "courses" else [None]:
+    # A page in sections runs one at a time: every section is checked.
+    for section in PAGE_SECTIONS.get(page, [None]):
         assert_plain_everywhere(run(page, **({"section": section} if section else {})))
 
 

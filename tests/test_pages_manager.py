@@ -24,9 +24,14 @@ DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGES = ("overview", "courses", "conditions", "therapists", "home_program", "trend", "data_quality")
 CHARTS_PER_PAGE = {"overview": 1, "courses": 6, "conditions": 1, "therapists": 2, "home_program": 3, "trend": 3,
                    "data_quality": 1}
-# Courses shows one section (a tab held in the address as ?section=) at a time, and runs only that one.
-COURSES_SECTIONS = {"Pain by visit": 1, "Time to improvement": 1, "Length and ending": 2, "Relief and function": 2,
-                    "The figures": 0}
+# Pages shown one section at a time (ui.sections: a tab held in the address as ?section=), each
+# section with the charts it draws; only the open one runs.
+PAGE_SECTIONS = {
+    "courses": {"Pain by visit": 1, "Time to improvement": 1, "Length and ending": 2, "Relief and function": 2,
+                "The figures": 0},
+    "therapists": {"Compared with expected": 1, "Funnel plot": 1, "The figures": 0},
+}
+COURSES_SECTIONS = PAGE_SECTIONS["courses"]
 
 # Address parameters -> the Filter the sidebar must build from them.
 VIEWS: dict[str, tuple[dict, Filter]] = {
@@ -65,10 +70,10 @@ def run_page(page: str, params: dict | None = None) -> AppTest:
 
 
 def run_sections(page: str, params: dict | None = None) -> list[AppTest]:
-    """The page as run_page() shows it; Courses once per section (each draws only its own)."""
-    if page != "courses":
+    """The page as run_page() shows it; a page in sections once per section (each draws only its own)."""
+    if page not in PAGE_SECTIONS:
         return [run_page(page, params)]
-    return [run_page(page, {**(params or {}), "section": section}) for section in COURSES_SECTIONS]
+    return [run_page(page, {**(params or {}), "section": section}) for section in PAGE_SECTIONS[page]]
 
 
 def metric_values(at: AppTest) -> dict[str, list[str]]:
@@ -366,7 +371,7 @@ def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_interval
 
 
 def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db, sample_con):
-    at = run_page("therapists")
+    at = run_page("therapists", {"section": "The figures"})
     comparison = metrics.therapist_outcome(sample_con).therapists
     table = at.dataframe[0].value
     # Judged on the clinic's promise: those outside the funnel's 95% limits first, each group by
@@ -385,6 +390,8 @@ def test_therapists_page_shows_the_adjusted_comparison_not_a_league_table(app_db
     assert shown["funnel_position"].tolist() == last["funnel_position"].tolist()
     assert shown["expected"].tolist() == pytest.approx((last["expected"] * 100).tolist())  # shown as %
     assert any("adjusted" in note.value for note in at.info)
+    at = run_page("therapists", {"section": "Funnel plot"})
+    at.segmented_control(key="therapist_measure").set_value("improved_at_last_visit").run()
     funnel = next(figure for figure in figures(at) if figure["layout"]["title"]["text"].startswith("Funnel plot"))
     assert "Observed − expected" in json.dumps(funnel["layout"], ensure_ascii=False)
 

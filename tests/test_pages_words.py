@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import config
 from conftest import signed_in
-from test_pages_manager import COURSES_SECTIONS
+from test_pages_manager import PAGE_SECTIONS
 from ui import guard
 
 DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
@@ -17,9 +17,9 @@ DASHBOARD = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
 def shown_text(page: str) -> str:
     """Every caption, info box, Markdown text and metric help text `page` shows, as one string
-    (every section of Courses, which shows one at a time)."""
+    (every section of a page shown one section at a time)."""
     texts = []
-    for section in COURSES_SECTIONS if page == "courses" else [None]:
+    for section in PAGE_SECTIONS.get(page, [None]):
         at = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
         if section:
             at.query_params["section"] = section

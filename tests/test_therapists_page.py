@@ -100,9 +100,12 @@ def test_a_therapist_in_a_chain_always_sees_their_own_row():
     assert charts.VIEWER in list(intervals.data[0].marker.color)
 
 
-def run_therapists_page() -> AppTest:
+def run_therapists_page(section: str | None = None) -> AppTest:
+    """The page as a manager sees it, with `section` open (ui.sections; None: the first)."""
     at = AppTest.from_file(DASHBOARD, default_timeout=120)
     at.session_state[_signin.USER_KEY] = auth.User("manager", "manager", None)
+    if section:
+        at.query_params["section"] = section
     at.run()
     at.switch_page("app_pages/therapists.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -110,11 +113,11 @@ def run_therapists_page() -> AppTest:
 
 
 def test_the_page_judges_on_the_promise_and_finds_a_therapist(app_db):
-    at = run_therapists_page()
+    funnel_title = json.loads(run_therapists_page("Funnel plot").get("plotly_chart")[0].proto.spec)["layout"]["title"]
+    at = run_therapists_page("The figures")
     table = at.dataframe[0].value
     assert table["therapist_id"].tolist() == ["T03", "T01", "T02"]  # T03 and T01 outside the 95% limits
     assert table.set_index("therapist_id").loc["T01", "judgement"] == "better than expected"
-    funnel_title = json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["title"]
     assert funnel_title["text"] == "Funnel plot"
     assert funnel_title["subtitle"]["text"].startswith("n = ")
     at.text_input(key="therapist_search").set_value("grove").run()
@@ -168,8 +171,9 @@ def chain_db(tmp_path_factory):
 
 def test_the_page_stays_readable_for_a_chain_of_1000_therapists(chain_db, monkeypatch):
     monkeypatch.setenv("CLINIC_DB", str(chain_db))
-    at = run_therapists_page()
-    intervals, funnel = (json.loads(chart.proto.spec) for chart in at.get("plotly_chart")[:2])
+    intervals, funnel = (json.loads(run_therapists_page(section).get("plotly_chart")[0].proto.spec)
+                         for section in ("Compared with expected", "Funnel plot"))
+    at = run_therapists_page("The figures")
     outside = {f"T{number:04d}" for number in range(0, CHAIN, 50)}
     # The intervals chart: at most MAX_THERAPIST_ROWS rows, those outside the limits first, each a
     # row of its own (a repeated name carries its id), and a bounded height.

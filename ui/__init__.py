@@ -4,6 +4,6 @@ opening, filters, tables, charts and forms. Pages import from here; nothing here
 The calls nearly every page makes are named at the top (`ui.clinic_page`, `ui.metric`); the
 rest is used through its module (`from ui import charts, tables`)."""
 from ui.guard import audit_event, audit_once, metric
-from ui.page import clinic_page, manager_clinic_page, manager_page, nothing_matches
+from ui.page import clinic_page, manager_clinic_page, manager_page, nothing_matches, sections
 
-__all__ = ["audit_event", "audit_once", "clinic_page", "manager_clinic_page", "manager_page", "metric", "nothing_matches"]
+__all__ = ["audit_event", "audit_once", "clinic_page", "manager_clinic_page", "manager_page", "metric", "nothing_matches", "sections"]

@@ -14,6 +14,7 @@ from analytics.filters import Filter
 from ui import filters, guard, suppressed
 
 _OPENED = "_page_opened"  # (title, the sidebar's filter or None) of the page this run draws
+SECTION_PARAM = "section"  # the open section of a page drawn in sections(), in the address
 
 
 def clinic_page(title: str) -> tuple[duckdb.DuckDBPyConnection, Filter]:
@@ -77,3 +78,13 @@ def nothing_matches(what: str = "No courses of care match these filters.", resul
     if not suppressed.count(result):
         st.info(f"{what} Widen the dates or clear a filter in the sidebar.")
     st.stop()
+
+
+def sections(*labels: str) -> list[Any]:
+    """A long page's parts as tabs, one open at a time: bound to the address (?section=Label,
+    so a bookmark or a shared link opens it, and an unknown label opens the first), and only
+    the open tab's code should run (`if tab.open:`, Streamlit 1.67), so a page draws one part's
+    charts rather than all of them (six charts at once were about 600 ms of drawing in a browser
+    at every visit; benchmarks/RESULTS.md section 8)."""
+    return list(st.tabs(list(labels), key=SECTION_PARAM, bind="query-params"))
+
