@@ -1,5 +1,6 @@
 """Conditions: how each of the nine complaints responds within acute and within chronic courses
-(side by side, each rate with its n and 95% interval), the pooled table, and small multiples."""
+(side by side, each rate with its n and 95% interval), the pooled table, and small multiples; one
+at a time, in sections held in the address (?section=Pain+by+visit), only the open one drawn."""
 import pandas as pd
 import streamlit as st
 
@@ -21,10 +22,6 @@ sort_by = order.selectbox("Order conditions by", list(SORTS), key="conditions_so
                                "and in the panels the same way.")
 descending = direction.toggle("Highest first", value=True, key="conditions_descending")
 conditions = conditions.sort_values(SORTS[sort_by], ascending=not descending, na_position="last")
-
-st.header("Within acute and within chronic courses")
-by_course = ui.metric(metrics.condition_by_course, f)
-
 
 def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """One row per condition (in `order`): the four rates first (after session 2 and by the last
@@ -53,31 +50,42 @@ def side_by_side(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return wide[["condition", *rates, *[c for c in wide.columns if c != "condition" and c not in rates]]]
 
 
-wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(by_course["condition"])])
-rates = [column for column in wide.columns if "improved" in column or "95%" in column]
-tables.table(wide, "conditions by course type", column_config={
-    "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
-    **{column: st.column_config.NumberColumn(column, format="%.0f%%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
-           f"{words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every course with a "
-           f"first-visit score except one still running short of {words.improvement_visit()}; a course that stopped "
-           "before it counts as not improved. Improved by the last visit: the same rule on the last pain before a "
-           "session, among courses with a later score. Each rate with its number of courses and a 95% Wilson "
-           "interval: a wide interval means too few courses to tell conditions apart. Click a heading to sort."))
+# One part at a time (ui.sections); the order chosen above applies to all three.
+within, pooled_tab, trajectories = ui.sections("Within acute and chronic", "Both pooled", "Pain by visit")
 
-st.header("Both course types pooled")
-pooled = ["condition", "responder_rate", *[c for c in conditions.columns if c not in ("condition", "responder_rate")]]
-tables.table(conditions.assign(condition=conditions["condition"].map(charts.label)), "conditions", columns=pooled,
-             column_config={"condition": st.column_config.TextColumn("Condition", pinned=True)},
-             caption=f"Improved: last pain before a session {words.improvement_rule(f)} below the first visit "
-                     f"({words.rule_name(f)}), among courses with a later score. Pooled figures mix acute and "
-                     "chronic courses in proportions that differ by condition: compare conditions in the table "
-                     "above. Click a column heading to sort the table itself.")
+if within.open:
+    with within:
+        st.header("Within acute and within chronic courses")
+        by_course = ui.metric(metrics.condition_by_course, f)
+        wide = side_by_side(by_course, [c for c in conditions["condition"] if c in set(by_course["condition"])])
+        rates = [column for column in wide.columns if "improved" in column or "95%" in column]
+        tables.table(wide, "conditions by course type", column_config={
+            "condition": st.column_config.TextColumn("Condition", pinned=True),  # stays in view when scrolled sideways
+            **{column: st.column_config.NumberColumn(column, format="%.0f%%") for column in rates}}, caption=(f"Improved after the 2nd session (all who started): pain before {words.improvement_visit()} "
+                   f"{words.improvement_rule(f)} below the first visit ({words.rule_name(f)}), among every course with a "
+                   f"first-visit score except one still running short of {words.improvement_visit()}; a course that stopped "
+                   "before it counts as not improved. Improved by the last visit: the same rule on the last pain before a "
+                   "session, among courses with a later score. Each rate with its number of courses and a 95% Wilson "
+                   "interval: a wide interval means too few courses to tell conditions apart. Click a heading to sort."))
 
-st.header("Pain by visit for each condition")
-st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out. "
-           "Each line has its 95% confidence band; a visit reached by fewer than "
-           f"{config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line (its n is in the hover): "
-           "within one condition and course type, a few long courses are not a trend.")
-by_condition = ui.metric(metrics.pain_trajectory, f, by=("course_type", "condition"))
-shown = [c for c in conditions["condition"] if c in set(by_condition["condition"])]
-st.plotly_chart(charts.condition_trajectories(by_condition, shown), width="stretch", key="conditions_multiples")
+if pooled_tab.open:
+    with pooled_tab:
+        st.header("Both course types pooled")
+        pooled = ["condition", "responder_rate", *[c for c in conditions.columns if c not in ("condition", "responder_rate")]]
+        tables.table(conditions.assign(condition=conditions["condition"].map(charts.label)), "conditions", columns=pooled,
+                     column_config={"condition": st.column_config.TextColumn("Condition", pinned=True)},
+                     caption=f"Improved: last pain before a session {words.improvement_rule(f)} below the first visit "
+                             f"({words.rule_name(f)}), among courses with a later score. Pooled figures mix acute and "
+                             "chronic courses in proportions that differ by condition: compare conditions in the table "
+                             "above. Click a column heading to sort the table itself.")
+
+if trajectories.open:
+    with trajectories:
+        st.header("Pain by visit for each condition")
+        st.caption("Panels follow the order chosen above; conditions with no courses in this selection are left out. "
+                   "Each line has its 95% confidence band; a visit reached by fewer than "
+                   f"{config.MIN_TRAJECTORY_COURSES} courses is a faint marker off the line (its n is in the hover): "
+                   "within one condition and course type, a few long courses are not a trend.")
+        by_condition = ui.metric(metrics.pain_trajectory, f, by=("course_type", "condition"))
+        shown = [c for c in conditions["condition"] if c in set(by_condition["condition"])]
+        st.plotly_chart(charts.condition_trajectories(by_condition, shown), width="stretch", key="conditions_multiples")

@@ -49,7 +49,7 @@ WRITE_REPEATS = 5
 PAGES = {
     "Overview": ("Foot-pain clinic outcomes", 1),
     "Courses": ("Acute and chronic courses", 1),  # its first section, Pain by visit (one section at a time)
-    "Conditions": ("Conditions", 1),
+    "Conditions": ("Conditions", 0),  # its first section, the table by course type
     "Therapists": ("Therapists, compared fairly", 1),  # its first section, the comparison
     "Home program": ("Home stretching program", 3),
     "Data quality": ("Data quality", 1),

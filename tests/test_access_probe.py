@@ -225,12 +225,12 @@ def _frames_equal(at, day) -> bool:
 @pytest.mark.parametrize("address", NARROW, ids=lambda address: "&".join(f"{k}={v}" for k, v in address.items()))
 def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_courses(app, address):  # noqa: F811
     make, con = app
-    at = sign_in(make(), "therapist1")
     # Courses: one row per course type; conditions: one per condition (with courses).
     # Tables show codes as words (acute as Acute): the counts are keyed by the words shown.
     # (Courses' table of course outcomes is its section "The figures".)
     for page, column, shown_as, section in (("courses", "course_type", charts.label, {"section": "The figures"}),
-                                            ("conditions", "condition", charts.label, {})):
+                                            ("conditions", "condition", charts.label, {"section": "Both pooled"})):
+        at = sign_in(make(), "therapist1")  # a browser session of its own: a section is kept per session
         open_page(at, page, address | section)
         counts = {shown_as(value): others_total for value, others_total in others_by(con, address, column).items()}
         # (Conditions also shows acute and chronic side by side, without a courses column: the
@@ -257,6 +257,7 @@ def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_course
     # Therapists: a colleague's row is shown only on ten or more finished courses, and never named
     # (in every section of the page).
     colleagues = [n for (n,) in con.execute("SELECT name FROM therapists WHERE therapist_id <> 'T01'").fetchall()]
+    at = sign_in(make(), "therapist1")
     for section in ("Compared with expected", "Funnel plot", "The figures"):
         open_page(at, "therapists", address | {"section": section})
         shown = everything_on(at)

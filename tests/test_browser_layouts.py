@@ -54,6 +54,7 @@ SECTION_HEADERS = {
                 "Relief and function": "Relief within a session is not the same as change over the course",
                 "The figures": "The figures"},
     "Therapists": {"Funnel plot": "Funnel plot", "The figures": "The figures"},
+    "Conditions": {"Both pooled": "Both course types pooled", "Pain by visit": "Pain by visit for each condition"},
 }
 DRAWN_HEADERS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].map(
   grid => [...grid.querySelectorAll('th[role=columnheader]')].map(th => th.textContent))"""

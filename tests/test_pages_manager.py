@@ -30,6 +30,7 @@ PAGE_SECTIONS = {
     "courses": {"Pain by visit": 1, "Time to improvement": 1, "Length and ending": 2, "Relief and function": 2,
                 "The figures": 0},
     "therapists": {"Compared with expected": 1, "Funnel plot": 1, "The figures": 0},
+    "conditions": {"Within acute and chronic": 0, "Both pooled": 0, "Pain by visit": 1},
 }
 COURSES_SECTIONS = PAGE_SECTIONS["courses"]
 
@@ -324,22 +325,24 @@ def test_courses_page_shows_median_visits_to_improvement_and_course_outcomes(app
     assert "Above, Kaplan-Meier" in captions and "Below, all who started" in captions and "Left," not in captions
 
 
-POOLED = 1  # the pooled conditions table follows the one by course type
-
-
 def test_conditions_page_sorts_table_and_small_multiples(app_db, sample_con):
-    at = run_page("conditions")
+    at = run_page("conditions", {"section": "Both pooled"})
     by_episodes = metrics.condition_comparison(sample_con).sort_values("episodes", ascending=False)
-    assert at.dataframe[POOLED].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
+    assert at.dataframe[0].value["condition"].tolist() == [_charts.label(c) for c in by_episodes["condition"]]
     at.selectbox(key="conditions_sort").set_value("Median sessions").run()
     at.toggle(key="conditions_descending").set_value(False).run()
-    values = at.dataframe[POOLED].value["median_sessions"].tolist()
+    values = at.dataframe[0].value["median_sessions"].tolist()
     assert values == sorted(values)
+    first = at.dataframe[0].value["condition"].iloc[0]
+    # The small multiples and the table by course type (the other sections) follow the same order.
+    at.query_params["section"] = "Pain by visit"
+    at.run()
     panels = [a["text"] for a in figures(at)[0]["layout"]["annotations"]]
-    first = at.dataframe[POOLED].value["condition"].iloc[0]
     assert panels[0].startswith(first)
-    # The table by course type follows the same order.
-    assert at.dataframe[0].value["condition"].iloc[0] == first
+    within = run_page("conditions", {"section": "Within acute and chronic"})
+    within.selectbox(key="conditions_sort").set_value("Median sessions").run()
+    within.toggle(key="conditions_descending").set_value(False).run()
+    assert within.dataframe[0].value["condition"].iloc[0] == first
 
 
 def test_conditions_page_puts_acute_and_chronic_side_by_side_with_n_and_intervals(app_db, sample_con):
@@ -435,8 +438,9 @@ def test_tables_put_their_key_column_first_where_a_phone_shows_it(app_db, sample
     assert list(log.value.columns)[:2] == ["logged_at", "what"]
     conditions = run_page("conditions")
     assert list(conditions.dataframe[0].value.columns)[:2] == ["condition", "Acute: improved after session 2 (%)"]
-    assert list(conditions.dataframe[POOLED].value.columns)[:2] == ["condition", "responder_rate"]
-    assert pinned(conditions.dataframe[POOLED]) == {"condition"}
+    pooled = run_page("conditions", {"section": "Both pooled"}).dataframe[0]
+    assert list(pooled.value.columns)[:2] == ["condition", "responder_rate"]
+    assert pinned(pooled) == {"condition"}
     reasons = run_page("courses", {"section": "Length and ending"}).dataframe[0]
     assert list(reasons.value.columns)[:3] == ["course_type", "discharge_reason", "episodes"]
     assert pinned(reasons) == {"course_type"}

@@ -78,7 +78,7 @@ def test_pain_by_visit_leaves_visits_of_fewer_than_twenty_courses_off_the_line(a
 
 
 def test_conditions_small_multiples_leave_visits_of_fewer_than_twenty_courses_off_the_line(app_db, sample_con):
-    at = run_page("conditions")
+    at = run_page("conditions", {"section": "Pain by visit"})
     chart = by_title(at, "Pain before each session, by condition")
     trajectory = metrics.pain_trajectory(sample_con, by=("course_type", "condition"))
     pre = trajectory[trajectory["phase"] == "pre"]

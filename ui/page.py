@@ -85,6 +85,8 @@ def sections(*labels: str) -> list[Any]:
     so a bookmark or a shared link opens it, and an unknown label opens the first), and only
     the open tab's code should run (`if tab.open:`, Streamlit 1.67), so a page draws one part's
     charts rather than all of them (six charts at once were about 600 ms of drawing in a browser
-    at every visit; benchmarks/RESULTS.md section 8)."""
+    at every visit; benchmarks/RESULTS.md section 8). Every page's sections share the key, as
+    they share the address's name: arriving from another page's section, a page opens its first
+    (the other page's label is not one of its own)."""
     return list(st.tabs(list(labels), key=SECTION_PARAM, bind="query-params"))
 
