@@ -258,8 +258,8 @@ def test_a_narrow_filter_leaves_no_table_row_on_fewer_than_ten_colleagues_course
     # (in every section of the page).
     colleagues = [n for (n,) in con.execute("SELECT name FROM therapists WHERE therapist_id <> 'T01'").fetchall()]
     at = sign_in(make(), "therapist1")
-    for section in ("Compared with expected", "Funnel plot", "The figures"):
-        open_page(at, "therapists", address | {"section": section})
+    for part in ("Compared with expected", "Funnel plot", "The figures"):
+        open_page(at, "therapists", address | {"section": part})
         shown = everything_on(at)
         assert not any(name in shown for name in colleagues)
         for table in at.dataframe:
