@@ -49,11 +49,13 @@ def test_a_hostile_name_is_text_on_the_chart_and_escaped_in_the_audited_csv(writ
     with running_dashboard(writable_sample_db, SERVER) as url, chromium_page() as page:
         sign_in(page, f"{url}/therapists")
         page.get_by_role("heading", name="Therapists, compared fairly", exact=True).wait_for(timeout=TIMEOUT)
-        page.locator(".js-plotly-plot").nth(1).locator(".main-svg").first.wait_for(timeout=TIMEOUT)
+        page.locator(".js-plotly-plot").first.locator(".main-svg").first.wait_for(timeout=TIMEOUT)
         page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT)
         # Plotly drew the name as literal text: no link in any chart, the tick reads the markup.
         assert page.locator(".js-plotly-plot a").count() == 0
         assert page.locator(".js-plotly-plot text", has_text=LINK).count() >= 1
+        page.get_by_role("tab", name="The figures", exact=True).click()  # the table and its download
+        page.get_by_role("heading", name="The figures", exact=True).wait_for(timeout=TIMEOUT)
         # Another browser, not signed in, that has opened the dashboard (so it holds a browser
         # cookie of its own), waiting for the address.
         other = page.context.browser.new_context()
