@@ -26,7 +26,7 @@ if not episode_id:
             else "Find a client by name or id, then choose their course of care.")
     st.stop()
 
-view = client.episode_view(con, episode_id, f)
+view = guard.episode_view(episode_id, f)
 if view is None:
     st.warning(f"Course of care {client_charts.plain(episode_id[:40])} was not found, or is not one of your clients.",
                icon=":material/search_off:")

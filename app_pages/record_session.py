@@ -4,7 +4,7 @@ by the importer's rules and written in one transaction (analytics/records.py); a
 shows its messages under the fields and writes nothing (ui/forms.py)."""
 import streamlit as st
 
-from analytics import client, records
+from analytics import records
 from analytics import text as stored_text
 from ui import client_charts, forms, guard, text
 
@@ -52,7 +52,7 @@ with today:
             st.form_submit_button("Save session", type="primary", on_click=forms.save_session,
                                   args=(con, form, episode_id, prefix))
         assert episode_id is not None  # upcoming is known only for a chosen course
-        view = client.episode_view(con, episode_id, f)
+        view = guard.episode_view(episode_id, f)
         if view is not None:
             st.plotly_chart(client_charts.pain_chart(view), width="stretch", key="record_pain_chart")
 

@@ -143,3 +143,37 @@ def _recording(function, name: str, computed: list):
         return function(*args, **kwargs)
     recording.__name__ = name
     return recording
+
+
+def test_the_course_a_search_found_is_computed_before_it_is_picked(writable_sample_db, monkeypatch):
+    """A therapist's search that finds one course has its view computed in the background: the
+    pick that follows computes nothing, and the view is the one computed directly."""
+    from streamlit.testing.v1 import AppTest
+
+    from analytics import client
+    from conftest import ROOT, signed_in
+
+    path = str(writable_sample_db)
+    monkeypatch.setenv("CLINIC_DB", path)
+    monkeypatch.setenv("CLINIC_WARM_UP", "on")
+    guard.clear_metric_cache()
+    try:
+        con = guard.open_connection(path)
+        guard.wait_for_warm_up(path, timeout=120)
+        client_id, episode_id = con.execute("SELECT client_id, min(episode_id) FROM episodes WHERE therapist_id = 'T01' "
+                                            "GROUP BY client_id HAVING count(*) = 1 ORDER BY client_id LIMIT 1").fetchone()
+        at = signed_in(AppTest.from_file(str(ROOT / "app_pages" / "client_progress.py"), default_timeout=120),
+                       "therapist", "T01")
+        at.run()
+        at.text_input(key="therapist_client_search").set_value(client_id).run()
+        guard.wait_for_prefetches(timeout=120)
+        computed: list[str] = []
+        monkeypatch.setattr(client, "episode_view", _recording(client.episode_view, "episode_view", computed))
+        at.selectbox(key="therapist_episode_pick").set_value(episode_id).run()
+        assert not at.exception and computed == []
+        assert " · " in at.subheader[0].value  # the course's heading: name · condition · sessions · status
+        viewer = Filter(viewer_therapist="T01")
+        assert guard.episode_view(episode_id, viewer).summary == client.episode_view(con, episode_id, viewer).summary
+    finally:
+        guard.clear_metric_cache()
+        guard.close_connection(path)

@@ -10,7 +10,7 @@ import streamlit as st
 from analytics import client, config, metrics
 from analytics import text as stored_text
 from analytics.filters import Filter
-from ui import charts, figure_cache, signin, text, words
+from ui import charts, figure_cache, guard, signin, text, words
 
 EPISODE_PARAM = "episode"
 MAX_CHOICES = 200  # the picker lists this many matches; a search narrows the rest
@@ -87,6 +87,8 @@ def episode_picker(con, f: Filter) -> str | None:
     matches = metrics.client_episodes(con, f, search, limit=MAX_CHOICES)
     total = int(matches["matches"].iloc[0]) if len(matches) else 0
     labels = {row.episode_id: _episode_label(row) for row in matches.itertuples()}
+    if search:  # the few courses a search found are computed while the therapist picks one
+        guard.prefetch_episode_views(list(labels), f)
     if wanted and wanted not in labels:
         summary = metrics.episode_summary(con, wanted, f)
         if summary:
