@@ -160,8 +160,10 @@ def test_the_course_a_search_found_is_computed_before_it_is_picked(writable_samp
     try:
         con = guard.open_connection(path)
         guard.wait_for_warm_up(path, timeout=120)
-        client_id, episode_id = con.execute("SELECT client_id, min(episode_id) FROM episodes WHERE therapist_id = 'T01' "
-                                            "GROUP BY client_id HAVING count(*) = 1 ORDER BY client_id LIMIT 1").fetchone()
+        found = con.execute("SELECT client_id, min(episode_id) FROM episodes WHERE therapist_id = 'T01' "
+                            "GROUP BY client_id HAVING count(*) = 1 ORDER BY client_id LIMIT 1").fetchone()
+        assert found is not None  # a client of T01's with one course
+        client_id, episode_id = found
         at = signed_in(AppTest.from_file(str(ROOT / "app_pages" / "client_progress.py"), default_timeout=120),
                        "therapist", "T01")
         at.run()
