@@ -159,9 +159,10 @@ SIGN_IN_THROTTLE_ACCOUNTS: int = int(os.environ.get("CLINIC_SIGN_IN_THROTTLE_ACC
 IDLE_MINUTES: float = float(os.environ.get("CLINIC_IDLE_MINUTES", "30"))
 
 def warm_up_on_open() -> bool:
-    """Whether the dashboard computes the Overview's default figures in the background as soon as
-    it opens the database (ui/guard.py WARM_UP); CLINIC_WARM_UP=off switches it off (the tests
-    do, but for the one that tests it: a background computation would race their counts)."""
+    """Whether the dashboard computes ahead in the background: the Overview's default figures as
+    soon as it opens the database (ui/guard.py WARM_UP), and the few courses a therapist's search
+    found (prefetch_episode_views). CLINIC_WARM_UP=off switches both off (the tests do, but for
+    the ones that test them: a background computation would race their counts)."""
     return os.environ.get("CLINIC_WARM_UP", "on") != "off"
 
 

@@ -124,7 +124,7 @@ def test_the_overview_a_manager_opens_first_was_computed_before_anyone_signed_in
     guard.clear_metric_cache()
     try:
         guard.open_connection(path)
-        guard.wait_for_warm_up(path, timeout=120)
+        guard.wait_for_background(timeout=120)
         computed: list[str] = []  # every metrics function called from now on
         for name, function in inspect.getmembers(metrics, inspect.isfunction):
             monkeypatch.setattr(metrics, name, _recording(function, name, computed))
@@ -159,7 +159,7 @@ def test_the_course_a_search_found_is_computed_before_it_is_picked(writable_samp
     guard.clear_metric_cache()
     try:
         con = guard.open_connection(path)
-        guard.wait_for_warm_up(path, timeout=120)
+        guard.wait_for_background(timeout=120)
         found = con.execute("SELECT client_id, min(episode_id) FROM episodes WHERE therapist_id = 'T01' "
                             "GROUP BY client_id HAVING count(*) = 1 ORDER BY client_id LIMIT 1").fetchone()
         assert found is not None  # a client of T01's with one course
@@ -168,7 +168,7 @@ def test_the_course_a_search_found_is_computed_before_it_is_picked(writable_samp
                        "therapist", "T01")
         at.run()
         at.text_input(key="therapist_client_search").set_value(client_id).run()
-        guard.wait_for_prefetches(timeout=120)
+        guard.wait_for_background(timeout=120)
         computed: list[str] = []
         monkeypatch.setattr(client, "episode_view", _recording(client.episode_view, "episode_view", computed))
         at.selectbox(key="therapist_episode_pick").set_value(episode_id).run()

@@ -32,8 +32,7 @@ _metric_results: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 _metric_lock = threading.Lock()
 _options: dict[tuple[str, int], options.FilterOptions] = {}
 _computing: dict[tuple, threading.Lock] = {}  # a lock per figure being computed (see metric)
-_warm_ups: dict[str, threading.Thread] = {}  # the warm-up started on opening each file (see WARM_UP)
-_prefetches: list[threading.Thread] = []  # prefetch_episode_views' threads not yet waited for
+_background: list[threading.Thread] = []  # the warm-up's and prefetches' threads not yet waited for
 
 
 def open_connection(path: str) -> duckdb.DuckDBPyConnection:
@@ -53,8 +52,7 @@ def open_connection(path: str) -> duckdb.DuckDBPyConnection:
             # line's socket run here, on this connection (analytics/ops.py).
             ops.start_worker(con, Path(path))
             if config.warm_up_on_open():
-                _warm_ups[path] = threading.Thread(target=_warm_up, args=(path,), name="warm-up", daemon=True)
-                _warm_ups[path].start()
+                _in_background("the warm-up of the first page's figures", _warm_up, path)
         return _connections[path]
 
 
@@ -190,23 +188,28 @@ def prefetch_episode_views(episode_ids: list[str], f: Filter) -> None:
     if not config.warm_up_on_open() or not 0 < len(episode_ids) <= PREFETCH_AT_MOST:
         return
     path = str(config.database_path())
+    _in_background("the prefetch of a search's courses",
+                   lambda: [_figure(path, client.episode_view, (episode_id, f), {}) for episode_id in episode_ids])
 
-    def compute() -> None:
+
+def _in_background(what: str, work, *args) -> None:
+    """Run work(*args) in a thread of its own, quietly: a failure is logged (`what` stopped) and
+    left to the page, which computes the figure again and shows any error."""
+    def run() -> None:
         try:
-            for episode_id in episode_ids:
-                _figure(path, client.episode_view, (episode_id, f), {})
-        except Exception:  # noqa: BLE001 - the page computes it again and shows any error
-            logging.getLogger(__name__).warning("the prefetch of a search's courses stopped", exc_info=True)
+            work(*args)
+        except Exception:  # noqa: BLE001 - see above
+            logging.getLogger(__name__).warning("%s stopped", what, exc_info=True)
 
-    thread = threading.Thread(target=compute, name="prefetch", daemon=True)
-    _prefetches.append(thread)
+    thread = threading.Thread(target=run, name=what, daemon=True)
+    _background.append(thread)
     thread.start()
 
 
-def wait_for_prefetches(timeout: float | None = None) -> None:
-    """Wait until every prefetch started so far has ended."""
-    while _prefetches:
-        _prefetches.pop().join(timeout)
+def wait_for_background(timeout: float | None = None) -> None:
+    """Wait until every warm-up and prefetch started so far has ended (for tests and benchmarks)."""
+    while _background:
+        _background.pop().join(timeout)
 
 
 # The Overview's figures for a manager's default filter, which the first page after sign-in
@@ -217,22 +220,11 @@ WARM_UP = ("kpis", "headline", "pain_trajectory", "course_outcomes", "median_vis
            "condition_by_course")
 
 
-def wait_for_warm_up(path: str, timeout: float | None = None) -> None:
-    """Wait until the warm-up started on opening `path` has ended (at once if none ran)."""
-    thread = _warm_ups.get(path)
-    if thread is not None:
-        thread.join(timeout)
-
-
 def _warm_up(path: str) -> None:
-    """Compute WARM_UP and the sidebar's choices for `path`, quietly: a failure here is the
-    page's to report when someone opens it."""
-    try:
-        filter_options(open_connection(path), path)
-        for name in WARM_UP:
-            _figure(path, getattr(metrics, name), (Filter(),), {})
-    except Exception:  # noqa: BLE001 - the page computes it again and shows any error
-        logging.getLogger(__name__).warning("the warm-up of the first page's figures stopped", exc_info=True)
+    """Compute WARM_UP and the sidebar's choices for `path`."""
+    filter_options(open_connection(path), path)
+    for name in WARM_UP:
+        _figure(path, getattr(metrics, name), (Filter(),), {})
 
 
 def _cached(key: tuple) -> Any:

@@ -65,35 +65,31 @@ def inert_changes(spec: dict) -> dict:
     """The part of a figure's properties that plotly() changes: a nested property by the names
     that change in it (Plotly's update merges those), anything else (a list, an array, a
     string) whole."""
-    return {name: inert_changes(item) if isinstance(item, dict) else _inert(item, name)
-            for name, item in spec.items() if _changed(item, name)}
-
-
-def _changed(value: Any, key: str = "") -> bool:
-    """Whether plotly() changes a string anywhere in `value` (templates aside)."""
-    if key in TEMPLATES:
-        return False
-    if isinstance(value, str):
-        return plotly(value) != value
-    if isinstance(value, dict):
-        return any(_changed(item, name) for name, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_changed(item) for item in value)
-    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
-        return any(isinstance(item, str) and plotly(item) != item for item in value.ravel())
-    return False
+    changes = {}
+    for name, item in spec.items():
+        if isinstance(item, dict) and name not in TEMPLATES:
+            if nested := inert_changes(item):
+                changes[name] = nested
+        elif (shown := _inert(item, name)) is not item:
+            changes[name] = shown
+    return changes
 
 
 def _inert(value: Any, key: str = "") -> Any:
+    """`value` with plotly() applied to every string in it (templates aside): the same object
+    when no string in it changes, so a caller can tell what changed."""
     if key in TEMPLATES:
         return value
     if isinstance(value, str):
-        return plotly(value)
+        shown = plotly(value)
+        return value if shown == value else shown
     if isinstance(value, dict):
-        return {name: _inert(item, name) for name, item in value.items()}
+        items = {name: _inert(item, name) for name, item in value.items()}
+        return value if all(items[name] is item for name, item in value.items()) else items
     if isinstance(value, (list, tuple)):
-        return [_inert(item) for item in value]
-    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
-        return np.vectorize(lambda item: plotly(item) if isinstance(item, str) else item, otypes=[object])(value) \
-            if value.size else value
+        listed = [_inert(item) for item in value]
+        return value if all(new is old for new, old in zip(listed, value)) else listed
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS" and any(
+            isinstance(item, str) and plotly(item) != item for item in value.ravel()):
+        return np.vectorize(lambda item: plotly(item) if isinstance(item, str) else item, otypes=[object])(value)
     return value
