@@ -86,10 +86,10 @@ def measure_all(runner, results: dict[str, Any], steps: list[str], seed: int) ->
 
     chain = results.setdefault("chain", {})
     databases = {}
+    args = type("Args", (), {"reuse_db": "all", "seed": seed})()  # run.build's options: reuse what is built
     for size in WRITE_SIZES if "writes" in steps else ("1m",):
         sessions = run.parse_size(size)
         database = OUT / f"clinic_{size}.duckdb"
-        args = type("Args", (), {"reuse_db": "all", "seed": seed})()
         built = run.build(runner, sessions, size, database, args, build_step=True)
         if "error" not in built:
             databases[size] = database
@@ -117,7 +117,6 @@ def measure_all(runner, results: dict[str, Any], steps: list[str], seed: int) ->
                        f"read_csv {duck.get('ms', 0) / 1000:.1f} s {duck.get('peak_rss_mb', 0):.0f} MB")
     if LARGE in results.get("sizes", []):
         database = OUT / f"clinic_{LARGE}.duckdb"
-        args = type("Args", (), {"reuse_db": "all", "seed": seed})()
         if "error" not in run.build(runner, run.parse_size(LARGE), LARGE, database, args, build_step=True):
             if "writes" in steps:
                 copy = OUT / f"writes_{LARGE}.duckdb"

@@ -32,7 +32,6 @@ PAGE_SECTIONS = {
     "therapists": {"Compared with expected": 1, "Funnel plot": 1, "The figures": 0},
     "conditions": {"Within acute and chronic": 0, "Both pooled": 0, "Pain by visit": 1},
 }
-COURSES_SECTIONS = PAGE_SECTIONS["courses"]
 
 # Address parameters -> the Filter the sidebar must build from them.
 VIEWS: dict[str, tuple[dict, Filter]] = {
