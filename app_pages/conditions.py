@@ -18,8 +18,7 @@ SORTS = {"Courses": "episodes", "Improved (share)": "responder_rate", "Mean pain
          "Mean pain at first visit": "mean_baseline_pain", "Median sessions": "median_sessions"}
 order, direction = st.columns([3, 1])
 sort_by = order.selectbox("Order conditions by", list(SORTS), key="conditions_sort",
-                          help="Orders the pooled table below, and the conditions in the table by course type "
-                               "and in the panels the same way.")
+                          help="Orders the conditions in all three sections: both tables and the panels.")
 descending = direction.toggle("Highest first", value=True, key="conditions_descending")
 conditions = conditions.sort_values(SORTS[sort_by], ascending=not descending, na_position="last")
 
@@ -76,8 +75,9 @@ if pooled_tab.open:
                      column_config={"condition": st.column_config.TextColumn("Condition", pinned=True)},
                      caption=f"Improved: last pain before a session {words.improvement_rule(f)} below the first visit "
                              f"({words.rule_name(f)}), among courses with a later score. Pooled figures mix acute and "
-                             "chronic courses in proportions that differ by condition: compare conditions in the table "
-                             "above. Click a column heading to sort the table itself.")
+                             "chronic courses in proportions that differ by condition: compare conditions within acute "
+                             "and within chronic courses (the first section). Click a column heading to sort the table "
+                             "itself.")
 
 if trajectories.open:
     with trajectories:
